@@ -1,0 +1,55 @@
+import { IMAGENET_DOG_RANGE } from '../models/imagenet.js';
+
+/**
+ * Dog detection on ImageNet probabilities.
+ * - 'argmax' is the seed's rule: the top class lies in 151–268.
+ * - 'mass' sums the probability over 151–268 and compares it with a threshold. A photo whose
+ *   probability is spread over several similar breeds (each below some non-dog class) is still
+ *   a dog; this is what rescues most of the seed rule's misses.
+ * Dingo (273), dhole (274) and African hunting dog (275) lie outside 151–268; `wildDogs`
+ * adds them to the range (Imagewoof's dingo class needs it).
+ */
+export type DogRule = 'argmax' | 'mass';
+
+export interface DogDetectorOptions {
+  rule?: DogRule;
+  /** For 'mass': minimum total dog probability. */
+  threshold?: number;
+  wildDogs?: boolean;
+}
+
+export const DOG_DETECTOR_DEFAULTS: Required<DogDetectorOptions> = { rule: 'mass', threshold: 0.3, wildDogs: true };
+
+const WILD_DOGS = [273, 274, 275];
+
+export interface DogVerdict {
+  isDog: boolean;
+  /** Total probability on the dog classes (reported as `dogProbability`). */
+  probability: number;
+}
+
+export function dogClassIndices(wildDogs: boolean): number[] {
+  const idx: number[] = [];
+  for (let i = IMAGENET_DOG_RANGE.first; i <= IMAGENET_DOG_RANGE.last; i++) idx.push(i);
+  if (wildDogs) idx.push(...WILD_DOGS);
+  return idx;
+}
+
+export function detectDog(probabilities: Float32Array, options: DogDetectorOptions = {}): DogVerdict {
+  const o = { ...DOG_DETECTOR_DEFAULTS, ...options };
+  const idx = dogClassIndices(o.wildDogs);
+  let mass = 0;
+  for (const i of idx) mass += probabilities[i]!;
+  if (o.rule === 'mass') return { isDog: mass >= o.threshold, probability: mass };
+  let top = 0;
+  for (let i = 1; i < probabilities.length; i++) if (probabilities[i]! > probabilities[top]!) top = i;
+  return { isDog: idx.includes(top), probability: mass };
+}
+
+/** Element-wise mean of probability vectors (flip averaging, ensembles). */
+export function meanVectors(vs: Float32Array[]): Float32Array {
+  const out = new Float32Array(vs[0]!.length);
+  for (const v of vs) for (let i = 0; i < out.length; i++) out[i]! += v[i]!;
+  for (let i = 0; i < out.length; i++) out[i]! /= vs.length;
+  return out;
+}

@@ -1,0 +1,36 @@
+import type { RgbImage } from '../../data/image.js';
+
+/** A face rectangle in the pixel coordinates of the image given to `detect`. */
+export interface FaceBox {
+  x: number;
+  y: number;
+  width: number;
+  height: number;
+  /** Detector confidence in 0..1 (Haar has none: 1). */
+  score: number;
+}
+
+export interface FaceDetector {
+  readonly name: string;
+  detect(image: RgbImage): Promise<FaceBox[]>;
+  dispose(): void;
+}
+
+/** Intersection over union of two boxes. */
+export function iou(a: FaceBox, b: FaceBox): number {
+  const x1 = Math.max(a.x, b.x);
+  const y1 = Math.max(a.y, b.y);
+  const x2 = Math.min(a.x + a.width, b.x + b.width);
+  const y2 = Math.min(a.y + a.height, b.y + b.height);
+  const inter = Math.max(0, x2 - x1) * Math.max(0, y2 - y1);
+  const union = a.width * a.height + b.width * b.height - inter;
+  return union > 0 ? inter / union : 0;
+}
+
+/** Greedy non-maximum suppression: highest score first, drop boxes overlapping a kept one. */
+export function nms(boxes: FaceBox[], iouThreshold: number): FaceBox[] {
+  const sorted = [...boxes].sort((a, b) => b.score - a.score);
+  const kept: FaceBox[] = [];
+  for (const b of sorted) if (kept.every((k) => iou(k, b) <= iouThreshold)) kept.push(b);
+  return kept;
+}

@@ -1,0 +1,160 @@
+import { createRequire } from 'node:module';
+import { PREPROCESSING_PRESETS, type Preprocessing } from '../data/preprocess.js';
+
+/**
+ * The registry of named pretrained files (timm-style): where each lives inside a model
+ * directory, where to download it, its pinned sha256, and, for backbones, the preprocessing it
+ * was trained with and which outputs give probabilities and features.
+ *
+ * Resolution order is always: $IMGCLASS_MODEL_DIR, then the per-user cache, then download
+ * (see store.ts). A `sha256: null` entry is trust-on-first-use: no published hash could be
+ * pinned, so the store refuses it unless IMGCLASS_ALLOW_UNPINNED=1.
+ */
+export interface ModelFile {
+  /** Path relative to the model root, e.g. `face/yunet_n_320_320.onnx`. */
+  path: string;
+  sha256: string | null;
+  url: string | null;
+}
+
+export type ModelFormat = 'tfjs-layers' | 'onnx' | 'opencv-haar' | 'tsv' | 'text';
+
+export interface BackboneSpec {
+  preprocessing: Preprocessing;
+  /** Output holding the 1000 ImageNet class scores. */
+  probabilitiesOutput: string;
+  /** true when that output is already softmaxed. */
+  probabilitiesAreSoftmax: boolean;
+  /** Output used as the transfer-learning feature vector ("bottleneck features"). */
+  featuresOutput: string;
+  featureDim: number;
+}
+
+export interface RegistryEntry {
+  name: string;
+  format: ModelFormat;
+  description: string;
+  license: string;
+  /** The file a loader opens (model.json, the .onnx, the .xml …); others are its companions. */
+  main: string;
+  files: ModelFile[];
+  backbone?: BackboneSpec;
+}
+
+const require = createRequire(import.meta.url);
+const mobilenetShards = require('./mobilenet_v1_0.75_224.sha256.json') as Record<string, string>;
+
+const TFJS_MOBILENET_URL = 'https://storage.googleapis.com/tfjs-models/tfjs/mobilenet_v1_0.75_224';
+const OPENCV_DATA_URL = 'https://raw.githubusercontent.com/opencv/opencv/4.6.0/data/haarcascades';
+const ONNX_ZOO_URL = 'https://github.com/onnx/models/raw/main/validated/vision/classification';
+
+const haar = (variant: string, sha256: string): RegistryEntry => ({
+  name: `haarcascade_frontalface_${variant}`,
+  format: 'opencv-haar',
+  description: `OpenCV Haar cascade, frontal face (${variant})`,
+  license: 'Intel open-source licence (in the XML header)',
+  main: `haarcascades/haarcascade_frontalface_${variant}.xml`,
+  files: [{ path: `haarcascades/haarcascade_frontalface_${variant}.xml`, sha256, url: `${OPENCV_DATA_URL}/haarcascade_frontalface_${variant}.xml` }],
+});
+
+export const REGISTRY: readonly RegistryEntry[] = [
+  {
+    name: 'mobilenet_v1_0.75_224',
+    format: 'tfjs-layers',
+    description: 'MobileNet v1 α=0.75, ImageNet-1k (top-1 ≈ 68%), 768-d pooled features',
+    license: 'Apache-2.0',
+    main: 'mobilenet_v1_0.75_224/model.json',
+    files: Object.entries(mobilenetShards).map(([f, sha256]) => ({ path: `mobilenet_v1_0.75_224/${f}`, sha256, url: `${TFJS_MOBILENET_URL}/${f}` })),
+    backbone: { preprocessing: PREPROCESSING_PRESETS.tf(224), probabilitiesOutput: 'reshape_2', probabilitiesAreSoftmax: true, featuresOutput: 'global_average_pooling2d_1', featureDim: 768 },
+  },
+  {
+    name: 'resnet50',
+    format: 'onnx',
+    description: 'ResNet-50 v2, ImageNet-1k (ONNX model zoo, top-1 75.8%); features = the 1000 logits',
+    license: 'Apache-2.0',
+    main: 'resnet50/resnet50-v2-7.onnx',
+    files: [{ path: 'resnet50/resnet50-v2-7.onnx', sha256: null, url: `${ONNX_ZOO_URL}/resnet/model/resnet50-v2-7.onnx` }],
+    backbone: { preprocessing: PREPROCESSING_PRESETS.torch(224), probabilitiesOutput: 'resnetv24_dense0_fwd', probabilitiesAreSoftmax: false, featuresOutput: 'resnetv24_dense0_fwd', featureDim: 1000 },
+  },
+  {
+    name: 'vgg16',
+    format: 'onnx',
+    description: 'VGG-16, ImageNet-1k (ONNX model zoo, top-1 72.6%); features = the 1000 logits',
+    license: 'Apache-2.0',
+    main: 'vgg16/vgg16-7.onnx',
+    files: [{ path: 'vgg16/vgg16-7.onnx', sha256: null, url: `${ONNX_ZOO_URL}/vgg/model/vgg16-7.onnx` }],
+    backbone: { preprocessing: PREPROCESSING_PRESETS.torch(224), probabilitiesOutput: 'vgg0_dense2_fwd', probabilitiesAreSoftmax: false, featuresOutput: 'vgg0_dense2_fwd', featureDim: 1000 },
+  },
+  {
+    name: 'efficientnet_lite4',
+    format: 'onnx',
+    description: 'EfficientNet-Lite4, ImageNet-1k (ONNX model zoo, top-1 80.4%), NHWC, softmax output',
+    license: 'Apache-2.0',
+    main: 'efficientnet_lite4/efficientnet-lite4-11.onnx',
+    files: [{ path: 'efficientnet_lite4/efficientnet-lite4-11.onnx', sha256: null, url: `${ONNX_ZOO_URL}/efficientnet-lite4/model/efficientnet-lite4-11.onnx` }],
+    backbone: {
+      preprocessing: { width: 224, height: 224, resize: 'center-crop', colour: 'rgb', layout: 'nhwc', scale: 1, mean: [127, 127, 127], std: [128, 128, 128] },
+      probabilitiesOutput: 'Softmax:0',
+      probabilitiesAreSoftmax: true,
+      featuresOutput: 'Softmax:0',
+      featureDim: 1000,
+    },
+  },
+  {
+    // No canonical public ONNX export exists; export it (torchvision or Keras → ONNX, 299², NCHW,
+    // input named "input", output "output") and place it in $IMGCLASS_MODEL_DIR/inception_v3/.
+    name: 'inception_v3',
+    format: 'onnx',
+    description: 'Inception v3, ImageNet-1k (bring your own ONNX export; torchvision preprocessing at 299²)',
+    license: 'BSD-3-Clause (torchvision weights)',
+    main: 'inception_v3/inception_v3.onnx',
+    files: [{ path: 'inception_v3/inception_v3.onnx', sha256: null, url: null }],
+    backbone: { preprocessing: PREPROCESSING_PRESETS.torch(299), probabilitiesOutput: 'output', probabilitiesAreSoftmax: false, featuresOutput: 'output', featureDim: 1000 },
+  },
+  haar('alt', '6281df13459cc218ff047d02b2ae3859b12ff14a93ffe8952f7b33fad7b9697b'),
+  haar('alt2', '7b0c967d9abbdfbde025eb9c786947d151b6426040d07a8f9562ed8fd90724b4'),
+  haar('default', '0f7d4527844eb514d4a4948e822da90fbb16a34a0bbbbc6adc6498747a5aafb0'),
+  {
+    name: 'yunet_n',
+    format: 'onnx',
+    description: 'YuNet face detector (libfacedetection.train), 320×320, BGR 0–255',
+    license: 'Apache-2.0',
+    main: 'face/yunet_n_320_320.onnx',
+    files: [{ path: 'face/yunet_n_320_320.onnx', sha256: '81dbde155e982455488235acb8ec2dec5d647edf7cf7080d33e4abb69b93a0d2', url: 'https://github.com/ShiqiYu/libfacedetection.train/raw/master/onnx/yunet_n_320_320.onnx' }],
+  },
+  {
+    name: 'yunet_s',
+    format: 'onnx',
+    description: 'YuNet face detector, small variant, 320×320, BGR 0–255',
+    license: 'Apache-2.0',
+    main: 'face/yunet_s_320_320.onnx',
+    files: [{ path: 'face/yunet_s_320_320.onnx', sha256: 'beb05bf2378aee45cd7c41056da07265b7bb91041ed1b06f923819a9c744ec36', url: 'https://github.com/ShiqiYu/libfacedetection.train/raw/master/onnx/yunet_s_320_320.onnx' }],
+  },
+  {
+    name: 'yolox_nano',
+    format: 'onnx',
+    description: 'YOLOX-nano COCO detector (80 classes; dog = 16, person = 0), 416×416',
+    license: 'Apache-2.0',
+    main: 'coco/yolox_nano.onnx',
+    files: [{ path: 'coco/yolox_nano.onnx', sha256: '695e750a5d5754bb5a8d5325643b59282191a7e7a564e435a415fd3c578eab14', url: 'https://github.com/Megvii-BaseDetection/YOLOX/releases/download/0.1.1rc0/yolox_nano.onnx' }],
+  },
+  {
+    // The class list ships with the model directory; it has no single public file of this exact form.
+    name: 'imagenet_classes',
+    format: 'tsv',
+    description: 'ImageNet-1k class index, WordNet id, short name, synonyms',
+    license: 'WordNet licence',
+    main: 'imagenet/classes.tsv',
+    files: [{ path: 'imagenet/classes.tsv', sha256: '48f5a64be5d0f43330fdde1911df7100b7835a69fb728f04bf0a25703f4c3179', url: null }],
+  },
+];
+
+export function registryEntry(name: string): RegistryEntry {
+  const e = REGISTRY.find((r) => r.name === name);
+  if (!e) throw new Error(`unknown model "${name}"; known: ${REGISTRY.map((r) => r.name).join(', ')}`);
+  return e;
+}
+
+export function backboneNames(): string[] {
+  return REGISTRY.filter((r) => r.backbone).map((r) => r.name);
+}
