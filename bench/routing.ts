@@ -18,7 +18,7 @@ import type { FaceDetector } from '../src/detectors/face/types.js';
 import { loadBackbone } from '../src/models/backbone.js';
 import { cropFace } from '../src/app/dog-app.js';
 import { listImageFiles } from '../src/util/files.js';
-import { sharedDataDir } from './shared.js';
+import { sharedDataDir } from '../test/shared.js';
 
 type Expect = 'dog' | 'human' | 'neither';
 interface FaceSig { score: number; cropDog: number; area: number }

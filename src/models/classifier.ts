@@ -32,7 +32,7 @@ export interface Classifier {
 
 /** The k most probable classes, best first. */
 export function topK(probabilities: Float32Array, classes: ClassInfo[], k: number): ClassProbability[] {
-  return Array.from(probabilities, (p, i) => ({ name: classes[i]!.name, probability: p }))
+  return Array.from(probabilities, (p, i) => ({ name: classes[i]!.name, probability: Math.round(p * 1e4) / 1e4 }))
     .sort((a, b) => b.probability - a.probability)
     .slice(0, Math.max(0, k));
 }

@@ -1,0 +1,61 @@
+import { createDogApp, type DogAppOptions, type DogAppResult, type FaceDetectorName } from '../app/dog-app.js';
+import { describeError, isImgclassError } from '../util/errors.js';
+import { expandPaths } from '../util/files.js';
+import { progress } from '../util/progress.js';
+
+export interface PredictCliOptions {
+  json?: boolean;
+  topK: number;
+  model?: string;
+  faceDetector: FaceDetectorName;
+  flip?: boolean;
+}
+
+/** One line of `predict --json`: the app's answer plus the file, or an error for that file. */
+export type PredictLine = ({ file: string } & Omit<DogAppResult, 'width' | 'height'>) | { file: string; kind: 'error'; message: string; code: string; breeds: []; faces: []; dogProbability: null };
+
+export async function runPredict(paths: string[], o: PredictCliOptions): Promise<number> {
+  const files = await expandPaths(paths);
+  if (files.length === 0) {
+    process.stderr.write('no image files found\n');
+    return 2;
+  }
+  const appOptions: DogAppOptions = { topK: o.topK, faceDetector: o.faceDetector, modelDir: o.model, flipAverage: o.flip ?? true };
+  const app = await createDogApp(appOptions);
+  const bar = progress('predict', files.length);
+  let failed = 0;
+  try {
+    for (const file of files) {
+      let line: PredictLine;
+      try {
+        const { width: _w, height: _h, ...r } = await app.classify(file);
+        line = { file, ...r };
+      } catch (e) {
+        if (!isImgclassError(e)) throw e; // our bug, not the file's: stop loudly
+        failed++;
+        line = { file, kind: 'error', message: describeError(e), code: e.code, breeds: [], faces: [], dogProbability: null };
+      }
+      bar.tick();
+      process.stdout.write(o.json ? JSON.stringify(line) + '\n' : formatHuman(line));
+    }
+  } finally {
+    bar.stop();
+    app.dispose();
+  }
+  return failed > 0 ? 1 : 0;
+}
+
+function formatHuman(l: PredictLine): string {
+  const lines = [`${l.file}: ${l.kind === 'error' ? `error: ${l.message}` : l.message}`];
+  if (l.kind !== 'error') {
+    for (const b of l.breeds) lines.push(`  ${(b.probability * 100).toFixed(1).padStart(5)}%  ${bar(b.probability)} ${b.name}`);
+    if ('humanBreeds' in l && l.humanBreeds) lines.push('  person resembles: ' + l.humanBreeds.slice(0, 3).map((b) => `${b.name} ${(b.probability * 100).toFixed(1)}%`).join(', '));
+    if (l.faces.length) lines.push(`  faces: ${l.faces.map((f) => `${f.width}×${f.height} at (${f.x},${f.y})`).join('; ')}`);
+  }
+  return lines.join('\n') + '\n';
+}
+
+function bar(p: number): string {
+  const n = Math.round(p * 20);
+  return '█'.repeat(n) + '·'.repeat(20 - n);
+}

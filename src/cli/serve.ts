@@ -1,0 +1,29 @@
+import path from 'node:path';
+import { createDogApp, type FaceDetectorName } from '../app/dog-app.js';
+import { buildServer } from '../server/server.js';
+import { PACKAGE_ROOT } from './defaults.js';
+
+export interface ServeCliOptions {
+  host: string;
+  port: number;
+  model?: string;
+  faceDetector: FaceDetectorName;
+  maxMb: number;
+  queue: number;
+}
+
+export async function runServe(o: ServeCliOptions): Promise<void> {
+  const t0 = performance.now();
+  const app = await createDogApp({ modelDir: o.model, faceDetector: o.faceDetector, limits: { maxBytes: o.maxMb * 1e6 } });
+  const server = await buildServer({ app, webRoot: path.join(PACKAGE_ROOT, 'web'), maxBytes: o.maxMb * 1e6, maxWaiting: o.queue });
+  const address = await server.listen({ host: o.host, port: o.port });
+  const d = app.describe();
+  process.stdout.write(`imgclass ready on ${address} (models loaded in ${Math.round(performance.now() - t0)} ms: ${d.backbone}, faces ${d.faceDetector}, breeds ${d.classifier.name})\n`);
+  const stop = async () => {
+    await server.close();
+    app.dispose();
+    process.exit(0);
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+}

@@ -1,0 +1,85 @@
+import path from 'node:path';
+import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
+import multipart from '@fastify/multipart';
+import fastifyStatic from '@fastify/static';
+import type { DogApp } from '../app/dog-app.js';
+import { DEFAULT_DECODE_LIMITS } from '../data/image.js';
+import { ImgclassError, type ImgclassErrorCode } from '../util/errors.js';
+import { BoundedQueue, QueueFullError } from './queue.js';
+
+export interface ServerOptions {
+  app: DogApp;
+  /** Directory of the static page. */
+  webRoot: string;
+  maxBytes?: number;
+  maxPixels?: number;
+  /** Inference jobs run at once and allowed to wait. */
+  concurrency?: number;
+  maxWaiting?: number;
+  logger?: boolean;
+}
+
+/** HTTP status for each way an upload can be bad: never a 500 for the client's input. */
+const STATUS: Partial<Record<ImgclassErrorCode, number>> = {
+  EMPTY_INPUT: 400,
+  TOO_MANY_BYTES: 413,
+  TOO_MANY_PIXELS: 413,
+  NOT_AN_IMAGE: 415,
+  UNSUPPORTED_FORMAT: 415,
+  CORRUPT_IMAGE: 422,
+};
+
+export async function buildServer(o: ServerOptions): Promise<FastifyInstance> {
+  const maxBytes = o.maxBytes ?? DEFAULT_DECODE_LIMITS.maxBytes;
+  const maxPixels = o.maxPixels ?? DEFAULT_DECODE_LIMITS.maxPixels;
+  const queue = new BoundedQueue(o.concurrency ?? 1, o.maxWaiting ?? 16);
+  const started = Date.now();
+  const server = Fastify({ logger: o.logger ?? false, bodyLimit: maxBytes });
+
+  // No JSON or text parsing: every non-multipart body is an upload, taken as raw bytes.
+  server.removeAllContentTypeParsers();
+  await server.register(multipart, { limits: { fileSize: maxBytes, files: 1, fields: 4, parts: 5 } });
+  // Any other body is taken raw: the bytes are sniffed, the declared Content-Type is not trusted.
+  server.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: maxBytes }, (_req, body, done) => done(null, body));
+  await server.register(fastifyStatic, { root: path.resolve(o.webRoot), index: 'index.html' });
+
+  server.get('/api/health', async () => ({ status: 'ok', uptimeS: Math.round((Date.now() - started) / 1000), queue: queue.stats }));
+  server.get('/api/models', async () => ({ ...o.app.describe(), limits: { maxBytes, maxPixels } }));
+
+  server.post('/api/predict', async (req, reply) => {
+    let bytes: Buffer;
+    if (req.isMultipart()) {
+      const part = await req.file();
+      if (!part || part.fieldname !== 'image') return sendError(reply, 400, 'multipart upload needs a file field named "image"');
+      bytes = await part.toBuffer(); // throws a 413 error past limits.fileSize
+    } else {
+      bytes = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+    }
+    const result = await queue.run(async () => {
+      const image = await o.app.decode(bytes);
+      return o.app.classify(image);
+    });
+    const { width: _w, height: _h, ...answer } = result;
+    return answer;
+  });
+
+  server.setNotFoundHandler((req, reply) => sendError(reply, 404, `no route ${req.method} ${req.url}`));
+  server.setErrorHandler((err: Error & { statusCode?: number; code?: string }, req, reply) => {
+    if (err instanceof QueueFullError) {
+      void reply.header('Retry-After', '1');
+      return sendError(reply, 503, err.message);
+    }
+    if (err instanceof ImgclassError) return sendError(reply, STATUS[err.code] ?? 422, err.message);
+    if (err.code === 'FST_REQ_FILE_TOO_LARGE' || err.code === 'FST_ERR_CTP_BODY_TOO_LARGE' || err.statusCode === 413) {
+      return sendError(reply, 413, `upload is larger than the limit of ${(maxBytes / 1e6).toFixed(1)} MB`);
+    }
+    if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500) return sendError(reply, err.statusCode, err.message);
+    req.log.error(err);
+    return sendError(reply, 500, 'internal error');
+  });
+  return server;
+}
+
+function sendError(reply: FastifyReply, status: number, message: string) {
+  return reply.code(status).type('application/json').send({ error: message });
+}

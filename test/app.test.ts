@@ -1,0 +1,83 @@
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { readFileSync } from 'node:fs';
+import { createDogApp, type DogApp, type DogAppResult } from '../src/app/dog-app.js';
+import { isImgclassError } from '../src/util/errors.js';
+import { hugePngHeader, SVG } from './fixtures.js';
+import { sampleClassFolders, sharedDataDir } from './shared.js';
+
+// Real models on real photos, none of which MobileNet trained on (all are ImageNet *val* images
+// or LFW). Samples are fixed and spread across classes; thresholds sit a little under the rates
+// that bench/routing.ts measures on the full sets (see README), so a regression fails here.
+const data = sharedDataDir();
+const dogs = sampleClassFolders(path.join(data, 'imagewoof/val'), 3);
+const humans = sampleClassFolders(path.join(data, 'lfw'), 1).filter((_, i) => i % 19 === 0).slice(0, 30);
+const negatives = sampleClassFolders(path.join(data, 'negatives'), 6);
+const breedOf = new Map(readFileSync(path.join(data, 'imagewoof/classes.tsv'), 'utf8').trim().split('\n').slice(1).map((l) => l.split('\t') as [string, string]));
+
+let app: DogApp;
+before(async () => {
+  app = await createDogApp();
+});
+after(() => app.dispose());
+
+async function classifyAll(files: { file: string }[]): Promise<DogAppResult[]> {
+  const out: DogAppResult[] = [];
+  for (const f of files) out.push(await app.classify(f.file));
+  return out;
+}
+
+test('dog photos are called dogs, with the right breed most of the time', async () => {
+  const results = await classifyAll(dogs);
+  const called = results.filter((r) => r.kind === 'dog').length;
+  assert.ok(called >= 28, `only ${called}/${dogs.length} dog photos were called "dog": ${results.map((r) => r.kind).join(',')}`);
+  // Breed: ImageNet names match Imagewoof's (minus case); dingo is not among the 118 ImageNet breeds.
+  const named = dogs.map((d, i) => ({ want: breedOf.get(d.label)!.toLowerCase(), got: results[i]!.breeds[0]?.name.toLowerCase() })).filter((x) => x.want !== 'dingo');
+  const right = named.filter((x) => x.got === x.want).length;
+  assert.ok(right / named.length >= 0.75, `breed top-1 ${right}/${named.length}`);
+  for (const r of results) {
+    assert.equal(r.breeds.length, 5);
+    assert.ok(r.breeds.every((b, i) => i === 0 || b.probability <= r.breeds[i - 1]!.probability), 'breeds sorted');
+    assert.ok(r.dogProbability >= 0 && r.dogProbability <= 1);
+  }
+});
+
+test('human faces are called human, with a resembling breed and face boxes inside the image', async () => {
+  const results = await classifyAll(humans);
+  const called = results.filter((r) => r.kind === 'human').length;
+  assert.ok(called >= 28, `only ${called}/${humans.length} LFW faces were called "human": ${results.map((r) => r.kind).join(',')}`);
+  for (const r of results.filter((x) => x.kind === 'human')) {
+    assert.ok(r.breeds.length > 0 && r.message.includes(r.breeds[0]!.name));
+    for (const f of r.faces) assert.ok(f.x >= 0 && f.y >= 0 && f.x + f.width <= r.width && f.y + f.height <= r.height && f.width > 10, JSON.stringify(f));
+  }
+});
+
+test('photos with neither are called neither, with a clear message', async () => {
+  const results = await classifyAll(negatives);
+  const called = results.filter((r) => r.kind === 'neither').length;
+  assert.ok(called >= 28, `only ${called}/${negatives.length} negatives were called "neither": ${results.map((r) => r.kind).join(',')}`);
+  for (const r of results.filter((x) => x.kind === 'neither')) {
+    assert.match(r.message, /No dog or human/);
+    assert.equal(r.breeds.length, 0);
+  }
+});
+
+test('the seed\'s Haar detector is selectable and finds LFW faces once small crops get context', async () => {
+  const haarApp = await createDogApp({ faceDetector: 'haar' });
+  try {
+    let found = 0;
+    for (const h of humans.slice(0, 15)) if ((await haarApp.classify(h.file)).faces.length > 0) found++;
+    assert.ok(found >= 10, `Haar found faces in ${found}/15`);
+    assert.equal(haarApp.describe().faceDetector, 'haar');
+  } finally {
+    haarApp.dispose();
+  }
+});
+
+test('bad input is a clear ImgclassError, and the app keeps working after it', async () => {
+  for (const [input, code] of [[new Uint8Array(0), 'EMPTY_INPUT'], [SVG, 'UNSUPPORTED_FORMAT'], [hugePngHeader(40000, 40000), 'TOO_MANY_PIXELS'], ['/no/such/file.jpg', 'FILE_NOT_FOUND']] as const) {
+    await assert.rejects(app.classify(input), (e: unknown) => isImgclassError(e) && e.code === code);
+  }
+  assert.equal((await app.classify(dogs[0]!.file)).kind, 'dog');
+});

@@ -1,0 +1,45 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { cp, mkdtemp, readFile, truncate, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { ModelStore } from '../src/models/store.js';
+import { loadBackbone } from '../src/models/backbone.js';
+import { isImgclassError } from '../src/util/errors.js';
+import { sharedDir } from './shared.js';
+
+const shared = sharedDir();
+
+test('resolves registry files from IMGCLASS_MODEL_DIR first', async () => {
+  const store = new ModelStore({ modelDir: path.join(shared, 'models'), cacheDir: '/nonexistent', offline: true });
+  assert.equal(await store.resolve('yunet_n'), path.join(shared, 'models', 'face', 'yunet_n_320_320.onnx'));
+  assert.equal(await store.resolve('mobilenet_v1_0.75_224'), path.join(shared, 'models', 'mobilenet_v1_0.75_224', 'model.json'));
+});
+
+test('missing and offline: one clear error naming the file and the variable', async () => {
+  const empty = await mkdtemp(path.join(os.tmpdir(), 'imgclass-empty-'));
+  const store = new ModelStore({ modelDir: empty, cacheDir: path.join(empty, 'cache'), offline: true });
+  await assert.rejects(store.resolve('yunet_n'), (e: unknown) => {
+    assert.ok(isImgclassError(e));
+    assert.equal(e.code, 'MODEL_NOT_FOUND');
+    assert.match(e.message, /face\/yunet_n_320_320\.onnx/);
+    assert.match(e.message, /IMGCLASS_MODEL_DIR/);
+    return true;
+  });
+});
+
+test('an unpinned registry entry is refused unless the user opts in', async () => {
+  const empty = await mkdtemp(path.join(os.tmpdir(), 'imgclass-empty-'));
+  const store = new ModelStore({ modelDir: empty, cacheDir: path.join(empty, 'cache'), offline: false });
+  await assert.rejects(store.resolve('resnet50'), /IMGCLASS_ALLOW_UNPINNED/);
+});
+
+test('a truncated weight shard is reported as corrupt, not loaded as garbage', async () => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'imgclass-corrupt-'));
+  await cp(path.join(shared, 'models', 'mobilenet_v1_0.75_224'), path.join(dir, 'mobilenet_v1_0.75_224'), { recursive: true });
+  const manifest = JSON.parse(await readFile(path.join(dir, 'mobilenet_v1_0.75_224', 'model.json'), 'utf8'));
+  await truncate(path.join(dir, 'mobilenet_v1_0.75_224', manifest.weightsManifest[3].paths[0]), 10);
+  await assert.rejects(loadBackbone('mobilenet_v1_0.75_224', { store: new ModelStore({ modelDir: dir, offline: true }) }), (e: unknown) => isImgclassError(e) && e.code === 'MODEL_CORRUPT');
+  await writeFile(path.join(dir, 'mobilenet_v1_0.75_224', 'model.json'), '{"modelTopology": ');
+  await assert.rejects(loadBackbone('mobilenet_v1_0.75_224', { store: new ModelStore({ modelDir: dir, offline: true }) }), (e: unknown) => isImgclassError(e) && e.code === 'MODEL_CORRUPT');
+});
