@@ -32,7 +32,7 @@ export interface DecodeLimits {
 }
 
 export const DEFAULT_DECODE_LIMITS: DecodeLimits = {
-  maxBytes: 20 * 1024 * 1024,
+  maxBytes: 20_000_000,
   maxPixels: 50_000_000,
   maxSide: 1024,
 };
