@@ -23,10 +23,11 @@ after(async () => {
   app.dispose();
 });
 
-const post = (body: BodyInit, headers: Record<string, string> = {}) => fetch(`${base}/api/predict`, { method: 'POST', body, headers });
+const post = (body: Uint8Array | string | FormData, headers: Record<string, string> = {}) =>
+  fetch(`${base}/api/predict`, { method: 'POST', body: body instanceof Uint8Array ? new Uint8Array(body) : body, headers });
 const form = (bytes: Uint8Array, name = 'photo.jpg', field = 'image') => {
   const f = new FormData();
-  f.append(field, new Blob([bytes]), name);
+  f.append(field, new Blob([new Uint8Array(bytes)]), name);
   return f;
 };
 

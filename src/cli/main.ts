@@ -4,6 +4,8 @@ import { describeError, isImgclassError } from '../util/errors.js';
 import { applyCliModelDirDefault } from './defaults.js';
 import { runPredict } from './predict.js';
 import { runServe } from './serve.js';
+import { runFeatures } from './features.js';
+import { runEvalCli, runTrainCli, trainingOptions } from './toolkit.js';
 
 applyCliModelDirDefault();
 
@@ -42,6 +44,43 @@ program
   .option('--queue <n>', 'requests allowed to wait for inference before 503', positiveInt, 16)
   .action(async (o) => {
     await runServe(o);
+  });
+
+program
+  .command('features')
+  .description('Compute and cache bottleneck features (backbone outputs) for every split of a data set.')
+  .argument('<data-dir>', 'folder-per-class data set (with train/valid/test or split here)')
+  .option('--backbone <name>', 'registry name of the backbone', 'mobilenet_v1_0.75_224')
+  .option('--cache <dir>', 'feature cache directory (default ~/.cache/imgclass/features)')
+  .option('--json', 'print one JSON report')
+  .action(async (dir: string, o) => {
+    process.exitCode = await runFeatures(dir, o);
+  });
+
+trainingOptions(
+  program
+    .command('train')
+    .description('Train a classifier (transfer head on bottleneck features, or a CNN from scratch) with validation each epoch and the best-validation-loss checkpoint kept.')
+    .argument('<data-dir>', 'folder-per-class data set'),
+)
+  .option('--out <dir>', 'run directory (default runs/<data>-<arch>-<time>)')
+  .option('--resume <run-dir>', 'continue a killed run from its last finished epoch')
+  .action(async (dir: string, o) => {
+    process.exitCode = await runTrainCli(dir, o);
+  });
+
+program
+  .command('eval')
+  .description('Accuracy, top-k, per-class precision/recall/F1, confusion matrix and worst mistakes. Several models = an ensemble (probabilities averaged). A model may be imagenet:<backbone> (the backbone\'s own ImageNet head).')
+  .argument('<model-dirs-and-data-dir...>', 'MODEL_DIR... DATA_DIR')
+  .option('--json', 'one JSON object')
+  .addOption(new Option('--split <name>', 'split of a split data set (default test, else valid)').choices(['train', 'valid', 'test']))
+  .option('--no-flip', 'no test-time mirror averaging')
+  .option('--out <dir>', 'write eval.json and confusion.png/svg here')
+  .option('--top-losses <n>', 'worst mistakes to list', positiveInt, 10)
+  .action(async (args: string[], o) => {
+    if (args.length < 2) throw new InvalidArgumentError('eval needs MODEL_DIR... DATA_DIR');
+    process.exitCode = await runEvalCli(args, o);
   });
 
 program.parseAsync().catch((e: unknown) => {

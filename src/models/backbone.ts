@@ -25,6 +25,11 @@ export interface Backbone {
   readonly spec: BackboneSpec;
   /** Images of any size; resized and normalised per `spec.preprocessing`, run in batches. */
   run(images: RgbImage[]): Promise<BackboneOutput[]>;
+  /**
+   * The ImageNet classifier as a Dense layer on the features (kernel featureDim×1000, bias 1000),
+   * when the backbone has one that reads the features directly (MobileNet's 1×1 conv_preds).
+   */
+  imagenetHead?(): { kernel: Float32Array; bias: Float32Array };
   dispose(): void;
 }
 
@@ -49,7 +54,13 @@ class TfjsBackbone implements Backbone {
     readonly spec: BackboneSpec,
     private readonly model: tfl.LayersModel,
     private readonly batchSize: number,
+    private readonly full: tfl.LayersModel,
   ) {}
+
+  imagenetHead(): { kernel: Float32Array; bias: Float32Array } {
+    const [k, b] = this.full.getLayer('conv_preds').getWeights();
+    return { kernel: k!.dataSync() as Float32Array, bias: b!.dataSync() as Float32Array };
+  }
 
   static async load(name: string, spec: BackboneSpec, dir: string, batchSize: number): Promise<TfjsBackbone> {
     await initTf();
@@ -58,7 +69,7 @@ class TfjsBackbone implements Backbone {
     const probs = full.getLayer(spec.probabilitiesOutput).output as tfl.SymbolicTensor;
     const feats = full.getLayer(spec.featuresOutput).output as tfl.SymbolicTensor;
     const model = tfl.model({ inputs: full.inputs, outputs: [probs, feats] });
-    return new TfjsBackbone(name, spec, model, batchSize);
+    return new TfjsBackbone(name, spec, model, batchSize, full);
   }
 
   async run(images: RgbImage[]): Promise<BackboneOutput[]> {
@@ -82,7 +93,7 @@ class TfjsBackbone implements Backbone {
   }
 
   dispose(): void {
-    this.model.dispose();
+    this.full.dispose();
   }
 }
 

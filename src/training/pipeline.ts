@@ -1,0 +1,184 @@
+import { mkdir, readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { fingerprint, loadDataset, type Dataset, type LabeledFile } from '../data/dataset.js';
+import { PREPROCESSING_PRESETS, type Preprocessing } from '../data/preprocess.js';
+import { stratifiedSplit } from '../data/split.js';
+import { extractFeatures, type FeatureRow } from '../features/bottleneck.js';
+import { loadBackbone, type Backbone } from '../models/backbone.js';
+import { loadImagenetClasses } from '../models/imagenet.js';
+import { MODEL_FORMAT, MODEL_FORMAT_VERSION, type ModelInput, type ModelManifest } from '../models/model-dir.js';
+import { registryEntry } from '../models/registry.js';
+import { tf } from '../runtime/tf.js';
+import { writeFileAtomic } from '../util/atomic.js';
+import { ImgclassError } from '../util/errors.js';
+import { progress } from '../util/progress.js';
+import { featureHead, imagenetInitHead, seedOtsuCnn, seedScratchCnn, type OptimizerName } from './architectures.js';
+import { featureMatrix, imageAugmenter, imageTensor, mirrorAugmenter } from './inputs.js';
+import { oneHot, trainModel, type TrainResult, type TrainTensors } from './train.js';
+import * as tfl from '@tensorflow/tfjs-layers';
+
+/**
+ * - head: seed 1's transfer head on bottleneck features (Dropout → Dense(relu) → Dropout → Dense)
+ * - linear: softmax regression on the features
+ * - imagenet-linear: linear head initialised from the backbone's ImageNet rows for the classes
+ * - scratch: seed 1's CNN from scratch on pixels (x/255)
+ * - otsu: seed 2's CNN on Otsu-binarised greyscale
+ */
+export type Architecture = 'head' | 'linear' | 'imagenet-linear' | 'scratch' | 'otsu';
+
+export interface TrainingOptions {
+  dataDir: string;
+  runDir: string;
+  arch: Architecture;
+  backbone: string;
+  input?: ModelInput;
+  optimizer: OptimizerName;
+  learningRate?: number;
+  epochs: number;
+  batchSize: number;
+  patience?: number;
+  hidden?: number;
+  dropout?: number;
+  /** Pixel models: input side (the seeds use 224 and 300; the machine decides). */
+  size?: number;
+  /** Carve validation from train (stratified); a data set's own valid folder then becomes the test set. */
+  validFromTrain?: number;
+  augment?: boolean;
+  seed?: number;
+  featureCache?: string;
+  resume?: boolean;
+  quiet?: boolean;
+}
+
+export interface PreparedData {
+  dataset: Dataset;
+  train: LabeledFile[];
+  valid: LabeledFile[];
+  test: LabeledFile[];
+}
+
+/** Decide the train / valid / test files for a run (same rules for train, sweep and kfold). */
+export async function prepareSplits(o: Pick<TrainingOptions, 'dataDir' | 'validFromTrain' | 'seed'>): Promise<PreparedData> {
+  const dataset = await loadDataset(o.dataDir, { seed: o.seed });
+  let { train, valid, test } = dataset.splits;
+  if (o.validFromTrain || valid.length === 0) {
+    const parts = stratifiedSplit(train.map((f) => f.label), { valid: o.validFromTrain ?? 0.15, test: 0 }, o.seed ?? 42);
+    if (test.length === 0) test = valid;
+    valid = parts.valid.map((i) => train[i]!);
+    train = parts.train.map((i) => train[i]!);
+  }
+  if (train.length === 0 || valid.length === 0) throw new ImgclassError('BAD_DATASET', `${o.dataDir}: needs training and validation images`);
+  return { dataset, train, valid, test };
+}
+
+export function preprocessingFor(o: Pick<TrainingOptions, 'arch' | 'backbone' | 'size'>): Preprocessing {
+  if (o.arch === 'scratch') return PREPROCESSING_PRESETS.rescale(o.size ?? 64);
+  if (o.arch === 'otsu') return PREPROCESSING_PRESETS.otsu(o.size ?? 100);
+  const e = registryEntry(o.backbone);
+  if (!e.backbone) throw new ImgclassError('BAD_OPTION', `${o.backbone} is not a backbone`);
+  return e.backbone.preprocessing;
+}
+
+export interface FeatureSplits {
+  rows: Record<'train' | 'valid' | 'test', FeatureRow[]>;
+  labels: Record<'train' | 'valid' | 'test', number[]>;
+}
+
+/** Bottleneck features for the three parts (cached), dropping unreadable files. */
+export async function featuresFor(data: PreparedData, backbone: Backbone, o: { featureCache?: string; quiet?: boolean }): Promise<FeatureSplits> {
+  const rows = { train: [] as FeatureRow[], valid: [] as FeatureRow[], test: [] as FeatureRow[] };
+  const labels = { train: [] as number[], valid: [] as number[], test: [] as number[] };
+  for (const split of ['train', 'valid', 'test'] as const) {
+    const files = data[split];
+    if (files.length === 0) continue;
+    const bar = o.quiet ? null : progress(`features ${split}`, files.length);
+    let last = 0;
+    const r = await extractFeatures(files.map((f) => f.file), backbone, { cacheDir: o.featureCache, onProgress: (d) => (bar?.tick(d - last), (last = d)) });
+    bar?.stop();
+    r.rows.forEach((row, i) => {
+      if (row) {
+        rows[split].push(row);
+        labels[split].push(files[i]!.label);
+      }
+    });
+  }
+  return { rows, labels };
+}
+
+/** Build the untrained network for an architecture. */
+export async function buildModel(o: TrainingOptions, classes: Dataset['classes'], inputDim: number, backbone: Backbone | null): Promise<tfl.LayersModel> {
+  const n = classes.length;
+  switch (o.arch) {
+    case 'head':
+      return featureHead({ inputDim, classes: n, hidden: o.hidden ?? 256, dropout: o.dropout ?? 0.4 });
+    case 'linear':
+      return featureHead({ inputDim, classes: n, hidden: 0, dropout: o.dropout ?? 0.2 });
+    case 'imagenet-linear': {
+      const head = backbone?.imagenetHead?.();
+      if (!head) throw new ImgclassError('BAD_OPTION', `${o.backbone} exposes no ImageNet head to start from`);
+      const all = await loadImagenetClasses();
+      const idx = classes.map((c) => all.findIndex((a) => a.wnid === c.wnid));
+      if (idx.some((i) => i < 0)) throw new ImgclassError('BAD_OPTION', 'imagenet-linear needs every class folder to be an ImageNet WordNet id');
+      return imagenetInitHead(head.kernel, head.bias, inputDim, idx, o.dropout ?? 0.2);
+    }
+    case 'scratch':
+      return seedScratchCnn({ size: o.size ?? 64, channels: 3, classes: n });
+    case 'otsu':
+      return seedOtsuCnn({ size: o.size ?? 100, channels: 1, classes: n });
+  }
+}
+
+export interface TrainingSummary extends TrainResult {
+  runDir: string;
+  modelDir: string;
+  counts: { train: number; valid: number; test: number };
+  /** The held-out files this run never trained or selected on. */
+  test: LabeledFile[];
+}
+
+/** The seed's whole training step: data → (features) → model → fit with checkpoints → run directory. */
+export async function runTraining(o: TrainingOptions): Promise<TrainingSummary> {
+  await mkdir(o.runDir, { recursive: true });
+  const configPath = path.join(o.runDir, 'config.json');
+  if (o.resume) {
+    const saved = JSON.parse(await readFile(configPath, 'utf8').catch(() => '{}')) as Partial<TrainingOptions>;
+    Object.assign(o, { ...saved, resume: true, runDir: o.runDir, quiet: o.quiet });
+  } else {
+    await writeFileAtomic(configPath, JSON.stringify({ ...o, resume: undefined, quiet: undefined }, null, 2));
+  }
+  const data = await prepareSplits(o);
+  await writeFileAtomic(path.join(o.runDir, 'data.json'), JSON.stringify({ root: data.dataset.root, splitSource: data.dataset.splitSource, classes: data.dataset.classes, fingerprint: await fingerprint(data.dataset), counts: { train: data.train.length, valid: data.valid.length, test: data.test.length } }, null, 2));
+  const preprocessing = preprocessingFor(o);
+  const pixelModel = o.arch === 'scratch' || o.arch === 'otsu';
+  const input: ModelInput = pixelModel ? 'image' : (o.input ?? 'features');
+  const seed = o.seed ?? 42;
+  let tensors: TrainTensors;
+  let backbone: Backbone | null = null;
+  let inputDim = 0;
+  if (pixelModel) {
+    const [tr, va] = [await imageTensor(data.train, preprocessing), await imageTensor(data.valid, preprocessing)];
+    tensors = { xTrain: tr.x, yTrain: oneHot(tr.labels, data.dataset.classes.length), xValid: va.x, yValid: oneHot(va.labels, data.dataset.classes.length) };
+    if (o.augment !== false) tensors.augment = imageAugmenter(tr.x, { flip: true, shift: 0.1, zoom: 0.15, brightness: 0.2 }, o.arch === 'otsu', seed);
+  } else {
+    backbone = await loadBackbone(o.backbone);
+    const f = await featuresFor(data, backbone, o);
+    tensors = { xTrain: featureMatrix(f.rows.train, input), yTrain: oneHot(f.labels.train, data.dataset.classes.length), xValid: featureMatrix(f.rows.valid, input), yValid: oneHot(f.labels.valid, data.dataset.classes.length) };
+    if (o.augment !== false) tensors.augment = mirrorAugmenter(f.rows.train, input, seed);
+    inputDim = tensors.xTrain.shape[1]!;
+  }
+  const model = await buildModel(o, data.dataset.classes, inputDim, backbone);
+  backbone?.dispose();
+  const manifest: Omit<ModelManifest, 'createdAt'> = {
+    format: MODEL_FORMAT,
+    version: MODEL_FORMAT_VERSION,
+    backbone: pixelModel ? null : o.backbone,
+    input,
+    preprocessing,
+    classes: data.dataset.classes,
+    training: { name: path.basename(o.runDir), arch: o.arch, optimizer: o.optimizer, learningRate: o.learningRate ?? null, epochs: o.epochs, batchSize: o.batchSize, patience: o.patience ?? null, hidden: o.hidden ?? null, dropout: o.dropout ?? null, augment: o.augment !== false, seed, data: o.dataDir },
+  };
+  const result = await trainModel(model, tensors, { optimizer: o.optimizer, learningRate: o.learningRate, epochs: o.epochs, batchSize: o.batchSize, patience: o.patience, seed }, o.runDir, manifest, { resume: o.resume, quiet: o.quiet });
+  tf.dispose([tensors.xTrain, tensors.yTrain, tensors.xValid, tensors.yValid]);
+  model.dispose();
+  return { ...result, runDir: o.runDir, modelDir: path.join(o.runDir, 'model'), counts: { train: data.train.length, valid: data.valid.length, test: data.test.length }, test: data.test };
+}

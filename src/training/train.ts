@@ -1,0 +1,123 @@
+import { appendFile, mkdir, readFile } from 'node:fs/promises';
+import path from 'node:path';
+import * as tfl from '@tensorflow/tfjs-layers';
+import { tf } from '../runtime/tf.js';
+import { loadModelDir, saveModelDir, type ModelManifest } from '../models/model-dir.js';
+import { renderChart, trainingCurvesSpec, type EpochMetrics } from '../evaluation/charts.js';
+import { writeFileAtomic } from '../util/atomic.js';
+import { progress } from '../util/progress.js';
+import { makeOptimizer, type OptimizerName } from './architectures.js';
+
+export interface TrainConfig {
+  optimizer: OptimizerName;
+  learningRate?: number;
+  epochs: number;
+  batchSize: number;
+  /** Stop after this many epochs without a better validation loss (0 = never). */
+  patience?: number;
+  seed?: number;
+}
+
+export interface TrainTensors {
+  xTrain: tf.Tensor;
+  yTrain: tf.Tensor;
+  xValid: tf.Tensor;
+  yValid: tf.Tensor;
+  /** Training inputs for one epoch (augmentation); the caller's tensor is disposed by the loop. */
+  augment?: (epoch: number) => tf.Tensor;
+}
+
+export interface TrainResult {
+  history: EpochMetrics[];
+  best: EpochMetrics;
+  stoppedEarly: boolean;
+  resumedFrom: number;
+  seconds: number;
+}
+
+interface RunState {
+  epoch: number;
+  best: EpochMetrics | null;
+  sinceBest: number;
+}
+
+/**
+ * Keras-style fit with the seed's ModelCheckpoint(save_best_only=True), plus what a killed run
+ * needs: after every epoch the run directory holds `model/` (best validation loss so far, in the
+ * model-directory format `predict --model` loads), `last/` (the latest weights) and `state.json`.
+ * Every write is atomic, so a kill at any moment leaves the last good checkpoint intact, and
+ * `resume` continues from the last finished epoch (optimiser moments restart from zero).
+ */
+export async function trainModel(model: tfl.LayersModel, data: TrainTensors, cfg: TrainConfig, runDir: string, manifest: Omit<ModelManifest, 'createdAt'>, opts: { resume?: boolean; quiet?: boolean } = {}): Promise<TrainResult> {
+  await mkdir(runDir, { recursive: true });
+  const statePath = path.join(runDir, 'state.json');
+  let state: RunState = { epoch: 0, best: null, sinceBest: 0 };
+  let history: EpochMetrics[] = [];
+  if (opts.resume) {
+    try {
+      state = JSON.parse(await readFile(statePath, 'utf8'));
+      history = (await readFile(path.join(runDir, 'metrics.jsonl'), 'utf8')).trim().split('\n').filter(Boolean).map((l) => JSON.parse(l)).slice(0, state.epoch);
+      const last = await loadModelDir(path.join(runDir, 'last'));
+      model.setWeights(last.model.getWeights());
+      last.model.dispose();
+    } catch {
+      state = { epoch: 0, best: null, sinceBest: 0 };
+      history = [];
+    }
+  }
+  const resumedFrom = state.epoch;
+  if (resumedFrom === 0) await writeFileAtomic(path.join(runDir, 'metrics.jsonl'), '');
+  model.compile({ optimizer: makeOptimizer(cfg.optimizer, cfg.learningRate), loss: 'categoricalCrossentropy', metrics: ['accuracy'] });
+  const t0 = performance.now();
+  const nTrain = data.xTrain.shape[0]!;
+  const bar = opts.quiet ? null : progress('train', (cfg.epochs - resumedFrom) * Math.ceil(nTrain / cfg.batchSize), 'batch');
+  let stoppedEarly = false;
+  for (let epoch = resumedFrom + 1; epoch <= cfg.epochs; epoch++) {
+    const x = data.augment ? data.augment(epoch) : data.xTrain;
+    const h = await model.fit(x, data.yTrain, {
+      epochs: 1,
+      batchSize: cfg.batchSize,
+      shuffle: true,
+      validationData: [data.xValid, data.yValid],
+      verbose: 0,
+      callbacks: { onBatchEnd: async () => bar?.tick() },
+    });
+    if (x !== data.xTrain) x.dispose();
+    const m: EpochMetrics = { epoch, loss: num(h.history.loss), acc: num(h.history.acc), valLoss: num(h.history.val_loss), valAcc: num(h.history.val_acc) };
+    history.push(m);
+    const improved = !state.best || m.valLoss < state.best.valLoss;
+    if (improved) {
+      await saveModelDir(path.join(runDir, 'model'), model, { ...manifest, createdAt: new Date().toISOString(), metrics: { bestEpoch: epoch, valLoss: m.valLoss, valAccuracy: m.valAcc } });
+      state = { epoch, best: m, sinceBest: 0 };
+    } else {
+      state = { ...state, epoch, sinceBest: state.sinceBest + 1 };
+    }
+    await saveModelDir(path.join(runDir, 'last'), model, { ...manifest, createdAt: new Date().toISOString() });
+    await appendFile(path.join(runDir, 'metrics.jsonl'), JSON.stringify(m) + '\n');
+    await writeFileAtomic(statePath, JSON.stringify(state, null, 2));
+    if (!opts.quiet && !process.stderr.isTTY) process.stderr.write(`epoch ${epoch}/${cfg.epochs} loss ${m.loss.toFixed(4)} acc ${m.acc.toFixed(4)} val_loss ${m.valLoss.toFixed(4)} val_acc ${m.valAcc.toFixed(4)}${improved ? ' *' : ''}\n`);
+    if (cfg.patience && state.sinceBest >= cfg.patience) {
+      stoppedEarly = true;
+      break;
+    }
+  }
+  bar?.stop();
+  await writeRunArtifacts(runDir, history, manifest.training?.name as string | undefined);
+  return { history, best: state.best!, stoppedEarly, resumedFrom, seconds: (performance.now() - t0) / 1000 };
+}
+
+async function writeRunArtifacts(runDir: string, history: EpochMetrics[], name?: string) {
+  const csv = ['epoch,loss,acc,val_loss,val_acc', ...history.map((h) => [h.epoch, h.loss, h.acc, h.valLoss, h.valAcc].join(','))].join('\n') + '\n';
+  await writeFileAtomic(path.join(runDir, 'metrics.csv'), csv);
+  if (history.length > 0) await renderChart(trainingCurvesSpec(history, name ?? path.basename(runDir)), path.join(runDir, 'curves'));
+}
+
+function num(v: (number | tf.Tensor)[] | undefined): number {
+  const x = v?.[0];
+  return typeof x === 'number' ? x : x ? (x.dataSync()[0] ?? NaN) : NaN;
+}
+
+/** One-hot labels as a tensor. */
+export function oneHot(labels: number[], classes: number): tf.Tensor2D {
+  return tf.tidy(() => tf.cast(tf.oneHot(tf.tensor1d(labels, 'int32'), classes), 'float32') as tf.Tensor2D);
+}
