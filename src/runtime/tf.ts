@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-wasm';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-layers';
+import { registerWasmTrainingKernels } from './wasm-kernels.js';
 
 export type TfBackendName = 'wasm' | 'cpu';
 
@@ -16,6 +17,7 @@ export function initTf(preferred?: TfBackendName): Promise<TfBackendName> {
   ready ??= (async () => {
     const want = preferred ?? (process.env.IMGCLASS_TF_BACKEND as TfBackendName | undefined) ?? 'wasm';
     tf.env().set('PROD', true); // no debug checks, no "hi there" console banner
+    registerWasmTrainingKernels();
     if (!(await tf.setBackend(want))) {
       if (!(await tf.setBackend('cpu'))) throw new Error('no TF.js backend could be started');
     }
