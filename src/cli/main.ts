@@ -5,7 +5,7 @@ import { applyCliModelDirDefault } from './defaults.js';
 import { runPredict } from './predict.js';
 import { runServe } from './serve.js';
 import { runFeatures } from './features.js';
-import { runEvalCli, runTrainCli, trainingOptions } from './toolkit.js';
+import { runEvalCli, runExploreCli, runKFoldCli, runSweepCli, runTrainCli, trainingOptions } from './toolkit.js';
 
 applyCliModelDirDefault();
 
@@ -81,6 +81,44 @@ program
   .action(async (args: string[], o) => {
     if (args.length < 2) throw new InvalidArgumentError('eval needs MODEL_DIR... DATA_DIR');
     process.exitCode = await runEvalCli(args, o);
+  });
+
+trainingOptions(
+  program
+    .command('sweep')
+    .description('Grid search over optimisers × epochs (the seed\'s experiment): a results table, JSON and chart.')
+    .argument('<data-dir>', 'folder-per-class data set'),
+)
+  .option('--optimizers <list>', 'comma-separated', 'adam,rmsprop,sgd')
+  .option('--epoch-list <list>', 'comma-separated epochs', '20,30,40')
+  .option('--lrs <list>', 'comma-separated learning rates (default: each optimiser\'s own)')
+  .option('--out <dir>', 'sweep directory')
+  .option('--json', 'one JSON array')
+  .action(async (dir: string, o) => {
+    process.exitCode = await runSweepCli(dir, o);
+  });
+
+trainingOptions(
+  program
+    .command('kfold')
+    .description('Stratified k-fold cross-validation on train + valid merged: per-fold metrics, mean ± sd, the best model kept.')
+    .argument('<data-dir>', 'folder-per-class data set'),
+)
+  .option('--folds <k>', 'number of folds', positiveInt, 8)
+  .option('--out <dir>', 'k-fold directory')
+  .option('--json', 'one JSON object')
+  .action(async (dir: string, o) => {
+    process.exitCode = await runKFoldCli(dir, o);
+  });
+
+program
+  .command('explore')
+  .description('Images per class and split, file-size and image-size distributions, unreadable files; with charts.')
+  .argument('<data-dir>', 'folder-per-class data set')
+  .option('--json', 'one JSON object')
+  .option('--out <dir>', 'where the charts go (default runs/explore-<name>)')
+  .action(async (dir: string, o) => {
+    process.exitCode = await runExploreCli(dir, o);
   });
 
 program.parseAsync().catch((e: unknown) => {

@@ -4,6 +4,8 @@ import { evaluateModels, formatReport } from '../evaluation/run-eval.js';
 import { runTraining, type Architecture, type TrainingOptions } from '../training/pipeline.js';
 import type { OptimizerName } from '../training/architectures.js';
 import { progress } from '../util/progress.js';
+import { kfold, sweep } from '../training/tuning.js';
+import { explore, formatExploration } from '../data/explore.js';
 
 const num = (v: string) => {
   const n = Number(v);
@@ -84,4 +86,40 @@ export async function runEvalCli(args: string[], o: { json?: boolean; split?: 't
   (bar as ReturnType<typeof progress> | null)?.stop();
   process.stdout.write(o.json ? JSON.stringify(report) + '\n' : formatReport(report));
   return 0;
+}
+
+export async function runSweepCli(dataDir: string, o: Record<string, unknown>): Promise<number> {
+  const runDir = (o.out as string | undefined) ?? path.join('runs', `sweep-${path.basename(path.resolve(dataDir))}-${new Date().toISOString().replace(/[:.]/g, '-')}`);
+  const list = (v: unknown) => String(v).split(',').map((x) => x.trim()).filter(Boolean);
+  const rows = await sweep(toTrainingOptions(dataDir, runDir, o), {
+    optimizers: list(o.optimizers) as OptimizerName[],
+    epochs: list(o.epochList).map(Number),
+    learningRates: o.lrs ? list(o.lrs).map(Number) : undefined,
+  });
+  if (o.json) process.stdout.write(JSON.stringify(rows) + '\n');
+  else {
+    const pct = (x: number | null) => (x === null ? '   -  ' : `${(x * 100).toFixed(2)}%`);
+    process.stdout.write('optimizer  epochs  lr        best epoch  val_loss  val_acc   test_acc  seconds\n');
+    for (const r of rows) process.stdout.write(`${r.optimizer.padEnd(9)}  ${String(r.epochs).padStart(6)}  ${String(r.learningRate ?? 'default').padEnd(8)}  ${String(r.bestEpoch).padStart(10)}  ${r.valLoss.toFixed(4)}  ${pct(r.valAccuracy).padStart(7)}  ${pct(r.testAccuracy).padStart(8)}  ${r.seconds.toFixed(1).padStart(7)}\n`);
+    process.stdout.write(`results: ${path.join(runDir, 'sweep.json')}, chart: ${path.join(runDir, 'sweep.png')}\n`);
+  }
+  return 0;
+}
+
+export async function runKFoldCli(dataDir: string, o: Record<string, unknown>): Promise<number> {
+  const runDir = (o.out as string | undefined) ?? path.join('runs', `kfold-${path.basename(path.resolve(dataDir))}-${new Date().toISOString().replace(/[:.]/g, '-')}`);
+  const r = await kfold(toTrainingOptions(dataDir, runDir, o), o.folds as number);
+  if (o.json) process.stdout.write(JSON.stringify(r) + '\n');
+  else {
+    for (const f of r.folds) process.stdout.write(`fold ${f.fold}: best epoch ${f.bestEpoch}, val_loss ${f.valLoss.toFixed(4)}, val_acc ${(f.valAccuracy * 100).toFixed(2)}%\n`);
+    process.stdout.write(`mean ± sd: ${(r.mean * 100).toFixed(2)} ± ${(r.sd * 100).toFixed(2)}%; best fold ${r.bestFold} kept as ${r.bestModelDir}${r.testAccuracy !== null ? `; test accuracy ${(r.testAccuracy * 100).toFixed(2)}%` : ''}\n`);
+  }
+  return 0;
+}
+
+export async function runExploreCli(dataDir: string, o: { json?: boolean; out?: string }): Promise<number> {
+  const outDir = o.out ?? path.join('runs', `explore-${path.basename(path.resolve(dataDir))}`);
+  const e = await explore(dataDir, outDir);
+  process.stdout.write(o.json ? JSON.stringify(e) + '\n' : formatExploration(e));
+  return e.unreadable.length ? 1 : 0;
 }

@@ -48,6 +48,8 @@ export interface TrainingOptions {
   featureCache?: string;
   resume?: boolean;
   quiet?: boolean;
+  /** Use exactly these parts (k-fold); not saved in config.json. */
+  splits?: Omit<PreparedData, 'dataset'>;
 }
 
 export interface PreparedData {
@@ -58,8 +60,9 @@ export interface PreparedData {
 }
 
 /** Decide the train / valid / test files for a run (same rules for train, sweep and kfold). */
-export async function prepareSplits(o: Pick<TrainingOptions, 'dataDir' | 'validFromTrain' | 'seed'>): Promise<PreparedData> {
+export async function prepareSplits(o: Pick<TrainingOptions, 'dataDir' | 'validFromTrain' | 'seed' | 'splits'>): Promise<PreparedData> {
   const dataset = await loadDataset(o.dataDir, { seed: o.seed });
+  if (o.splits) return { dataset, ...o.splits };
   let { train, valid, test } = dataset.splits;
   if (o.validFromTrain || valid.length === 0) {
     const parts = stratifiedSplit(train.map((f) => f.label), { valid: o.validFromTrain ?? 0.15, test: 0 }, o.seed ?? 42);
@@ -144,7 +147,7 @@ export async function runTraining(o: TrainingOptions): Promise<TrainingSummary> 
     const saved = JSON.parse(await readFile(configPath, 'utf8').catch(() => '{}')) as Partial<TrainingOptions>;
     Object.assign(o, { ...saved, resume: true, runDir: o.runDir, quiet: o.quiet });
   } else {
-    await writeFileAtomic(configPath, JSON.stringify({ ...o, resume: undefined, quiet: undefined }, null, 2));
+    await writeFileAtomic(configPath, JSON.stringify({ ...o, resume: undefined, quiet: undefined, splits: undefined }, null, 2));
   }
   const data = await prepareSplits(o);
   await writeFileAtomic(path.join(o.runDir, 'data.json'), JSON.stringify({ root: data.dataset.root, splitSource: data.dataset.splitSource, classes: data.dataset.classes, fingerprint: await fingerprint(data.dataset), counts: { train: data.train.length, valid: data.valid.length, test: data.test.length } }, null, 2));

@@ -1,0 +1,103 @@
+import { stat } from 'node:fs/promises';
+import path from 'node:path';
+import sharp from 'sharp';
+import { barSpec, histogramSpec, renderChart } from '../evaluation/charts.js';
+import { writeFileAtomic } from '../util/atomic.js';
+import { loadDataset, type SplitName } from './dataset.js';
+import { sniffFormat } from './image.js';
+import { readFile } from 'node:fs/promises';
+
+export interface Exploration {
+  root: string;
+  splitSource: string;
+  classes: number;
+  images: number;
+  perClass: Record<string, Record<SplitName, number>>;
+  perSplit: Record<SplitName, { images: number; min: number; mean: number; max: number }>;
+  fileBytes: { min: number; median: number; mean: number; max: number; over400k: number };
+  imageSize: { minWidth: number; maxWidth: number; minHeight: number; maxHeight: number; medianWidth: number; medianHeight: number };
+  formats: Record<string, number>;
+  unreadable: { file: string; reason: string }[];
+  charts?: string[];
+}
+
+/**
+ * The seed's data exploration: images per class and split (min / mean / max), file-size and
+ * image-size distributions, unreadable files; with pictures (class distribution, file sizes,
+ * image sizes). Reads only headers, so it is quick on large sets.
+ */
+export async function explore(root: string, outDir?: string): Promise<Exploration> {
+  const ds = await loadDataset(root);
+  const perClass: Exploration['perClass'] = {};
+  for (const c of ds.classes) perClass[c.name] = { train: 0, valid: 0, test: 0 };
+  const sizes: number[] = [];
+  const widths: number[] = [];
+  const heights: number[] = [];
+  const formats: Record<string, number> = {};
+  const unreadable: Exploration['unreadable'] = [];
+  const sizeRows: { value: number; group: string }[] = [];
+  const dimRows: { value: number; group: string }[] = [];
+  for (const split of ['train', 'valid', 'test'] as const) {
+    for (const f of ds.splits[split]) {
+      perClass[ds.classes[f.label]!.name]![split]++;
+      const bytes = (await stat(f.file)).size;
+      sizes.push(bytes);
+      sizeRows.push({ value: bytes / 1024, group: split });
+      try {
+        const head = await readFile(f.file).then((b) => b.subarray(0, 4096));
+        const fmt = sniffFormat(head);
+        if (typeof fmt !== 'string') throw new Error(fmt.rejected);
+        const m = await sharp(f.file).metadata();
+        if (!m.width || !m.height) throw new Error('no size in header');
+        widths.push(m.width);
+        heights.push(m.height);
+        dimRows.push({ value: m.width, group: 'width' }, { value: m.height, group: 'height' });
+        formats[fmt] = (formats[fmt] ?? 0) + 1;
+      } catch (e) {
+        unreadable.push({ file: f.file, reason: (e as Error).message });
+      }
+    }
+  }
+  const stats = (xs: number[]) => ({ images: xs.reduce((a, b) => a + b, 0), min: Math.min(...xs), mean: xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length), max: Math.max(...xs) });
+  const perSplit = Object.fromEntries((['train', 'valid', 'test'] as const).map((s) => [s, stats(Object.values(perClass).map((c) => c[s]))])) as Exploration['perSplit'];
+  const sorted = (xs: number[]) => [...xs].sort((a, b) => a - b);
+  const med = (xs: number[]) => sorted(xs)[Math.floor(xs.length / 2)] ?? 0;
+  const result: Exploration = {
+    root,
+    splitSource: ds.splitSource,
+    classes: ds.classes.length,
+    images: sizes.length,
+    perClass,
+    perSplit,
+    fileBytes: { min: Math.min(...sizes), median: med(sizes), mean: sizes.reduce((a, b) => a + b, 0) / Math.max(1, sizes.length), max: Math.max(...sizes), over400k: sizes.filter((s) => s > 400_000).length },
+    imageSize: { minWidth: Math.min(...widths), maxWidth: Math.max(...widths), minHeight: Math.min(...heights), maxHeight: Math.max(...heights), medianWidth: med(widths), medianHeight: med(heights) },
+    formats,
+    unreadable,
+  };
+  if (outDir) {
+    const name = path.basename(path.resolve(root));
+    const charts = [
+      await renderChart(barSpec(Object.entries(perClass).flatMap(([c, s]) => (['train', 'valid', 'test'] as const).filter((k) => s[k] > 0).map((k) => ({ label: c, value: s[k], group: k }))), `${name}: images per class`, 'images'), path.join(outDir, 'classes')),
+      await renderChart(histogramSpec(sizeRows, `${name}: file sizes`, 'KiB'), path.join(outDir, 'file-sizes')),
+      await renderChart(histogramSpec(dimRows, `${name}: image sizes`, 'pixels'), path.join(outDir, 'image-sizes')),
+    ];
+    result.charts = charts.map((c) => c.png);
+    await writeFileAtomic(path.join(outDir, 'explore.json'), JSON.stringify(result, null, 2));
+  }
+  return result;
+}
+
+export function formatExploration(e: Exploration): string {
+  const w = Math.max(10, ...Object.keys(e.perClass).map((c) => c.length));
+  const lines = [`${e.root}: ${e.classes} classes, ${e.images} images (${e.splitSource === 'folders' ? 'split folders' : 'no split folders: seeded stratified split'})`, '', `${'class'.padEnd(w)}  train  valid   test`];
+  for (const [c, s] of Object.entries(e.perClass)) lines.push(`${c.padEnd(w)}  ${String(s.train).padStart(5)}  ${String(s.valid).padStart(5)}  ${String(s.test).padStart(5)}`);
+  lines.push('');
+  for (const [s, v] of Object.entries(e.perSplit)) if (v.images) lines.push(`${s}: ${v.images} images, per class min ${v.min}, mean ${v.mean.toFixed(1)}, max ${v.max}`);
+  const kb = (b: number) => `${(b / 1024).toFixed(1)} KiB`;
+  lines.push(`file size: min ${kb(e.fileBytes.min)}, median ${kb(e.fileBytes.median)}, mean ${kb(e.fileBytes.mean)}, max ${kb(e.fileBytes.max)}; ${e.fileBytes.over400k} files over 400 kB`);
+  lines.push(`image size: width ${e.imageSize.minWidth}–${e.imageSize.maxWidth} (median ${e.imageSize.medianWidth}), height ${e.imageSize.minHeight}–${e.imageSize.maxHeight} (median ${e.imageSize.medianHeight})`);
+  lines.push(`formats: ${Object.entries(e.formats).map(([f, n]) => `${f} ${n}`).join(', ')}; unreadable: ${e.unreadable.length}`);
+  for (const u of e.unreadable.slice(0, 20)) lines.push(`  ${u.file}: ${u.reason}`);
+  if (e.charts) lines.push('', `charts: ${e.charts.join(', ')}`);
+  return lines.join('\n') + '\n';
+}

@@ -1,0 +1,95 @@
+import { cp, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { barSpec, renderChart } from '../evaluation/charts.js';
+import { evaluateModels } from '../evaluation/run-eval.js';
+import { stratifiedKFold } from '../data/split.js';
+import { writeFileAtomic } from '../util/atomic.js';
+import { progress } from '../util/progress.js';
+import type { OptimizerName } from './architectures.js';
+import { prepareSplits, runTraining, type TrainingOptions } from './pipeline.js';
+
+export interface SweepRow {
+  optimizer: OptimizerName;
+  epochs: number;
+  learningRate: number | null;
+  bestEpoch: number;
+  valLoss: number;
+  valAccuracy: number;
+  testAccuracy: number | null;
+  seconds: number;
+  modelDir: string;
+}
+
+/**
+ * The seed's tuning experiment: a grid over optimisers × epochs (× learning rates), each trained
+ * with the same data, splits and seed; a results table, JSON and a chart.
+ */
+export async function sweep(base: TrainingOptions, grid: { optimizers: OptimizerName[]; epochs: number[]; learningRates?: (number | undefined)[] }): Promise<SweepRow[]> {
+  const rows: SweepRow[] = [];
+  const lrs = grid.learningRates?.length ? grid.learningRates : [base.learningRate];
+  const combos = grid.optimizers.flatMap((optimizer) => grid.epochs.flatMap((epochs) => lrs.map((lr) => ({ optimizer, epochs, lr }))));
+  const bar = progress('sweep', combos.length, 'run');
+  for (const c of combos) {
+    const runDir = path.join(base.runDir, `${c.optimizer}-e${c.epochs}${c.lr ? `-lr${c.lr}` : ''}`);
+    const s = await runTraining({ ...base, runDir, optimizer: c.optimizer, epochs: c.epochs, learningRate: c.lr, quiet: true });
+    const test = s.test.length ? await evaluateModels([s.modelDir], base.dataDir, { files: s.test, seed: base.seed }) : null;
+    rows.push({ optimizer: c.optimizer, epochs: c.epochs, learningRate: c.lr ?? null, bestEpoch: s.best.epoch, valLoss: s.best.valLoss, valAccuracy: s.best.valAcc, testAccuracy: test?.accuracy ?? null, seconds: s.seconds, modelDir: s.modelDir });
+    bar.tick();
+  }
+  bar.stop();
+  await writeFileAtomic(path.join(base.runDir, 'sweep.json'), JSON.stringify(rows, null, 2));
+  await renderChart(
+    barSpec(rows.flatMap((r) => [{ label: `${r.optimizer} ${r.epochs} ep${r.learningRate ? ` lr ${r.learningRate}` : ''}`, value: r.valAccuracy, group: 'valid' }, ...(r.testAccuracy !== null ? [{ label: `${r.optimizer} ${r.epochs} ep${r.learningRate ? ` lr ${r.learningRate}` : ''}`, value: r.testAccuracy, group: 'test' }] : [])]), `sweep on ${path.basename(base.dataDir)} (${base.arch})`, 'accuracy'),
+    path.join(base.runDir, 'sweep'),
+  );
+  return rows;
+}
+
+export interface FoldRow {
+  fold: number;
+  bestEpoch: number;
+  valLoss: number;
+  valAccuracy: number;
+  modelDir: string;
+}
+
+export interface KFoldResult {
+  folds: FoldRow[];
+  mean: number;
+  sd: number;
+  bestFold: number;
+  bestModelDir: string;
+  testAccuracy: number | null;
+}
+
+/**
+ * The seed's k-fold cross-validation: train and valid merged, stratified folds, one model per
+ * fold validated on its held-out fold; mean ± sd of validation accuracy; the best fold's model
+ * kept as `<run>/model` and scored on the untouched test split.
+ */
+export async function kfold(base: TrainingOptions, k: number): Promise<KFoldResult> {
+  const data = await prepareSplits(base);
+  const pool = [...data.train, ...data.valid];
+  const folds = stratifiedKFold(pool.map((f) => f.label), k, base.seed ?? 42);
+  const rows: FoldRow[] = [];
+  const bar = progress('k-fold', k, 'fold');
+  for (const [i, f] of folds.entries()) {
+    const runDir = path.join(base.runDir, `fold-${i + 1}`);
+    const s = await runTraining({ ...base, runDir, quiet: true, splits: { train: f.train.map((j) => pool[j]!), valid: f.valid.map((j) => pool[j]!), test: data.test } });
+    rows.push({ fold: i + 1, bestEpoch: s.best.epoch, valLoss: s.best.valLoss, valAccuracy: s.best.valAcc, modelDir: s.modelDir });
+    bar.tick();
+  }
+  bar.stop();
+  const accs = rows.map((r) => r.valAccuracy);
+  const mean = accs.reduce((a, b) => a + b, 0) / accs.length;
+  const sd = Math.sqrt(accs.reduce((a, b) => a + (b - mean) ** 2, 0) / Math.max(1, accs.length - 1));
+  const best = rows.reduce((a, b) => (b.valAccuracy > a.valAccuracy || (b.valAccuracy === a.valAccuracy && b.valLoss < a.valLoss) ? b : a));
+  const bestModelDir = path.join(base.runDir, 'model');
+  await rm(bestModelDir, { recursive: true, force: true });
+  await cp(best.modelDir, bestModelDir, { recursive: true });
+  const test = data.test.length ? await evaluateModels([bestModelDir], base.dataDir, { files: data.test, seed: base.seed }) : null;
+  const result: KFoldResult = { folds: rows, mean, sd, bestFold: best.fold, bestModelDir, testAccuracy: test?.accuracy ?? null };
+  await writeFileAtomic(path.join(base.runDir, 'kfold.json'), JSON.stringify(result, null, 2));
+  await renderChart(barSpec(rows.map((r) => ({ label: `fold ${r.fold}`, value: r.valAccuracy })), `${k}-fold validation accuracy: ${(mean * 100).toFixed(2)} ± ${(sd * 100).toFixed(2)}%`, 'validation accuracy'), path.join(base.runDir, 'kfold'));
+  return result;
+}
