@@ -4,17 +4,17 @@ import { initTf, tf } from '../src/runtime/tf.js';
 import { rng } from '../src/util/random.js';
 
 // The wasm Conv2DBackpropFilter must give the same filter gradients as the reference cpu backend.
-async function filterGrad(backend: 'wasm' | 'cpu', xs: Float32Array, xShape: [number, number, number, number], ws: Float32Array, wShape: [number, number, number, number], strides: number, pad: 'same' | 'valid'): Promise<Float32Array> {
+async function grads(backend: 'wasm' | 'cpu', xs: Float32Array, xShape: [number, number, number, number], ws: Float32Array, wShape: [number, number, number, number], strides: number, pad: 'same' | 'valid'): Promise<Float32Array[]> {
   await tf.setBackend(backend);
   return tf.tidy(() => {
     const x = tf.tensor4d(xs, xShape);
     const w = tf.tensor4d(ws, wShape);
-    const g = tf.grad((wv: tf.Tensor) => tf.sum(tf.square(tf.conv2d(x, wv as tf.Tensor4D, strides, pad))))(w);
-    return g.dataSync() as Float32Array;
+    const [gx, gw] = tf.grads((xv: tf.Tensor, wv: tf.Tensor) => tf.sum(tf.square(tf.conv2d(xv as tf.Tensor4D, wv as tf.Tensor4D, strides, pad))))([x, w]);
+    return [gx!.dataSync() as Float32Array, gw!.dataSync() as Float32Array];
   });
 }
 
-test('wasm Conv2DBackpropFilter matches the cpu backend (same/valid padding, strides 1 and 2)', async () => {
+test('wasm Conv2DBackpropFilter and Conv2DBackpropInput match the cpu backend (same/valid padding, strides 1 and 2)', async () => {
   await initTf('wasm');
   const random = rng(3);
   const cases: { x: [number, number, number, number]; w: [number, number, number, number]; s: number; pad: 'same' | 'valid' }[] = [
@@ -27,11 +27,14 @@ test('wasm Conv2DBackpropFilter matches the cpu backend (same/valid padding, str
     for (const c of cases) {
       const xs = Float32Array.from({ length: c.x.reduce((a, b) => a * b) }, () => random() * 2 - 1);
       const ws = Float32Array.from({ length: c.w.reduce((a, b) => a * b) }, () => random() * 2 - 1);
-      const a = await filterGrad('wasm', xs, c.x, ws, c.w, c.s, c.pad);
-      const b = await filterGrad('cpu', xs, c.x, ws, c.w, c.s, c.pad);
-      assert.equal(a.length, b.length);
-      const maxErr = a.reduce((m, v, i) => Math.max(m, Math.abs(v - b[i]!) / (1 + Math.abs(b[i]!))), 0);
-      assert.ok(maxErr < 1e-4, `${JSON.stringify(c)}: max relative error ${maxErr}`);
+      const wasm = await grads('wasm', xs, c.x, ws, c.w, c.s, c.pad);
+      const cpu = await grads('cpu', xs, c.x, ws, c.w, c.s, c.pad);
+      for (const [which, a, b] of [['dx', wasm[0]!, cpu[0]!], ['dW', wasm[1]!, cpu[1]!]] as const) {
+        assert.equal(a.length, b.length);
+        const maxErr = a.reduce((m, v, i) => Math.max(m, Math.abs(v - b[i]!) / (1 + Math.abs(b[i]!))), 0);
+        assert.ok(maxErr < 1e-4, `${which} ${JSON.stringify(c)}: max relative error ${maxErr}`);
+        assert.ok(b.some((v) => Math.abs(v) > 1e-3), `${which}: gradient should not be all zero`);
+      }
     }
   } finally {
     await tf.setBackend('wasm');

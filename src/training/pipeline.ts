@@ -8,7 +8,7 @@ import { loadBackbone, type Backbone } from '../models/backbone.js';
 import { loadImagenetClasses } from '../models/imagenet.js';
 import { MODEL_FORMAT, MODEL_FORMAT_VERSION, type ModelInput, type ModelManifest } from '../models/model-dir.js';
 import { registryEntry } from '../models/registry.js';
-import { tf } from '../runtime/tf.js';
+import { initTf, tf } from '../runtime/tf.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { ImgclassError } from '../util/errors.js';
 import { progress } from '../util/progress.js';
@@ -141,6 +141,7 @@ export interface TrainingSummary extends TrainResult {
 
 /** The seed's whole training step: data → (features) → model → fit with checkpoints → run directory. */
 export async function runTraining(o: TrainingOptions): Promise<TrainingSummary> {
+  await initTf();
   await mkdir(o.runDir, { recursive: true });
   const configPath = path.join(o.runDir, 'config.json');
   if (o.resume) {
