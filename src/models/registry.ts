@@ -1,5 +1,5 @@
-import { createRequire } from 'node:module';
 import { PREPROCESSING_PRESETS, type Preprocessing } from '../data/preprocess.js';
+import { MOBILENET_V1_075_224_SHA256 } from './mobilenet-checksums.js';
 
 /**
  * The registry of named pretrained files (timm-style): where each lives inside a model
@@ -41,8 +41,6 @@ export interface RegistryEntry {
   backbone?: BackboneSpec;
 }
 
-const require = createRequire(import.meta.url);
-const mobilenetShards = require('./mobilenet_v1_0.75_224.sha256.json') as Record<string, string>;
 
 const TFJS_MOBILENET_URL = 'https://storage.googleapis.com/tfjs-models/tfjs/mobilenet_v1_0.75_224';
 const OPENCV_DATA_URL = 'https://raw.githubusercontent.com/opencv/opencv/4.6.0/data/haarcascades';
@@ -64,7 +62,7 @@ export const REGISTRY: readonly RegistryEntry[] = [
     description: 'MobileNet v1 α=0.75, ImageNet-1k (top-1 ≈ 68%), 768-d pooled features',
     license: 'Apache-2.0',
     main: 'mobilenet_v1_0.75_224/model.json',
-    files: Object.entries(mobilenetShards).map(([f, sha256]) => ({ path: `mobilenet_v1_0.75_224/${f}`, sha256, url: `${TFJS_MOBILENET_URL}/${f}` })),
+    files: Object.entries(MOBILENET_V1_075_224_SHA256).map(([f, sha256]) => ({ path: `mobilenet_v1_0.75_224/${f}`, sha256, url: `${TFJS_MOBILENET_URL}/${f}` })),
     backbone: { preprocessing: PREPROCESSING_PRESETS.tf(224), probabilitiesOutput: 'reshape_2', probabilitiesAreSoftmax: true, featuresOutput: 'global_average_pooling2d_1', featureDim: 768 },
   },
   {

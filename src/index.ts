@@ -1,0 +1,36 @@
+/**
+ * imgclass: image classification with convolutional networks, in TypeScript.
+ * The dog-breed app (createDogApp) and the toolkit behind it.
+ */
+export { createDogApp, DogApp, type DogAppOptions, type DogAppResult, type ResultKind, type FaceDetectorName, type ImageInput } from './app/dog-app.js';
+export { ImgclassError, isImgclassError, type ImgclassErrorCode } from './util/errors.js';
+
+// data
+export { decodeImage, loadImage, sniffFormat, DEFAULT_DECODE_LIMITS, type RgbImage, type DecodedImage, type DecodeLimits } from './data/image.js';
+export { PREPROCESSING_PRESETS, preprocessBatch, samePreprocessing, type Preprocessing } from './data/preprocess.js';
+export { otsuThreshold, otsuBinarize } from './data/otsu.js';
+export { loadDataset, matchClasses, fingerprint, type Dataset, type LabeledFile, type SplitName } from './data/dataset.js';
+export { stratifiedSplit, stratifiedKFold } from './data/split.js';
+export { explore, type Exploration } from './data/explore.js';
+
+// models
+export { REGISTRY, registryEntry, backboneNames, type RegistryEntry, type BackboneSpec } from './models/registry.js';
+export { ModelStore, getDefaultStore, type ModelStoreOptions } from './models/store.js';
+export { loadBackbone, type Backbone, type BackboneOutput } from './models/backbone.js';
+export { ImagenetSubsetClassifier, TrainedClassifier, topK, type Classifier, type ClassProbability } from './models/classifier.js';
+export { loadModelDir, saveModelDir, readManifest, type ModelManifest, type ClassInfo, type ModelInput } from './models/model-dir.js';
+export { extractFeatures, type FeatureRow } from './features/bottleneck.js';
+
+// detectors
+export { detectDog, type DogRule, type DogDetectorOptions } from './detectors/dog.js';
+export { HaarFaceDetector, type HaarOptions } from './detectors/face/haar.js';
+export { YunetFaceDetector, type YunetOptions } from './detectors/face/yunet.js';
+export type { FaceBox, FaceDetector } from './detectors/face/types.js';
+
+// training and evaluation
+export { featureHead, imagenetInitHead, seedScratchCnn, seedOtsuCnn, makeOptimizer, type OptimizerName } from './training/architectures.js';
+export { runTraining, type TrainingOptions, type Architecture } from './training/pipeline.js';
+export { sweep, kfold } from './training/tuning.js';
+export { evaluate, confusionMatrix, topLosses, type Evaluation } from './evaluation/metrics.js';
+export { evaluateModels, type EvalReport } from './evaluation/run-eval.js';
+export { initTf } from './runtime/tf.js';
