@@ -100,29 +100,28 @@ async function computeSignals(): Promise<Sig[]> {
   return sigs;
 }
 
-interface Variant { name: string; isDog: (s: Sig) => boolean; isHuman: (s: Sig) => boolean }
+interface Variant { name: string; isDog: (s: Sig, human: boolean) => boolean; isHuman: (s: Sig) => boolean }
 
 function variants(): Variant[] {
   const v: Variant[] = [];
   const inRange = (t: number, wild: boolean) => (t >= 151 && t <= 268) || (wild && t >= 273 && t <= 275);
-  const dogRules: [string, (s: Sig) => boolean][] = [
-    ['argmax151-268', (s) => inRange(s.top, false)],
-    ['argmax+wild', (s) => inRange(s.top, true)],
-    ['argmax+wild+flip', (s) => inRange(s.topFlip, true)],
-    ['mass≥0.5', (s) => s.dogMassNoFlip >= 0.5],
-    ['mass+wild≥0.5+flip', (s) => s.dogMass + s.wildMass >= 0.5],
-    ['mass+wild≥0.3+flip', (s) => s.dogMass + s.wildMass >= 0.3],
-    ['mass+wild≥0.2+flip', (s) => s.dogMass + s.wildMass >= 0.2],
+  const dogRules: [string, Variant['isDog']][] = [
+    ['seed: argmax in 151–268', (s) => inRange(s.top, false)],
+    ['argmax in 151–268 + 273–275', (s) => inRange(s.top, true)],
+    ['mass ≥ 0.5 (151–268, no flip)', (s) => s.dogMassNoFlip >= 0.5],
+    ['mass+wild ≥ 0.5, flip', (s) => s.dogMass + s.wildMass >= 0.5],
+    ['mass+wild ≥ 0.3, flip', (s) => s.dogMass + s.wildMass >= 0.3],
+    ['default: mass+wild ≥ 0.3 (0.6 with a person), flip', (s, human) => s.dogMass + s.wildMass >= (human ? 0.6 : 0.3)],
   ];
+  const big = (f: FaceSig) => f.area >= 0.005;
   const faceRules: [string, (s: Sig) => boolean][] = [
-    ['haar-seed', (s) => s.faces['haar-seed']!.length > 0],
-    ['haar(pad+upscale)', (s) => s.faces.haar!.length > 0],
-    ['haar+veto0.5', (s) => s.faces.haar!.some((f) => f.cropDog < 0.5)],
-    ['yunet≥0.7', (s) => s.faces.yunet!.some((f) => f.score >= 0.7)],
-    ['yunet≥0.7+veto0.5', (s) => s.faces.yunet!.some((f) => f.score >= 0.7 && f.cropDog < 0.5)],
-    ['yunet≥0.8+veto0.5', (s) => s.faces.yunet!.some((f) => f.score >= 0.8 && f.cropDog < 0.5)],
-    ['yunet≥0.6+veto0.5', (s) => s.faces.yunet!.some((f) => f.score >= 0.6 && f.cropDog < 0.5)],
-    ['yunet≥0.7+veto0.3', (s) => s.faces.yunet!.some((f) => f.score >= 0.7 && f.cropDog < 0.3)],
+    ['seed: haar, no padding', (s) => s.faces['haar-seed']!.length > 0],
+    ['haar, pad + upscale', (s) => s.faces.haar!.length > 0],
+    ['haar, pad + upscale, face check, ≥0.5% area', (s) => s.faces.haar!.some((f) => f.cropDog < 0.5 && big(f))],
+    ['yunet ≥ 0.7', (s) => s.faces.yunet!.some((f) => f.score >= 0.7)],
+    ['yunet ≥ 0.7, face check', (s) => s.faces.yunet!.some((f) => f.score >= 0.7 && f.cropDog < 0.5)],
+    ['default: yunet ≥ 0.7, face check, ≥0.5% area', (s) => s.faces.yunet!.some((f) => f.score >= 0.7 && f.cropDog < 0.5 && big(f))],
+    ['yunet ≥ 0.8, face check, ≥0.5% area', (s) => s.faces.yunet!.some((f) => f.score >= 0.8 && f.cropDog < 0.5 && big(f))],
   ];
   for (const [dn, d] of dogRules) for (const [fn, f] of faceRules) v.push({ name: `${dn} | ${fn}`, isDog: d, isHuman: f });
   return v;
@@ -133,11 +132,11 @@ function rates(sigs: Sig[], v: Variant) {
     const xs = sigs.filter((s) => s.set === set);
     return xs.length ? xs.filter(want).length / xs.length : NaN;
   };
-  const kind = (s: Sig) => { const d = v.isDog(s), h = v.isHuman(s); return d && h ? 'both' : d ? 'dog' : h ? 'human' : 'neither'; };
+  const kind = (s: Sig) => { const h = v.isHuman(s); const d = v.isDog(s, h); return d && h ? 'both' : d ? 'dog' : h ? 'human' : 'neither'; };
   return {
     dogsTrain: by('imagewoof/train', (s) => kind(s) === 'dog'),
     dogsVal: by('imagewoof/val', (s) => kind(s) === 'dog'),
-    dogsValAnyDog: by('imagewoof/val', (s) => v.isDog(s)),
+    dogsValAnyDog: by('imagewoof/val', (s) => ['dog', 'both'].includes(kind(s))),
     humans: by('lfw', (s) => kind(s) === 'human'),
     neither: by('negatives', (s) => kind(s) === 'neither'),
   };
@@ -148,9 +147,9 @@ const pct = (x: number) => (Number.isNaN(x) ? '   -  ' : `${(x * 100).toFixed(1)
 for (const half of ['tune', 'test'] as const) {
   const hs = sigs.filter((s) => s.half === half);
   console.log(`\n## ${half} half (${hs.length} images: ${['imagewoof/train', 'imagewoof/val', 'lfw', 'negatives'].map((s) => `${s} ${hs.filter((h) => h.set === s).length}`).join(', ')})`);
-  console.log(`${'dog rule | face rule'.padEnd(46)} dogs→dog (train) dogs→dog (val) dog found (val) humans→human negatives→neither`);
+  console.log(`| dog rule | face rule | dogs→dog (train) | dogs→dog (val) | dog found: dog or both (val) | humans→human | negatives→neither |\n|---|---|---|---|---|---|---|`);
   for (const v of variants()) {
     const r = rates(hs, v);
-    console.log(`${v.name.padEnd(46)} ${pct(r.dogsTrain).padStart(16)} ${pct(r.dogsVal).padStart(14)} ${pct(r.dogsValAnyDog).padStart(15)} ${pct(r.humans).padStart(12)} ${pct(r.neither).padStart(17)}`);
+    console.log(`| ${v.name.replace(' | ', ' | ')} | ${pct(r.dogsTrain)} | ${pct(r.dogsVal)} | ${pct(r.dogsValAnyDog)} | ${pct(r.humans)} | ${pct(r.neither)} |`);
   }
 }

@@ -15,10 +15,15 @@ export interface DogDetectorOptions {
   rule?: DogRule;
   /** For 'mass': minimum total dog probability. */
   threshold?: number;
+  /**
+   * For 'mass', when a person's face is in the photo: human faces draw some dog probability by
+   * themselves (a portrait scores up to ~0.5), so a dog beside a person must be surer.
+   */
+  thresholdWithPerson?: number;
   wildDogs?: boolean;
 }
 
-export const DOG_DETECTOR_DEFAULTS: Required<DogDetectorOptions> = { rule: 'mass', threshold: 0.3, wildDogs: true };
+export const DOG_DETECTOR_DEFAULTS: Required<DogDetectorOptions> = { rule: 'mass', threshold: 0.3, thresholdWithPerson: 0.6, wildDogs: true };
 
 const WILD_DOGS = [273, 274, 275];
 
@@ -35,12 +40,12 @@ export function dogClassIndices(wildDogs: boolean): number[] {
   return idx;
 }
 
-export function detectDog(probabilities: Float32Array, options: DogDetectorOptions = {}): DogVerdict {
+export function detectDog(probabilities: Float32Array, options: DogDetectorOptions = {}, personPresent = false): DogVerdict {
   const o = { ...DOG_DETECTOR_DEFAULTS, ...options };
   const idx = dogClassIndices(o.wildDogs);
   let mass = 0;
   for (const i of idx) mass += probabilities[i]!;
-  if (o.rule === 'mass') return { isDog: mass >= o.threshold, probability: mass };
+  if (o.rule === 'mass') return { isDog: mass >= (personPresent ? o.thresholdWithPerson : o.threshold), probability: mass };
   let top = 0;
   for (let i = 1; i < probabilities.length; i++) if (probabilities[i]! > probabilities[top]!) top = i;
   return { isDog: idx.includes(top), probability: mass };
