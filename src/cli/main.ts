@@ -64,9 +64,9 @@ trainingOptions(
     .argument('<data-dir>', 'folder-per-class data set'),
 )
   .option('--out <dir>', 'run directory (default runs/<data>-<arch>-<time>)')
-  .option('--resume <run-dir>', 'continue a killed run from its last finished epoch')
-  .action(async (dir: string, o) => {
-    process.exitCode = await runTrainCli(dir, o);
+  .option('--resume <run-dir>', 'continue a killed run from its last finished epoch (with --epochs: train up to that many)')
+  .action(async (dir: string, o, cmd: Command) => {
+    process.exitCode = await runTrainCli(dir, { ...o, epochsGiven: cmd.getOptionValueSource('epochs') === 'cli' });
   });
 
 program

@@ -57,7 +57,9 @@ export function toTrainingOptions(dataDir: string, runDir: string, o: Record<str
 
 export async function runTrainCli(dataDir: string, o: Record<string, unknown>): Promise<number> {
   const runDir = (o.resume as string | undefined) ?? (o.out as string | undefined) ?? path.join('runs', `${path.basename(path.resolve(dataDir))}-${o.arch}-${new Date().toISOString().replace(/[:.]/g, '-')}`);
-  const s = await runTraining({ ...toTrainingOptions(dataDir, runDir, o), resume: Boolean(o.resume) });
+  const options = toTrainingOptions(dataDir, runDir, o);
+  if (o.resume && !o.epochsGiven) (options as Partial<typeof options>).epochs = undefined;
+  const s = await runTraining({ ...options, resume: Boolean(o.resume) });
   const b = s.best;
   process.stdout.write(`${s.resumedFrom ? `resumed after epoch ${s.resumedFrom}; ` : ''}trained ${s.history.length - s.resumedFrom} epochs in ${s.seconds.toFixed(1)} s${s.stoppedEarly ? ' (stopped early)' : ''}\nbest epoch ${b.epoch}: val_loss ${b.valLoss.toFixed(4)}, val_acc ${(b.valAcc * 100).toFixed(2)}%\nmodel: ${s.modelDir}\nrun:   ${s.runDir} (config.json, data.json, metrics.csv, curves.png)\n`);
   if (s.counts.test > 0 && !o.noEval) {

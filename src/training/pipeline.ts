@@ -34,6 +34,7 @@ export interface TrainingOptions {
   input?: ModelInput;
   optimizer: OptimizerName;
   learningRate?: number;
+  /** Required, except when resuming (then the saved run's count unless given). */
   epochs: number;
   batchSize: number;
   patience?: number;
@@ -145,8 +146,9 @@ export async function runTraining(o: TrainingOptions): Promise<TrainingSummary> 
   await mkdir(o.runDir, { recursive: true });
   const configPath = path.join(o.runDir, 'config.json');
   if (o.resume) {
+    // The saved configuration wins, except a new epoch budget (resume to train longer).
     const saved = JSON.parse(await readFile(configPath, 'utf8').catch(() => '{}')) as Partial<TrainingOptions>;
-    Object.assign(o, { ...saved, resume: true, runDir: o.runDir, quiet: o.quiet });
+    Object.assign(o, { ...saved, resume: true, runDir: o.runDir, quiet: o.quiet, epochs: o.epochs ?? saved.epochs, splits: o.splits });
   } else {
     await writeFileAtomic(configPath, JSON.stringify({ ...o, resume: undefined, quiet: undefined, splits: undefined }, null, 2));
   }

@@ -1,0 +1,87 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import sharp from 'sharp';
+import { runTraining } from '../src/training/pipeline.js';
+import { writeDirAtomic } from '../src/util/atomic.js';
+import { loadModelDir } from '../src/models/model-dir.js';
+import { evaluateModels } from '../src/evaluation/run-eval.js';
+import { createDogApp } from '../src/app/dog-app.js';
+import { sampleClassFolders, sharedDataDir } from './shared.js';
+
+// Synthetic, learnable images: class "left" is bright on the left, class "right" on the right.
+async function syntheticSet(root: string, perClass: number) {
+  for (const cls of ['left', 'right']) {
+    await mkdir(path.join(root, cls), { recursive: true });
+    for (let i = 0; i < perClass; i++) {
+      const w = 24;
+      const data = Buffer.alloc(w * w * 3);
+      for (let y = 0; y < w; y++) for (let x = 0; x < w; x++) data.fill((x < w / 2) === (cls === 'left') ? 220 - i : 20 + i, (y * w + x) * 3, (y * w + x) * 3 + 3);
+      await sharp(data, { raw: { width: w, height: w, channels: 3 } }).png().toFile(path.join(root, cls, `${i}.png`));
+    }
+  }
+}
+
+test('train writes a run directory, keeps the best checkpoint, and resumes after an interruption', async () => {
+  const root = await mkdtemp(path.join(os.tmpdir(), 'imgclass-train-'));
+  await syntheticSet(path.join(root, 'data'), 20);
+  const runDir = path.join(root, 'run');
+  const base = { dataDir: path.join(root, 'data'), runDir, arch: 'scratch' as const, backbone: 'mobilenet_v1_0.75_224', optimizer: 'adam' as const, batchSize: 8, size: 16, quiet: true, augment: false };
+  const first = await runTraining({ ...base, epochs: 3 });
+  assert.equal(first.history.length, 3);
+  for (const f of ['config.json', 'data.json', 'metrics.csv', 'metrics.jsonl', 'curves.png', 'curves.svg', 'state.json', 'model/manifest.json', 'model/model.json', 'model/weights.bin', 'last/weights.bin']) assert.ok(existsSync(path.join(runDir, f)), f);
+  const manifest = JSON.parse(await readFile(path.join(runDir, 'model/manifest.json'), 'utf8'));
+  assert.equal(manifest.input, 'image');
+  assert.deepEqual(manifest.classes.map((c: { name: string }) => c.name), ['left', 'right']);
+  assert.equal(manifest.metrics.bestEpoch, first.best.epoch);
+  assert.equal(first.best.valLoss, Math.min(...first.history.map((h) => h.valLoss)), 'the kept model is the best validation loss');
+  // "interrupted" after 3 epochs: resuming with 5 runs epochs 4 and 5 only
+  const resumed = await runTraining({ ...base, epochs: 5, resume: true });
+  assert.equal(resumed.resumedFrom, 3);
+  assert.deepEqual(resumed.history.map((h) => h.epoch), [1, 2, 3, 4, 5]);
+  assert.equal((await readFile(path.join(runDir, 'metrics.csv'), 'utf8')).trim().split('\n').length, 6);
+  // the pixel model learned the task (on its own held-out split)
+  const ev = await evaluateModels([path.join(runDir, 'model')], base.dataDir, { files: resumed.test });
+  assert.ok(ev.accuracy >= 0.8, `held-out accuracy ${ev.accuracy}`);
+});
+
+test('a failed checkpoint write leaves the previous model directory intact', async () => {
+  const root = await mkdtemp(path.join(os.tmpdir(), 'imgclass-atomic-'));
+  const dir = path.join(root, 'model');
+  await writeDirAtomic(dir, async (tmp) => writeFile(path.join(tmp, 'weights.bin'), 'good'));
+  await assert.rejects(writeDirAtomic(dir, async (tmp) => {
+    await writeFile(path.join(tmp, 'weights.bin'), 'half-writ');
+    throw new Error('killed');
+  }));
+  assert.equal(await readFile(path.join(dir, 'weights.bin'), 'utf8'), 'good');
+});
+
+test('a transfer head trained on real photos is served by the app with --model', async () => {
+  const root = await mkdtemp(path.join(os.tmpdir(), 'imgclass-head-'));
+  const data = path.join(root, 'data');
+  // 2 breeds × 12 real Imagewoof photos, linked in place (never copied into the repository)
+  for (const wnid of ['n02088364', 'n02111889']) {
+    await mkdir(path.join(data, wnid), { recursive: true });
+    for (const f of sampleClassFolders(path.join(sharedDataDir(), 'imagewoof/train'), 12).filter((x) => x.label === wnid)) {
+      await writeFile(path.join(data, wnid, path.basename(f.file)), await readFile(f.file));
+    }
+  }
+  const s = await runTraining({ dataDir: data, runDir: path.join(root, 'run'), arch: 'head', backbone: 'mobilenet_v1_0.75_224', optimizer: 'adam', epochs: 8, batchSize: 8, quiet: true, featureCache: path.join(root, 'cache'), validFromTrain: 0.25 });
+  const loaded = await loadModelDir(s.modelDir);
+  assert.equal(loaded.manifest.backbone, 'mobilenet_v1_0.75_224');
+  assert.deepEqual(loaded.manifest.classes.map((c) => c.name), ['beagle', 'Samoyed']);
+  loaded.model.dispose();
+  const app = await createDogApp({ modelDir: s.modelDir, topK: 2 });
+  try {
+    const samoyed = sampleClassFolders(path.join(sharedDataDir(), 'imagewoof/val'), 2).find((f) => f.label === 'n02111889')!;
+    const r = await app.classify(samoyed.file);
+    assert.equal(r.kind, 'dog');
+    assert.deepEqual(r.breeds.map((b) => b.name).sort(), ['Samoyed', 'beagle']);
+    assert.equal(r.breeds[0]!.name, 'Samoyed');
+  } finally {
+    app.dispose();
+  }
+});
