@@ -26,6 +26,32 @@ function convGeometry(xShape: number[], filterShape: number[], attrs: tf.Conv2DB
   return { ...info, top: info.padInfo.top, left: info.padInfo.left };
 }
 
+/**
+ * Walk every (output position, filter tap) pair of a convolution over images n0 … n0+nc−1 that
+ * lands inside the input: `row` is the output position's row in the patch matrix, `xAt` the
+ * offset of the input pixel's first channel, `kAt` the tap's first column (fy·kw + fx)·ci.
+ * Padding taps are skipped (they contribute zeros).
+ */
+function forEachPatchCell(g: ReturnType<typeof convGeometry>, n0: number, nc: number, visit: (row: number, xAt: number, kAt: number) => void): void {
+  const { inHeight: ih, inWidth: iw, inChannels: ci, outHeight: oh, outWidth: ow, filterHeight: kh, filterWidth: kw, strideHeight: sh, strideWidth: sw, top, left } = g;
+  let row = 0;
+  for (let b = n0; b < n0 + nc; b++) {
+    const xb = b * ih * iw * ci;
+    for (let y = 0; y < oh; y++) {
+      for (let xo = 0; xo < ow; xo++, row++) {
+        for (let fy = 0; fy < kh; fy++) {
+          const yi = y * sh - top + fy;
+          if (yi < 0 || yi >= ih) continue;
+          for (let fx = 0; fx < kw; fx++) {
+            const xi = xo * sw - left + fx;
+            if (xi >= 0 && xi < iw) visit(row, xb + (yi * iw + xi) * ci, (fy * kw + fx) * ci);
+          }
+        }
+      }
+    }
+  }
+}
+
 /** Images per chunk so that a patch matrix of rowsPerImage × k floats per image stays bounded. */
 const chunkSize = (n: number, rowsPerImage: number, k: number) => Math.max(1, Math.min(n, Math.floor(MAX_PATCH_FLOATS / Math.max(1, rowsPerImage * k))));
 
@@ -38,7 +64,7 @@ function conv2DBackpropFilterWasm(args: KernelArgs): tf.TensorInfo {
   const { x, dy } = args.inputs as { x: tf.TensorInfo; dy: tf.TensorInfo };
   const attrs = args.attrs as unknown as tf.Conv2DBackpropFilterAttrs;
   const g = convGeometry(x.shape, attrs.filterShape, attrs);
-  const { batchSize: n, inHeight: ih, inWidth: iw, inChannels: ci, outHeight: oh, outWidth: ow, outChannels: co, filterHeight: kh, filterWidth: kw, strideHeight: sh, strideWidth: sw, top, left } = g;
+  const { batchSize: n, inChannels: ci, outHeight: oh, outWidth: ow, outChannels: co, filterHeight: kh, filterWidth: kw } = g;
   const xv = backend.readSync(x.dataId) as Float32Array;
   const dyv = backend.readSync(dy.dataId) as Float32Array;
   const k = kh * kw * ci;
@@ -54,25 +80,10 @@ function conv2DBackpropFilterWasm(args: KernelArgs): tf.TensorInfo {
     const c = backend.typedArrayFromHeap(colsT);
     c.fill(0); // padding positions stay 0
     backend.typedArrayFromHeap(dyc).set(dyv.subarray(n0 * rowsPerImage * co, (n0 + nc) * rowsPerImage * co));
-    let row = 0;
-    for (let b = n0; b < n0 + nc; b++) {
-      const xb = b * ih * iw * ci;
-      for (let y = 0; y < oh; y++) {
-        for (let xo = 0; xo < ow; xo++, row++) {
-          for (let fy = 0; fy < kh; fy++) {
-            const yi = y * sh - top + fy;
-            if (yi < 0 || yi >= ih) continue;
-            for (let fx = 0; fx < kw; fx++) {
-              const xi = xo * sw - left + fx;
-              if (xi < 0 || xi >= iw) continue;
-              const src = xb + (yi * iw + xi) * ci;
-              let dst = (fy * kw + fx) * ci * m + row;
-              for (let q = 0; q < ci; q++, dst += m) c[dst] = xv[src + q]!;
-            }
-          }
-        }
-      }
-    }
+    forEachPatchCell(g, n0, nc, (row, xAt, kAt) => {
+      let dst = kAt * m + row;
+      for (let q = 0; q < ci; q++, dst += m) c[dst] = xv[xAt + q]!;
+    });
     const out = batchMatMul({ inputs: { a: colsT, b: dyc }, backend: args.backend as tf.KernelBackend, attrs: { transposeA: false, transposeB: false } }) as tf.TensorInfo;
     const outV = backend.typedArrayFromHeap(out);
     for (let i = 0; i < acc.length; i++) acc[i]! += outV[i]!;
@@ -93,7 +104,7 @@ function conv2DBackpropInputWasm(args: KernelArgs): tf.TensorInfo {
   const { dy, filter } = args.inputs as { dy: tf.TensorInfo; filter: tf.TensorInfo };
   const attrs = args.attrs as unknown as tf.Conv2DBackpropInputAttrs;
   const g = convGeometry(attrs.inputShape, filter.shape, attrs);
-  const { batchSize: n, inHeight: ih, inWidth: iw, inChannels: ci, outHeight: oh, outWidth: ow, outChannels: co, filterHeight: kh, filterWidth: kw, strideHeight: sh, strideWidth: sw, top, left } = g;
+  const { batchSize: n, inHeight: ih, inWidth: iw, inChannels: ci, outHeight: oh, outWidth: ow, outChannels: co, filterHeight: kh, filterWidth: kw } = g;
   const k = kh * kw * ci;
   const wv = backend.readSync(filter.dataId) as Float32Array; // [kh, kw, ci, co] = [k, co]
   const dyv = backend.readSync(dy.dataId) as Float32Array;
@@ -111,26 +122,10 @@ function conv2DBackpropInputWasm(args: KernelArgs): tf.TensorInfo {
     backend.typedArrayFromHeap(dyc).set(dyv.subarray(n0 * rowsPerImage * co, (n0 + nc) * rowsPerImage * co));
     const colsInfo = batchMatMul({ inputs: { a: dyc, b: wT }, backend: args.backend as tf.KernelBackend, attrs: { transposeA: false, transposeB: false } }) as tf.TensorInfo;
     const cols = backend.typedArrayFromHeap(colsInfo);
-    let row = 0;
-    for (let b = n0; b < n0 + nc; b++) {
-      const xb = b * ih * iw * ci;
-      for (let y = 0; y < oh; y++) {
-        for (let xo = 0; xo < ow; xo++, row++) {
-          const base = row * k;
-          for (let fy = 0; fy < kh; fy++) {
-            const yi = y * sh - top + fy;
-            if (yi < 0 || yi >= ih) continue;
-            for (let fx = 0; fx < kw; fx++) {
-              const xi = xo * sw - left + fx;
-              if (xi < 0 || xi >= iw) continue;
-              const dst = xb + (yi * iw + xi) * ci;
-              const src = base + (fy * kw + fx) * ci;
-              for (let q = 0; q < ci; q++) dx[dst + q]! += cols[src + q]!;
-            }
-          }
-        }
-      }
-    }
+    forEachPatchCell(g, n0, nc, (row, xAt, kAt) => {
+      const src = row * k + kAt;
+      for (let q = 0; q < ci; q++) dx[xAt + q]! += cols[src + q]!;
+    });
     backend.disposeData(dyc.dataId);
     backend.disposeData(colsInfo.dataId);
   }
