@@ -65,7 +65,9 @@ export function seedOtsuCnn(o: CnnOptions): tfl.Sequential {
   [32, 64, 64, 96].forEach((f, i) => {
     m.add(tfl.layers.conv2d({ filters: f, kernelSize: 3, activation: 'relu', ...(i === 0 ? { inputShape: [o.size, o.size, o.channels] } : {}) }));
     m.add(tfl.layers.maxPooling2d({ poolSize: 2, strides: 2 }));
-    m.add(tfl.layers.batchNormalization({}));
+    // momentum 0.9, not Keras' 0.99: with ~15 steps an epoch on small sets, 0.99 leaves the moving
+    // statistics far from the data's for many epochs and inference collapses to one class.
+    m.add(tfl.layers.batchNormalization({ momentum: 0.9 }));
   });
   m.add(tfl.layers.flatten({}));
   m.add(tfl.layers.dense({ units: 128, activation: 'relu' }));
