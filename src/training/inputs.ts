@@ -57,11 +57,14 @@ export interface AugmentOptions {
   shift: number;
   zoom: number;
   brightness: number;
+  /** Largest rotation, in degrees either way. */
+  rotation: number;
 }
 
 /**
- * Image augmentation per epoch (Keras ImageDataGenerator-style): random horizontal flips, shifts
- * and zoom (one crop-and-resize per image), and brightness. Brightness is skipped for binarised input.
+ * Image augmentation per epoch (Keras ImageDataGenerator-style): random horizontal flips, small
+ * rotations, shifts and zoom (one crop-and-resize per image), and brightness. Brightness is
+ * skipped for binarised input.
  */
 export function imageAugmenter(x: tf.Tensor4D, o: AugmentOptions, binary: boolean, seed: number): (epoch: number) => tf.Tensor {
   const [n, h, w] = x.shape;
@@ -70,7 +73,9 @@ export function imageAugmenter(x: tf.Tensor4D, o: AugmentOptions, binary: boolea
     const boxes: number[] = [];
     const factors: number[] = [];
     const flips: number[] = [];
+    const angles: number[] = [];
     for (let i = 0; i < n; i++) {
+      angles.push(((random() * 2 - 1) * o.rotation * Math.PI) / 180);
       const z = 1 - random() * o.zoom;
       const dy = (random() * 2 - 1) * o.shift;
       const dx = (random() * 2 - 1) * o.shift;
@@ -86,6 +91,11 @@ export function imageAugmenter(x: tf.Tensor4D, o: AugmentOptions, binary: boolea
       const mask = tf.tensor4d(flips, [n, 1, 1, 1]);
       out = tf.add(tf.mul(tf.reverse(out, 2), mask), tf.mul(out, tf.sub(1, mask)));
       if (!binary) out = tf.mul(out, tf.tensor4d(factors, [n, 1, 1, 1]));
+      if (o.rotation > 0) {
+        // rotateWithOffset takes one angle per call: rotate sample by sample
+        const parts = tf.split(out, n);
+        out = tf.concat(parts.map((p, i) => tf.image.rotateWithOffset(p as tf.Tensor4D, angles[i]!, binary ? 0 : 0.5)));
+      }
       return out;
     });
   };

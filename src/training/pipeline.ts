@@ -164,7 +164,7 @@ export async function runTraining(o: TrainingOptions): Promise<TrainingSummary> 
   if (pixelModel) {
     const [tr, va] = [await imageTensor(data.train, preprocessing), await imageTensor(data.valid, preprocessing)];
     tensors = { xTrain: tr.x, yTrain: oneHot(tr.labels, data.dataset.classes.length), xValid: va.x, yValid: oneHot(va.labels, data.dataset.classes.length) };
-    if (o.augment !== false) tensors.augment = imageAugmenter(tr.x, { flip: true, shift: 0.1, zoom: 0.15, brightness: 0.2 }, o.arch === 'otsu', seed);
+    if (o.augment !== false) tensors.augment = imageAugmenter(tr.x, { flip: true, shift: 0.1, zoom: 0.15, brightness: 0.2, rotation: 10 }, o.arch === 'otsu', seed);
   } else {
     backbone = await loadBackbone(o.backbone);
     const f = await featuresFor(data, backbone, o);
