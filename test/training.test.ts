@@ -85,3 +85,22 @@ test('a transfer head trained on real photos is served by the app with --model',
     app.dispose();
   }
 });
+
+test('k-fold trains one model per stratified fold, reports mean ± sd and keeps the best; sweep fills its grid', async () => {
+  const { kfold, sweep } = await import('../src/training/tuning.js');
+  const root = await mkdtemp(path.join(os.tmpdir(), 'imgclass-kfold-'));
+  await syntheticSet(path.join(root, 'data'), 12);
+  const base = { dataDir: path.join(root, 'data'), arch: 'scratch' as const, backbone: 'mobilenet_v1_0.75_224', optimizer: 'adam' as const, batchSize: 8, size: 16, quiet: true, augment: false, epochs: 2 };
+  const r = await kfold({ ...base, runDir: path.join(root, 'kfold') }, 3);
+  assert.equal(r.folds.length, 3);
+  const accs = r.folds.map((f) => f.valAccuracy);
+  const mean = accs.reduce((a, b) => a + b, 0) / 3;
+  assert.ok(Math.abs(r.mean - mean) < 1e-9);
+  assert.ok(Math.abs(r.sd - Math.sqrt(accs.reduce((a, b) => a + (b - mean) ** 2, 0) / 2)) < 1e-9);
+  assert.equal(r.bestFold, r.folds.reduce((a, b) => (b.valAccuracy > a.valAccuracy || (b.valAccuracy === a.valAccuracy && b.valLoss < a.valLoss) ? b : a)).fold);
+  for (const f of ['kfold.json', 'kfold.png', 'model/manifest.json']) assert.ok(existsSync(path.join(root, 'kfold', f)), f);
+  assert.notEqual(r.testAccuracy, null, 'the untouched test split is scored');
+  const rows = await sweep({ ...base, runDir: path.join(root, 'sweep') }, { optimizers: ['adam', 'sgd'], epochs: [1, 2] });
+  assert.deepEqual(rows.map((x) => `${x.optimizer}-${x.epochs}`), ['adam-1', 'adam-2', 'sgd-1', 'sgd-2']);
+  for (const f of ['sweep.json', 'sweep.png']) assert.ok(existsSync(path.join(root, 'sweep', f)), f);
+});
