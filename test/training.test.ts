@@ -104,3 +104,13 @@ test('k-fold trains one model per stratified fold, reports mean ± sd and keeps 
   assert.deepEqual(rows.map((x) => `${x.optimizer}-${x.epochs}`), ['adam-1', 'adam-2', 'sgd-1', 'sgd-2']);
   for (const f of ['sweep.json', 'sweep.png']) assert.ok(existsSync(path.join(root, 'sweep', f)), f);
 });
+
+test('the committed Imagewoof example model classifies held-out photos (imagewoof/val)', async () => {
+  const { mkdtemp: mk } = await import('node:fs/promises');
+  const modelDir = path.resolve(import.meta.dirname, '..', 'models', 'imagewoof-head');
+  const sample = sampleClassFolders(path.join(sharedDataDir(), 'imagewoof/val'), 4);
+  const ev = await evaluateModels([modelDir], path.join(sharedDataDir(), 'imagewoof/val'), { files: sample.map((s, i) => ({ file: s.file, label: Math.floor(i / 4) })), featureCache: await mk(path.join(os.tmpdir(), 'imgclass-fc-')) });
+  assert.equal(ev.n, 40);
+  assert.ok(ev.accuracy >= 0.85, `accuracy ${ev.accuracy} on 40 held-out photos`);
+  assert.deepEqual(ev.classes.length, 10);
+});
