@@ -62,41 +62,36 @@ export interface AugmentOptions {
 }
 
 /**
- * Image augmentation per epoch (Keras ImageDataGenerator-style): random horizontal flips, small
- * rotations, shifts and zoom (one crop-and-resize per image), and brightness. Brightness is
- * skipped for binarised input.
+ * Image augmentation per epoch (Keras ImageDataGenerator-style): random horizontal flip, rotation,
+ * zoom and shift, composed into one affine map per image and applied in a single
+ * `tf.image.transform` call (per-op overhead, not arithmetic, dominates on wasm), then brightness.
+ * Brightness is skipped for binarised input, and binarised input is resampled nearest-neighbour.
  */
 export function imageAugmenter(x: tf.Tensor4D, o: AugmentOptions, binary: boolean, seed: number): (epoch: number) => tf.Tensor {
   const [n, h, w] = x.shape;
+  const cx = (w - 1) / 2;
+  const cy = (h - 1) / 2;
   return (epoch) => {
     const random = rng(seed * 7919 + epoch);
-    const boxes: number[] = [];
+    const transforms: number[] = [];
     const factors: number[] = [];
-    const flips: number[] = [];
-    const angles: number[] = [];
     for (let i = 0; i < n; i++) {
-      angles.push(((random() * 2 - 1) * o.rotation * Math.PI) / 180);
-      const z = 1 - random() * o.zoom;
-      const dy = (random() * 2 - 1) * o.shift;
-      const dx = (random() * 2 - 1) * o.shift;
-      const y1 = Math.min(Math.max(0, (1 - z) / 2 + dy), 1 - z);
-      const x1 = Math.min(Math.max(0, (1 - z) / 2 + dx), 1 - z);
-      boxes.push(y1, x1, y1 + z, x1 + z);
+      const theta = ((random() * 2 - 1) * o.rotation * Math.PI) / 180;
+      const s = 1 - random() * o.zoom; // < 1: sample a smaller area, i.e. zoom in
+      const tx = (random() * 2 - 1) * o.shift * w;
+      const ty = (random() * 2 - 1) * o.shift * h;
+      const flip = o.flip && random() < 0.5 ? -1 : 1;
+      // output (x', y') → input (x, y) = s·R(θ)·(flip·(x' − cx), y' − cy) + (cx + tx, cy + ty)
+      const a0 = flip * s * Math.cos(theta);
+      const a1 = -s * Math.sin(theta);
+      const b0 = flip * s * Math.sin(theta);
+      const b1 = s * Math.cos(theta);
+      transforms.push(a0, a1, cx + tx - a0 * cx - a1 * cy, b0, b1, cy + ty - b0 * cx - b1 * cy, 0, 0);
       factors.push(binary ? 1 : 1 + (random() * 2 - 1) * o.brightness);
-      flips.push(o.flip && random() < 0.5 ? 1 : 0);
     }
     return tf.tidy(() => {
-      const idx = tf.range(0, n, 1, 'int32');
-      let out = tf.image.cropAndResize(x, tf.tensor2d(boxes, [n, 4]), idx, [h, w], binary ? 'nearest' : 'bilinear');
-      const mask = tf.tensor4d(flips, [n, 1, 1, 1]);
-      out = tf.add(tf.mul(tf.reverse(out, 2), mask), tf.mul(out, tf.sub(1, mask)));
-      if (!binary) out = tf.mul(out, tf.tensor4d(factors, [n, 1, 1, 1]));
-      if (o.rotation > 0) {
-        // rotateWithOffset takes one angle per call: rotate sample by sample
-        const parts = tf.split(out, n);
-        out = tf.concat(parts.map((p, i) => tf.image.rotateWithOffset(p as tf.Tensor4D, angles[i]!, binary ? 0 : 0.5)));
-      }
-      return out;
+      const out = tf.image.transform(x, tf.tensor2d(transforms, [n, 8]), binary ? 'nearest' : 'bilinear', binary ? 'constant' : 'nearest', 0);
+      return binary ? out : tf.mul(out, tf.tensor4d(factors, [n, 1, 1, 1]));
     });
   };
 }
