@@ -35,7 +35,10 @@ export interface Backbone {
 
 export interface BackboneOptions {
   store?: ModelStore;
-  /** Images per forward pass (memory ∝ batch; throughput flattens past ~16 on 2 cores). */
+  /**
+   * Images per forward pass. On the single-threaded wasm backend batching does not pay:
+   * bench:predict measured 10.4 img/s at batch 1, 9.8 at 8, 7.7 at 32.
+   */
   batchSize?: number;
 }
 
@@ -43,7 +46,7 @@ export async function loadBackbone(name = 'mobilenet_v1_0.75_224', opts: Backbon
   const entry = registryEntry(name);
   if (!entry.backbone) throw new Error(`${name} is not a backbone`);
   const file = await (opts.store ?? getDefaultStore()).resolve(entry);
-  if (entry.format === 'tfjs-layers') return TfjsBackbone.load(name, entry.backbone, path.dirname(file), opts.batchSize ?? 16);
+  if (entry.format === 'tfjs-layers') return TfjsBackbone.load(name, entry.backbone, path.dirname(file), opts.batchSize ?? 1);
   if (entry.format === 'onnx') return OnnxBackbone.load(name, entry.backbone, file, opts.batchSize ?? 8);
   throw new Error(`${name}: unsupported backbone format ${entry.format}`);
 }
