@@ -42,7 +42,7 @@ t0 = performance.now();
 for (const f of sample) await cpuBackbone.run([await loadImage(f)]);
 const plain = sample.length / ((performance.now() - t0) / 1000);
 cpuBackbone.dispose();
-rows.push(['feature extraction, plain TF.js (cpu backend, 1 image at a time, no mirror)', `${plain.toFixed(2)} img/s`], ['feature extraction, imgclass (wasm, batch 16, image + mirror), cold cache', `${ours.toFixed(1)} img/s`], ['feature extraction, imgclass, second run (cache hit)', `${warm.toFixed(0)} img/s`]);
+rows.push(['feature extraction, plain TF.js (cpu backend, 1 image at a time, no mirror)', `${plain.toFixed(2)} img/s`], ['feature extraction, imgclass (wasm, image + mirror), cold cache', `${ours.toFixed(1)} img/s`], ['feature extraction, imgclass, second run (cache hit)', `${warm.toFixed(0)} img/s`]);
 
 // 2. head training
 async function headEpochs(backend: 'wasm' | 'cpu', epochs: number): Promise<number> {
