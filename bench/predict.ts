@@ -58,15 +58,16 @@ noFlip.dispose();
 app.dispose();
 
 // Throughput: backbone alone, batched, on decoded images (feature extraction's inner loop).
-const backbone = await loadBackbone();
 const images = await Promise.all(files.map((f) => loadImage(f)));
 const through: string[][] = [];
 for (const bs of [1, 8, 16, 32]) {
+  // the backbone chunks by its own batch size, so each size needs its own instance
+  const backbone = await loadBackbone(undefined, { batchSize: bs });
   const t0 = performance.now();
-  for (let i = 0; i < images.length; i += bs) await backbone.run(images.slice(i, i + bs));
+  await backbone.run(images);
   through.push([`backbone, batch ${bs}`, `${(images.length / ((performance.now() - t0) / 1000)).toFixed(1)} img/s`]);
+  backbone.dispose();
 }
-backbone.dispose();
 
 console.log(table(['per image', 'median', 'p90'], [
   ['reference: plain TF.js wasm, decode + predict (no faces, no flip)', fmt(median(refTimes)), fmt(quantile(refTimes, 0.9))],

@@ -20,6 +20,11 @@ const program = new Command()
   .description('Image classification with convolutional networks: the dog-breed app and the toolkit behind it.\nModels are read from $IMGCLASS_MODEL_DIR, else the per-user cache, else downloaded.')
   .showHelpAfterError();
 
+/** train, sweep and kfold: one data-set argument and the seed's training options. */
+function toolkitCommand(name: string, description: string): Command {
+  return trainingOptions(program.command(name).description(description).argument('<data-dir>', 'folder-per-class data set'));
+}
+
 program
   .command('predict')
   .description('Say, for each image, whether it shows a dog (and its breed), a human (and the breed they resemble), both, or neither.')
@@ -57,12 +62,7 @@ program
     process.exitCode = await runFeatures(dir, o);
   });
 
-trainingOptions(
-  program
-    .command('train')
-    .description('Train a classifier (transfer head on bottleneck features, or a CNN from scratch) with validation each epoch and the best-validation-loss checkpoint kept.')
-    .argument('<data-dir>', 'folder-per-class data set'),
-)
+toolkitCommand('train', 'Train a classifier (transfer head on bottleneck features, or a CNN from scratch) with validation each epoch and the best-validation-loss checkpoint kept.')
   .option('--out <dir>', 'run directory (default runs/<data>-<arch>-<time>)')
   .option('--resume <run-dir>', 'continue a killed run from its last finished epoch (with --epochs: train up to that many)')
   .action(async (dir: string, o, cmd: Command) => {
@@ -83,12 +83,7 @@ program
     process.exitCode = await runEvalCli(args, o);
   });
 
-trainingOptions(
-  program
-    .command('sweep')
-    .description('Grid search over optimisers × epochs (the seed\'s experiment): a results table, JSON and chart.')
-    .argument('<data-dir>', 'folder-per-class data set'),
-)
+toolkitCommand('sweep', 'Grid search over optimisers × epochs (the seed\'s experiment): a results table, JSON and chart.')
   .option('--optimizers <list>', 'comma-separated', 'adam,rmsprop,sgd')
   .option('--epoch-list <list>', 'comma-separated epochs', '20,30,40')
   .option('--lrs <list>', 'comma-separated learning rates (default: each optimiser\'s own)')
@@ -98,12 +93,7 @@ trainingOptions(
     process.exitCode = await runSweepCli(dir, o);
   });
 
-trainingOptions(
-  program
-    .command('kfold')
-    .description('Stratified k-fold cross-validation on train + valid merged: per-fold metrics, mean ± sd, the best model kept.')
-    .argument('<data-dir>', 'folder-per-class data set'),
-)
+toolkitCommand('kfold', 'Stratified k-fold cross-validation on train + valid merged: per-fold metrics, mean ± sd, the best model kept.')
   .option('--folds <k>', 'number of folds', positiveInt, 8)
   .option('--out <dir>', 'k-fold directory')
   .option('--json', 'one JSON object')
