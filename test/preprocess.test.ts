@@ -12,17 +12,30 @@ const solid = (r: number, g: number, b: number, w = 4, h = 4): RgbImage => {
 
 test('MobileNet preprocessing maps 0 → −1 and 255 → 1, RGB order, NHWC', async () => {
   const p = { ...PREPROCESSING_PRESETS.tf(4) };
-  const x = await preprocessBatch([solid(0, 255, 51)], p);
+  const { data: x, shape } = await preprocessBatch([solid(0, 255, 51)], p);
+  assert.deepEqual(shape, [1, 4, 4, 3]);
   assert.equal(x.length, 4 * 4 * 3);
   assert.deepEqual([...x.subarray(0, 3)].map((v) => +v.toFixed(3)), [-1, 1, -0.6]);
 });
 
 test('caffe preprocessing is BGR minus the ImageNet mean; torch is NCHW with mean/std', async () => {
-  const caffe = await preprocessBatch([solid(10, 20, 30)], PREPROCESSING_PRESETS.caffe(4));
+  const { data: caffe } = await preprocessBatch([solid(10, 20, 30)], PREPROCESSING_PRESETS.caffe(4));
   assert.deepEqual([...caffe.subarray(0, 3)].map((v) => +v.toFixed(3)), [30 - 103.939, 20 - 116.779, 10 - 123.68].map((v) => +v.toFixed(3)));
-  const torch = await preprocessBatch([solid(255, 0, 0)], PREPROCESSING_PRESETS.torch(4));
+  const { data: torch, shape } = await preprocessBatch([solid(255, 0, 0)], PREPROCESSING_PRESETS.torch(4));
+  assert.deepEqual(shape, [1, 3, 4, 4]);
   assert.ok(Math.abs(torch[0]! - (1 - 0.485) / 0.229) < 1e-5); // R plane first
   assert.ok(Math.abs(torch[16]! - (0 - 0.456) / 0.224) < 1e-5); // then the G plane
+});
+
+test('keep-aspect keeps the whole photo: shorter side to the target, longer side capped at 2×', async () => {
+  const p = { ...PREPROCESSING_PRESETS.tf(4), resize: 'keep-aspect' as const };
+  const wide = await preprocessBatch([solid(255, 255, 255, 12, 8)], p);
+  assert.deepEqual(wide.shape, [1, 4, 6, 3]);
+  const panorama = await preprocessBatch([solid(255, 255, 255, 40, 4)], p);
+  assert.deepEqual(panorama.shape, [1, 4, 8, 3]);
+  const tall = await preprocessBatch([solid(0, 0, 0, 8, 10)], p);
+  assert.deepEqual(tall.shape, [1, 5, 4, 3]);
+  await assert.rejects(preprocessBatch([solid(0, 0, 0, 8, 10), solid(0, 0, 0, 12, 8)], p), /different shapes/);
 });
 
 test('samePreprocessing tells presets apart', () => {
@@ -53,7 +66,7 @@ test('Otsu splits a bimodal histogram between its modes (hand-computed)', () => 
 test('Otsu preprocessing yields only 0 and 1 values in one channel', async () => {
   const img = solid(0, 0, 0, 8, 8);
   for (let i = 0; i < 32; i++) img.data.set([250, 250, 250], i * 3);
-  const x = await preprocessBatch([img], PREPROCESSING_PRESETS.otsu(8));
+  const { data: x } = await preprocessBatch([img], PREPROCESSING_PRESETS.otsu(8));
   assert.equal(x.length, 64);
   assert.deepEqual([...new Set(x)].sort(), [0, 1]);
 });

@@ -10,6 +10,7 @@ import { writeDirAtomic } from '../src/util/atomic.js';
 import { loadModelDir } from '../src/models/model-dir.js';
 import { evaluateModels } from '../src/evaluation/run-eval.js';
 import { createDogApp } from '../src/app/dog-app.js';
+import { EnsembleClassifier, loadTrainedModel } from '../src/models/classifier.js';
 import { sampleClassFolders, sharedDataDir } from './shared.js';
 
 // Synthetic, learnable images: class "left" is bright on the left, class "right" on the right.
@@ -69,13 +70,16 @@ test('a transfer head trained on real photos is served by the app with --model',
       await writeFile(path.join(data, wnid, path.basename(f.file)), await readFile(f.file));
     }
   }
-  const s = await runTraining({ dataDir: data, runDir: path.join(root, 'run'), arch: 'head', backbone: 'mobilenet_v1_0.75_224', optimizer: 'adam', epochs: 8, batchSize: 8, quiet: true, featureCache: path.join(root, 'cache'), validFromTrain: 0.25 });
+  // keep-aspect: the head is trained on whole-photo features, and must be served the same way
+  const s = await runTraining({ dataDir: data, runDir: path.join(root, 'run'), arch: 'head', backbone: 'mobilenet_v1_0.75_224', resize: 'keep-aspect', optimizer: 'adam', epochs: 8, batchSize: 8, quiet: true, featureCache: path.join(root, 'cache'), validFromTrain: 0.25 });
   const loaded = await loadModelDir(s.modelDir);
   assert.equal(loaded.manifest.backbone, 'mobilenet_v1_0.75_224');
+  assert.equal(loaded.manifest.preprocessing.resize, 'keep-aspect');
   assert.deepEqual(loaded.manifest.classes.map((c) => c.name), ['beagle', 'Samoyed']);
   loaded.model.dispose();
   const app = await createDogApp({ modelDir: s.modelDir, topK: 2 });
   try {
+    assert.equal(app.describe().preprocessing.resize, 'keep-aspect');
     const samoyed = sampleClassFolders(path.join(sharedDataDir(), 'imagewoof/val'), 2).find((f) => f.label === 'n02111889')!;
     const r = await app.classify(samoyed.file);
     assert.equal(r.kind, 'dog');
@@ -100,6 +104,17 @@ test('k-fold trains one model per stratified fold, reports mean ± sd and keeps 
   assert.equal(r.bestFold, r.folds.reduce((a, b) => (b.valAccuracy > a.valAccuracy || (b.valAccuracy === a.valAccuracy && b.valLoss < a.valLoss) ? b : a)).fold);
   for (const f of ['kfold.json', 'kfold.png', 'model/manifest.json']) assert.ok(existsSync(path.join(root, 'kfold', f)), f);
   assert.notEqual(r.testAccuracy, null, 'the untouched test split is scored');
+  // all folds as one ensemble: loadable by --model, its probabilities the mean of its members'
+  assert.notEqual(r.ensembleTestAccuracy, null);
+  const ensemble = await loadTrainedModel(r.ensembleDir);
+  assert.ok(ensemble instanceof EnsembleClassifier && ensemble.members.length === 3);
+  const image = { data: new Uint8Array(16 * 16 * 3).fill(200), width: 16, height: 16 };
+  const [mean3] = await ensemble.predict([{ image }]);
+  const each = await Promise.all(ensemble.members.map((m) => m.predict([{ image }])));
+  mean3!.forEach((v, c) => assert.ok(Math.abs(v - each.reduce((a, e) => a + e[0]![c]!, 0) / 3) < 1e-6));
+  ensemble.dispose();
+  await writeFile(path.join(r.ensembleDir, 'ensemble.json'), '{"format":"imgclass-ensemble","members":[]}');
+  await assert.rejects(loadTrainedModel(r.ensembleDir), (e: Error & { code?: string }) => e.code === 'MODEL_CORRUPT');
   const rows = await sweep({ ...base, runDir: path.join(root, 'sweep') }, { optimizers: ['adam', 'sgd'], epochs: [1, 2] });
   assert.deepEqual(rows.map((x) => `${x.optimizer}-${x.epochs}`), ['adam-1', 'adam-2', 'sgd-1', 'sgd-2']);
   for (const f of ['sweep.json', 'sweep.png']) assert.ok(existsSync(path.join(root, 'sweep', f)), f);

@@ -5,7 +5,7 @@ import { HaarFaceDetector, type HaarOptions } from '../detectors/face/haar.js';
 import type { FaceBox, FaceDetector } from '../detectors/face/types.js';
 import { YunetFaceDetector, type YunetOptions } from '../detectors/face/yunet.js';
 import { loadBackbone, type Backbone, type BackboneOutput } from '../models/backbone.js';
-import { ImagenetSubsetClassifier, TrainedClassifier, topK, type Classifier, type ClassProbability } from '../models/classifier.js';
+import { ImagenetSubsetClassifier, loadTrainedModel, topK, type Classifier, type ClassProbability } from '../models/classifier.js';
 import type { ModelStore } from '../models/store.js';
 import { composeMessage } from './messages.js';
 
@@ -14,7 +14,8 @@ export type ResultKind = 'dog' | 'human' | 'both' | 'neither';
 
 export interface DogAppOptions {
   /** A trained classifier directory (`imgclass train` output); default: ImageNet's dog breeds. */
-  modelDir?: string;
+  /** A trained model directory, an ensemble directory, or several (averaged). */
+  modelDir?: string | string[];
   /** Backbone for detection and, by default, breeds. */
   backbone?: string;
   faceDetector?: FaceDetectorName;
@@ -82,11 +83,10 @@ export class DogApp {
   static async create(options: DogAppOptions = {}): Promise<DogApp> {
     const opts = { ...DOG_APP_DEFAULTS, ...options };
     const store = opts.store;
-    const classifierP = opts.modelDir ? TrainedClassifier.load(opts.modelDir) : undefined;
-    const trained = await classifierP;
+    const trained = opts.modelDir?.length ? await loadTrainedModel(opts.modelDir) : undefined;
     const backboneName = opts.backbone ?? trained?.backbone ?? 'mobilenet_v1_0.75_224';
     const [backbone, faceDetector] = await Promise.all([
-      loadBackbone(backboneName, { store }),
+      loadBackbone(backboneName, { store, ...trained?.backboneOptions() }),
       opts.faceDetector === 'haar' ? HaarFaceDetector.create({ ...opts.haar, store }) : YunetFaceDetector.create({ ...opts.yunet, store }),
     ]);
     trained?.assertCompatible(backbone);

@@ -2,17 +2,19 @@ import { loadDataset, type SplitName } from '../data/dataset.js';
 import { extractFeatures, featureSpaceKey } from '../features/bottleneck.js';
 import { loadBackbone } from '../models/backbone.js';
 import { progress } from '../util/progress.js';
+import type { ResizeMode } from '../data/transform.js';
 
 export interface FeaturesCliOptions {
   backbone: string;
   cache?: string;
+  resize?: ResizeMode;
   json?: boolean;
 }
 
 /** `imgclass features DATA_DIR`: fill the feature cache for every split, report counts and rate. */
 export async function runFeatures(dataDir: string, o: FeaturesCliOptions): Promise<number> {
   const ds = await loadDataset(dataDir);
-  const backbone = await loadBackbone(o.backbone);
+  const backbone = await loadBackbone(o.backbone, { resize: o.resize });
   const report: Record<string, unknown> = { backbone: backbone.name, featureSpace: featureSpaceKey(backbone), classes: ds.classes.length };
   let failed = 0;
   for (const split of ['train', 'valid', 'test'] as SplitName[]) {

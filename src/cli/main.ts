@@ -25,13 +25,15 @@ function toolkitCommand(name: string, description: string): Command {
   return trainingOptions(program.command(name).description(description).argument('<data-dir>', 'folder-per-class data set'));
 }
 
+const collect = (v: string, all: string[]) => [...all, v];
+
 program
   .command('predict')
   .description('Say, for each image, whether it shows a dog (and its breed), a human (and the breed they resemble), both, or neither.')
   .argument('<paths...>', 'image files or directories (walked recursively)')
   .option('--json', 'one JSON object per line per image')
   .option('--top-k <n>', 'breeds to list', positiveInt, 5)
-  .option('--model <dir>', 'a trained classifier directory (imgclass train output) instead of ImageNet dog classes')
+  .option('--model <dir>', 'a trained classifier directory (imgclass train output) instead of ImageNet dog classes; an ensemble directory, or repeat to average several', collect, [])
   .addOption(new Option('--face-detector <name>', 'human face detector').choices(['yunet', 'haar']).default('yunet'))
   .option('--no-flip', 'do not average over the mirror image (faster, slightly less accurate)')
   .action(async (paths: string[], o) => {
@@ -43,7 +45,7 @@ program
   .description('Start the dog-breed web app and its JSON API.')
   .option('--host <host>', 'address to listen on', '127.0.0.1')
   .option('--port <port>', 'port', (v) => Number(v), 3000)
-  .option('--model <dir>', 'a trained classifier directory instead of ImageNet dog classes')
+  .option('--model <dir>', 'a trained classifier directory instead of ImageNet dog classes; an ensemble directory, or repeat to average several', collect, [])
   .addOption(new Option('--face-detector <name>', 'human face detector').choices(['yunet', 'haar']).default('yunet'))
   .option('--max-mb <n>', 'largest upload in MB', (v) => Number(v), 20)
   .option('--queue <n>', 'requests allowed to wait for inference before 503', positiveInt, 16)
@@ -57,6 +59,7 @@ program
   .argument('<data-dir>', 'folder-per-class data set (with train/valid/test or split here)')
   .option('--backbone <name>', 'registry name of the backbone', 'mobilenet_v1_0.75_224')
   .option('--cache <dir>', 'feature cache directory (default ~/.cache/imgclass/features)')
+  .addOption(new Option('--resize <mode>', 'how photos are fitted to the backbone (default: its registry entry)').choices(['center-crop', 'squash', 'keep-aspect']))
   .option('--json', 'print one JSON report')
   .action(async (dir: string, o) => {
     process.exitCode = await runFeatures(dir, o);

@@ -6,7 +6,7 @@ import { progress } from '../util/progress.js';
 export interface PredictCliOptions {
   json?: boolean;
   topK: number;
-  model?: string;
+  model?: string[];
   faceDetector: FaceDetectorName;
   flip?: boolean;
 }

@@ -6,7 +6,7 @@ import { PACKAGE_ROOT } from './defaults.js';
 export interface ServeCliOptions {
   host: string;
   port: number;
-  model?: string;
+  model?: string[];
   faceDetector: FaceDetectorName;
   maxMb: number;
   queue: number;

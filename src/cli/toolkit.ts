@@ -27,6 +27,7 @@ export function trainingOptions(cmd: Command): Command {
     .option('--hidden <n>', 'head: hidden units (0 = linear)', num)
     .option('--dropout <p>', 'dropout rate', num)
     .option('--size <px>', 'pixel models: input side', num)
+    .addOption(new Option('--resize <mode>', 'how photos are fitted to the input: centre crop, squash, or keep-aspect (whole photo, shorter side to the input size; feature models on MobileNet)').choices(['center-crop', 'squash', 'keep-aspect']))
     .option('--valid-from-train <fraction>', 'carve a stratified validation set from train; the data set\'s own valid folder becomes the test set', num)
     .option('--no-augment', 'no augmentation (mirror features, or flips/shifts/zoom/brightness on pixels)')
     .option('--seed <n>', 'seed for splits and augmentation', num, 42)
@@ -48,6 +49,7 @@ export function toTrainingOptions(dataDir: string, runDir: string, o: Record<str
     hidden: o.hidden as number | undefined,
     dropout: o.dropout as number | undefined,
     size: o.size as number | undefined,
+    resize: o.resize as TrainingOptions['resize'],
     validFromTrain: o.validFromTrain as number | undefined,
     augment: o.augment as boolean,
     seed: o.seed as number,
@@ -114,7 +116,8 @@ export async function runKFoldCli(dataDir: string, o: Record<string, unknown>): 
   if (o.json) process.stdout.write(JSON.stringify(r) + '\n');
   else {
     for (const f of r.folds) process.stdout.write(`fold ${f.fold}: best epoch ${f.bestEpoch}, val_loss ${f.valLoss.toFixed(4)}, val_acc ${(f.valAccuracy * 100).toFixed(2)}%\n`);
-    process.stdout.write(`mean ± sd: ${(r.mean * 100).toFixed(2)} ± ${(r.sd * 100).toFixed(2)}%; best fold ${r.bestFold} kept as ${r.bestModelDir}${r.testAccuracy !== null ? `; test accuracy ${(r.testAccuracy * 100).toFixed(2)}%` : ''}\n`);
+    const pct = (x: number | null) => (x === null ? '' : `; test accuracy ${(x * 100).toFixed(2)}%`);
+    process.stdout.write(`mean ± sd: ${(r.mean * 100).toFixed(2)} ± ${(r.sd * 100).toFixed(2)}%\nbest fold ${r.bestFold} kept as ${r.bestModelDir}${pct(r.testAccuracy)}\nall ${r.folds.length} folds as the ensemble ${r.ensembleDir}${pct(r.ensembleTestAccuracy)}\n`);
   }
   return 0;
 }

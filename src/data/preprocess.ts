@@ -60,8 +60,11 @@ export async function resizeFor(img: RgbImage, p: Preprocessing): Promise<RgbIma
  * batch × H × W × C floats), applying colour order, binarisation and normalisation.
  */
 export function writeSample(img: RgbImage, p: Preprocessing, out: Float32Array, index: number): void {
-  if (img.width !== p.width || img.height !== p.height) throw new Error(`image is ${img.width}×${img.height}, expected ${p.width}×${p.height}; call resizeFor first`);
-  const hw = p.width * p.height;
+  const fixed = p.resize !== 'keep-aspect';
+  if (fixed ? img.width !== p.width || img.height !== p.height : Math.min(img.width, img.height) !== Math.min(p.width, p.height)) {
+    throw new Error(`image is ${img.width}×${img.height}, expected ${p.width}×${p.height} (${p.resize}); call resizeFor first`);
+  }
+  const hw = img.width * img.height;
   const c = channelsOf(p);
   const base = index * hw * c;
   if (p.colour === 'grey') {
@@ -80,16 +83,21 @@ export function writeSample(img: RgbImage, p: Preprocessing, out: Float32Array, 
   }
 }
 
-/** Preprocess a batch into one Float32Array with the model's layout. */
-export async function preprocessBatch(images: RgbImage[], p: Preprocessing): Promise<Float32Array> {
-  const c = channelsOf(p);
-  const out = new Float32Array(images.length * p.width * p.height * c);
+/**
+ * Preprocess a batch into one Float32Array with the model's layout, and its shape. With
+ * 'keep-aspect' the size follows the photos, so a batch must hold photos of one shape
+ * (backbones in that mode run one photo at a time).
+ */
+export async function preprocessBatch(images: RgbImage[], p: Preprocessing): Promise<{ data: Float32Array; shape: [number, number, number, number] }> {
   const resized = await Promise.all(images.map((im) => resizeFor(im, p)));
-  resized.forEach((im, i) => writeSample(im, p, out, i));
-  return out;
+  const { width, height } = resized[0] ?? p;
+  if (resized.some((im) => im.width !== width || im.height !== height)) throw new Error('preprocessBatch: photos of different shapes cannot share a batch');
+  const data = new Float32Array(images.length * width * height * channelsOf(p));
+  resized.forEach((im, i) => writeSample(im, p, data, i));
+  return { data, shape: batchShape(images.length, p, width, height) };
 }
 
-export function batchShape(n: number, p: Preprocessing): [number, number, number, number] {
+export function batchShape(n: number, p: Preprocessing, width = p.width, height = p.height): [number, number, number, number] {
   const c = channelsOf(p);
-  return p.layout === 'nhwc' ? [n, p.height, p.width, c] : [n, c, p.height, p.width];
+  return p.layout === 'nhwc' ? [n, height, width, c] : [n, c, height, width];
 }

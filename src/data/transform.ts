@@ -16,12 +16,30 @@ export type ResizeMode =
   /** Keras `load_img(target_size=...)`: stretch to the target, aspect ratio not kept. */
   | 'squash'
   /** Scale the shorter side to the target, then take the centre square (timm/torchvision style). */
-  | 'center-crop';
+  | 'center-crop'
+  /**
+   * Scale the shorter side to the target and keep the whole photo, aspect ratio intact; the longer
+   * side is capped at MAX_ASPECT × the target (centre-cropped beyond). Gives a variable input size,
+   * so only for backbones that pool globally (MobileNet). A wide photo of a bus keeps both ends.
+   */
+  | 'keep-aspect';
+
+/** Longest side / shortest side that 'keep-aspect' keeps (a panorama must not become a huge tensor). */
+export const MAX_ASPECT = 2;
+
+/** The size `resize` gives an image of w×h (fixed for squash and crop, variable for keep-aspect). */
+export function resizedSize(w: number, h: number, width: number, height: number, mode: ResizeMode): { width: number; height: number } {
+  if (mode !== 'keep-aspect') return { width, height };
+  const side = Math.min(width, height);
+  const k = side / Math.min(w, h);
+  return { width: Math.min(Math.max(side, Math.round(w * k)), MAX_ASPECT * side), height: Math.min(Math.max(side, Math.round(h * k)), MAX_ASPECT * side) };
+}
 
 export async function resize(img: RgbImage, width: number, height: number, mode: ResizeMode = 'squash'): Promise<RgbImage> {
-  if (img.width === width && img.height === height) return img;
+  const size = resizedSize(img.width, img.height, width, height, mode);
+  if (img.width === size.width && img.height === size.height) return img;
   // Bilinear matches Keras load_img's default interpolation ('nearest' in old Keras; bilinear in PIL-based tf.keras).
-  return toRgb(raw(img).resize(width, height, { fit: mode === 'squash' ? 'fill' : 'cover', position: 'centre', kernel: 'linear' }));
+  return toRgb(raw(img).resize(size.width, size.height, { fit: mode === 'squash' ? 'fill' : 'cover', position: 'centre', kernel: 'linear' }));
 }
 
 /** Pad every side by `px` pixels, mirroring the border (keeps detectors from seeing an artificial edge). */

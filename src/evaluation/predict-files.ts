@@ -2,7 +2,7 @@ import type { Dataset, LabeledFile } from '../data/dataset.js';
 import { loadImage } from '../data/image.js';
 import { extractFeatures } from '../features/bottleneck.js';
 import { loadBackbone, type Backbone } from '../models/backbone.js';
-import { ImagenetSubsetClassifier, TrainedClassifier, type Classifier } from '../models/classifier.js';
+import { ImagenetSubsetClassifier, loadTrainedModel, type Classifier } from '../models/classifier.js';
 import type { ClassInfo } from '../models/model-dir.js';
 import { loadImagenetClasses } from '../models/imagenet.js';
 import { ImgclassError } from '../util/errors.js';
@@ -23,6 +23,7 @@ export interface FilePredictor {
 export async function openPredictor(spec: string, dataClasses: ClassInfo[], opts: { flip?: boolean; featureCache?: string } = {}): Promise<FilePredictor> {
   let classifier: Classifier;
   let backbone: Backbone | null = null;
+  let backboneOptions = {};
   if (spec.startsWith('imagenet:')) {
     const name = spec.slice('imagenet:'.length) || 'mobilenet_v1_0.75_224';
     const all = await loadImagenetClasses();
@@ -33,9 +34,11 @@ export async function openPredictor(spec: string, dataClasses: ClassInfo[], opts
     });
     classifier = new ImagenetSubsetClassifier(`imagenet:${name}`, name, idx, dataClasses);
   } else {
-    classifier = await TrainedClassifier.load(spec);
+    const trained = await loadTrainedModel(spec);
+    backboneOptions = trained.backboneOptions();
+    classifier = trained;
   }
-  if (classifier.backbone) backbone = await loadBackbone(classifier.backbone);
+  if (classifier.backbone) backbone = await loadBackbone(classifier.backbone, backboneOptions);
   const flip = opts.flip ?? true;
   return {
     classes: classifier.classes,

@@ -1,6 +1,11 @@
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
 import * as tfl from '@tensorflow/tfjs-layers';
+import { meanVectors } from '../detectors/dog.js';
+import { writeFileAtomic } from '../util/atomic.js';
 import type { RgbImage } from '../data/image.js';
-import { batchShape, preprocessBatch, samePreprocessing } from '../data/preprocess.js';
+import type { ResizeMode } from '../data/transform.js';
+import { preprocessBatch, samePreprocessing } from '../data/preprocess.js';
 import { tf } from '../runtime/tf.js';
 import { ImgclassError } from '../util/errors.js';
 import type { Backbone, BackboneOutput } from './backbone.js';
@@ -88,12 +93,20 @@ export class TrainedClassifier implements Classifier {
     const { manifest, model } = await loadModelDir(dir);
     if (manifest.backbone) {
       const entry = registryEntry(manifest.backbone);
-      // Refuse rather than silently serve a head with the wrong input statistics.
-      if (!entry.backbone || !samePreprocessing(entry.backbone.preprocessing, manifest.preprocessing)) {
+      // Refuse rather than silently serve a head with the wrong input statistics. The resize mode
+      // may differ from the registry's default when the backbone accepts it; the backbone is then
+      // loaded with the manifest's mode (see `backboneOptions`).
+      const accepts = entry.backbone?.resizeModes.includes(manifest.preprocessing.resize) ?? false;
+      if (!entry.backbone || !accepts || !samePreprocessing({ ...entry.backbone.preprocessing, resize: manifest.preprocessing.resize }, manifest.preprocessing)) {
         throw new ImgclassError('MODEL_CORRUPT', `${dir} was trained with preprocessing that differs from ${manifest.backbone}'s; refusing to serve it`);
       }
     }
     return new TrainedClassifier(dir, manifest, model);
+  }
+
+  /** How to load the backbone that feeds this head: the preprocessing it was trained on. */
+  backboneOptions(): { resize: ResizeMode } {
+    return { resize: this.manifest.preprocessing.resize };
   }
 
   /** Check this head fits the backbone that will feed it. */
@@ -101,6 +114,9 @@ export class TrainedClassifier implements Classifier {
     if (this.manifest.input === 'image') return;
     if (!backbone || backbone.name !== this.manifest.backbone) {
       throw new ImgclassError('BAD_OPTION', `model ${this.name} needs backbone ${this.manifest.backbone}, got ${backbone?.name ?? 'none'}`);
+    }
+    if (!samePreprocessing(backbone.spec.preprocessing, this.manifest.preprocessing)) {
+      throw new ImgclassError('BAD_OPTION', `model ${this.name} was trained on ${this.manifest.preprocessing.resize} views; the backbone gives ${backbone.spec.preprocessing.resize}`);
     }
   }
 
@@ -119,7 +135,8 @@ export class TrainedClassifier implements Classifier {
     const m = this.manifest;
     if (m.input === 'image') {
       const images = inputs.map((i) => i.image ?? fail('this model reads images'));
-      return tf.tensor(await preprocessBatch(images, m.preprocessing), batchShape(images.length, m.preprocessing));
+      const { data, shape } = await preprocessBatch(images, m.preprocessing);
+      return tf.tensor(data, shape);
     }
     const rows = inputs.map((i) => {
       const b = i.backbone ?? fail('this model reads backbone outputs');
@@ -131,6 +148,88 @@ export class TrainedClassifier implements Classifier {
   dispose(): void {
     this.model.dispose();
   }
+}
+
+/** What `imgclass kfold` writes next to its fold models: an ensemble of model directories. */
+export const ENSEMBLE_FILE = 'ensemble.json';
+export const ENSEMBLE_FORMAT = 'imgclass-ensemble';
+
+/**
+ * Several trained models that read the same backbone outputs, their probabilities averaged
+ * (the seed's "further steps"; e.g. the k fold models of `imgclass kfold`).
+ */
+export class EnsembleClassifier implements Classifier {
+  constructor(
+    readonly name: string,
+    readonly members: TrainedClassifier[],
+  ) {
+    const [first, ...rest] = members;
+    if (!first) throw new ImgclassError('BAD_OPTION', `${name}: an ensemble needs at least one model`);
+    for (const m of rest) {
+      if (m.classes.map((c) => c.name).join('\n') !== first.classes.map((c) => c.name).join('\n')) throw new ImgclassError('BAD_OPTION', `${m.name} and ${first.name} have different classes; an ensemble needs the same classes in the same order`);
+      if (m.backbone !== first.backbone) throw new ImgclassError('BAD_OPTION', `${m.name} reads ${m.backbone ?? 'pixels'} and ${first.name} reads ${first.backbone ?? 'pixels'}; an ensemble's models share one backbone`);
+      if (m.backbone && !samePreprocessing(m.manifest.preprocessing, first.manifest.preprocessing)) throw new ImgclassError('BAD_OPTION', `${m.name} and ${first.name} were trained on differently preprocessed photos`);
+    }
+  }
+
+  get classes(): ClassInfo[] {
+    return this.members[0]!.classes;
+  }
+  get backbone(): string | null {
+    return this.members[0]!.backbone;
+  }
+  backboneOptions(): { resize: ResizeMode } {
+    return this.members[0]!.backboneOptions();
+  }
+  assertCompatible(backbone: Backbone | null): void {
+    for (const m of this.members) m.assertCompatible(backbone);
+  }
+
+  async predict(inputs: ClassifierInput[]): Promise<Float32Array[]> {
+    const per = await Promise.all(this.members.map((m) => m.predict(inputs)));
+    return inputs.map((_, i) => meanVectors(per.map((p) => p[i]!)));
+  }
+
+  dispose(): void {
+    for (const m of this.members) m.dispose();
+  }
+}
+
+export type TrainedModel = TrainedClassifier | EnsembleClassifier;
+
+/**
+ * Load what `--model` names: one model directory, a directory holding `ensemble.json`, or several
+ * of either (then one ensemble of all their models).
+ */
+export async function loadTrainedModel(dirs: string | string[]): Promise<TrainedModel> {
+  const list = typeof dirs === 'string' ? [dirs] : dirs;
+  const members: TrainedClassifier[] = [];
+  for (const dir of list) members.push(...(await ensembleMembers(dir)));
+  return members.length === 1 ? members[0]! : new EnsembleClassifier(list.join(' + '), members);
+}
+
+async function ensembleMembers(dir: string): Promise<TrainedClassifier[]> {
+  const file = path.join(dir, ENSEMBLE_FILE);
+  const text = await readFile(file, 'utf8').catch((e: NodeJS.ErrnoException) => (e.code === 'ENOENT' ? null : Promise.reject(e)));
+  if (text === null) return [await TrainedClassifier.load(dir)];
+  let spec: { format?: string; members?: unknown };
+  try {
+    spec = JSON.parse(text);
+  } catch (e) {
+    throw new ImgclassError('MODEL_CORRUPT', `${file} is not valid JSON`, { cause: e });
+  }
+  if (spec.format !== ENSEMBLE_FORMAT || !Array.isArray(spec.members) || spec.members.length === 0 || !spec.members.every((m) => typeof m === 'string')) {
+    throw new ImgclassError('MODEL_CORRUPT', `${file}: expected {"format": "${ENSEMBLE_FORMAT}", "members": [model directories]}`);
+  }
+  const out: TrainedClassifier[] = [];
+  for (const m of spec.members as string[]) out.push(await TrainedClassifier.load(path.resolve(dir, m)));
+  return out;
+}
+
+/** Write an ensemble file (member paths relative to `dir`, so the run directory can move). */
+export async function saveEnsemble(dir: string, memberDirs: string[]): Promise<void> {
+  const members = memberDirs.map((m) => path.relative(dir, m));
+  await writeFileAtomic(path.join(dir, ENSEMBLE_FILE), JSON.stringify({ format: ENSEMBLE_FORMAT, members }, null, 2) + '\n');
 }
 
 function fail(msg: string): never {

@@ -1,4 +1,5 @@
 import { PREPROCESSING_PRESETS, type Preprocessing } from '../data/preprocess.js';
+import type { ResizeMode } from '../data/transform.js';
 import { MOBILENET_V1_075_224_SHA256 } from './mobilenet-checksums.js';
 
 /**
@@ -28,6 +29,8 @@ export interface BackboneSpec {
   /** Output used as the transfer-learning feature vector ("bottleneck features"). */
   featuresOutput: string;
   featureDim: number;
+  /** The resize modes this backbone can be fed (the first fixed one is in `preprocessing`). */
+  resizeModes: readonly ResizeMode[];
 }
 
 export interface RegistryEntry {
@@ -45,6 +48,9 @@ export interface RegistryEntry {
 const TFJS_MOBILENET_URL = 'https://storage.googleapis.com/tfjs-models/tfjs/mobilenet_v1_0.75_224';
 const OPENCV_DATA_URL = 'https://raw.githubusercontent.com/opencv/opencv/4.6.0/data/haarcascades';
 const ONNX_ZOO_URL = 'https://github.com/onnx/models/raw/main/validated/vision/classification';
+
+/** ONNX exports with a fixed input size take fixed-size views only. */
+const FIXED_SIZE: readonly ResizeMode[] = ['center-crop', 'squash'];
 
 const haar = (variant: string, sha256: string): RegistryEntry => ({
   name: `haarcascade_frontalface_${variant}`,
@@ -65,7 +71,7 @@ export const REGISTRY: readonly RegistryEntry[] = [
     files: Object.entries(MOBILENET_V1_075_224_SHA256).map(([f, sha256]) => ({ path: `mobilenet_v1_0.75_224/${f}`, sha256, url: `${TFJS_MOBILENET_URL}/${f}` })),
     // Shorter side to 224, then the centre square: MobileNet was trained on aspect-preserving crops;
     // squashing (Keras load_img) distorts the photo and costs 2 points on Imagewoof (92.8% → 94.8%).
-    backbone: { preprocessing: { ...PREPROCESSING_PRESETS.tf(224), resize: 'center-crop' }, probabilitiesOutput: 'reshape_2', probabilitiesAreSoftmax: true, featuresOutput: 'global_average_pooling2d_1', featureDim: 768 },
+    backbone: { preprocessing: { ...PREPROCESSING_PRESETS.tf(224), resize: 'center-crop' }, probabilitiesOutput: 'reshape_2', probabilitiesAreSoftmax: true, featuresOutput: 'global_average_pooling2d_1', featureDim: 768, resizeModes: ['center-crop', 'squash', 'keep-aspect'] },
   },
   {
     name: 'resnet50',
@@ -74,7 +80,7 @@ export const REGISTRY: readonly RegistryEntry[] = [
     license: 'Apache-2.0',
     main: 'resnet50/resnet50-v2-7.onnx',
     files: [{ path: 'resnet50/resnet50-v2-7.onnx', sha256: null, url: `${ONNX_ZOO_URL}/resnet/model/resnet50-v2-7.onnx` }],
-    backbone: { preprocessing: PREPROCESSING_PRESETS.torch(224), probabilitiesOutput: 'resnetv24_dense0_fwd', probabilitiesAreSoftmax: false, featuresOutput: 'resnetv24_dense0_fwd', featureDim: 1000 },
+    backbone: { preprocessing: PREPROCESSING_PRESETS.torch(224), probabilitiesOutput: 'resnetv24_dense0_fwd', probabilitiesAreSoftmax: false, featuresOutput: 'resnetv24_dense0_fwd', featureDim: 1000, resizeModes: FIXED_SIZE },
   },
   {
     name: 'vgg16',
@@ -83,7 +89,7 @@ export const REGISTRY: readonly RegistryEntry[] = [
     license: 'Apache-2.0',
     main: 'vgg16/vgg16-7.onnx',
     files: [{ path: 'vgg16/vgg16-7.onnx', sha256: null, url: `${ONNX_ZOO_URL}/vgg/model/vgg16-7.onnx` }],
-    backbone: { preprocessing: PREPROCESSING_PRESETS.torch(224), probabilitiesOutput: 'vgg0_dense2_fwd', probabilitiesAreSoftmax: false, featuresOutput: 'vgg0_dense2_fwd', featureDim: 1000 },
+    backbone: { preprocessing: PREPROCESSING_PRESETS.torch(224), probabilitiesOutput: 'vgg0_dense2_fwd', probabilitiesAreSoftmax: false, featuresOutput: 'vgg0_dense2_fwd', featureDim: 1000, resizeModes: FIXED_SIZE },
   },
   {
     name: 'efficientnet_lite4',
@@ -98,6 +104,7 @@ export const REGISTRY: readonly RegistryEntry[] = [
       probabilitiesAreSoftmax: true,
       featuresOutput: 'Softmax:0',
       featureDim: 1000,
+      resizeModes: FIXED_SIZE,
     },
   },
   {
@@ -109,7 +116,7 @@ export const REGISTRY: readonly RegistryEntry[] = [
     license: 'BSD-3-Clause (torchvision weights)',
     main: 'inception_v3/inception_v3.onnx',
     files: [{ path: 'inception_v3/inception_v3.onnx', sha256: null, url: null }],
-    backbone: { preprocessing: PREPROCESSING_PRESETS.torch(299), probabilitiesOutput: 'output', probabilitiesAreSoftmax: false, featuresOutput: 'output', featureDim: 1000 },
+    backbone: { preprocessing: PREPROCESSING_PRESETS.torch(299), probabilitiesOutput: 'output', probabilitiesAreSoftmax: false, featuresOutput: 'output', featureDim: 1000, resizeModes: FIXED_SIZE },
   },
   haar('alt', '6281df13459cc218ff047d02b2ae3859b12ff14a93ffe8952f7b33fad7b9697b'),
   haar('alt2', '7b0c967d9abbdfbde025eb9c786947d151b6426040d07a8f9562ed8fd90724b4'),

@@ -4,7 +4,8 @@ import { fingerprint, loadDataset, type Dataset, type LabeledFile } from '../dat
 import { PREPROCESSING_PRESETS, type Preprocessing } from '../data/preprocess.js';
 import { stratifiedSplit } from '../data/split.js';
 import { extractFeatures, type FeatureRow } from '../features/bottleneck.js';
-import { loadBackbone, type Backbone } from '../models/backbone.js';
+import { backboneSpecWith, loadBackbone, type Backbone } from '../models/backbone.js';
+import type { ResizeMode } from '../data/transform.js';
 import { loadImagenetClasses } from '../models/imagenet.js';
 import { MODEL_FORMAT, MODEL_FORMAT_VERSION, type ModelInput, type ModelManifest } from '../models/model-dir.js';
 import { registryEntry } from '../models/registry.js';
@@ -42,6 +43,8 @@ export interface TrainingOptions {
   dropout?: number;
   /** Pixel models: input side (the seeds use 224 and 300; the machine decides). */
   size?: number;
+  /** Feature models: how photos are fitted to the backbone (default: the registry's, centre crop). */
+  resize?: ResizeMode;
   /** Carve validation from train (stratified); a data set's own valid folder then becomes the test set. */
   validFromTrain?: number;
   augment?: boolean;
@@ -75,12 +78,12 @@ export async function prepareSplits(o: Pick<TrainingOptions, 'dataDir' | 'validF
   return { dataset, train, valid, test };
 }
 
-export function preprocessingFor(o: Pick<TrainingOptions, 'arch' | 'backbone' | 'size'>): Preprocessing {
-  if (o.arch === 'scratch') return PREPROCESSING_PRESETS.rescale(o.size ?? 64);
+export function preprocessingFor(o: Pick<TrainingOptions, 'arch' | 'backbone' | 'size' | 'resize'>): Preprocessing {
+  if (o.arch === 'scratch') return { ...PREPROCESSING_PRESETS.rescale(o.size ?? 64), ...(o.resize && o.resize !== 'keep-aspect' ? { resize: o.resize } : {}) };
   if (o.arch === 'otsu') return PREPROCESSING_PRESETS.otsu(o.size ?? 100);
   const e = registryEntry(o.backbone);
   if (!e.backbone) throw new ImgclassError('BAD_OPTION', `${o.backbone} is not a backbone`);
-  return e.backbone.preprocessing;
+  return backboneSpecWith(o.backbone, e.backbone, o.resize).preprocessing;
 }
 
 export interface FeatureSplits {
@@ -166,7 +169,7 @@ export async function runTraining(o: TrainingOptions): Promise<TrainingSummary> 
     tensors = { xTrain: tr.x, yTrain: oneHot(tr.labels, data.dataset.classes.length), xValid: va.x, yValid: oneHot(va.labels, data.dataset.classes.length) };
     if (o.augment !== false) tensors.augment = imageAugmenter(tr.x, { flip: true, shift: 0.1, zoom: 0.15, brightness: 0.2, rotation: 10 }, o.arch === 'otsu', seed);
   } else {
-    backbone = await loadBackbone(o.backbone);
+    backbone = await loadBackbone(o.backbone, { resize: o.resize });
     const f = await featuresFor(data, backbone, o);
     tensors = { xTrain: featureMatrix(f.rows.train, input), yTrain: oneHot(f.labels.train, data.dataset.classes.length), xValid: featureMatrix(f.rows.valid, input), yValid: oneHot(f.labels.valid, data.dataset.classes.length) };
     if (o.augment !== false) tensors.augment = mirrorAugmenter(f.rows.train, input, seed);
@@ -181,7 +184,7 @@ export async function runTraining(o: TrainingOptions): Promise<TrainingSummary> 
     input,
     preprocessing,
     classes: data.dataset.classes,
-    training: { name: path.basename(o.runDir), arch: o.arch, optimizer: o.optimizer, learningRate: o.learningRate ?? null, epochs: o.epochs, batchSize: o.batchSize, patience: o.patience ?? null, hidden: o.hidden ?? null, dropout: o.dropout ?? null, augment: o.augment !== false, seed, data: o.dataDir },
+    training: { name: path.basename(o.runDir), arch: o.arch, resize: preprocessing.resize, optimizer: o.optimizer, learningRate: o.learningRate ?? null, epochs: o.epochs, batchSize: o.batchSize, patience: o.patience ?? null, hidden: o.hidden ?? null, dropout: o.dropout ?? null, augment: o.augment !== false, seed, data: o.dataDir },
   };
   const result = await trainModel(model, tensors, { optimizer: o.optimizer, learningRate: o.learningRate, epochs: o.epochs, batchSize: o.batchSize, patience: o.patience, seed }, o.runDir, manifest, { resume: o.resume, quiet: o.quiet });
   tf.dispose([tensors.xTrain, tensors.yTrain, tensors.xValid, tensors.yValid]);

@@ -1,4 +1,4 @@
-import { cp, rm } from 'node:fs/promises';
+import { cp, mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { barSpec, renderChart } from '../evaluation/charts.js';
 import { evaluateModels } from '../evaluation/run-eval.js';
@@ -7,6 +7,7 @@ import { writeFileAtomic } from '../util/atomic.js';
 import { progress } from '../util/progress.js';
 import type { OptimizerName } from './architectures.js';
 import { prepareSplits, runTraining, type TrainingOptions } from './pipeline.js';
+import { saveEnsemble } from '../models/classifier.js';
 
 export interface SweepRow {
   optimizer: OptimizerName;
@@ -60,12 +61,16 @@ export interface KFoldResult {
   bestFold: number;
   bestModelDir: string;
   testAccuracy: number | null;
+  /** All k fold models as one ensemble (`--model <run>/ensemble`), and its test accuracy. */
+  ensembleDir: string;
+  ensembleTestAccuracy: number | null;
 }
 
 /**
  * The seed's k-fold cross-validation: train and valid merged, stratified folds, one model per
  * fold validated on its held-out fold; mean ± sd of validation accuracy; the best fold's model
- * kept as `<run>/model` and scored on the untouched test split.
+ * kept as `<run>/model`, and all k models as the ensemble `<run>/ensemble`; both are scored on
+ * the untouched test split.
  */
 export async function kfold(base: TrainingOptions, k: number): Promise<KFoldResult> {
   const data = await prepareSplits(base);
@@ -87,8 +92,12 @@ export async function kfold(base: TrainingOptions, k: number): Promise<KFoldResu
   const bestModelDir = path.join(base.runDir, 'model');
   await rm(bestModelDir, { recursive: true, force: true });
   await cp(best.modelDir, bestModelDir, { recursive: true });
+  const ensembleDir = path.join(base.runDir, 'ensemble');
+  await mkdir(ensembleDir, { recursive: true });
+  await saveEnsemble(ensembleDir, rows.map((r) => r.modelDir));
   const test = data.test.length ? await evaluateModels([bestModelDir], base.dataDir, { files: data.test, seed: base.seed }) : null;
-  const result: KFoldResult = { folds: rows, mean, sd, bestFold: best.fold, bestModelDir, testAccuracy: test?.accuracy ?? null };
+  const ensembleTest = data.test.length ? await evaluateModels([ensembleDir], base.dataDir, { files: data.test, seed: base.seed, outDir: path.join(base.runDir, 'eval-test-ensemble') }) : null;
+  const result: KFoldResult = { folds: rows, mean, sd, bestFold: best.fold, bestModelDir, testAccuracy: test?.accuracy ?? null, ensembleDir, ensembleTestAccuracy: ensembleTest?.accuracy ?? null };
   await writeFileAtomic(path.join(base.runDir, 'kfold.json'), JSON.stringify(result, null, 2));
   await renderChart(barSpec(rows.map((r) => ({ label: `fold ${r.fold}`, value: r.valAccuracy })), `${k}-fold validation accuracy: ${(mean * 100).toFixed(2)} ± ${(sd * 100).toFixed(2)}%`, 'validation accuracy'), path.join(base.runDir, 'kfold'));
   return result;

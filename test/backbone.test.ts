@@ -1,0 +1,34 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { loadImage } from '../src/data/image.js';
+import { resize } from '../src/data/transform.js';
+import { loadBackbone } from '../src/models/backbone.js';
+import { sampleClassFolders, sharedDataDir } from './shared.js';
+
+// keep-aspect feeds MobileNet whole photos of any shape. The rewrite of the model's input size must
+// not change the network: on a square 224×224 photo both modes are the same computation.
+test('keep-aspect MobileNet equals centre-crop on square photos and keeps the whole of wide ones', async () => {
+  const vehicles = sampleClassFolders(path.join(sharedDataDir(), 'vehicles'), 1);
+  const photo = await loadImage(vehicles[0]!.file);
+  assert.notEqual(photo.width, photo.height, 'the sample must not be square');
+  const square = await resize(photo, 224, 224, 'squash');
+  const [crop, whole] = await Promise.all([loadBackbone(), loadBackbone('mobilenet_v1_0.75_224', { resize: 'keep-aspect' })]);
+  try {
+    assert.equal(whole.spec.preprocessing.resize, 'keep-aspect');
+    const [a] = await crop.run([square]);
+    const [b] = await whole.run([square]);
+    a!.features.forEach((v, i) => assert.ok(Math.abs(v - b!.features[i]!) < 1e-4, `feature ${i}: ${v} vs ${b!.features[i]}`));
+    // A wide photo: different pixels reach the network, and the outputs are still a distribution.
+    const [c] = await crop.run([photo]);
+    const [w] = await whole.run([photo]);
+    assert.ok(w!.features.some((v, i) => Math.abs(v - c!.features[i]!) > 1e-3));
+    assert.ok(Math.abs(w!.probabilities.reduce((x, y) => x + y, 0) - 1) < 1e-3);
+    // Photos of different shapes run together (one pass each).
+    assert.equal((await whole.run([photo, square])).length, 2);
+  } finally {
+    crop.dispose();
+    whole.dispose();
+  }
+  await assert.rejects(loadBackbone('resnet50', { resize: 'keep-aspect' }), /accepts resize center-crop \| squash/);
+});
