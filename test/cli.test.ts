@@ -37,6 +37,22 @@ test('predict --json: one JSON object per image, errors reported per file, non-z
   assert.equal(code, 1, 'a failed file makes the exit code non-zero');
 });
 
+test('classify --model: any trained model\'s classes per image (the committed breed head), errors per file', async () => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'imgclass-cli-'));
+  const bad = path.join(dir, 'empty.png');
+  await writeFile(bad, '');
+  const samoyed = sampleClassFolders(path.join(data, 'imagewoof/val'), 1).find((f) => f.label === 'n02111889')!.file;
+  const model = path.resolve(import.meta.dirname, '..', 'models', 'imagewoof-head');
+  const { code, stdout } = await run(['classify', '--json', '--top-k', '3', '--model', model, samoyed, bad]);
+  const lines = stdout.trim().split('\n').map((l) => JSON.parse(l));
+  assert.equal(lines.length, 2);
+  assert.equal(lines[0].label, 'Samoyed');
+  assert.equal(lines[0].top.length, 3);
+  assert.ok(lines[0].probability > 0.5);
+  assert.match(lines[1].error, /empty/);
+  assert.equal(code, 1);
+});
+
 test('predict walks directories and prints readable text; all good → exit 0', async () => {
   const { code, stdout } = await run(['predict', '--top-k', '2', path.join(data, 'lfw', 'AJ_Cook')]);
   assert.equal(code, 0);

@@ -43,6 +43,20 @@ test('multipart and raw uploads of a real dog photo answer like predict --json',
   }
 });
 
+test('/api/classify: the loaded classifier on the whole photo, no routing; bad input is a 4xx', async () => {
+  const file = sampleClassFolders(path.join(data, 'imagewoof/val'), 1)[2]!.file;
+  const predicted = await (await post(form(await readFile(file)))).json();
+  const res = await fetch(`${base}/api/classify`, { method: 'POST', body: form(await readFile(file)) });
+  assert.equal(res.status, 200);
+  const body = await res.json();
+  assert.equal(body.top.length, 5);
+  // same model, same photo: the same breed ranking as /api/predict
+  assert.deepEqual(body.top.map((c: { name: string }) => c.name), predicted.breeds.map((b: { name: string }) => b.name));
+  assert.ok(body.timings.totalMs > 0);
+  const bad = await fetch(`${base}/api/classify`, { method: 'POST', body: 'hello', headers: { 'content-type': 'text/plain' } });
+  assert.equal(bad.status, 415);
+});
+
 test('a human photo gets faces and a resembling breed', async () => {
   const face = await readFile(sampleClassFolders(path.join(data, 'lfw'), 1)[5]!.file);
   const body = await (await post(form(face, 'me.png'))).json();

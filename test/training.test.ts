@@ -10,6 +10,7 @@ import { writeDirAtomic } from '../src/util/atomic.js';
 import { loadModelDir } from '../src/models/model-dir.js';
 import { evaluateModels } from '../src/evaluation/run-eval.js';
 import { createDogApp } from '../src/app/dog-app.js';
+import { ImageClassificationPipeline } from '../src/app/image-classification.js';
 import { EnsembleClassifier, loadTrainedModel } from '../src/models/classifier.js';
 import { sampleClassFolders, sharedDataDir } from './shared.js';
 
@@ -85,6 +86,11 @@ test('a transfer head trained on real photos is served by the app with --model',
     assert.equal(r.kind, 'dog');
     assert.deepEqual(r.breeds.map((b) => b.name).sort(), ['Samoyed', 'beagle']);
     assert.equal(r.breeds[0]!.name, 'Samoyed');
+    // the plain pipeline (imgclass classify) loads the same head and its preprocessing by itself
+    const plain = await ImageClassificationPipeline.create({ modelDir: s.modelDir, topK: 2 });
+    const c = await plain.classify(samoyed.file);
+    assert.equal(c.top[0]!.name, 'Samoyed');
+    plain.dispose();
   } finally {
     app.dispose();
   }

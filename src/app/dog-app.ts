@@ -1,4 +1,6 @@
-import { decodeImage, loadImage, type DecodeLimits, type DecodedImage, type RgbImage } from '../data/image.js';
+import type { DecodeLimits, DecodedImage, RgbImage } from '../data/image.js';
+import { decodeInput, type ImageInput } from './image-classification.js';
+export type { ImageInput } from './image-classification.js';
 import { crop, flipHorizontal } from '../data/transform.js';
 import { detectDog, meanVectors, DOG_DETECTOR_DEFAULTS, type DogDetectorOptions } from '../detectors/dog.js';
 import { HaarFaceDetector, type HaarOptions } from '../detectors/face/haar.js';
@@ -13,8 +15,7 @@ export type FaceDetectorName = 'yunet' | 'haar';
 export type ResultKind = 'dog' | 'human' | 'both' | 'neither';
 
 export interface DogAppOptions {
-  /** A trained classifier directory (`imgclass train` output); default: ImageNet's dog breeds. */
-  /** A trained model directory, an ensemble directory, or several (averaged). */
+  /** A trained breed model (`imgclass train` output), an ensemble directory, or several (averaged); default: ImageNet's dog breeds. */
   modelDir?: string | string[];
   /** Backbone for detection and, by default, breeds. */
   backbone?: string;
@@ -66,7 +67,6 @@ export interface DogAppResult {
   timings: Timings;
 }
 
-export type ImageInput = Uint8Array | string | DecodedImage;
 
 /**
  * The seed's app as one pipeline: decode → backbone (probabilities + features) → dog rule →
@@ -107,9 +107,7 @@ export class DogApp {
   }
 
   async decode(input: ImageInput): Promise<DecodedImage> {
-    if (typeof input === 'string') return loadImage(input, this.options.limits);
-    if (input instanceof Uint8Array) return decodeImage(input, this.options.limits);
-    return input;
+    return decodeInput(input, this.options.limits);
   }
 
   async classify(input: ImageInput): Promise<DogAppResult> {

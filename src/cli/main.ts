@@ -3,6 +3,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { describeError, isImgclassError } from '../util/errors.js';
 import { applyCliModelDirDefault } from './defaults.js';
 import { runPredict } from './predict.js';
+import { runClassify } from './classify.js';
 import { runServe } from './serve.js';
 import { runFeatures } from './features.js';
 import { runEvalCli, runExploreCli, runKFoldCli, runSweepCli, runTrainCli, trainingOptions } from './toolkit.js';
@@ -38,6 +39,18 @@ program
   .option('--no-flip', 'do not average over the mirror image (faster, slightly less accurate)')
   .action(async (paths: string[], o) => {
     process.exitCode = await runPredict(paths, o);
+  });
+
+program
+  .command('classify')
+  .description('Classify images with any trained model (e.g. the vehicles classifier): its top classes per image, no dog or face routing.')
+  .argument('<paths...>', 'image files or directories (walked recursively)')
+  .requiredOption('--model <dir>', 'a trained model directory or ensemble directory; repeat to average several', collect, [])
+  .option('--json', 'one JSON object per line per image')
+  .option('--top-k <n>', 'classes to list', positiveInt, 5)
+  .option('--no-flip', 'do not average over the mirror image')
+  .action(async (paths: string[], o) => {
+    process.exitCode = await runClassify(paths, o);
   });
 
 program

@@ -55,7 +55,7 @@ function formatHuman(l: PredictLine): string {
   return lines.join('\n') + '\n';
 }
 
-function bar(p: number): string {
+export function bar(p: number): string {
   const n = Math.round(p * 20);
   return '█'.repeat(n) + '·'.repeat(20 - n);
 }

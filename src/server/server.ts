@@ -1,8 +1,9 @@
 import path from 'node:path';
-import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import multipart from '@fastify/multipart';
 import fastifyStatic from '@fastify/static';
 import type { DogApp } from '../app/dog-app.js';
+import { ImageClassificationPipeline } from '../app/image-classification.js';
 import { DEFAULT_DECODE_LIMITS } from '../data/image.js';
 import { ImgclassError, type ImgclassErrorCode } from '../util/errors.js';
 import { BoundedQueue, QueueFullError } from './queue.js';
@@ -46,21 +47,28 @@ export async function buildServer(o: ServerOptions): Promise<FastifyInstance> {
   server.get('/api/health', async () => ({ status: 'ok', uptimeS: Math.round((Date.now() - started) / 1000), queue: queue.stats }));
   server.get('/api/models', async () => ({ ...o.app.describe(), limits: { maxBytes, maxPixels } }));
 
+  /** The upload's bytes: a multipart field named "image", or the raw body. */
+  const uploadOf = async (req: FastifyRequest): Promise<Buffer | string> => {
+    if (!req.isMultipart()) return Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+    const part = await req.file();
+    if (!part || part.fieldname !== 'image') return 'multipart upload needs a file field named "image"';
+    return part.toBuffer(); // throws a 413 error past limits.fileSize
+  };
+
   server.post('/api/predict', async (req, reply) => {
-    let bytes: Buffer;
-    if (req.isMultipart()) {
-      const part = await req.file();
-      if (!part || part.fieldname !== 'image') return sendError(reply, 400, 'multipart upload needs a file field named "image"');
-      bytes = await part.toBuffer(); // throws a 413 error past limits.fileSize
-    } else {
-      bytes = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
-    }
-    const result = await queue.run(async () => {
-      const image = await o.app.decode(bytes);
-      return o.app.classify(image);
-    });
+    const bytes = await uploadOf(req);
+    if (typeof bytes === 'string') return sendError(reply, 400, bytes);
+    const result = await queue.run(async () => o.app.classify(await o.app.decode(bytes)));
     const { width: _w, height: _h, ...answer } = result;
     return answer;
+  });
+
+  // The loaded classifier on the whole photo, without the dog/face routing (any trained model).
+  const plain = ImageClassificationPipeline.fromParts(o.app.backbone, o.app.classifier, { topK: o.app.options.topK, flipAverage: o.app.options.flipAverage });
+  server.post('/api/classify', async (req, reply) => {
+    const bytes = await uploadOf(req);
+    if (typeof bytes === 'string') return sendError(reply, 400, bytes);
+    return queue.run(async () => plain.classify(await o.app.decode(bytes)));
   });
 
   server.setNotFoundHandler((req, reply) => sendError(reply, 404, `no route ${req.method} ${req.url}`));

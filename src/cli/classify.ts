@@ -1,0 +1,49 @@
+import { ImageClassificationPipeline } from '../app/image-classification.js';
+import { describeError, isImgclassError } from '../util/errors.js';
+import { expandPaths } from '../util/files.js';
+import { progress } from '../util/progress.js';
+import { bar } from './predict.js';
+
+export interface ClassifyCliOptions {
+  model: string[];
+  json?: boolean;
+  topK: number;
+  flip?: boolean;
+}
+
+/** `imgclass classify --model DIR PATH...`: any trained model's top classes per image, no routing. */
+export async function runClassify(paths: string[], o: ClassifyCliOptions): Promise<number> {
+  const files = await expandPaths(paths);
+  if (files.length === 0) {
+    process.stderr.write('no image files found\n');
+    return 2;
+  }
+  const pipeline = await ImageClassificationPipeline.create({ modelDir: o.model, topK: o.topK, flipAverage: o.flip ?? true });
+  const progressBar = progress('classify', files.length);
+  let failed = 0;
+  try {
+    for (const file of files) {
+      let line: Record<string, unknown>;
+      try {
+        const r = await pipeline.classify(file);
+        line = { file, label: r.top[0]!.name, probability: r.top[0]!.probability, top: r.top, timings: r.timings };
+      } catch (e) {
+        if (!isImgclassError(e)) throw e;
+        failed++;
+        line = { file, error: describeError(e), code: e.code };
+      }
+      progressBar.tick();
+      process.stdout.write(o.json ? JSON.stringify(line) + '\n' : formatHuman(line));
+    }
+  } finally {
+    progressBar.stop();
+    pipeline.dispose();
+  }
+  return failed > 0 ? 1 : 0;
+}
+
+function formatHuman(l: Record<string, unknown>): string {
+  if (l.error) return `${l.file}: error: ${l.error}\n`;
+  const top = l.top as { name: string; probability: number }[];
+  return [`${l.file}: ${top[0]!.name}`, ...top.map((c) => `  ${(c.probability * 100).toFixed(1).padStart(5)}%  ${bar(c.probability)} ${c.name}`)].join('\n') + '\n';
+}
