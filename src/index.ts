@@ -2,7 +2,8 @@
  * imgclass: image classification with convolutional networks, in TypeScript.
  * The dog-breed app (createDogApp) and the toolkit behind it.
  */
-export { createDogApp, DogApp, type DogAppOptions, type DogAppResult, type ResultKind, type FaceDetectorName, type ImageInput } from './app/dog-app.js';
+export { createDogApp, DogApp, type DogAppOptions, type DogAppResult, type ResultKind, type FaceDetectorName } from './app/dog-app.js';
+export type { ImageInput } from './data/image.js';
 export { ImgclassError, isImgclassError, type ImgclassErrorCode } from './util/errors.js';
 
 // data

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { loadImage } from '../src/data/image.js';
 import { resize } from '../src/data/transform.js';
 import { loadBackbone } from '../src/models/backbone.js';
+import { preprocessingFor } from '../src/training/pipeline.js';
 import { sampleClassFolders, sharedDataDir } from './shared.js';
 
 // keep-aspect feeds MobileNet whole photos of any shape. The rewrite of the model's input size must
@@ -31,4 +32,8 @@ test('keep-aspect MobileNet equals centre-crop on square photos and keeps the wh
     whole.dispose();
   }
   await assert.rejects(loadBackbone('resnet50', { resize: 'keep-aspect' }), /accepts resize center-crop \| squash/);
+  // pixel CNNs train on fixed-size tensors: keep-aspect is refused, the fixed modes are honoured
+  assert.throws(() => preprocessingFor({ arch: 'scratch', backbone: 'mobilenet_v1_0.75_224', resize: 'keep-aspect' }), /feature models/);
+  assert.equal(preprocessingFor({ arch: 'otsu', backbone: 'mobilenet_v1_0.75_224', resize: 'center-crop' }).resize, 'center-crop');
+  assert.equal(preprocessingFor({ arch: 'head', backbone: 'mobilenet_v1_0.75_224', resize: 'keep-aspect' }).resize, 'keep-aspect');
 });

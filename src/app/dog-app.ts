@@ -1,6 +1,4 @@
-import type { DecodeLimits, DecodedImage, RgbImage } from '../data/image.js';
-import { decodeInput, type ImageInput } from './image-classification.js';
-export type { ImageInput } from './image-classification.js';
+import { decodeInput, type DecodeLimits, type DecodedImage, type ImageInput, type RgbImage } from '../data/image.js';
 import { crop, flipHorizontal } from '../data/transform.js';
 import { detectDog, meanVectors, DOG_DETECTOR_DEFAULTS, type DogDetectorOptions } from '../detectors/dog.js';
 import { HaarFaceDetector, type HaarOptions } from '../detectors/face/haar.js';
@@ -66,7 +64,6 @@ export interface DogAppResult {
   height: number;
   timings: Timings;
 }
-
 
 /**
  * The seed's app as one pipeline: decode → backbone (probabilities + features) → dog rule →

@@ -1,19 +1,9 @@
-import { decodeImage, loadImage, type DecodeLimits, type DecodedImage } from '../data/image.js';
+import { decodeInput, type DecodeLimits, type ImageInput } from '../data/image.js';
 import { flipHorizontal } from '../data/transform.js';
 import { meanVectors } from '../detectors/dog.js';
 import { loadBackbone, type Backbone } from '../models/backbone.js';
 import { loadTrainedModel, topK, type Classifier, type ClassProbability } from '../models/classifier.js';
 import type { ModelStore } from '../models/store.js';
-
-/** A path, the bytes of an upload, or an already decoded image. */
-export type ImageInput = Uint8Array | string | DecodedImage;
-
-/** Decode whatever the caller holds, with the same limits and errors everywhere. */
-export async function decodeInput(input: ImageInput, limits: Partial<DecodeLimits> = {}): Promise<DecodedImage> {
-  if (typeof input === 'string') return loadImage(input, limits);
-  if (input instanceof Uint8Array) return decodeImage(input, limits);
-  return input;
-}
 
 export interface ImageClassificationOptions {
   /** A trained model directory, an ensemble directory, or several (averaged). */
@@ -54,10 +44,6 @@ export class ImageClassificationPipeline {
   /** Share models another app already loaded (the web server's dog app); disposing leaves them alone. */
   static fromParts(backbone: Backbone | null, classifier: Classifier, o: { topK?: number; flipAverage?: boolean } = {}): ImageClassificationPipeline {
     return new ImageClassificationPipeline(classifier.backbone ? backbone : null, classifier, { topK: o.topK ?? 5, flipAverage: o.flipAverage ?? true, limits: {} }, false);
-  }
-
-  get classes() {
-    return this.classifier.classes;
   }
 
   async classify(input: ImageInput): Promise<ImageClassificationResult> {

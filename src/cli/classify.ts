@@ -1,7 +1,6 @@
 import { ImageClassificationPipeline } from '../app/image-classification.js';
-import { describeError, isImgclassError } from '../util/errors.js';
 import { expandPaths } from '../util/files.js';
-import { progress } from '../util/progress.js';
+import { forEachFile } from './each-file.js';
 import { bar } from './predict.js';
 
 export interface ClassifyCliOptions {
@@ -19,27 +18,21 @@ export async function runClassify(paths: string[], o: ClassifyCliOptions): Promi
     return 2;
   }
   const pipeline = await ImageClassificationPipeline.create({ modelDir: o.model, topK: o.topK, flipAverage: o.flip ?? true });
-  const progressBar = progress('classify', files.length);
-  let failed = 0;
   try {
-    for (const file of files) {
-      let line: Record<string, unknown>;
-      try {
+    const failed = await forEachFile<Record<string, unknown>>(
+      'classify',
+      files,
+      async (file) => {
         const r = await pipeline.classify(file);
-        line = { file, label: r.top[0]!.name, probability: r.top[0]!.probability, top: r.top, timings: r.timings };
-      } catch (e) {
-        if (!isImgclassError(e)) throw e;
-        failed++;
-        line = { file, error: describeError(e), code: e.code };
-      }
-      progressBar.tick();
-      process.stdout.write(o.json ? JSON.stringify(line) + '\n' : formatHuman(line));
-    }
+        return { file, label: r.top[0]!.name, probability: r.top[0]!.probability, top: r.top, timings: r.timings };
+      },
+      (file, e, message) => ({ file, error: message, code: e.code }),
+      (line) => process.stdout.write(o.json ? JSON.stringify(line) + '\n' : formatHuman(line)),
+    );
+    return failed > 0 ? 1 : 0;
   } finally {
-    progressBar.stop();
     pipeline.dispose();
   }
-  return failed > 0 ? 1 : 0;
 }
 
 function formatHuman(l: Record<string, unknown>): string {

@@ -1,7 +1,6 @@
 import { createDogApp, type DogAppOptions, type DogAppResult, type FaceDetectorName } from '../app/dog-app.js';
-import { describeError, isImgclassError } from '../util/errors.js';
 import { expandPaths } from '../util/files.js';
-import { progress } from '../util/progress.js';
+import { forEachFile } from './each-file.js';
 
 export interface PredictCliOptions {
   json?: boolean;
@@ -22,27 +21,21 @@ export async function runPredict(paths: string[], o: PredictCliOptions): Promise
   }
   const appOptions: DogAppOptions = { topK: o.topK, faceDetector: o.faceDetector, modelDir: o.model, flipAverage: o.flip ?? true };
   const app = await createDogApp(appOptions);
-  const bar = progress('predict', files.length);
-  let failed = 0;
   try {
-    for (const file of files) {
-      let line: PredictLine;
-      try {
+    const failed = await forEachFile<PredictLine>(
+      'predict',
+      files,
+      async (file) => {
         const { width: _w, height: _h, ...r } = await app.classify(file);
-        line = { file, ...r };
-      } catch (e) {
-        if (!isImgclassError(e)) throw e; // our bug, not the file's: stop loudly
-        failed++;
-        line = { file, kind: 'error', message: describeError(e), code: e.code, breeds: [], faces: [], dogProbability: null };
-      }
-      bar.tick();
-      process.stdout.write(o.json ? JSON.stringify(line) + '\n' : formatHuman(line));
-    }
+        return { file, ...r };
+      },
+      (file, e, message) => ({ file, kind: 'error', message, code: e.code, breeds: [], faces: [], dogProbability: null }),
+      (line) => process.stdout.write(o.json ? JSON.stringify(line) + '\n' : formatHuman(line)),
+    );
+    return failed > 0 ? 1 : 0;
   } finally {
-    bar.stop();
     app.dispose();
   }
-  return failed > 0 ? 1 : 0;
 }
 
 function formatHuman(l: PredictLine): string {

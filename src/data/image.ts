@@ -136,6 +136,16 @@ function shortSharpMessage(e: unknown): string {
 }
 
 /** Convenience: read and decode a file with the same limits. */
+/** A path, the bytes of an upload, or an already decoded image. */
+export type ImageInput = Uint8Array | string | DecodedImage;
+
+/** Decode whatever the caller holds, with the same limits and errors everywhere. */
+export async function decodeInput(input: ImageInput, limits: Partial<DecodeLimits> = {}): Promise<DecodedImage> {
+  if (typeof input === 'string') return loadImage(input, limits);
+  if (input instanceof Uint8Array) return decodeImage(input, limits);
+  return input;
+}
+
 export async function loadImage(path: string, limits: Partial<DecodeLimits> = {}): Promise<DecodedImage> {
   const buf = await readImageFile(path, limits.maxBytes ?? DEFAULT_DECODE_LIMITS.maxBytes);
   return decodeImage(buf, limits);

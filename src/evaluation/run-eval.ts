@@ -8,7 +8,7 @@ import { writeFileAtomic } from '../util/atomic.js';
 import { confusionMatrixSpec, renderChart } from './charts.js';
 import { evaluate, topLosses, type Evaluation } from './metrics.js';
 import { openPredictor, type FilePredictor } from './predict-files.js';
-import type { ClassInfo } from '../models/model-dir.js';
+import { sameClasses, type ClassInfo } from '../models/model-dir.js';
 
 export interface EvalOptions {
   /** Which split of a split data set (default: test, else valid). */
@@ -43,7 +43,7 @@ export async function evaluateModels(modelSpecs: string[], dataDir: string, o: E
   for (const spec of modelSpecs) predictors.push(await openPredictor(spec, dataClasses, { flip: o.flip, featureCache: o.featureCache }));
   const classes = predictors[0]!.classes;
   for (const p of predictors.slice(1)) {
-    if (p.classes.map((c) => c.name).join('\n') !== classes.map((c) => c.name).join('\n')) throw new ImgclassError('BAD_OPTION', 'an ensemble needs models with the same classes in the same order');
+    if (!sameClasses(p.classes, classes)) throw new ImgclassError('BAD_OPTION', 'an ensemble needs models with the same classes in the same order');
   }
   const mapping = matchClasses(classes, dataClasses);
   const labeled = files.map((f) => ({ file: f.file, label: mapping[f.label]! }));

@@ -10,7 +10,7 @@ import { tf } from '../runtime/tf.js';
 import { ImgclassError } from '../util/errors.js';
 import type { Backbone, BackboneOutput } from './backbone.js';
 import { loadImagenetClasses } from './imagenet.js';
-import { loadModelDir, type ClassInfo, type ModelManifest } from './model-dir.js';
+import { loadModelDir, sameClasses, type ClassInfo, type ModelManifest } from './model-dir.js';
 import { registryEntry } from './registry.js';
 import type { ModelStore } from './store.js';
 
@@ -166,7 +166,7 @@ export class EnsembleClassifier implements Classifier {
     const [first, ...rest] = members;
     if (!first) throw new ImgclassError('BAD_OPTION', `${name}: an ensemble needs at least one model`);
     for (const m of rest) {
-      if (m.classes.map((c) => c.name).join('\n') !== first.classes.map((c) => c.name).join('\n')) throw new ImgclassError('BAD_OPTION', `${m.name} and ${first.name} have different classes; an ensemble needs the same classes in the same order`);
+      if (!sameClasses(m.classes, first.classes)) throw new ImgclassError('BAD_OPTION', `${m.name} and ${first.name} have different classes; an ensemble needs the same classes in the same order`);
       if (m.backbone !== first.backbone) throw new ImgclassError('BAD_OPTION', `${m.name} reads ${m.backbone ?? 'pixels'} and ${first.name} reads ${first.backbone ?? 'pixels'}; an ensemble's models share one backbone`);
       if (m.backbone && !samePreprocessing(m.manifest.preprocessing, first.manifest.preprocessing)) throw new ImgclassError('BAD_OPTION', `${m.name} and ${first.name} were trained on differently preprocessed photos`);
     }

@@ -33,6 +33,11 @@ export interface ClassInfo {
   wnid?: string;
 }
 
+/** Same class names in the same order (models whose probabilities can be averaged). */
+export function sameClasses(a: ClassInfo[], b: ClassInfo[]): boolean {
+  return a.length === b.length && a.every((c, i) => c.name === b[i]!.name);
+}
+
 export interface ModelManifest {
   format: typeof MODEL_FORMAT;
   version: number;

@@ -79,8 +79,12 @@ export async function prepareSplits(o: Pick<TrainingOptions, 'dataDir' | 'validF
 }
 
 export function preprocessingFor(o: Pick<TrainingOptions, 'arch' | 'backbone' | 'size' | 'resize'>): Preprocessing {
-  if (o.arch === 'scratch') return { ...PREPROCESSING_PRESETS.rescale(o.size ?? 64), ...(o.resize && o.resize !== 'keep-aspect' ? { resize: o.resize } : {}) };
-  if (o.arch === 'otsu') return PREPROCESSING_PRESETS.otsu(o.size ?? 100);
+  if (o.arch === 'scratch' || o.arch === 'otsu') {
+    // Pixel CNNs train on one tensor of fixed-size images: squash (the seeds') or centre crop.
+    if (o.resize === 'keep-aspect') throw new ImgclassError('BAD_OPTION', `--resize keep-aspect is for feature models; ${o.arch} needs a fixed input size`);
+    const p = o.arch === 'scratch' ? PREPROCESSING_PRESETS.rescale(o.size ?? 64) : PREPROCESSING_PRESETS.otsu(o.size ?? 100);
+    return o.resize ? { ...p, resize: o.resize } : p;
+  }
   const e = registryEntry(o.backbone);
   if (!e.backbone) throw new ImgclassError('BAD_OPTION', `${o.backbone} is not a backbone`);
   return backboneSpecWith(o.backbone, e.backbone, o.resize).preprocessing;
