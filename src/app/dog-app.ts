@@ -1,11 +1,12 @@
 import { decodeInput, type DecodeLimits, type DecodedImage, type ImageInput, type RgbImage } from '../data/image.js';
-import { crop, flipHorizontal } from '../data/transform.js';
-import { detectDog, meanVectors, DOG_DETECTOR_DEFAULTS, type DogDetectorOptions } from '../detectors/dog.js';
+import { crop } from '../data/transform.js';
+import { detectDog, DOG_DETECTOR_DEFAULTS, type DogDetectorOptions } from '../detectors/dog.js';
 import { HaarFaceDetector, type HaarOptions } from '../detectors/face/haar.js';
 import type { FaceBox, FaceDetector } from '../detectors/face/types.js';
 import { YunetFaceDetector, type YunetOptions } from '../detectors/face/yunet.js';
-import { loadBackbone, type Backbone, type BackboneOutput } from '../models/backbone.js';
-import { ImagenetSubsetClassifier, loadTrainedModel, topK, type Classifier, type ClassProbability } from '../models/classifier.js';
+import type { Backbone, BackboneOptions, BackboneOutput } from '../models/backbone.js';
+import { topK, type Classifier, type ClassProbability } from '../models/classifier.js';
+import { ImageClassifier } from '../models/image-classifier.js';
 import type { ModelStore } from '../models/store.js';
 import { composeMessage } from './messages.js';
 
@@ -38,6 +39,10 @@ export interface DogAppOptions {
   topK?: number;
   limits?: Partial<DecodeLimits>;
   store?: ModelStore;
+  /** Inference engine (default 'onnx'; 'tfjs' is the old TF.js wasm path, kept for comparison). */
+  engine?: BackboneOptions['engine'];
+  /** ORT intra-op threads (default: the machine's cores). */
+  threads?: number;
 }
 
 type AppDefaults = Required<Pick<DogAppOptions, 'faceDetector' | 'flipAverage' | 'faceDogVeto' | 'maxFaces' | 'minFaceArea' | 'topK'>>;
@@ -71,24 +76,34 @@ export interface DogAppResult {
  */
 export class DogApp {
   private constructor(
-    readonly backbone: Backbone,
+    /** Backbone + breed head + flip policy: the same unit `classify`, `eval` and the server use. */
+    readonly unit: ImageClassifier,
+    /**
+     * The ImageNet view that finds dogs and checks faces: the unit itself when its head reads a
+     * backbone, else (a breed CNN on pixels) the default backbone beside it.
+     */
+    private readonly imagenet: ImageClassifier,
     readonly faceDetector: FaceDetector,
-    readonly classifier: Classifier,
     readonly options: DogAppOptions & AppDefaults,
   ) {}
 
   static async create(options: DogAppOptions = {}): Promise<DogApp> {
     const opts = { ...DOG_APP_DEFAULTS, ...options };
     const store = opts.store;
-    const trained = opts.modelDir?.length ? await loadTrainedModel(opts.modelDir) : undefined;
-    const backboneName = opts.backbone ?? trained?.backbone ?? 'mobilenet_v1_0.75_224';
-    const [backbone, faceDetector] = await Promise.all([
-      loadBackbone(backboneName, { store, ...trained?.backboneOptions() }),
+    const [unit, faceDetector] = await Promise.all([
+      ImageClassifier.load({ model: opts.modelDir, backbone: opts.backbone, flip: opts.flipAverage, store, engine: opts.engine, threads: opts.threads }),
       opts.faceDetector === 'haar' ? HaarFaceDetector.create({ ...opts.haar, store }) : YunetFaceDetector.create({ ...opts.yunet, store }),
     ]);
-    trained?.assertCompatible(backbone);
-    const classifier = trained ?? (await ImagenetSubsetClassifier.dogBreeds(backboneName, store));
-    return new DogApp(backbone, faceDetector, classifier, opts);
+    const imagenet = unit.backbone ? unit : await ImageClassifier.load({ backbone: opts.backbone, flip: opts.flipAverage, store, engine: opts.engine, threads: opts.threads });
+    return new DogApp(unit, imagenet, faceDetector, opts);
+  }
+
+  /** The backbone that finds dogs (and feeds the breed head, unless that reads pixels). */
+  get backbone(): Backbone {
+    return this.imagenet.backbone!;
+  }
+  get classifier(): Classifier {
+    return this.unit.head;
   }
 
   /** What is loaded (for `/api/models` and `--verbose`). */
@@ -111,9 +126,9 @@ export class DogApp {
     const t0 = performance.now();
     const image = await this.decode(input);
     const t1 = performance.now();
-    const whole = await this.runBackbone(image);
+    const [whole] = (await this.imagenet.embed([image])) as [BackboneOutput];
     const t2 = performance.now();
-    const { faces, faceOutputs } = await this.findHumanFaces(image);
+    const { faces, faceOutputs, faceCrops } = await this.findHumanFaces(image);
     const t3 = performance.now();
     const human = faces.length > 0;
     const dog = detectDog(whole.probabilities, this.options.dog, human);
@@ -122,10 +137,10 @@ export class DogApp {
     let breeds: ClassProbability[] = [];
     let humanBreeds: ClassProbability[] | undefined;
     // The person's resemblance is read from their face, the dog's breed from the whole photo.
-    const toPredict: BackboneOutput[] = [];
-    if (dog.isDog) toPredict.push(whole);
-    if (human) toPredict.push(faceOutputs[0]!);
-    const probs = await this.classifier.predict(toPredict.map((b) => ({ backbone: b, image })));
+    const views: { image: RgbImage; output: BackboneOutput }[] = [];
+    if (dog.isDog) views.push({ image, output: whole });
+    if (human) views.push({ image: faceCrops[0]!, output: faceOutputs[0]! });
+    const probs = await this.breedProbabilities(views);
     if (dog.isDog) breeds = topK(probs[0]!, this.classifier.classes, k);
     if (human) {
       const resemblance = topK(probs[probs.length - 1]!, this.classifier.classes, k);
@@ -146,46 +161,41 @@ export class DogApp {
     };
   }
 
-  /** Backbone outputs for an image, averaged with its mirror image when flipAverage is on. */
-  private async runBackbone(image: RgbImage): Promise<BackboneOutput> {
-    return (await this.runBackboneMany([image]))[0]!;
-  }
 
-  private async runBackboneMany(images: RgbImage[]): Promise<BackboneOutput[]> {
-    if (!this.options.flipAverage) return this.backbone.run(images);
-    const outs = await this.backbone.run(images.flatMap((im) => [im, flipHorizontal(im)]));
-    return images.map((_, i) => ({
-      probabilities: meanVectors([outs[2 * i]!.probabilities, outs[2 * i + 1]!.probabilities]),
-      features: meanVectors([outs[2 * i]!.features, outs[2 * i + 1]!.features]),
-    }));
+  /** The breed head on views already embedded (or on their pixels, for a head that reads pixels). */
+  private async breedProbabilities(views: { image: RgbImage; output: BackboneOutput }[]): Promise<Float32Array[]> {
+    if (this.unit === this.imagenet) return this.unit.headProbabilities(views.map((v) => v.output));
+    return (await this.unit.classify(views.map((v) => v.image))).map((r) => r.probabilities);
   }
 
   /** Faces from the detector, minus those whose crop the backbone calls a dog; largest first. */
-  private async findHumanFaces(image: RgbImage): Promise<{ faces: FaceBox[]; faceOutputs: BackboneOutput[] }> {
+  private async findHumanFaces(image: RgbImage): Promise<{ faces: FaceBox[]; faceOutputs: BackboneOutput[]; faceCrops: RgbImage[] }> {
     const minArea = this.options.minFaceArea * image.width * image.height;
     const candidates = (await this.faceDetector.detect(image))
       .filter((f) => f.width * f.height >= minArea)
       .sort((a, b) => b.width * b.height - a.width * a.height)
       .slice(0, this.options.maxFaces);
-    if (candidates.length === 0) return { faces: [], faceOutputs: [] };
+    if (candidates.length === 0) return { faces: [], faceOutputs: [], faceCrops: [] };
     const crops = await Promise.all(candidates.map((f) => cropFace(image, f)));
-    const outputs = await this.runBackboneMany(crops);
+    const outputs = await this.imagenet.embed(crops);
     const faces: FaceBox[] = [];
     const faceOutputs: BackboneOutput[] = [];
+    const faceCrops: RgbImage[] = [];
     candidates.forEach((f, i) => {
       const onCrop = detectDog(outputs[i]!.probabilities, { ...this.options.dog, rule: 'mass' });
       if (onCrop.probability < this.options.faceDogVeto) {
         faces.push({ ...f, score: round(f.score, 4) });
         faceOutputs.push(outputs[i]!);
+        faceCrops.push(crops[i]!);
       }
     });
-    return { faces, faceOutputs };
+    return { faces, faceOutputs, faceCrops };
   }
 
   dispose(): void {
-    this.backbone.dispose();
+    this.unit.dispose();
+    if (this.imagenet !== this.unit) this.imagenet.dispose();
     this.faceDetector.dispose();
-    this.classifier.dispose();
   }
 }
 

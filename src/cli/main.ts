@@ -6,6 +6,7 @@ import { runPredict } from './predict.js';
 import { runClassify } from './classify.js';
 import { runServe } from './serve.js';
 import { runFeatures } from './features.js';
+import { runExport } from './export.js';
 import { runEvalCli, runExploreCli, runKFoldCli, runSweepCli, runTrainCli, trainingOptions } from './toolkit.js';
 
 applyCliModelDirDefault();
@@ -51,6 +52,18 @@ program
   .option('--no-flip', 'do not average over the mirror image')
   .action(async (paths: string[], o) => {
     process.exitCode = await runClassify(paths, o);
+  });
+
+program
+  .command('export')
+  .description('Write one self-contained ONNX file (normalisation, backbone, flip averaging, head, ensemble averaging inside), verified against the trained model on TF.js.')
+  .argument('<models...>', 'a trained model directory, an ensemble directory (or several, averaged), or a backbone name such as mobilenet_v1_0.75_224')
+  .requiredOption('--out <file.onnx>', 'where to write the ONNX file (a .json with what it is and its verification goes beside it)')
+  .option('--verify <dir>', 'photos to verify the export on (default: the data the model was trained on, if present)')
+  .option('--verify-count <n>', 'photos to verify on', positiveInt, 50)
+  .option('--no-flip', 'leave mirror-image averaging out of the graph')
+  .action(async (models: string[], o) => {
+    process.exitCode = await runExport(models, o);
   });
 
 program

@@ -50,11 +50,3 @@ export function detectDog(probabilities: Float32Array, options: DogDetectorOptio
   for (let i = 1; i < probabilities.length; i++) if (probabilities[i]! > probabilities[top]!) top = i;
   return { isDog: idx.includes(top), probability: mass };
 }
-
-/** Element-wise mean of probability vectors (flip averaging, ensembles). */
-export function meanVectors(vs: Float32Array[]): Float32Array {
-  const out = new Float32Array(vs[0]!.length);
-  for (const v of vs) for (let i = 0; i < out.length; i++) out[i]! += v[i]!;
-  for (let i = 0; i < out.length; i++) out[i]! /= vs.length;
-  return out;
-}

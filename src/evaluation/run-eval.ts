@@ -2,13 +2,11 @@ import path from 'node:path';
 import { readdir } from 'node:fs/promises';
 import { loadDataset, matchClasses, type LabeledFile } from '../data/dataset.js';
 import { listImageFiles } from '../util/files.js';
-import { ImgclassError } from '../util/errors.js';
-import { meanVectors } from '../detectors/dog.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { confusionMatrixSpec, renderChart } from './charts.js';
 import { evaluate, topLosses, type Evaluation } from './metrics.js';
 import { openPredictor, type FilePredictor } from './predict-files.js';
-import { sameClasses, type ClassInfo } from '../models/model-dir.js';
+import type { ClassInfo } from '../models/model-dir.js';
 
 export interface EvalOptions {
   /** Which split of a split data set (default: test, else valid). */
@@ -39,22 +37,20 @@ export interface EvalReport extends Evaluation {
  */
 export async function evaluateModels(modelSpecs: string[], dataDir: string, o: EvalOptions = {}): Promise<EvalReport> {
   const { files, dataClasses } = await evalFiles(dataDir, o.split, o.seed, o.files);
-  const predictors = [];
-  for (const spec of modelSpecs) predictors.push(await openPredictor(spec, dataClasses, { flip: o.flip, featureCache: o.featureCache }));
-  const classes = predictors[0]!.classes;
-  for (const p of predictors.slice(1)) {
-    if (!sameClasses(p.classes, classes)) throw new ImgclassError('BAD_OPTION', 'an ensemble needs models with the same classes in the same order');
-  }
+  // Several models are one ensemble (the unit averages them, with its class check).
+  const predictor = await openPredictor(modelSpecs, dataClasses, { flip: o.flip, featureCache: o.featureCache });
+  const classes = predictor.classes;
   const mapping = matchClasses(classes, dataClasses);
   const labeled = files.map((f) => ({ file: f.file, label: mapping[f.label]! }));
-  const perModel: Awaited<ReturnType<FilePredictor["predict"]>>[] = [];
-  for (const p of predictors) {
-    perModel.push(await p.predict(labeled.map((f) => f.file), (d) => o.onProgress?.(d, labeled.length)));
-    p.dispose();
+  let scored: Awaited<ReturnType<FilePredictor['predict']>>;
+  try {
+    scored = await predictor.predict(labeled.map((f) => f.file), (d) => o.onProgress?.(d, labeled.length));
+  } finally {
+    predictor.dispose();
   }
-  const failures = perModel[0]!.failures;
-  const keep = labeled.map((_, i) => i).filter((i) => perModel.every((m) => m.probs[i]));
-  const probs = keep.map((i) => meanVectors(perModel.map((m) => m.probs[i]!)));
+  const failures = scored.failures;
+  const keep = labeled.map((_, i) => i).filter((i) => scored.probs[i]);
+  const probs = keep.map((i) => scored.probs[i]!);
   const yTrue = keep.map((i) => labeled[i]!.label);
   const names = classes.map((c) => c.name);
   const ev = evaluate(yTrue, probs, names);

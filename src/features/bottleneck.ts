@@ -3,8 +3,8 @@ import { readFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { decodeImage, readImageFile, DEFAULT_DECODE_LIMITS } from '../data/image.js';
-import { flipHorizontal } from '../data/transform.js';
 import type { Backbone } from '../models/backbone.js';
+import { modelViews } from '../models/image-classifier.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { isImgclassError } from '../util/errors.js';
 
@@ -38,8 +38,9 @@ export function defaultFeatureCacheDir(): string {
  * The cache key of a backbone's outputs: its name, its preprocessing and the decoder's limits
  * (all of which change the numbers), so changing any of them can never serve stale features.
  */
+// v2: computed by the ONNX engine, the mirror image taken after fitting the photo to the input.
 export function featureSpaceKey(backbone: Backbone): string {
-  const spec = JSON.stringify({ name: backbone.name, pre: backbone.spec.preprocessing, maxSide: DEFAULT_DECODE_LIMITS.maxSide, v: 1 });
+  const spec = JSON.stringify({ name: backbone.name, pre: backbone.spec.preprocessing, maxSide: DEFAULT_DECODE_LIMITS.maxSide, v: 2 });
   return `${backbone.name}-${createHash('sha256').update(spec).digest('hex').slice(0, 12)}`;
 }
 
@@ -61,7 +62,7 @@ export async function extractFeatures(files: string[], backbone: Backbone, opts:
 
   const flush = async () => {
     if (batch.length === 0) return;
-    const outs = await backbone.run(batch.flatMap((b) => [b.image, flipHorizontal(b.image)]));
+    const outs = await backbone.run(await modelViews(batch.map((b) => b.image), backbone.spec.preprocessing, true));
     for (const [j, b] of batch.entries()) {
       const o = outs[2 * j]!;
       const f = outs[2 * j + 1]!;

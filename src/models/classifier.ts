@@ -1,18 +1,20 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import * as tfl from '@tensorflow/tfjs-layers';
-import { meanVectors } from '../detectors/dog.js';
-import { writeFileAtomic } from '../util/atomic.js';
 import type { RgbImage } from '../data/image.js';
 import type { ResizeMode } from '../data/transform.js';
-import { preprocessBatch, samePreprocessing } from '../data/preprocess.js';
-import { tf } from '../runtime/tf.js';
+import { preprocessBatch, samePreprocessing, type Preprocessing } from '../data/preprocess.js';
+import { createSession, ort } from '../runtime/ort.js';
+import { writeFileAtomic } from '../util/atomic.js';
 import { ImgclassError } from '../util/errors.js';
+import { concat, concatAll, meanVectors, range } from '../util/vectors.js';
 import type { Backbone, BackboneOutput } from './backbone.js';
-import { loadImagenetClasses } from './imagenet.js';
-import { loadModelDir, sameClasses, type ClassInfo, type ModelManifest } from './model-dir.js';
+import { IMAGENET_DOG_RANGE, loadImagenetClasses } from './imagenet.js';
+import { readManifest, sameClasses, type ClassInfo, type ModelManifest } from './model-dir.js';
+import { GraphBuilder } from './onnx/graph.js';
+import { kerasOutputLayers, kerasToOnnx, type Weights } from './onnx/from-keras.js';
 import { registryEntry } from './registry.js';
 import type { ModelStore } from './store.js';
+import { decodeWeights, readLayersModelFiles } from './tfjs-io.js';
 
 /** One image as a classifier may need it: the pixels, and/or the backbone's outputs for them. */
 export interface ClassifierInput {
@@ -31,6 +33,8 @@ export interface Classifier {
   readonly classes: ClassInfo[];
   /** The backbone whose outputs this classifier reads, or null if it reads pixels. */
   readonly backbone: string | null;
+  /** For a classifier that reads pixels: how images are fitted and normalised for it. */
+  readonly preprocessing?: Preprocessing;
   predict(inputs: ClassifierInput[]): Promise<Float32Array[]>;
   dispose(): void;
 }
@@ -56,7 +60,7 @@ export class ImagenetSubsetClassifier implements Classifier {
 
   static async dogBreeds(backbone: string, store?: ModelStore, indices?: number[]): Promise<ImagenetSubsetClassifier> {
     const all = await loadImagenetClasses(store);
-    const idx = indices ?? range(151, 268);
+    const idx = indices ?? range(IMAGENET_DOG_RANGE.first, IMAGENET_DOG_RANGE.last);
     return new ImagenetSubsetClassifier(`${backbone}/imagenet-dogs`, backbone, idx, idx.map((i) => ({ name: all[i]!.name, wnid: all[i]!.wnid })));
   }
 
@@ -74,12 +78,18 @@ export class ImagenetSubsetClassifier implements Classifier {
   dispose(): void {}
 }
 
-/** A trained network from a model directory (manifest + TF.js layers model). */
+/**
+ * A trained network from a model directory (manifest + TF.js layers model), run on onnxruntime:
+ * the TF.js model `imgclass train` wrote is converted to ONNX in memory when it is loaded (heads
+ * convert in milliseconds), so a model is servable by the engine the moment training saves it.
+ */
 export class TrainedClassifier implements Classifier {
   private constructor(
     readonly name: string,
     readonly manifest: ModelManifest,
-    private readonly model: tfl.LayersModel,
+    /** The network as TF.js saved it: what exports and verification start from. */
+    readonly network: { topology: unknown; weights: Weights },
+    private readonly session: ort.InferenceSession,
   ) {}
 
   get classes(): ClassInfo[] {
@@ -88,9 +98,12 @@ export class TrainedClassifier implements Classifier {
   get backbone(): string | null {
     return this.manifest.backbone;
   }
+  get preprocessing(): Preprocessing {
+    return this.manifest.preprocessing;
+  }
 
-  static async load(dir: string): Promise<TrainedClassifier> {
-    const { manifest, model } = await loadModelDir(dir);
+  static async load(dir: string, o: { threads?: number } = {}): Promise<TrainedClassifier> {
+    const manifest = await readManifest(dir);
     if (manifest.backbone) {
       const entry = registryEntry(manifest.backbone);
       // Refuse rather than silently serve a head with the wrong input statistics. The resize mode
@@ -101,7 +114,26 @@ export class TrainedClassifier implements Classifier {
         throw new ImgclassError('MODEL_CORRUPT', `${dir} was trained with preprocessing that differs from ${manifest.backbone}'s; refusing to serve it`);
       }
     }
-    return new TrainedClassifier(dir, manifest, model);
+    const files = await readLayersModelFiles(dir);
+    const network = { topology: files.modelTopology, weights: decodeWeights(files) };
+    let converted: ReturnType<typeof kerasToOnnx>;
+    try {
+      const [out] = kerasOutputLayers(network.topology);
+      converted = kerasToOnnx(new GraphBuilder(), network.topology, network.weights, { input: 'input', outputs: { [out!]: 'probabilities' } });
+    } catch (e) {
+      if (e instanceof ImgclassError) throw new ImgclassError('MODEL_CORRUPT', `cannot load the network in ${dir}: ${e.message}`, { cause: e });
+      throw new ImgclassError('MODEL_CORRUPT', `cannot load the network in ${dir}: ${(e as Error).message}`, { cause: e });
+    }
+    const outUnits = converted.shapes.probabilities!.at(-1);
+    if (outUnits !== manifest.classes.length) throw new ImgclassError('MODEL_CORRUPT', `${dir}: the network has ${outUnits} outputs but the manifest lists ${manifest.classes.length} classes`);
+    // A head on 768 features is a few thousand multiply-adds: one thread beats waking a pool.
+    const session = await createSession(converted.bytes, { threads: manifest.input === 'image' ? o.threads : 1 });
+    return new TrainedClassifier(dir, manifest, network, session);
+  }
+
+  /** The single models this is made of (itself). */
+  singleModels(): TrainedClassifier[] {
+    return [this];
   }
 
   /** How to load the backbone that feeds this head: the preprocessing it was trained on. */
@@ -122,31 +154,25 @@ export class TrainedClassifier implements Classifier {
 
   async predict(inputs: ClassifierInput[]): Promise<Float32Array[]> {
     if (inputs.length === 0) return [];
-    const x = await this.inputTensor(inputs);
-    const y = tf.tidy(() => this.model.predict(x) as tf.Tensor);
-    x.dispose();
-    const data = (await y.data()) as Float32Array;
-    y.dispose();
+    const res = await this.session.run({ input: await this.inputTensor(inputs) });
+    const data = res.probabilities!.data as Float32Array;
     const n = this.classes.length;
     return inputs.map((_, i) => data.slice(i * n, (i + 1) * n));
   }
 
-  private async inputTensor(inputs: ClassifierInput[]): Promise<tf.Tensor> {
+  private async inputTensor(inputs: ClassifierInput[]): Promise<ort.Tensor> {
     const m = this.manifest;
     if (m.input === 'image') {
       const images = inputs.map((i) => i.image ?? fail('this model reads images'));
       const { data, shape } = await preprocessBatch(images, m.preprocessing);
-      return tf.tensor(data, shape);
+      return new ort.Tensor('float32', data, shape);
     }
-    const rows = inputs.map((i) => {
-      const b = i.backbone ?? fail('this model reads backbone outputs');
-      return m.input === 'features' ? b.features : concat(b.features, b.probabilities);
-    });
-    return tf.tensor2d(concatAll(rows), [rows.length, rows[0]!.length]);
+    const rows = inputs.map((i) => headInput(m, i.backbone ?? fail('this model reads backbone outputs')));
+    return new ort.Tensor('float32', concatAll(rows), [rows.length, rows[0]!.length]);
   }
 
   dispose(): void {
-    this.model.dispose();
+    void this.session.release();
   }
 }
 
@@ -178,8 +204,15 @@ export class EnsembleClassifier implements Classifier {
   get backbone(): string | null {
     return this.members[0]!.backbone;
   }
+  get preprocessing(): Preprocessing {
+    return this.members[0]!.preprocessing;
+  }
   backboneOptions(): { resize: ResizeMode } {
     return this.members[0]!.backboneOptions();
+  }
+  /** The single models this is made of. */
+  singleModels(): TrainedClassifier[] {
+    return this.members;
   }
   assertCompatible(backbone: Backbone | null): void {
     for (const m of this.members) m.assertCompatible(backbone);
@@ -201,17 +234,17 @@ export type TrainedModel = TrainedClassifier | EnsembleClassifier;
  * Load what `--model` names: one model directory, a directory holding `ensemble.json`, or several
  * of either (then one ensemble of all their models).
  */
-export async function loadTrainedModel(dirs: string | string[]): Promise<TrainedModel> {
+export async function loadTrainedModel(dirs: string | string[], o: { threads?: number } = {}): Promise<TrainedModel> {
   const list = typeof dirs === 'string' ? [dirs] : dirs;
   const members: TrainedClassifier[] = [];
-  for (const dir of list) members.push(...(await ensembleMembers(dir)));
+  for (const dir of list) members.push(...(await ensembleMembers(dir, o)));
   return members.length === 1 ? members[0]! : new EnsembleClassifier(list.join(' + '), members);
 }
 
-async function ensembleMembers(dir: string): Promise<TrainedClassifier[]> {
+async function ensembleMembers(dir: string, o: { threads?: number }): Promise<TrainedClassifier[]> {
   const file = path.join(dir, ENSEMBLE_FILE);
   const text = await readFile(file, 'utf8').catch((e: NodeJS.ErrnoException) => (e.code === 'ENOENT' ? null : Promise.reject(e)));
-  if (text === null) return [await TrainedClassifier.load(dir)];
+  if (text === null) return [await TrainedClassifier.load(dir, o)];
   let spec: { format?: string; members?: unknown };
   try {
     spec = JSON.parse(text);
@@ -222,7 +255,7 @@ async function ensembleMembers(dir: string): Promise<TrainedClassifier[]> {
     throw new ImgclassError('MODEL_CORRUPT', `${file}: expected {"format": "${ENSEMBLE_FORMAT}", "members": [model directories]}`);
   }
   const out: TrainedClassifier[] = [];
-  for (const m of spec.members as string[]) out.push(await TrainedClassifier.load(path.resolve(dir, m)));
+  for (const m of spec.members as string[]) out.push(await TrainedClassifier.load(path.resolve(dir, m), o));
   return out;
 }
 
@@ -236,23 +269,7 @@ function fail(msg: string): never {
   throw new Error(msg);
 }
 
-export function concat(a: Float32Array, b: Float32Array): Float32Array {
-  const out = new Float32Array(a.length + b.length);
-  out.set(a);
-  out.set(b, a.length);
-  return out;
-}
-
-function concatAll(rows: Float32Array[]): Float32Array {
-  const out = new Float32Array(rows.reduce((n, r) => n + r.length, 0));
-  let o = 0;
-  for (const r of rows) {
-    out.set(r, o);
-    o += r.length;
-  }
-  return out;
-}
-
-export function range(first: number, last: number): number[] {
-  return Array.from({ length: last - first + 1 }, (_, i) => first + i);
+/** What a feature head reads from the backbone's outputs, per its manifest. */
+export function headInput(m: Pick<ModelManifest, 'input'>, b: BackboneOutput): Float32Array {
+  return m.input === 'features' ? b.features : concat(b.features, b.probabilities);
 }

@@ -8,8 +8,9 @@ import { MOBILENET_V1_075_224_SHA256 } from './mobilenet-checksums.js';
  * was trained with and which outputs give probabilities and features.
  *
  * Resolution order is always: $IMGCLASS_MODEL_DIR, then the per-user cache, then download
- * (see store.ts). A `sha256: null` entry is trust-on-first-use: no published hash could be
- * pinned, so the store refuses it unless IMGCLASS_ALLOW_UNPINNED=1.
+ * (see store.ts). Every download is pinned by sha256 (the ONNX model zoo's from the Git LFS
+ * pointers in the public onnx/models repository); an entry with `sha256: null` has no public
+ * download and must be placed in the model directory by hand.
  */
 export interface ModelFile {
   /** Path relative to the model root, e.g. `face/yunet_n_320_320.onnx`. */
@@ -22,13 +23,18 @@ export type ModelFormat = 'tfjs-layers' | 'onnx' | 'opencv-haar' | 'tsv' | 'text
 
 export interface BackboneSpec {
   preprocessing: Preprocessing;
-  /** Output holding the 1000 ImageNet class scores. */
+  /** Tensor (ONNX) or layer (TF.js) holding the 1000 ImageNet class scores. */
   probabilitiesOutput: string;
-  /** true when that output is already softmaxed. */
+  /** true when that output is already softmaxed (else the engine adds a softmax). */
   probabilitiesAreSoftmax: boolean;
-  /** Output used as the transfer-learning feature vector ("bottleneck features"). */
+  /**
+   * Tensor (ONNX) or layer (TF.js) holding the pooled penultimate features ("bottleneck features"):
+   * an internal tensor of a zoo graph is exposed as an output when the backbone is loaded.
+   */
   featuresOutput: string;
   featureDim: number;
+  /** The layer that is the ImageNet classifier on the features (MobileNet's 1×1 conv), for ImageNet-initialised heads. */
+  imagenetHead?: string;
   /** The resize modes this backbone can be fed (the first fixed one is in `preprocessing`). */
   resizeModes: readonly ResizeMode[];
 }
@@ -49,6 +55,9 @@ const TFJS_MOBILENET_URL = 'https://storage.googleapis.com/tfjs-models/tfjs/mobi
 const OPENCV_DATA_URL = 'https://raw.githubusercontent.com/opencv/opencv/4.6.0/data/haarcascades';
 const ONNX_ZOO_URL = 'https://github.com/onnx/models/raw/main/validated/vision/classification';
 
+/** The backbone every command uses unless told otherwise (the only ImageNet network available offline here). */
+export const DEFAULT_BACKBONE = 'mobilenet_v1_0.75_224';
+
 /** ONNX exports with a fixed input size take fixed-size views only. */
 const FIXED_SIZE: readonly ResizeMode[] = ['center-crop', 'squash'];
 
@@ -61,7 +70,7 @@ const haar = (variant: string, sha256: string): RegistryEntry => ({
   files: [{ path: `haarcascades/haarcascade_frontalface_${variant}.xml`, sha256, url: `${OPENCV_DATA_URL}/haarcascade_frontalface_${variant}.xml` }],
 });
 
-export const REGISTRY: readonly RegistryEntry[] = [
+const BUILTIN: RegistryEntry[] = [
   {
     name: 'mobilenet_v1_0.75_224',
     format: 'tfjs-layers',
@@ -71,52 +80,64 @@ export const REGISTRY: readonly RegistryEntry[] = [
     files: Object.entries(MOBILENET_V1_075_224_SHA256).map(([f, sha256]) => ({ path: `mobilenet_v1_0.75_224/${f}`, sha256, url: `${TFJS_MOBILENET_URL}/${f}` })),
     // Shorter side to 224, then the centre square: MobileNet was trained on aspect-preserving crops;
     // squashing (Keras load_img) distorts the photo and costs 2 points on Imagewoof (92.8% → 94.8%).
-    backbone: { preprocessing: { ...PREPROCESSING_PRESETS.tf(224), resize: 'center-crop' }, probabilitiesOutput: 'reshape_2', probabilitiesAreSoftmax: true, featuresOutput: 'global_average_pooling2d_1', featureDim: 768, resizeModes: ['center-crop', 'squash', 'keep-aspect'] },
+    backbone: {
+      preprocessing: { ...PREPROCESSING_PRESETS.tf(224), resize: 'center-crop' },
+      probabilitiesOutput: 'reshape_2',
+      probabilitiesAreSoftmax: true,
+      featuresOutput: 'global_average_pooling2d_1',
+      featureDim: 768,
+      imagenetHead: 'conv_preds',
+      resizeModes: ['center-crop', 'squash', 'keep-aspect'],
+    },
   },
   {
     name: 'resnet50',
     format: 'onnx',
-    description: 'ResNet-50 v2, ImageNet-1k (ONNX model zoo, top-1 75.8%); features = the 1000 logits',
+    description: 'ResNet-50 v2, ImageNet-1k (ONNX model zoo, top-1 75.8%), 2048-d pooled features',
     license: 'Apache-2.0',
     main: 'resnet50/resnet50-v2-7.onnx',
-    files: [{ path: 'resnet50/resnet50-v2-7.onnx', sha256: null, url: `${ONNX_ZOO_URL}/resnet/model/resnet50-v2-7.onnx` }],
-    backbone: { preprocessing: PREPROCESSING_PRESETS.torch(224), probabilitiesOutput: 'resnetv24_dense0_fwd', probabilitiesAreSoftmax: false, featuresOutput: 'resnetv24_dense0_fwd', featureDim: 1000, resizeModes: FIXED_SIZE },
+    // sha256 from the Git LFS pointer of validated/vision/classification/resnet/model/resnet50-v2-7.onnx (102,442,452 bytes).
+    files: [{ path: 'resnet50/resnet50-v2-7.onnx', sha256: '79102261eb6e5fd7af5d27f41316293e388c5cb691e5d25bfb035c4f64fefe31', url: `${ONNX_ZOO_URL}/resnet/model/resnet50-v2-7.onnx` }],
+    backbone: { preprocessing: PREPROCESSING_PRESETS.torch(224), probabilitiesOutput: 'resnetv24_dense0_fwd', probabilitiesAreSoftmax: false, featuresOutput: 'resnetv24_pool1_fwd', featureDim: 2048, resizeModes: FIXED_SIZE },
   },
   {
     name: 'vgg16',
     format: 'onnx',
-    description: 'VGG-16, ImageNet-1k (ONNX model zoo, top-1 72.6%); features = the 1000 logits',
+    description: 'VGG-16, ImageNet-1k (ONNX model zoo, top-1 72.6%), 4096-d fc7 features',
     license: 'Apache-2.0',
     main: 'vgg16/vgg16-7.onnx',
-    files: [{ path: 'vgg16/vgg16-7.onnx', sha256: null, url: `${ONNX_ZOO_URL}/vgg/model/vgg16-7.onnx` }],
-    backbone: { preprocessing: PREPROCESSING_PRESETS.torch(224), probabilitiesOutput: 'vgg0_dense2_fwd', probabilitiesAreSoftmax: false, featuresOutput: 'vgg0_dense2_fwd', featureDim: 1000, resizeModes: FIXED_SIZE },
+    // sha256 from the Git LFS pointer of validated/vision/classification/vgg/model/vgg16-7.onnx (553,437,328 bytes).
+    files: [{ path: 'vgg16/vgg16-7.onnx', sha256: 'f20805a3ecccaa88647bbab4ad011ff2412a9838485ea844de0fcbce349820b9', url: `${ONNX_ZOO_URL}/vgg/model/vgg16-7.onnx` }],
+    backbone: { preprocessing: PREPROCESSING_PRESETS.torch(224), probabilitiesOutput: 'vgg0_dense2_fwd', probabilitiesAreSoftmax: false, featuresOutput: 'flatten_70', featureDim: 4096, resizeModes: FIXED_SIZE },
   },
   {
     name: 'efficientnet_lite4',
     format: 'onnx',
-    description: 'EfficientNet-Lite4, ImageNet-1k (ONNX model zoo, top-1 80.4%), NHWC, softmax output',
+    description: 'EfficientNet-Lite4, ImageNet-1k (ONNX model zoo, top-1 80.4%), NHWC, 1280-d pooled features',
     license: 'Apache-2.0',
     main: 'efficientnet_lite4/efficientnet-lite4-11.onnx',
-    files: [{ path: 'efficientnet_lite4/efficientnet-lite4-11.onnx', sha256: null, url: `${ONNX_ZOO_URL}/efficientnet-lite4/model/efficientnet-lite4-11.onnx` }],
+    // sha256 from the Git LFS pointer of validated/vision/classification/efficientnet-lite4/model/efficientnet-lite4-11.onnx (51,946,641 bytes).
+    files: [{ path: 'efficientnet_lite4/efficientnet-lite4-11.onnx', sha256: 'd111689907c06eea7c82e4833ddef758da6453b9d4cf60b7e99ca05c7cbd9c12', url: `${ONNX_ZOO_URL}/efficientnet-lite4/model/efficientnet-lite4-11.onnx` }],
     backbone: {
       preprocessing: { width: 224, height: 224, resize: 'center-crop', colour: 'rgb', layout: 'nhwc', scale: 1, mean: [127, 127, 127], std: [128, 128, 128] },
       probabilitiesOutput: 'Softmax:0',
       probabilitiesAreSoftmax: true,
-      featuresOutput: 'Softmax:0',
-      featureDim: 1000,
+      featuresOutput: 'efficientnet-lite4/model/head/AvgPool:0',
+      featureDim: 1280,
       resizeModes: FIXED_SIZE,
     },
   },
   {
-    // No canonical public ONNX export exists; export it (torchvision or Keras → ONNX, 299², NCHW,
-    // input named "input", output "output") and place it in $IMGCLASS_MODEL_DIR/inception_v3/.
+    // The ONNX model zoo has no Inception v3. Export your own (torchvision → ONNX, 299², NCHW) with
+    // the logits as tensor "output" and the 2048-d average pool as tensor "features" (or edit this
+    // entry's names with registerModel), and place it in $IMGCLASS_MODEL_DIR/inception_v3/.
     name: 'inception_v3',
     format: 'onnx',
-    description: 'Inception v3, ImageNet-1k (bring your own ONNX export; torchvision preprocessing at 299²)',
+    description: 'Inception v3, ImageNet-1k (bring your own ONNX export; torchvision preprocessing at 299²), 2048-d pooled features',
     license: 'BSD-3-Clause (torchvision weights)',
     main: 'inception_v3/inception_v3.onnx',
     files: [{ path: 'inception_v3/inception_v3.onnx', sha256: null, url: null }],
-    backbone: { preprocessing: PREPROCESSING_PRESETS.torch(299), probabilitiesOutput: 'output', probabilitiesAreSoftmax: false, featuresOutput: 'output', featureDim: 1000, resizeModes: FIXED_SIZE },
+    backbone: { preprocessing: PREPROCESSING_PRESETS.torch(299), probabilitiesOutput: 'output', probabilitiesAreSoftmax: false, featuresOutput: 'features', featureDim: 2048, resizeModes: FIXED_SIZE },
   },
   haar('alt', '6281df13459cc218ff047d02b2ae3859b12ff14a93ffe8952f7b33fad7b9697b'),
   haar('alt2', '7b0c967d9abbdfbde025eb9c786947d151b6426040d07a8f9562ed8fd90724b4'),
@@ -155,6 +176,19 @@ export const REGISTRY: readonly RegistryEntry[] = [
     files: [{ path: 'imagenet/classes.tsv', sha256: '48f5a64be5d0f43330fdde1911df7100b7835a69fb728f04bf0a25703f4c3179', url: null }],
   },
 ];
+
+/** Every registered model: the built-in ones, then any added with registerModel. */
+export const REGISTRY: readonly RegistryEntry[] = BUILTIN;
+
+/**
+ * Add (or replace) a named model, e.g. your own ONNX backbone with its preprocessing: from then on
+ * every command and `loadBackbone(name)` resolves it like the built-in ones.
+ */
+export function registerModel(entry: RegistryEntry): void {
+  const i = BUILTIN.findIndex((r) => r.name === entry.name);
+  if (i >= 0) BUILTIN[i] = entry;
+  else BUILTIN.push(entry);
+}
 
 export function registryEntry(name: string): RegistryEntry {
   const e = REGISTRY.find((r) => r.name === name);

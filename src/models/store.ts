@@ -17,7 +17,6 @@ export interface ModelStoreOptions {
   cacheDir?: string;
   /** Never touch the network (also IMGCLASS_OFFLINE=1). */
   offline?: boolean;
-  allowUnpinned?: boolean;
   fetchTimeoutMs?: number;
 }
 
@@ -25,14 +24,12 @@ export class ModelStore {
   readonly modelDir: string | undefined;
   readonly cacheDir: string;
   private readonly offline: boolean;
-  private readonly allowUnpinned: boolean;
   private readonly fetchTimeoutMs: number;
 
   constructor(opts: ModelStoreOptions = {}) {
     this.modelDir = opts.modelDir ?? (process.env.IMGCLASS_MODEL_DIR || undefined);
     this.cacheDir = opts.cacheDir ?? process.env.IMGCLASS_CACHE_DIR ?? path.join(os.homedir(), '.cache', 'imgclass', 'models');
     this.offline = opts.offline ?? process.env.IMGCLASS_OFFLINE === '1';
-    this.allowUnpinned = opts.allowUnpinned ?? process.env.IMGCLASS_ALLOW_UNPINNED === '1';
     this.fetchTimeoutMs = opts.fetchTimeoutMs ?? 60_000;
   }
 
@@ -61,9 +58,8 @@ export class ModelStore {
     const hint = `Set IMGCLASS_MODEL_DIR to a directory holding ${file.path} (layout as in shared/README.md)`;
     if (!file.url) throw new ImgclassError('MODEL_NOT_FOUND', `model file ${file.path} (${entry.name}) not found: ${where}. It has no public download. ${hint}.`);
     if (this.offline) throw new ImgclassError('MODEL_NOT_FOUND', `model file ${file.path} (${entry.name}) not found: ${where}; downloads are off (IMGCLASS_OFFLINE=1). ${hint}.`);
-    if (!file.sha256 && !this.allowUnpinned) {
-      throw new ImgclassError('MODEL_NOT_FOUND', `model file ${file.path} (${entry.name}) not found: ${where}. Its download has no pinned sha256; set IMGCLASS_ALLOW_UNPINNED=1 to trust ${file.url} on first use, or ${hint}.`);
-    }
+    // Nothing is trusted on first use: a download without a pinned sha256 is never made.
+    if (!file.sha256) throw new ImgclassError('MODEL_NOT_FOUND', `model file ${file.path} (${entry.name}) not found: ${where}. Its download has no pinned sha256. ${hint}.`);
     try {
       await this.download(file.url, cached, file.sha256);
     } catch (e) {

@@ -64,7 +64,7 @@ export async function buildServer(o: ServerOptions): Promise<FastifyInstance> {
   });
 
   // The loaded classifier on the whole photo, without the dog/face routing (any trained model).
-  const plain = ImageClassificationPipeline.fromParts(o.app.backbone, o.app.classifier, { topK: o.app.options.topK, flipAverage: o.app.options.flipAverage });
+  const plain = ImageClassificationPipeline.fromUnit(o.app.unit, { topK: o.app.options.topK });
   server.post('/api/classify', async (req, reply) => {
     const bytes = await uploadOf(req);
     if (typeof bytes === 'string') return sendError(reply, 400, bytes);

@@ -125,7 +125,7 @@ export async function buildModel(o: TrainingOptions, classes: Dataset['classes']
     case 'linear':
       return featureHead({ inputDim, classes: n, hidden: 0, dropout: o.dropout ?? 0.2 });
     case 'imagenet-linear': {
-      const head = backbone?.imagenetHead?.();
+      const head = await backbone?.imagenetHead?.();
       if (!head) throw new ImgclassError('BAD_OPTION', `${o.backbone} exposes no ImageNet head to start from`);
       const all = await loadImagenetClasses();
       const idx = classes.map((c) => all.findIndex((a) => a.wnid === c.wnid));

@@ -1,0 +1,34 @@
+import * as ort from 'onnxruntime-node';
+import { GraphBuilder } from './src/models/onnx/graph.js';
+import { kerasToOnnx } from './src/models/onnx/from-keras.js';
+import { readLayersModelFiles, decodeWeights } from './src/models/tfjs-io.js';
+import { loadBackbone } from './src/models/backbone.js';
+import { decodeImage } from './src/data/image.js';
+import { preprocessBatch } from './src/data/preprocess.js';
+import { readFileSync, readdirSync } from 'node:fs';
+process.env.IMGCLASS_MODEL_DIR='/work/shared/models';
+const dir='/work/shared/models/mobilenet_v1_0.75_224';
+const files = await readLayersModelFiles(dir);
+const w = decodeWeights(files);
+let t=performance.now();
+const bytes = kerasToOnnx(new GraphBuilder(), files.modelTopology, w, { input:'image', outputs: { reshape_2: 'probabilities', global_average_pooling2d_1: 'features' } });
+console.log('convert ms', performance.now()-t, bytes.length);
+const sess = await ort.InferenceSession.create(bytes, { intraOpNumThreads: 2, graphOptimizationLevel: 'all' });
+const bb = await loadBackbone('mobilenet_v1_0.75_224');
+const d='/work/shared/data/imagewoof/val/n02088364';
+let maxP=0,maxF=0,agree=0,n=0;
+for (const f of readdirSync(d).slice(0,8)) {
+  const im = await decodeImage(readFileSync(`${d}/${f}`));
+  const x = await preprocessBatch([im], bb.spec.preprocessing);
+  const [ref] = await bb.run([im]);
+  const out = await sess.run({ image: new ort.Tensor('float32', x.data, x.shape) });
+  const p = out.probabilities!.data as Float32Array, fe = out.features!.data as Float32Array;
+  for (let i=0;i<1000;i++) maxP=Math.max(maxP,Math.abs(p[i]!-ref!.probabilities[i]!));
+  for (let i=0;i<768;i++) maxF=Math.max(maxF,Math.abs(fe[i]!-ref!.features[i]!));
+  const am=(a:Float32Array)=>a.indexOf(Math.max(...a));
+  agree += +(am(p)===am(ref!.probabilities)); n++;
+}
+console.log({maxP,maxF,agree,n});
+const x = new ort.Tensor('float32', new Float32Array(224*224*3).fill(0.1), [1,224,224,3]);
+for (let i=0;i<10;i++) await sess.run({image:x});
+const ts=[]; for (let i=0;i<50;i++){const a=performance.now(); await sess.run({image:x}); ts.push(performance.now()-a);} ts.sort((a,b)=>a-b); console.log('median ms', ts[25]);
