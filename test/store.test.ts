@@ -4,6 +4,7 @@ import { cp, mkdtemp, readFile, truncate, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { ModelStore } from '../src/models/store.js';
+import { REGISTRY, registerModel } from '../src/models/registry.js';
 import { loadBackbone } from '../src/models/backbone.js';
 import { isImgclassError } from '../src/util/errors.js';
 import { sharedDir } from './shared.js';
@@ -28,10 +29,12 @@ test('missing and offline: one clear error naming the file and the variable', as
   });
 });
 
-test('an unpinned registry entry is refused unless the user opts in', async () => {
+test('every download is pinned: an entry without a sha256 is never fetched', async () => {
   const empty = await mkdtemp(path.join(os.tmpdir(), 'imgclass-empty-'));
   const store = new ModelStore({ modelDir: empty, cacheDir: path.join(empty, 'cache'), offline: false });
-  await assert.rejects(store.resolve('resnet50'), /IMGCLASS_ALLOW_UNPINNED/);
+  for (const e of REGISTRY) for (const f of e.files) if (f.url) assert.match(f.sha256 ?? '', /^[0-9a-f]{64}$/, `${e.name}: ${f.path} has a download URL but no pinned sha256`);
+  registerModel({ name: 'unpinned_test', format: 'onnx', description: 't', license: 't', main: 'u/u.onnx', files: [{ path: 'u/u.onnx', sha256: null, url: 'https://example.invalid/u.onnx' }] });
+  await assert.rejects(store.resolve('unpinned_test'), /no pinned sha256/);
 });
 
 test('a truncated weight shard is reported as corrupt, not loaded as garbage', async () => {

@@ -91,9 +91,11 @@ export class DogApp {
     const opts = { ...DOG_APP_DEFAULTS, ...options };
     const store = opts.store;
     const [unit, faceDetector] = await Promise.all([
-      ImageClassifier.load({ model: opts.modelDir, backbone: opts.backbone, flip: opts.flipAverage, store, engine: opts.engine, threads: opts.threads }),
+      // A breed head on pixels keeps its own flip policy unless told; one on the backbone shares the detection's.
+      ImageClassifier.load({ model: opts.modelDir, backbone: opts.backbone, flip: options.flipAverage, store, engine: opts.engine, threads: opts.threads }),
       opts.faceDetector === 'haar' ? HaarFaceDetector.create({ ...opts.haar, store }) : YunetFaceDetector.create({ ...opts.yunet, store }),
     ]);
+    if (unit.backbone) unit.flip = opts.flipAverage;
     const imagenet = unit.backbone ? unit : await ImageClassifier.load({ backbone: opts.backbone, flip: opts.flipAverage, store, engine: opts.engine, threads: opts.threads });
     return new DogApp(unit, imagenet, faceDetector, opts);
   }

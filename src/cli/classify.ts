@@ -17,7 +17,7 @@ export async function runClassify(paths: string[], o: ClassifyCliOptions): Promi
     process.stderr.write('no image files found\n');
     return 2;
   }
-  const pipeline = await ImageClassificationPipeline.create({ modelDir: o.model, topK: o.topK, flipAverage: o.flip ?? true });
+  const pipeline = await ImageClassificationPipeline.create({ modelDir: o.model, topK: o.topK, flipAverage: o.flip === false ? false : undefined });
   try {
     const failed = await forEachFile<Record<string, unknown>>(
       'classify',

@@ -21,7 +21,7 @@ export interface ExportCliOptions {
  */
 export async function runExport(models: string[], o: ExportCliOptions): Promise<number> {
   const t0 = performance.now();
-  const built = await buildExport(models, { flip: o.flip ?? true });
+  const built = await buildExport(models, { flip: o.flip === false ? false : undefined });
   const { images, photos } = await verificationPhotos(models, o);
   const verification = await verifyExport(built.bytes, built.info, images, photos);
   await writeFileAtomic(o.out, built.bytes);

@@ -78,7 +78,7 @@ export async function runEvalCli(args: string[], o: { json?: boolean; split?: 't
   let last = 0;
   const report = await evaluateModels(models, dataDir, {
     split: o.split,
-    flip: o.flip,
+    flip: o.flip === false ? false : undefined,
     outDir: o.out,
     topLosses: o.topLosses,
     onProgress: (d, total) => {

@@ -131,6 +131,14 @@ export class TrainedClassifier implements Classifier {
     return new TrainedClassifier(dir, manifest, network, session);
   }
 
+  /**
+   * Whether mirror-image averaging suits this model: a head on backbone features always (mirrored
+   * photos give natural features), a CNN on pixels only if it was trained on mirrored images too.
+   */
+  get mirrorInvariant(): boolean {
+    return this.manifest.input !== 'image' || this.manifest.training?.augment !== false;
+  }
+
   /** The single models this is made of (itself). */
   singleModels(): TrainedClassifier[] {
     return [this];
@@ -210,6 +218,10 @@ export class EnsembleClassifier implements Classifier {
   backboneOptions(): { resize: ResizeMode } {
     return this.members[0]!.backboneOptions();
   }
+  get mirrorInvariant(): boolean {
+    return this.members.every((m) => m.mirrorInvariant);
+  }
+
   /** The single models this is made of. */
   singleModels(): TrainedClassifier[] {
     return this.members;

@@ -42,11 +42,12 @@ export interface BuiltExport {
 }
 
 export async function buildExport(source: string[], o: { flip?: boolean; store?: ModelStore } = {}): Promise<BuiltExport> {
-  const flip = o.flip ?? true;
   const store = o.store ?? getDefaultStore();
   const g = new GraphBuilder();
   const isBackbone = source.length === 1 && isBackboneName(source[0]!);
   const model = isBackbone ? null : await loadTrainedModel(source);
+  // The unit's flip policy (see ImageClassifier.load), inside the graph.
+  const flip = o.flip ?? model?.mirrorInvariant ?? true;
   const backboneName = isBackbone ? source[0]! : model!.backbone;
   const entry = backboneName ? registryEntry(backboneName) : null;
   const pre = entry ? backbonePreprocessing(entry, model) : model!.singleModels()[0]!.manifest.preprocessing;

@@ -24,7 +24,10 @@ export interface ImageClassifierOptions {
   model?: string | string[];
   /** The backbone when no trained model names one. */
   backbone?: string;
-  /** Average over the photo and its mirror image (default true). */
+  /**
+   * Average over the photo and its mirror image. Default: on, except for a CNN on pixels trained
+   * without mirrored images (it may tell left from right, and averaging would erase that).
+   */
   flip?: boolean;
   store?: ModelStore;
   engine?: BackboneOptions['engine'];
@@ -35,7 +38,7 @@ export class ImageClassifier {
   constructor(
     readonly backbone: Backbone | null,
     readonly head: Classifier,
-    readonly flip: boolean,
+    public flip: boolean,
   ) {}
 
   static async load(o: ImageClassifierOptions = {}): Promise<ImageClassifier> {
@@ -44,7 +47,7 @@ export class ImageClassifier {
     const backbone = backboneName ? await loadBackbone(backboneName, { store: o.store, engine: o.engine, threads: o.threads, ...trained?.backboneOptions() }) : null;
     trained?.assertCompatible(backbone);
     const head = trained ?? (await ImagenetSubsetClassifier.dogBreeds(backboneName!, o.store));
-    return new ImageClassifier(backbone, head, o.flip ?? true);
+    return new ImageClassifier(backbone, head, o.flip ?? (trained ? trained.mirrorInvariant : true));
   }
 
   get classes(): ClassInfo[] {
