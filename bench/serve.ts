@@ -6,13 +6,15 @@
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import autocannon from 'autocannon';
 import { createDogApp } from '../src/app/dog-app.js';
 import { buildServer } from '../src/server/server.js';
 import { sampleClassFolders, sharedDataDir } from '../test/shared.js';
+import { barePassMs } from './bare-pass.js';
 import { table } from './stats.js';
 
-const seconds = Number(process.env.BENCH_SECONDS ?? 30);
+const seconds = Number(process.env.BENCH_SECONDS ?? 20);
 const connections = Number(process.env.BENCH_CONNECTIONS ?? 8);
 const data = sharedDataDir();
 const photos = await Promise.all([
@@ -21,30 +23,44 @@ const photos = await Promise.all([
   ...sampleClassFolders(path.join(data, 'negatives'), 2),
 ].map((f) => readFile(f.file)));
 
-const app = await createDogApp();
-const server = await buildServer({ app, webRoot: path.resolve(import.meta.dirname, '..', 'web'), maxWaiting: 16 });
-const base = await server.listen({ host: '127.0.0.1', port: 0 });
-const mb = () => Math.round(process.memoryUsage().rss / 1e6);
-const rssBefore = mb();
-
 function run(opts: autocannon.Options): Promise<autocannon.Result> {
   return new Promise((resolve, reject) => autocannon(opts, (err, res) => (err ? reject(err) : resolve(res))));
 }
+const mb = () => Math.round(process.memoryUsage().rss / 1e6);
+const row = (name: string, r: autocannon.Result, extra = '') => [name, r.requests.average.toFixed(1), `${r.latency.p50} ms`, `${r.latency.p99} ms`, String(r.errors), String(r.non2xx), String(r['2xx']), extra];
 
-const health = await run({ url: `${base}/api/health`, connections, duration: Math.min(5, seconds) });
-let i = 0;
-const predict = await run({
-  url: `${base}/api/predict`,
-  method: 'POST',
-  connections,
-  duration: seconds,
-  headers: { 'content-type': 'application/octet-stream' },
-  requests: [{ setupRequest: (req) => ({ ...req, body: photos[i++ % photos.length] }) }],
-});
-const rssAfter = mb();
-await server.close();
-app.dispose();
+/** One server on one engine under the load; the event loop's delay measured meanwhile. */
+async function load(engine: 'onnx' | 'tfjs', duration: number) {
+  const app = await createDogApp({ engine });
+  const server = await buildServer({ app, webRoot: path.resolve(import.meta.dirname, '..', 'web'), maxWaiting: 16 });
+  const base = await server.listen({ host: '127.0.0.1', port: 0 });
+  const rssBefore = mb();
+  const health = await run({ url: `${base}/api/health`, connections, duration: Math.min(5, duration) });
+  let i = 0;
+  const loop = monitorEventLoopDelay({ resolution: 10 });
+  loop.enable();
+  const predict = await run({
+    url: `${base}/api/predict`,
+    method: 'POST',
+    connections,
+    duration,
+    headers: { 'content-type': 'application/octet-stream' },
+    requests: [{ setupRequest: (req) => ({ ...req, body: photos[i++ % photos.length] }) }],
+  });
+  loop.disable();
+  const rssAfter = mb();
+  await server.close();
+  app.dispose();
+  return { health, predict, rss: `${rssBefore} → ${rssAfter} MB`, loopP99: loop.percentile(99) / 1e6 };
+}
 
-const row = (name: string, r: autocannon.Result) => [name, r.requests.average.toFixed(1), `${r.latency.p50} ms`, `${r.latency.p99} ms`, String(r.errors), String(r.non2xx), String(r['2xx'])];
-console.log(`bench:serve: ${connections} connections, ${seconds} s, ${photos.length} photos rotating; RSS ${rssBefore} MB before, ${rssAfter} MB after\n`);
-console.log(table(['endpoint', 'req/s', 'p50', 'p99', 'errors', 'non-2xx (503 = queue full)', '2xx'], [row('reference: GET /api/health', health), row('POST /api/predict (raw JPEG)', predict)]));
+const floor = await barePassMs(sampleClassFolders(path.join(data, 'imagewoof/val'), 1)[0]!.file);
+const onnx = await load('onnx', seconds);
+const tfjs = await load('tfjs', Math.min(seconds, 20));
+console.log(`bench:serve: ${connections} connections, ${seconds} s (TF.js ${Math.min(seconds, 20)} s), ${photos.length} photos rotating; bare ORT MobileNet pass ${floor.toFixed(1)} ms → target ≥ 1/(4 × pass) = ${(1000 / (4 * floor)).toFixed(1)} req/s\n`);
+console.log(table(['endpoint', 'req/s', 'p50', 'p99', 'errors', 'non-2xx (503 = queue full)', '2xx', 'RSS, event-loop delay p99 under load'], [
+  row('reference: GET /api/health', onnx.health),
+  row('**POST /api/predict, ONNX engine**', onnx.predict, `${onnx.rss}, ${onnx.loopP99.toFixed(1)} ms`),
+  row('POST /api/predict, TF.js wasm (old path)', tfjs.predict, `${tfjs.rss}, ${tfjs.loopP99.toFixed(1)} ms`),
+]));
+console.log(`\nONNX: ${(onnx.predict.requests.average / tfjs.predict.requests.average).toFixed(1)}× the old path's requests/s; one request per ${(1000 / onnx.predict.requests.average / floor).toFixed(1)} bare passes.`);

@@ -20,7 +20,12 @@ const positiveInt = (v: string) => {
 const program = new Command()
   .name('imgclass')
   .description('Image classification with convolutional networks: the dog-breed app and the toolkit behind it.\nModels are read from $IMGCLASS_MODEL_DIR, else the per-user cache, else downloaded.')
-  .showHelpAfterError();
+  .showHelpAfterError()
+  .option('--threads <n>', 'onnxruntime threads per model (default: the machine\'s cores, or $IMGCLASS_THREADS)', positiveInt)
+  .hook('preAction', (cmd) => {
+    const threads = cmd.opts().threads as number | undefined;
+    if (threads) process.env.IMGCLASS_THREADS = String(threads);
+  });
 
 /** train, sweep and kfold: one data-set argument and the seed's training options. */
 function toolkitCommand(name: string, description: string): Command {
