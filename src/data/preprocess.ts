@@ -73,13 +73,15 @@ export function writeSample(img: RgbImage, p: Preprocessing, out: Float32Array, 
     for (let i = 0; i < hw; i++) out[base + i] = (grey[i]! * p.scale - p.mean[0]) / p.std[0];
     return;
   }
+  // y = x·(scale/std) + (−mean/std) per channel: one multiply-add per value on the hot path.
   const order = p.colour === 'bgr' ? [2, 1, 0] : [0, 1, 2];
-  for (let i = 0; i < hw; i++) {
-    for (let ch = 0; ch < 3; ch++) {
-      const v = (img.data[i * 3 + order[ch]!]! * p.scale - p.mean[ch]!) / p.std[ch]!;
-      if (p.layout === 'nhwc') out[base + i * 3 + ch] = v;
-      else out[base + ch * hw + i] = v;
-    }
+  const d = img.data;
+  for (let ch = 0; ch < 3; ch++) {
+    const mul = p.scale / p.std[ch]!;
+    const add = -p.mean[ch]! / p.std[ch]!;
+    const src = order[ch]!;
+    if (p.layout === 'nhwc') for (let i = 0; i < hw; i++) out[base + i * 3 + ch] = d[i * 3 + src]! * mul + add;
+    else for (let i = 0, o = base + ch * hw; i < hw; i++) out[o + i] = d[i * 3 + src]! * mul + add;
   }
 }
 

@@ -23,7 +23,7 @@ export interface FilePredictor {
 }
 
 export async function openPredictor(specs: string[], dataClasses: ClassInfo[], opts: { flip?: boolean; featureCache?: string } = {}): Promise<FilePredictor> {
-  const unit = await unitFor(specs, dataClasses, opts.flip ?? true);
+  const unit = await unitFor(specs, dataClasses, opts.flip);
   return {
     classes: unit.classes,
     async predict(files, onProgress) {
@@ -55,13 +55,13 @@ export async function openPredictor(specs: string[], dataClasses: ClassInfo[], o
   };
 }
 
-async function unitFor(specs: string[], dataClasses: ClassInfo[], flip: boolean): Promise<ImageClassifier> {
+async function unitFor(specs: string[], dataClasses: ClassInfo[], flip: boolean | undefined): Promise<ImageClassifier> {
   const reference = specs.filter((s) => s.startsWith('imagenet:'));
   if (reference.length === 0) {
     const model = await loadTrainedModel(specs);
     const backbone = model.backbone ? await loadBackbone(model.backbone, model.backboneOptions()) : null;
     model.assertCompatible(backbone);
-    return new ImageClassifier(backbone, model, flip);
+    return new ImageClassifier(backbone, model, flip ?? model.mirrorInvariant);
   }
   if (specs.length > 1) throw new ImgclassError('BAD_OPTION', 'imagenet:<backbone> is scored alone, not in an ensemble');
   const name = reference[0]!.slice('imagenet:'.length) || DEFAULT_BACKBONE;
@@ -71,7 +71,7 @@ async function unitFor(specs: string[], dataClasses: ClassInfo[], flip: boolean)
     if (i < 0) throw new ImgclassError('BAD_DATASET', `class "${c.name}" has no WordNet id in ImageNet; imagenet:${name} can only score ImageNet classes`);
     return i;
   });
-  return new ImageClassifier(await loadBackbone(name), new ImagenetSubsetClassifier(`imagenet:${name}`, name, idx, dataClasses), flip);
+  return new ImageClassifier(await loadBackbone(name), new ImagenetSubsetClassifier(`imagenet:${name}`, name, idx, dataClasses), flip ?? true);
 }
 
 /** Map a data set's split to the model's class indices (by WordNet id, then name). */

@@ -5,7 +5,7 @@ import type { ResizeMode } from '../data/transform.js';
 import { ImgclassError } from '../util/errors.js';
 import { BACKBONE_FEATURES, BACKBONE_INPUT, BACKBONE_PROBABILITIES, backboneGraph, imagenetHeadFromLayers, type BackboneGraph } from './backbone-graph.js';
 import { DEFAULT_BACKBONE, registryEntry, type BackboneSpec, type RegistryEntry } from './registry.js';
-import { createSession, ort } from '../runtime/ort.js';
+import { createSession, ort, type OrtSession } from '../runtime/ort.js';
 import { getDefaultStore, type ModelStore } from './store.js';
 
 /** What one forward pass of a pretrained backbone gives for one image. */
@@ -67,7 +67,8 @@ export async function loadBackbone(name: string | RegistryEntry = DEFAULT_BACKBO
     return TfjsBackbone.load(entry.name, spec, path.dirname(file), opts.batchSize ?? 1);
   }
   const graph = await backboneGraph(entry, spec, store);
-  return OnnxBackbone.create(entry.name, spec, graph, { batchSize: opts.batchSize ?? 1, threads: opts.threads, layersDir: entry.format === 'tfjs-layers' ? path.dirname(file) : undefined });
+  // Batch 2: a photo and its mirror image in one pass (flip averaging's pair).
+  return OnnxBackbone.create(entry.name, spec, graph, { batchSize: opts.batchSize ?? 2, threads: opts.threads, layersDir: entry.format === 'tfjs-layers' ? path.dirname(file) : undefined });
 }
 
 /** The backbone's spec with another resize mode, if the backbone accepts it. */
@@ -86,7 +87,7 @@ class OnnxBackbone implements Backbone {
   private constructor(
     readonly name: string,
     readonly spec: BackboneSpec,
-    private readonly session: ort.InferenceSession,
+    private readonly session: OrtSession,
     private readonly batchSize: number,
     private readonly layersDir: string | undefined,
   ) {}

@@ -3,7 +3,7 @@ import path from 'node:path';
 import type { RgbImage } from '../data/image.js';
 import type { ResizeMode } from '../data/transform.js';
 import { preprocessBatch, samePreprocessing, type Preprocessing } from '../data/preprocess.js';
-import { createSession, ort } from '../runtime/ort.js';
+import { createSession, ort, type OrtSession } from '../runtime/ort.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { ImgclassError } from '../util/errors.js';
 import { concat, concatAll, meanVectors, range } from '../util/vectors.js';
@@ -89,7 +89,7 @@ export class TrainedClassifier implements Classifier {
     readonly manifest: ModelManifest,
     /** The network as TF.js saved it: what exports and verification start from. */
     readonly network: { topology: unknown; weights: Weights },
-    private readonly session: ort.InferenceSession,
+    private readonly session: OrtSession,
   ) {}
 
   get classes(): ClassInfo[] {
@@ -127,7 +127,7 @@ export class TrainedClassifier implements Classifier {
     const outUnits = converted.shapes.probabilities!.at(-1);
     if (outUnits !== manifest.classes.length) throw new ImgclassError('MODEL_CORRUPT', `${dir}: the network has ${outUnits} outputs but the manifest lists ${manifest.classes.length} classes`);
     // A head on 768 features is a few thousand multiply-adds: one thread beats waking a pool.
-    const session = await createSession(converted.bytes, { threads: manifest.input === 'image' ? o.threads : 1 });
+    const session = await createSession(converted.bytes, manifest.input === 'image' ? { threads: o.threads } : { threads: 1, inline: true });
     return new TrainedClassifier(dir, manifest, network, session);
   }
 

@@ -1,17 +1,36 @@
+import { createRequire } from 'node:module';
 import os from 'node:os';
+import { Worker } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
 import { ImgclassError } from '../util/errors.js';
 
 /**
  * onnxruntime-node sessions, made one way everywhere. ORT is the inference engine of the whole
- * product: measured on the same tensors, a MobileNet pass takes ~4–6 ms here against ~69 ms on
+ * product: measured on the same tensors, a MobileNet pass takes a few ms here against ~69 ms on
  * TF.js wasm (bench:predict). Graph optimisation 'all' is where most of that comes from: it fuses
- * Conv+BN+Clip and turns convolutions into NCHWc blocks. `session.run` works on ORT's own threads,
- * so the event loop is free while a photo is inferred.
+ * Conv+BN+Clip and turns convolutions into NCHWc blocks.
+ *
+ * onnxruntime-node runs a session on the thread that calls `run`, so sessions of real size
+ * (backbones, detectors, CNNs on pixels) live on a worker thread each and the event loop stays
+ * free while a photo is inferred; tiny ones (a head on 768 features: microseconds) run inline,
+ * where a thread hop would cost more than the work.
  */
 export interface SessionOptions {
   /** Intra-op threads; default $IMGCLASS_THREADS or the machine's cores. Tiny graphs want 1. */
   threads?: number;
+  /** Run on the calling thread (only for graphs that take microseconds). */
+  inline?: boolean;
+}
+
+/** What callers read of a result: the data and shape of each output. */
+export type OrtOutputs = Record<string, { data: ort.Tensor.DataType; dims: readonly number[] }>;
+
+export interface OrtSession {
+  readonly inputNames: readonly string[];
+  readonly outputNames: readonly string[];
+  /** Inputs' buffers may be handed to another thread: do not reuse them after the call. */
+  run(feeds: Record<string, ort.Tensor>): Promise<OrtOutputs>;
+  release(): Promise<void>;
 }
 
 export function defaultThreads(): number {
@@ -19,18 +38,133 @@ export function defaultThreads(): number {
   return Number.isInteger(env) && env > 0 ? env : os.availableParallelism();
 }
 
-export async function createSession(model: string | Uint8Array, o: SessionOptions = {}): Promise<ort.InferenceSession> {
-  const options: ort.InferenceSession.SessionOptions = {
-    intraOpNumThreads: o.threads ?? defaultThreads(),
-    interOpNumThreads: 1,
-    graphOptimizationLevel: 'all',
-    executionMode: 'sequential',
-  };
+function sessionOptions(o: SessionOptions): ort.InferenceSession.SessionOptions {
+  return { intraOpNumThreads: o.threads ?? defaultThreads(), interOpNumThreads: 1, graphOptimizationLevel: 'all', executionMode: 'sequential' };
+}
+
+function loadError(model: string | Uint8Array, e: unknown): ImgclassError {
+  const what = typeof model === 'string' ? model : 'an ONNX model';
+  return new ImgclassError('MODEL_CORRUPT', `onnxruntime cannot load ${what}: ${String((e as Error).message ?? e).split('\n')[0]}`, { cause: e });
+}
+
+export async function createSession(model: string | Uint8Array, o: SessionOptions = {}): Promise<OrtSession> {
+  if (o.inline) {
+    try {
+      const s = typeof model === 'string' ? await ort.InferenceSession.create(model, sessionOptions(o)) : await ort.InferenceSession.create(model, sessionOptions(o));
+      return { inputNames: s.inputNames, outputNames: s.outputNames, run: (feeds) => s.run(feeds), release: () => s.release() };
+    } catch (e) {
+      throw loadError(model, e);
+    }
+  }
+  return WorkerSession.start(model, sessionOptions(o));
+}
+
+/**
+ * The worker: one session, messages {id, feeds} in and {id, outputs} or {id, error} out, tensors
+ * as transferred buffers (copied out of ORT's memory first, so they can be handed over). Plain
+ * CommonJS given as source, so it runs the same from TypeScript sources (tsx) and from dist/.
+ */
+const WORKER_SOURCE = `
+const { parentPort, workerData } = require('node:worker_threads');
+const ort = require(workerData.ortPath);
+(async () => {
+  let session;
   try {
-    return typeof model === 'string' ? await ort.InferenceSession.create(model, options) : await ort.InferenceSession.create(model, options);
+    session = await ort.InferenceSession.create(workerData.model, workerData.options);
   } catch (e) {
-    const what = typeof model === 'string' ? model : 'an ONNX model';
-    throw new ImgclassError('MODEL_CORRUPT', `onnxruntime cannot load ${what}: ${(e as Error).message.split('\n')[0]}`, { cause: e });
+    parentPort.postMessage({ ready: false, error: String(e && e.message || e) });
+    return;
+  }
+  parentPort.postMessage({ ready: true, inputNames: session.inputNames, outputNames: session.outputNames });
+  parentPort.on('message', async (msg) => {
+    if (msg.release) { await session.release(); parentPort.close(); return; }
+    try {
+      const feeds = {};
+      for (const [k, t] of Object.entries(msg.feeds)) feeds[k] = new ort.Tensor(t.type, t.data, t.dims);
+      const out = await session.run(feeds);
+      const outputs = {};
+      const transfer = [];
+      for (const [k, t] of Object.entries(out)) {
+        const data = t.data.slice();
+        outputs[k] = { type: t.type, data, dims: t.dims };
+        transfer.push(data.buffer);
+      }
+      parentPort.postMessage({ id: msg.id, outputs }, transfer);
+    } catch (e) {
+      parentPort.postMessage({ id: msg.id, error: String(e && e.message || e) });
+    }
+  });
+})();
+`;
+const ORT_PATH = createRequire(import.meta.url).resolve('onnxruntime-node');
+
+class WorkerSession implements OrtSession {
+  private nextId = 0;
+  private readonly pending = new Map<number, { resolve: (o: OrtOutputs) => void; reject: (e: Error) => void }>();
+
+  private constructor(
+    private readonly worker: Worker,
+    readonly inputNames: readonly string[],
+    readonly outputNames: readonly string[],
+  ) {
+    worker.on('message', (m: { id: number; outputs?: OrtOutputs; error?: string }) => {
+      const p = this.pending.get(m.id);
+      if (!p) return;
+      this.pending.delete(m.id);
+      this.idleCheck();
+      if (m.error !== undefined) p.reject(new Error(`onnxruntime: ${m.error}`));
+      else p.resolve(m.outputs!);
+    });
+    const failAll = (e: Error) => {
+      for (const p of this.pending.values()) p.reject(e);
+      this.pending.clear();
+    };
+    worker.on('error', failAll);
+    worker.on('exit', (code) => failAll(new Error(`onnxruntime worker exited (${code})`)));
+    worker.unref();
+  }
+
+  static start(model: string | Uint8Array, options: ort.InferenceSession.SessionOptions): Promise<WorkerSession> {
+    return new Promise((resolve, reject) => {
+      const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { model, options, ortPath: ORT_PATH } });
+      worker.once('error', (e) => reject(loadError(model, e)));
+      worker.once('message', (m: { ready: boolean; error?: string; inputNames?: string[]; outputNames?: string[] }) => {
+        if (!m.ready) {
+          void worker.terminate();
+          reject(loadError(model, new Error(m.error)));
+          return;
+        }
+        resolve(new WorkerSession(worker, m.inputNames!, m.outputNames!));
+      });
+    });
+  }
+
+  /** An idle worker must not keep the process alive; a busy one must. */
+  private idleCheck(): void {
+    if (this.pending.size === 0) this.worker.unref();
+    else this.worker.ref();
+  }
+
+  run(feeds: Record<string, ort.Tensor>): Promise<OrtOutputs> {
+    const id = this.nextId++;
+    const wire: Record<string, { type: string; data: ort.Tensor.DataType; dims: readonly number[] }> = {};
+    const transfer: ArrayBuffer[] = [];
+    for (const [k, t] of Object.entries(feeds)) {
+      wire[k] = { type: t.type, data: t.data, dims: t.dims };
+      const buf = (t.data as Float32Array).buffer;
+      if (buf instanceof ArrayBuffer && !transfer.includes(buf)) transfer.push(buf);
+    }
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      this.idleCheck();
+      this.worker.postMessage({ id, feeds: wire }, transfer);
+    });
+  }
+
+  async release(): Promise<void> {
+    this.worker.postMessage({ release: true });
+    await new Promise((r) => setTimeout(r, 0));
+    await this.worker.terminate();
   }
 }
 

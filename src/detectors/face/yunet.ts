@@ -1,4 +1,4 @@
-import * as ort from 'onnxruntime-node';
+import { createSession, ort, type OrtSession } from '../../runtime/ort.js';
 import type { RgbImage } from '../../data/image.js';
 import { padTo, resize } from '../../data/transform.js';
 import { getDefaultStore, type ModelStore } from '../../models/store.js';
@@ -25,14 +25,14 @@ const STRIDES = [8, 16, 32] as const;
 export class YunetFaceDetector implements FaceDetector {
   readonly name = 'yunet';
   private constructor(
-    private readonly session: ort.InferenceSession,
+    private readonly session: OrtSession,
     private readonly scoreThreshold: number,
     private readonly nmsIou: number,
   ) {}
 
   static async create(options: YunetOptions = {}): Promise<YunetFaceDetector> {
     const file = await (options.store ?? getDefaultStore()).resolve(options.model ?? 'yunet_n');
-    const session = await ort.InferenceSession.create(file, { intraOpNumThreads: 1 });
+    const session = await createSession(file, { threads: 1 });
     return new YunetFaceDetector(session, options.scoreThreshold ?? 0.7, options.nmsIou ?? 0.3);
   }
 
