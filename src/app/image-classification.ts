@@ -4,6 +4,7 @@ import { meanVectors } from '../detectors/dog.js';
 import { loadBackbone, type Backbone } from '../models/backbone.js';
 import { loadTrainedModel, topK, type Classifier, type ClassProbability } from '../models/classifier.js';
 import type { ModelStore } from '../models/store.js';
+import { calibrationsOf, unknownVerdict, type UnknownVerdict } from '../models/unknown.js';
 
 export interface ImageClassificationOptions {
   /** A trained model directory, an ensemble directory, or several (averaged). */
@@ -18,6 +19,8 @@ export interface ImageClassificationOptions {
 export interface ImageClassificationResult {
   /** The most probable classes, best first. */
   top: ClassProbability[];
+  /** The model's "unknown" answer (trained feature models): whether the photo is none of its classes. */
+  unknown?: UnknownVerdict;
   timings: { decodeMs: number; modelMs: number; totalMs: number };
 }
 
@@ -51,11 +54,15 @@ export class ImageClassificationPipeline {
     const image = await decodeInput(input, this.o.limits);
     const t1 = performance.now();
     const views = this.o.flipAverage ? [image, flipHorizontal(image)] : [image];
-    const inputs = this.backbone ? (await this.backbone.run(views)).map((backbone) => ({ backbone })) : views.map((im) => ({ image: im }));
+    const outs = this.backbone ? await this.backbone.run(views) : null;
+    const inputs = outs ? outs.map((backbone) => ({ backbone })) : views.map((im) => ({ image: im }));
     const probs = meanVectors(await this.classifier.predict(inputs));
+    // the "unknown" hook: the backbone's ImageNet view (views averaged) against the manifest's calibration
+    const imagenet = outs ? meanVectors(outs.map((o) => o.probabilities)) : null;
+    const unknown = imagenet ? (unknownVerdict(calibrationsOf(this.classifier), imagenet) ?? undefined) : undefined;
     const t2 = performance.now();
     const ms = (v: number) => Math.round(v * 10) / 10;
-    return { top: topK(probs, this.classifier.classes, this.o.topK), timings: { decodeMs: ms(t1 - t0), modelMs: ms(t2 - t1), totalMs: ms(t2 - t0) } };
+    return { top: topK(probs, this.classifier.classes, this.o.topK), ...(unknown ? { unknown } : {}), timings: { decodeMs: ms(t1 - t0), modelMs: ms(t2 - t1), totalMs: ms(t2 - t0) } };
   }
 
   dispose(): void {
