@@ -160,3 +160,16 @@ test('the committed Imagewoof example model classifies held-out photos (imagewoo
   assert.ok(ev.accuracy >= 0.85, `accuracy ${ev.accuracy} on 40 held-out photos`);
   assert.deepEqual(ev.classes.length, 10);
 });
+
+test('--class-weight balanced weighs each class by n / (classes × its count) in the loss, and says so in the manifest', async () => {
+  const root = await mkdtemp(path.join(os.tmpdir(), 'imgclass-cw-'));
+  await syntheticSet(path.join(root, 'data'), 12);
+  // make it imbalanced: keep 4 of the 12 "right" photos
+  const { rm } = await import('node:fs/promises');
+  for (let i = 4; i < 12; i++) await rm(path.join(root, 'data', 'right', `${i}.png`));
+  const s = await runTraining({ dataDir: path.join(root, 'data'), runDir: path.join(root, 'run'), arch: 'scratch', backbone: 'mobilenet_v1_0.75_224', optimizer: 'adam', epochs: 1, batchSize: 8, size: 16, quiet: true, augment: false, classWeight: 'balanced' });
+  // stratified 70/15/15: 8 "left" and 2 "right" photos train
+  assert.equal(s.imbalance, 4);
+  const m = JSON.parse(await readFile(path.join(s.modelDir, 'manifest.json'), 'utf8'));
+  assert.deepEqual(m.training.classWeight, { mode: 'balanced', weights: { 0: 10 / 16, 1: 10 / 4 } });
+});
