@@ -87,7 +87,7 @@ export async function runTrainCli(dataDir: string, o: Record<string, unknown>): 
   if (s.unknown) process.stdout.write(formatUnknown(s.unknown) + '\n');
   if (s.interrupted) {
     const total = s.history.at(-1)!.epoch;
-    process.stderr.write(`stopped after epoch ${total}; records of the ${total} finished epochs are in ${s.runDir}. Resume with:\n  imgclass train ${dataDir} --resume ${s.runDir}${o.epochsGiven ? ` --epochs ${options.epochs}` : ''}\n`);
+    process.stderr.write(`stopped after epoch ${total}; records of the ${total} finished epoch${total === 1 ? "" : "s"} are in ${s.runDir}. Resume with:\n  imgclass train ${dataDir} --resume ${s.runDir}${o.epochsGiven ? ` --epochs ${options.epochs}` : ''}\n`);
     return INTERRUPTED_EXIT_CODE;
   }
   if (s.counts.test > 0 && !o.noEval) {

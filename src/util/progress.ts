@@ -26,6 +26,8 @@ export function progress(label: string, total: number, unit = 'img'): Progress {
       format: `${label} [{bar}] {value}/{total} | {rate} ${unit}/s | ETA {eta_formatted}`,
       hideCursor: true,
       etaBuffer: 50,
+      // Ctrl-C is handled by util/interrupt (training must finish its records first)
+      gracefulExit: false,
     },
     cliProgress.Presets.shades_classic,
   );
@@ -43,7 +45,10 @@ export function progress(label: string, total: number, unit = 'img'): Progress {
     },
     log(line) {
       if (stopped) process.stderr.write(line + '\n');
-      else multi.log(line + '\n');
+      else {
+        multi.log(line + '\n');
+        multi.update(); // print it now: the buffer is otherwise flushed only by the next redraw
+      }
     },
     stop() {
       if (stopped) return;
