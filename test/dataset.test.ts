@@ -77,10 +77,15 @@ test('explore counts classes and splits, sizes, unreadable files, and draws char
   assert.equal(e.duplicates.acrossSplits, 1);
   assert.equal(e.duplicates.acrossClasses, 2);
   assert.equal(e.duplicates.redundant, 4);
-  // a: 5 photos, b: 3 (one unreadable still counts as a photo of b)
+  // a: 5 photos, b: 4 (the unreadable one still counts as a photo of b): balanced enough
   assert.equal(e.imbalance.largest, 'a');
-  assert.ok(Math.abs(e.imbalance.ratio - 5 / 3) < 1e-9);
-  assert.match(formatExploration(e), /IMBALANCED, a has 1\.7× the photos of b/);
+  assert.ok(Math.abs(e.imbalance.ratio - 5 / 4) < 1e-9);
+  assert.match(formatExploration(e), /balanced enough/);
+  // three more of a: 8 vs 4
+  for (let i = 4; i < 7; i++) await writeFile(path.join(root, 'train/a', `img${i}.png`), await encode('png', 8 + i, 8));
+  const more = await explore(root);
+  assert.equal(more.imbalance.ratio, 2);
+  assert.match(formatExploration(more), /IMBALANCED, a has 2\.0× the photos of b \(8 vs 4\)/);
 });
 
 test('explore finds the byte-identical photo pairs of the real vehicles set, one of them across train and valid', async () => {
