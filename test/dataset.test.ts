@@ -4,7 +4,9 @@ import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { loadDataset, matchClasses } from '../src/data/dataset.js';
-import { explore } from '../src/data/explore.js';
+import { explore, formatExploration } from '../src/data/explore.js';
+import { leakedIntoTraining } from '../src/data/duplicates.js';
+import { sharedDataDir } from './shared.js';
 import { encode } from './fixtures.js';
 import { sharedDir } from './shared.js';
 
@@ -69,4 +71,35 @@ test('explore counts classes and splits, sizes, unreadable files, and draws char
   assert.match(e.unreadable[0]!.file, /broken\.jpg/);
   assert.equal(e.imageSize.minWidth, 8);
   assert.equal(e.charts?.length, 3);
+  // makeTree draws img<i> the same in every folder: byte-identical copies across splits and labels
+  assert.equal(e.duplicates.groups.length, 2);
+  assert.deepEqual(e.duplicates.groups.map((g) => g.files.length).sort(), [2, 4]);
+  assert.equal(e.duplicates.acrossSplits, 1);
+  assert.equal(e.duplicates.acrossClasses, 2);
+  assert.equal(e.duplicates.redundant, 4);
+  // a: 5 photos, b: 4 (the unreadable one still counts as a photo of b): balanced enough
+  assert.equal(e.imbalance.largest, 'a');
+  assert.ok(Math.abs(e.imbalance.ratio - 5 / 4) < 1e-9);
+  assert.match(formatExploration(e), /balanced enough/);
+  // three more of a: 8 vs 4
+  for (let i = 4; i < 7; i++) await writeFile(path.join(root, 'train/a', `img${i}.png`), await encode('png', 8 + i, 8));
+  const more = await explore(root);
+  assert.equal(more.imbalance.ratio, 2);
+  assert.match(formatExploration(more), /IMBALANCED, a has 2\.0× the photos of b \(8 vs 4\)/);
+});
+
+test('explore finds the byte-identical photo pairs of the real vehicles set, one of them across train and valid', async () => {
+  const root = path.join(sharedDataDir(), 'vehicles');
+  const e = await explore(root);
+  const pairs = e.duplicates.groups.map((g) => g.files.map((f) => f.replace(/\\/g, '/')).sort().join(' = ')).sort();
+  assert.deepEqual(pairs, ['Car/Image_23.jpg = Car/Image_32.jpg', 'motorcycle/Image_39.jpg = motorcycle/Image_77.jpg', 'motorcycle/Image_55.jpg = motorcycle/Image_94.jpg']);
+  assert.equal(e.duplicates.acrossSplits, 1);
+  const text = formatExploration(e);
+  assert.match(text, /exact duplicates: 3 groups .* 1 across splits/);
+  assert.match(text, /Car\/Image_23\.jpg \(train\) = Car\/Image_32\.jpg \(valid\)  ← across splits/);
+  assert.ok(e.imbalance.ratio < 1.1, 'vehicles is balanced (73–75 per class)');
+  // train's check: the valid photo Car/Image_32 has its copy among the training photos
+  const ds = await loadDataset(root);
+  const leaks = await leakedIntoTraining([...ds.splits.valid, ...ds.splits.test], ds.splits.train);
+  assert.deepEqual(leaks.map((l) => [path.basename(l.file), l.copies.map((c) => path.basename(c))]), [['Image_32.jpg', ['Image_23.jpg']]]);
 });

@@ -40,14 +40,39 @@ test('train writes a run directory, keeps the best checkpoint, and resumes after
   assert.deepEqual(manifest.classes.map((c: { name: string }) => c.name), ['left', 'right']);
   assert.equal(manifest.metrics.bestEpoch, first.best.epoch);
   assert.equal(first.best.valLoss, Math.min(...first.history.map((h) => h.valLoss)), 'the kept model is the best validation loss');
+  // the values actually used are recorded, defaults resolved; early stopping is on by default
+  assert.deepEqual([manifest.training.learningRate, manifest.training.hidden, manifest.training.dropout, manifest.training.patience], [0.001, null, 0, 8]);
+  const config = JSON.parse(await readFile(path.join(runDir, 'config.json'), 'utf8'));
+  assert.deepEqual([config.learningRate, config.patience, config.epochs], [0.001, 8, 3]);
+  const csv = (await readFile(path.join(runDir, 'metrics.csv'), 'utf8')).trim().split('\n');
+  assert.equal(csv[0], 'epoch,loss,acc,val_loss,val_acc,seconds');
+  assert.ok(csv.slice(1).every((l) => Number(l.split(',')[5]) > 0), 'time per epoch');
   // "interrupted" after 3 epochs: resuming with 5 runs epochs 4 and 5 only
   const resumed = await runTraining({ ...base, epochs: 5, resume: true });
   assert.equal(resumed.resumedFrom, 3);
   assert.deepEqual(resumed.history.map((h) => h.epoch), [1, 2, 3, 4, 5]);
   assert.equal((await readFile(path.join(runDir, 'metrics.csv'), 'utf8')).trim().split('\n').length, 6);
+  // after the resume the records state the new budget, and the curves mark where it resumed
+  assert.equal(JSON.parse(await readFile(path.join(runDir, 'config.json'), 'utf8')).epochs, 5);
+  const after = JSON.parse(await readFile(path.join(runDir, 'model/manifest.json'), 'utf8'));
+  assert.deepEqual([after.training.epochs, after.training.epochsRun, after.training.resumedAfter], [5, 5, [3]]);
+  const svg = await readFile(path.join(runDir, 'curves.svg'), 'utf8');
+  assert.match(svg, /resumed after 3/);
+  assert.match(svg, new RegExp(`kept: epoch ${resumed.best.epoch}`));
+  assert.match(svg, /cross-entropy loss/);
   // the pixel model learned the task (on its own held-out split)
   const ev = await evaluateModels([path.join(runDir, 'model')], base.dataDir, { files: resumed.test });
   assert.ok(ev.accuracy >= 0.8, `held-out accuracy ${ev.accuracy}`);
+  // eval on the run directory itself: its model, the held-out part by default, everything only when asked
+  const held = await evaluateModels([runDir], base.dataDir);
+  assert.equal(held.resolved[0]!.dir, path.join(runDir, 'model'));
+  assert.match(held.resolved[0]!.note!, /run directory: using its model/);
+  assert.equal(held.scored.split, 'test');
+  assert.deepEqual(held.n, resumed.test.length);
+  assert.match(held.scored.description, /held-out test part of the seeded 70\/15\/15 split \(seed 42\): 6 of 40 photos/);
+  const all = await evaluateModels([runDir], base.dataDir, { split: 'all' });
+  assert.equal(all.n, 40);
+  assert.match(all.scored.description, /flatters/);
 });
 
 test('a failed checkpoint write leaves the previous model directory intact', async () => {
@@ -134,4 +159,17 @@ test('the committed Imagewoof example model classifies held-out photos (imagewoo
   assert.equal(ev.n, 40);
   assert.ok(ev.accuracy >= 0.85, `accuracy ${ev.accuracy} on 40 held-out photos`);
   assert.deepEqual(ev.classes.length, 10);
+});
+
+test('--class-weight balanced weighs each class by n / (classes × its count) in the loss, and says so in the manifest', async () => {
+  const root = await mkdtemp(path.join(os.tmpdir(), 'imgclass-cw-'));
+  await syntheticSet(path.join(root, 'data'), 12);
+  // make it imbalanced: keep 4 of the 12 "right" photos
+  const { rm } = await import('node:fs/promises');
+  for (let i = 4; i < 12; i++) await rm(path.join(root, 'data', 'right', `${i}.png`));
+  const s = await runTraining({ dataDir: path.join(root, 'data'), runDir: path.join(root, 'run'), arch: 'scratch', backbone: 'mobilenet_v1_0.75_224', optimizer: 'adam', epochs: 1, batchSize: 8, size: 16, quiet: true, augment: false, classWeight: 'balanced' });
+  // stratified 70/15/15: 8 "left" and 2 "right" photos train
+  assert.equal(s.imbalance, 4);
+  const m = JSON.parse(await readFile(path.join(s.modelDir, 'manifest.json'), 'utf8'));
+  assert.deepEqual(m.training.classWeight, { mode: 'balanced', weights: { 0: 10 / 16, 1: 10 / 4 } });
 });

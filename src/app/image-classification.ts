@@ -1,6 +1,7 @@
 import { decodeInput, type DecodeLimits, type ImageInput } from '../data/image.js';
 import { topK, type ClassProbability } from '../models/classifier.js';
 import { ImageClassifier, type ImageClassifierOptions } from '../models/image-classifier.js';
+import { calibrationsOf, unknownVerdict, type UnknownVerdict } from '../models/unknown.js';
 
 export interface ImageClassificationOptions extends Omit<ImageClassifierOptions, 'model' | 'flip'> {
   /** A trained model directory, an ensemble directory, or several (averaged). */
@@ -14,6 +15,8 @@ export interface ImageClassificationOptions extends Omit<ImageClassifierOptions,
 export interface ImageClassificationResult {
   /** The most probable classes, best first. */
   top: ClassProbability[];
+  /** The model's "unknown" answer (trained feature models): whether the photo is none of its classes. */
+  unknown?: UnknownVerdict;
   timings: { decodeMs: number; modelMs: number; totalMs: number };
 }
 
@@ -48,9 +51,11 @@ export class ImageClassificationPipeline {
     const image = await decodeInput(input, this.o.limits);
     const t1 = performance.now();
     const [r] = await this.unit.classify([image]);
+    // the "unknown" hook: the backbone's ImageNet view (as the head read it) against the manifest's calibration
+    const unknown = r!.backbone ? (unknownVerdict(calibrationsOf(this.unit.head), r!.backbone.probabilities) ?? undefined) : undefined;
     const t2 = performance.now();
     const ms = (v: number) => Math.round(v * 10) / 10;
-    return { top: topK(r!.probabilities, this.unit.classes, this.o.topK), timings: { decodeMs: ms(t1 - t0), modelMs: ms(t2 - t1), totalMs: ms(t2 - t0) } };
+    return { top: topK(r!.probabilities, this.unit.classes, this.o.topK), ...(unknown ? { unknown } : {}), timings: { decodeMs: ms(t1 - t0), modelMs: ms(t2 - t1), totalMs: ms(t2 - t0) } };
   }
 
   dispose(): void {

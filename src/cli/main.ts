@@ -7,7 +7,9 @@ import { runClassify } from './classify.js';
 import { runServe } from './serve.js';
 import { runFeatures } from './features.js';
 import { runExport } from './export.js';
-import { runEvalCli, runExploreCli, runKFoldCli, runSweepCli, runTrainCli, trainingOptions } from './toolkit.js';
+import { FEATURE_CACHE_HELP, runEvalCli, runExploreCli, runKFoldCli, runSweepCli, runTrainCli, trainingOptions } from './toolkit.js';
+import { rejectInapplicableOptions } from './option-rules.js';
+import { installInterruptHandler } from '../util/interrupt.js';
 
 applyCliModelDirDefault();
 
@@ -22,9 +24,11 @@ const program = new Command()
   .description('Image classification with convolutional networks: the dog-breed app and the toolkit behind it.\nModels are read from $IMGCLASS_MODEL_DIR, else the per-user cache, else downloaded.')
   .showHelpAfterError()
   .option('--threads <n>', 'onnxruntime threads per model (default: the machine\'s cores, or $IMGCLASS_THREADS)', positiveInt)
-  .hook('preAction', (cmd) => {
-    const threads = cmd.opts().threads as number | undefined;
+  // Ctrl-C restores the terminal and lets training flush its records; serve has its own shutdown.
+  .hook('preAction', (root, action) => {
+    const threads = root.opts().threads as number | undefined;
     if (threads) process.env.IMGCLASS_THREADS = String(threads);
+    if (action.name() !== 'serve') installInterruptHandler();
   });
 
 /** train, sweep and kfold: one data-set argument and the seed's training options. */
@@ -40,7 +44,7 @@ program
   .argument('<paths...>', 'image files or directories (walked recursively)')
   .option('--json', 'one JSON object per line per image')
   .option('--top-k <n>', 'breeds to list', positiveInt, 5)
-  .option('--model <dir>', 'a trained classifier directory (imgclass train output) instead of ImageNet dog classes; an ensemble directory, or repeat to average several', collect, [])
+  .option('--model <dir>', 'a trained breed classifier (model, ensemble or run directory) instead of ImageNet dog classes; repeat to average several', collect, [])
   .addOption(new Option('--face-detector <name>', 'human face detector').choices(['yunet', 'haar']).default('yunet'))
   .option('--no-flip', 'do not average over the mirror image (faster, slightly less accurate)')
   .action(async (paths: string[], o) => {
@@ -51,7 +55,7 @@ program
   .command('classify')
   .description('Classify images with any trained model (e.g. the vehicles classifier): its top classes per image, no dog or face routing.')
   .argument('<paths...>', 'image files or directories (walked recursively)')
-  .requiredOption('--model <dir>', 'a trained model directory or ensemble directory; repeat to average several', collect, [])
+  .requiredOption('--model <dir>', 'a trained model, ensemble or run directory (runs/x: its ensemble if it has one, else its model); repeat to average several', collect, [])
   .option('--json', 'one JSON object per line per image')
   .option('--top-k <n>', 'classes to list', positiveInt, 5)
   .option('--no-flip', 'do not average over the mirror image')
@@ -93,6 +97,10 @@ program
   .addOption(new Option('--resize <mode>', 'how photos are fitted to the backbone (default: its registry entry)').choices(['center-crop', 'squash', 'keep-aspect']))
   .option('--json', 'print one JSON report')
   .action(async (dir: string, o) => {
+    if (o.cache) {
+      process.stderr.write('imgclass: features --cache is deprecated; use --feature-cache (the same option as train, sweep, kfold and eval)\n');
+      o.featureCache ??= o.cache;
+    }
     process.exitCode = await runFeatures(dir, o);
   });
 
@@ -100,6 +108,7 @@ toolkitCommand('train', 'Train a classifier (transfer head on bottleneck feature
   .option('--out <dir>', 'run directory (default runs/<data>-<arch>-<time>)')
   .option('--resume <run-dir>', 'continue a killed run from its last finished epoch (with --epochs: train up to that many)')
   .action(async (dir: string, o, cmd: Command) => {
+    rejectInapplicableOptions('train', cmd);
     process.exitCode = await runTrainCli(dir, { ...o, epochsGiven: cmd.getOptionValueSource('epochs') === 'cli' });
   });
 
@@ -108,7 +117,8 @@ program
   .description('Accuracy, top-k, per-class precision/recall/F1, confusion matrix and worst mistakes. Several models = an ensemble (probabilities averaged). A model may be imagenet:<backbone> (the backbone\'s own ImageNet head).')
   .argument('<model-dirs-and-data-dir...>', 'MODEL_DIR... DATA_DIR')
   .option('--json', 'one JSON object')
-  .addOption(new Option('--split <name>', 'split of a split data set (default test, else valid)').choices(['train', 'valid', 'test']))
+  .addOption(new Option('--split <name>', 'which photos: default the held-out ones (the test split, else valid; for a set without split folders the seeded test part train held out); all = every photo, training photos included').choices(['train', 'valid', 'test', 'all']))
+  .option('--feature-cache <dir>', FEATURE_CACHE_HELP)
   .option('--no-flip', 'no test-time mirror averaging')
   .option('--out <dir>', 'write eval.json and confusion.png/svg here')
   .option('--top-losses <n>', 'worst mistakes to list', positiveInt, 10)
@@ -123,7 +133,8 @@ toolkitCommand('sweep', 'Grid search over optimisers × epochs (the seed\'s expe
   .option('--lrs <list>', 'comma-separated learning rates (default: each optimiser\'s own)')
   .option('--out <dir>', 'sweep directory')
   .option('--json', 'one JSON array')
-  .action(async (dir: string, o) => {
+  .action(async (dir: string, o, cmd: Command) => {
+    rejectInapplicableOptions('sweep', cmd);
     process.exitCode = await runSweepCli(dir, o);
   });
 
@@ -131,7 +142,8 @@ toolkitCommand('kfold', 'Stratified k-fold cross-validation on train + valid mer
   .option('--folds <k>', 'number of folds', positiveInt, 8)
   .option('--out <dir>', 'k-fold directory')
   .option('--json', 'one JSON object')
-  .action(async (dir: string, o) => {
+  .action(async (dir: string, o, cmd: Command) => {
+    rejectInapplicableOptions('kfold', cmd);
     process.exitCode = await runKFoldCli(dir, o);
   });
 

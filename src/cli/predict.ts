@@ -1,6 +1,7 @@
 import { createDogApp, type DogAppOptions, type DogAppResult, type FaceDetectorName } from '../app/dog-app.js';
 import { expandPaths } from '../util/files.js';
 import { forEachFile } from './each-file.js';
+import { nonDogModelHint, resolveModelArgs } from './models.js';
 
 export interface PredictCliOptions {
   json?: boolean;
@@ -19,7 +20,10 @@ export async function runPredict(paths: string[], o: PredictCliOptions): Promise
     process.stderr.write('no image files found\n');
     return 2;
   }
-  const appOptions: DogAppOptions = { topK: o.topK, faceDetector: o.faceDetector, modelDir: o.model, flipAverage: o.flip ?? true };
+  const models = await resolveModelArgs(o.model ?? []);
+  const hint = await nonDogModelHint(models);
+  if (hint) process.stderr.write(hint + '\n');
+  const appOptions: DogAppOptions = { topK: o.topK, faceDetector: o.faceDetector, modelDir: models.length ? models : undefined, flipAverage: o.flip ?? true };
   const app = await createDogApp(appOptions);
   try {
     const failed = await forEachFile<PredictLine>(

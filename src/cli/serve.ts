@@ -2,6 +2,7 @@ import path from 'node:path';
 import { createDogApp, type FaceDetectorName } from '../app/dog-app.js';
 import { buildServer } from '../server/server.js';
 import { PACKAGE_ROOT } from './defaults.js';
+import { resolveModelArgs } from './models.js';
 
 export interface ServeCliOptions {
   host: string;
@@ -14,7 +15,8 @@ export interface ServeCliOptions {
 
 export async function runServe(o: ServeCliOptions): Promise<void> {
   const t0 = performance.now();
-  const app = await createDogApp({ modelDir: o.model, faceDetector: o.faceDetector, limits: { maxBytes: o.maxMb * 1e6 } });
+  const models = await resolveModelArgs(o.model ?? []);
+  const app = await createDogApp({ modelDir: models.length ? models : undefined, faceDetector: o.faceDetector, limits: { maxBytes: o.maxMb * 1e6 } });
   const server = await buildServer({ app, webRoot: path.join(PACKAGE_ROOT, 'web'), maxBytes: o.maxMb * 1e6, maxWaiting: o.queue });
   const address = await server.listen({ host: o.host, port: o.port });
   const d = app.describe();

@@ -5,7 +5,11 @@ import { runTraining, type Architecture, type TrainingOptions } from '../trainin
 import type { OptimizerName } from '../training/architectures.js';
 import { progress } from '../util/progress.js';
 import { kfold, sweep } from '../training/tuning.js';
-import { explore, formatExploration } from '../data/explore.js';
+import { explore, formatExploration, IMBALANCE_WARN_RATIO } from '../data/explore.js';
+import { DEFAULT_PATIENCE } from '../training/pipeline.js';
+import { leakageWarning } from '../data/duplicates.js';
+import { INTERRUPTED_EXIT_CODE } from '../util/interrupt.js';
+import type { UnknownCalibration } from '../models/unknown.js';
 
 const num = (v: string) => {
   const n = Number(v);
@@ -23,7 +27,8 @@ export function trainingOptions(cmd: Command): Command {
     .option('--lr <rate>', 'learning rate (default: the optimiser\'s Keras default)', num)
     .option('--epochs <n>', 'epochs', num, 20)
     .option('--batch-size <n>', 'batch size', num, 20)
-    .option('--patience <n>', 'early stopping: epochs without a better validation loss', num, 0)
+    .option('--patience <n>', `early stopping: stop after this many epochs without a better validation loss; the best epoch's weights are what model/ holds (0 = train every epoch)`, num, DEFAULT_PATIENCE)
+    .addOption(new Option('--class-weight <mode>', 'weigh each class in the loss by n / (classes × its count), for imbalanced data').choices(['none', 'balanced']).default('none'))
     .option('--hidden <n>', 'head: hidden units (0 = linear)', num)
     .option('--dropout <p>', 'dropout rate', num)
     .option('--size <px>', 'pixel models: input side', num)
@@ -31,8 +36,11 @@ export function trainingOptions(cmd: Command): Command {
     .option('--valid-from-train <fraction>', 'carve a stratified validation set from train; the data set\'s own valid folder becomes the test set', num)
     .option('--no-augment', 'no augmentation (mirror features, or flips/shifts/zoom/brightness on pixels)')
     .option('--seed <n>', 'seed for splits and augmentation', num, 42)
-    .option('--feature-cache <dir>', 'bottleneck feature cache directory');
+    .option('--feature-cache <dir>', FEATURE_CACHE_HELP)
+    .option('--unknown-photos <dir>', 'a folder of photos of none of the classes, to calibrate the "unknown" answer with (held-out photos of the classes are always used); repeat for several', (v: string, all: string[] = []) => [...all, v]);
 }
+
+export const FEATURE_CACHE_HELP = 'bottleneck feature cache directory (default $IMGCLASS_FEATURE_CACHE, else ~/.cache/imgclass/features)';
 
 export function toTrainingOptions(dataDir: string, runDir: string, o: Record<string, unknown>): TrainingOptions {
   return {
@@ -46,6 +54,8 @@ export function toTrainingOptions(dataDir: string, runDir: string, o: Record<str
     epochs: o.epochs as number,
     batchSize: o.batchSize as number,
     patience: o.patience as number,
+    classWeight: o.classWeight as TrainingOptions['classWeight'],
+    unknownPhotos: o.unknownPhotos as string[] | undefined,
     hidden: o.hidden as number | undefined,
     dropout: o.dropout as number | undefined,
     size: o.size as number | undefined,
@@ -62,16 +72,39 @@ export async function runTrainCli(dataDir: string, o: Record<string, unknown>): 
   const options = toTrainingOptions(dataDir, runDir, o);
   if (o.resume && !o.epochsGiven) (options as Partial<typeof options>).epochs = undefined;
   const s = await runTraining({ ...options, resume: Boolean(o.resume) });
+  const root = path.resolve(dataDir);
+  const warn = leakageWarning(s.leaks.map((l) => ({ file: path.resolve(l.file), copies: l.copies.map((c) => path.resolve(c)) })), 'validation/test', root);
+  if (warn) process.stderr.write(warn + '\n');
+  if (s.imbalance >= IMBALANCE_WARN_RATIO && options.classWeight !== 'balanced') process.stderr.write(`note: the training classes are imbalanced (largest/smallest ${s.imbalance.toFixed(1)}); consider --class-weight balanced\n`);
   const b = s.best;
-  process.stdout.write(`${s.resumedFrom ? `resumed after epoch ${s.resumedFrom}; ` : ''}trained ${s.history.length - s.resumedFrom} epochs in ${s.seconds.toFixed(1)} s${s.stoppedEarly ? ' (stopped early)' : ''}\nbest epoch ${b.epoch}: val_loss ${b.valLoss.toFixed(4)}, val_acc ${(b.valAcc * 100).toFixed(2)}%\nmodel: ${s.modelDir}\nrun:   ${s.runDir} (config.json, data.json, metrics.csv, curves.png)\n`);
+  if (!b) {
+    process.stderr.write(`interrupted before the first epoch finished; nothing to keep. Start again with: imgclass train ${dataDir} --out ${runDir}\n`);
+    return INTERRUPTED_EXIT_CODE;
+  }
+  const ran = s.history.length - s.resumedFrom;
+  const how = s.interrupted ? ' (interrupted by Ctrl-C)' : s.stoppedEarly ? ` (early stopping: ${s.history.length - b.epoch} epochs without a better val_loss)` : '';
+  process.stdout.write(`${s.resumedFrom ? `resumed after epoch ${s.resumedFrom}; ` : ''}trained ${ran} epochs in ${s.seconds.toFixed(1)} s${how} on ${s.counts.train} photos, validated on ${s.counts.valid}\nkept epoch ${b.epoch}: val_loss ${b.valLoss.toFixed(4)}, val_acc ${(b.valAcc * 100).toFixed(2)}%\nmodel: ${s.modelDir}\nrun:   ${s.runDir} (config.json, data.json, metrics.csv, curves.png)\n`);
+  if (s.unknown) process.stdout.write(formatUnknown(s.unknown) + '\n');
+  if (s.interrupted) {
+    const total = s.history.at(-1)!.epoch;
+    process.stderr.write(`stopped after epoch ${total}; records of the ${total} finished epoch${total === 1 ? "" : "s"} are in ${s.runDir}. Resume with:\n  imgclass train ${dataDir} --resume ${s.runDir}${o.epochsGiven ? ` --epochs ${options.epochs}` : ''}\n`);
+    return INTERRUPTED_EXIT_CODE;
+  }
   if (s.counts.test > 0 && !o.noEval) {
-    const report = await evaluateModels([s.modelDir], dataDir, { outDir: path.join(s.runDir, 'eval-test'), files: s.test, seed: o.seed as number });
-    process.stdout.write(`test: n=${report.n}, accuracy ${(report.accuracy * 100).toFixed(2)}%, macro F1 ${(report.macro.f1 * 100).toFixed(2)}% (${path.join(s.runDir, 'eval-test')})\n`);
+    const report = await evaluateModels([s.modelDir], dataDir, { outDir: path.join(s.runDir, 'eval-test'), files: s.test, seed: o.seed as number, trainingFiles: s.train, featureCache: options.featureCache, filesDescription: `held-out test photos: ${s.test.length}`, filesName: 'test' });
+    process.stdout.write(`test: ${report.n} held-out photos, accuracy ${(report.accuracy * 100).toFixed(2)}%, macro F1 ${(report.macro.f1 * 100).toFixed(2)}% (${path.join(s.runDir, 'eval-test')}: eval.json, confusion.png, top-losses.png)\n`);
   }
   return 0;
 }
 
-export async function runEvalCli(args: string[], o: { json?: boolean; split?: 'train' | 'valid' | 'test'; flip: boolean; out?: string; topLosses: number }): Promise<number> {
+/** The "unknown" answer's calibration in one line, with its measured rates. */
+export function formatUnknown(u: UnknownCalibration): string {
+  const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
+  const m = u.measured;
+  return `unknown answer: a photo is "unknown" when its ImageNet probability on the ${u.imagenetIndices.length} ImageNet classes of the training photos is below ${u.threshold.toPrecision(3)}; false unknowns ${pct(m.validation.falseUnknownRate)} of ${m.validation.n} validation photos${m.test ? `, ${pct(m.test.falseUnknownRate)} of ${m.test.n} test photos` : ''}${m.outOfClass ? `; out-of-class photos called unknown: ${pct(m.outOfClass.rejectionRate)} of ${m.outOfClass.n} (${m.outOfClass.source})` : ''}`;
+}
+
+export async function runEvalCli(args: string[], o: { json?: boolean; split?: 'train' | 'valid' | 'test' | 'all'; flip: boolean; out?: string; topLosses: number; featureCache?: string }): Promise<number> {
   const dataDir = args[args.length - 1]!;
   const models = args.slice(0, -1);
   let bar: ReturnType<typeof progress> | null = null;
@@ -81,6 +114,7 @@ export async function runEvalCli(args: string[], o: { json?: boolean; split?: 't
     flip: o.flip === false ? false : undefined,
     outDir: o.out,
     topLosses: o.topLosses,
+    featureCache: o.featureCache,
     onProgress: (d, total) => {
       bar ??= progress('eval', total);
       bar.tick(d - last);
@@ -88,6 +122,9 @@ export async function runEvalCli(args: string[], o: { json?: boolean; split?: 't
     },
   });
   (bar as ReturnType<typeof progress> | null)?.stop();
+  for (const r of report.resolved) if (r.note) process.stderr.write(r.note + '\n');
+  const warn = leakageWarning(report.leaks, 'scored', path.resolve(dataDir));
+  if (warn) process.stderr.write(warn + '\n');
   process.stdout.write(o.json ? JSON.stringify(report) + '\n' : formatReport(report));
   return 0;
 }
@@ -105,7 +142,7 @@ export async function runSweepCli(dataDir: string, o: Record<string, unknown>): 
     const pct = (x: number | null) => (x === null ? '   -  ' : `${(x * 100).toFixed(2)}%`);
     process.stdout.write('optimizer  epochs  lr        best epoch  val_loss  val_acc   test_acc  seconds\n');
     for (const r of rows) process.stdout.write(`${r.optimizer.padEnd(9)}  ${String(r.epochs).padStart(6)}  ${String(r.learningRate ?? 'default').padEnd(8)}  ${String(r.bestEpoch).padStart(10)}  ${r.valLoss.toFixed(4)}  ${pct(r.valAccuracy).padStart(7)}  ${pct(r.testAccuracy).padStart(8)}  ${r.seconds.toFixed(1).padStart(7)}\n`);
-    process.stdout.write(`results: ${path.join(runDir, 'sweep.json')}, chart: ${path.join(runDir, 'sweep.png')}\n`);
+    process.stdout.write(`val_acc on the validation photos; test_acc on the held-out test photos of the same split\nresults: ${path.join(runDir, 'sweep.json')}, chart: ${path.join(runDir, 'sweep.png')}\n`);
   }
   return 0;
 }
@@ -113,11 +150,14 @@ export async function runSweepCli(dataDir: string, o: Record<string, unknown>): 
 export async function runKFoldCli(dataDir: string, o: Record<string, unknown>): Promise<number> {
   const runDir = (o.out as string | undefined) ?? path.join('runs', `kfold-${path.basename(path.resolve(dataDir))}-${new Date().toISOString().replace(/[:.]/g, '-')}`);
   const r = await kfold(toTrainingOptions(dataDir, runDir, o), o.folds as number);
+  if (r.duplicatesInPool) process.stderr.write(`warning: ${r.duplicatesInPool} groups of byte-identical photos in train + valid: a fold may validate on a copy of one of its training photos (imgclass explore lists them)\n`);
+  const warn = leakageWarning(r.testLeaks, 'test', path.resolve(dataDir));
+  if (warn) process.stderr.write(warn + '\n');
   if (o.json) process.stdout.write(JSON.stringify(r) + '\n');
   else {
     for (const f of r.folds) process.stdout.write(`fold ${f.fold}: best epoch ${f.bestEpoch}, val_loss ${f.valLoss.toFixed(4)}, val_acc ${(f.valAccuracy * 100).toFixed(2)}%\n`);
-    const pct = (x: number | null) => (x === null ? '' : `; test accuracy ${(x * 100).toFixed(2)}%`);
-    process.stdout.write(`mean ± sd: ${(r.mean * 100).toFixed(2)} ± ${(r.sd * 100).toFixed(2)}%\nbest fold ${r.bestFold} kept as ${r.bestModelDir}${pct(r.testAccuracy)}\nall ${r.folds.length} folds as the ensemble ${r.ensembleDir}${pct(r.ensembleTestAccuracy)}\n`);
+    const pct = (x: number | null) => (x === null ? '' : `; test accuracy ${(x * 100).toFixed(2)}% on ${r.counts.test} untouched test photos`);
+    process.stdout.write(`mean ± sd: ${(r.mean * 100).toFixed(2)} ± ${(r.sd * 100).toFixed(2)}% (each of the ${r.counts.pool} train + valid photos validated once)\nbest fold ${r.bestFold} kept as ${r.bestModelDir}${pct(r.testAccuracy)}\nall ${r.folds.length} folds as the ensemble ${r.ensembleDir}${pct(r.ensembleTestAccuracy)}\n`);
   }
   return 0;
 }

@@ -78,14 +78,17 @@ export function seedOtsuCnn(o: CnnOptions): tfl.Sequential {
 
 export type OptimizerName = 'rmsprop' | 'adam' | 'sgd';
 
-/** Keras' defaults: rmsprop 1e-3, adam 1e-3, sgd 1e-2. */
+/** Keras' default learning rates: rmsprop 1e-3, adam 1e-3, sgd 1e-2. */
+export const DEFAULT_LEARNING_RATES: Record<OptimizerName, number> = { rmsprop: 1e-3, adam: 1e-3, sgd: 1e-2 };
+
 export function makeOptimizer(name: OptimizerName, learningRate?: number): tf.Optimizer {
+  const lr = learningRate ?? DEFAULT_LEARNING_RATES[name];
   switch (name) {
     case 'rmsprop':
-      return tf.train.rmsprop(learningRate ?? 1e-3);
+      return tf.train.rmsprop(lr);
     case 'adam':
-      return tf.train.adam(learningRate ?? 1e-3);
+      return tf.train.adam(lr);
     case 'sgd':
-      return tf.train.sgd(learningRate ?? 1e-2);
+      return tf.train.sgd(lr);
   }
 }

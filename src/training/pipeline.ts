@@ -13,7 +13,11 @@ import { initTf, tf } from '../runtime/tf.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { ImgclassError } from '../util/errors.js';
 import { progress } from '../util/progress.js';
-import { featureHead, imagenetInitHead, seedOtsuCnn, seedScratchCnn, type OptimizerName } from './architectures.js';
+import { DEFAULT_LEARNING_RATES, featureHead, imagenetInitHead, seedOtsuCnn, seedScratchCnn, type OptimizerName } from './architectures.js';
+import { leakedIntoTraining } from '../data/duplicates.js';
+import { calibrateUnknown } from './calibrate-unknown.js';
+import { listImageFiles } from '../util/files.js';
+import type { UnknownCalibration } from '../models/unknown.js';
 import { featureMatrix, imageAugmenter, imageTensor, mirrorAugmenter } from './inputs.js';
 import { oneHot, trainModel, type TrainResult, type TrainTensors } from './train.js';
 import * as tfl from '@tensorflow/tfjs-layers';
@@ -38,9 +42,14 @@ export interface TrainingOptions {
   /** Required, except when resuming (then the saved run's count unless given). */
   epochs: number;
   batchSize: number;
+  /** Early stopping: epochs without a better validation loss (default 8; 0 = off). */
   patience?: number;
   hidden?: number;
   dropout?: number;
+  /** 'balanced': Keras/scikit-learn's n / (k · n_class) weights in the loss; default none. */
+  classWeight?: 'none' | 'balanced';
+  /** Folders of out-of-class photos for calibrating the "unknown" answer; held-out photos of the classes are always used. */
+  unknownPhotos?: string[];
   /** Pixel models: input side (the seeds use 224 and 300; the machine decides). */
   size?: number;
   /** Feature models: how photos are fitted to the backbone (default: the registry's, centre crop). */
@@ -61,6 +70,22 @@ export interface PreparedData {
   train: LabeledFile[];
   valid: LabeledFile[];
   test: LabeledFile[];
+}
+
+/** Early stopping is on by default: 8 epochs without a better validation loss, the best weights kept (model/). */
+export const DEFAULT_PATIENCE = 8;
+
+/** The values a run actually trains with (defaults resolved), as config.json and the manifest record them. */
+export function resolvedHyperparameters(o: Pick<TrainingOptions, 'arch' | 'optimizer' | 'learningRate' | 'hidden' | 'dropout' | 'patience' | 'classWeight'>) {
+  const feature = o.arch === 'head' || o.arch === 'linear' || o.arch === 'imagenet-linear';
+  return {
+    learningRate: o.learningRate ?? DEFAULT_LEARNING_RATES[o.optimizer],
+    hidden: o.arch === 'head' ? (o.hidden ?? 256) : feature ? 0 : null,
+    // the seed CNNs have their own fixed dropout (scratch none, otsu 0.3)
+    dropout: o.arch === 'head' ? (o.dropout ?? 0.4) : feature ? (o.dropout ?? 0.2) : o.arch === 'otsu' ? 0.3 : 0,
+    patience: o.patience ?? DEFAULT_PATIENCE,
+    classWeight: o.classWeight ?? 'none',
+  };
 }
 
 /** Decide the train / valid / test files for a run (same rules for train, sweep and kfold). */
@@ -121,16 +146,16 @@ export async function buildModel(o: TrainingOptions, classes: Dataset['classes']
   const n = classes.length;
   switch (o.arch) {
     case 'head':
-      return featureHead({ inputDim, classes: n, hidden: o.hidden ?? 256, dropout: o.dropout ?? 0.4 });
+      return featureHead({ inputDim, classes: n, hidden: resolvedHyperparameters(o).hidden!, dropout: resolvedHyperparameters(o).dropout });
     case 'linear':
-      return featureHead({ inputDim, classes: n, hidden: 0, dropout: o.dropout ?? 0.2 });
+      return featureHead({ inputDim, classes: n, hidden: 0, dropout: resolvedHyperparameters(o).dropout });
     case 'imagenet-linear': {
       const head = await backbone?.imagenetHead?.();
       if (!head) throw new ImgclassError('BAD_OPTION', `${o.backbone} exposes no ImageNet head to start from`);
       const all = await loadImagenetClasses();
       const idx = classes.map((c) => all.findIndex((a) => a.wnid === c.wnid));
       if (idx.some((i) => i < 0)) throw new ImgclassError('BAD_OPTION', 'imagenet-linear needs every class folder to be an ImageNet WordNet id');
-      return imagenetInitHead(head.kernel, head.bias, inputDim, idx, o.dropout ?? 0.2);
+      return imagenetInitHead(head.kernel, head.bias, inputDim, idx, resolvedHyperparameters(o).dropout);
     }
     case 'scratch':
       return seedScratchCnn({ size: o.size ?? 64, channels: 3, classes: n });
@@ -145,6 +170,14 @@ export interface TrainingSummary extends TrainResult {
   counts: { train: number; valid: number; test: number };
   /** The held-out files this run never trained or selected on. */
   test: LabeledFile[];
+  /** The files the weights were fitted on (for leakage checks of whatever is scored later). */
+  train: LabeledFile[];
+  /** Validation or test photos with a byte-identical copy among the training photos. */
+  leaks: { file: string; copies: string[] }[];
+  /** The "unknown" answer's calibration (feature models), as stored in the manifest. */
+  unknown: UnknownCalibration | null;
+  /** Training class counts, largest over smallest (suggest --class-weight balanced when ≥ 1.5). */
+  imbalance: number;
 }
 
 /** The seed's whole training step: data → (features) → model → fit with checkpoints → run directory. */
@@ -156,21 +189,26 @@ export async function runTraining(o: TrainingOptions): Promise<TrainingSummary> 
     // The saved configuration wins, except a new epoch budget (resume to train longer).
     const saved = JSON.parse(await readFile(configPath, 'utf8').catch(() => '{}')) as Partial<TrainingOptions>;
     Object.assign(o, { ...saved, resume: true, runDir: o.runDir, quiet: o.quiet, epochs: o.epochs ?? saved.epochs, splits: o.splits });
-  } else {
-    await writeFileAtomic(configPath, JSON.stringify({ ...o, resume: undefined, quiet: undefined, splits: undefined }, null, 2));
   }
+  // Recorded with every default resolved, and rewritten on resume so it states the epochs now aimed at.
+  await writeFileAtomic(configPath, JSON.stringify({ ...o, ...resolvedHyperparameters(o), resume: undefined, quiet: undefined, splits: undefined }, null, 2));
   const data = await prepareSplits(o);
   await writeFileAtomic(path.join(o.runDir, 'data.json'), JSON.stringify({ root: data.dataset.root, splitSource: data.dataset.splitSource, classes: data.dataset.classes, fingerprint: await fingerprint(data.dataset), counts: { train: data.train.length, valid: data.valid.length, test: data.test.length } }, null, 2));
   const preprocessing = preprocessingFor(o);
   const pixelModel = o.arch === 'scratch' || o.arch === 'otsu';
   const input: ModelInput = pixelModel ? 'image' : (o.input ?? 'features');
   const seed = o.seed ?? 42;
+  const hp = resolvedHyperparameters(o);
+  const leaks = await leakedIntoTraining([...data.valid, ...data.test], data.train);
+  let unknown: UnknownCalibration | null = null;
+  let trainLabels: number[];
   let tensors: TrainTensors;
   let backbone: Backbone | null = null;
   let inputDim = 0;
   if (pixelModel) {
     const [tr, va] = [await imageTensor(data.train, preprocessing), await imageTensor(data.valid, preprocessing)];
     tensors = { xTrain: tr.x, yTrain: oneHot(tr.labels, data.dataset.classes.length), xValid: va.x, yValid: oneHot(va.labels, data.dataset.classes.length) };
+    trainLabels = tr.labels;
     if (o.augment !== false) tensors.augment = imageAugmenter(tr.x, { flip: true, shift: 0.1, zoom: 0.15, brightness: 0.2, rotation: 10 }, o.arch === 'otsu', seed);
   } else {
     backbone = await loadBackbone(o.backbone, { resize: o.resize });
@@ -178,7 +216,15 @@ export async function runTraining(o: TrainingOptions): Promise<TrainingSummary> 
     tensors = { xTrain: featureMatrix(f.rows.train, input), yTrain: oneHot(f.labels.train, data.dataset.classes.length), xValid: featureMatrix(f.rows.valid, input), yValid: oneHot(f.labels.valid, data.dataset.classes.length) };
     if (o.augment !== false) tensors.augment = mirrorAugmenter(f.rows.train, input, seed);
     inputDim = tensors.xTrain.shape[1]!;
+    trainLabels = f.labels.train;
+    const outFiles = o.unknownPhotos?.length ? (await Promise.all(o.unknownPhotos.map((d) => listImageFiles(d)))).flat() : [];
+    if (o.unknownPhotos?.length && outFiles.length === 0) throw new ImgclassError('BAD_OPTION', `no photos found in --unknown-photos ${o.unknownPhotos.join(', ')}`);
+    const outOfClass = outFiles.length ? await extractFeatures(outFiles, backbone, { cacheDir: o.featureCache }) : null;
+    unknown = calibrateUnknown(f.rows, outOfClass ? { rows: outOfClass.rows.filter((r) => r !== null), source: o.unknownPhotos!.join(', ') } : null);
   }
+  const counts = data.dataset.classes.map((_, c) => trainLabels.filter((l) => l === c).length);
+  const imbalance = Math.max(...counts) / Math.max(1, Math.min(...counts));
+  const classWeight = hp.classWeight === 'balanced' ? Object.fromEntries(counts.map((n, c) => [c, n > 0 ? trainLabels.length / (counts.length * n) : 0])) : undefined;
   const model = await buildModel(o, data.dataset.classes, inputDim, backbone);
   backbone?.dispose();
   const manifest: Omit<ModelManifest, 'createdAt'> = {
@@ -188,10 +234,24 @@ export async function runTraining(o: TrainingOptions): Promise<TrainingSummary> 
     input,
     preprocessing,
     classes: data.dataset.classes,
-    training: { name: path.basename(o.runDir), arch: o.arch, resize: preprocessing.resize, optimizer: o.optimizer, learningRate: o.learningRate ?? null, epochs: o.epochs, batchSize: o.batchSize, patience: o.patience ?? null, hidden: o.hidden ?? null, dropout: o.dropout ?? null, augment: o.augment !== false, seed, data: o.dataDir },
+    training: { name: path.basename(o.runDir), arch: o.arch, resize: preprocessing.resize, optimizer: o.optimizer, learningRate: hp.learningRate, epochs: o.epochs, batchSize: o.batchSize, patience: hp.patience, hidden: hp.hidden, dropout: hp.dropout, classWeight: classWeight ? { mode: 'balanced', weights: classWeight } : 'none', augment: o.augment !== false, seed, data: o.dataDir },
+    ...(unknown ? { unknown } : {}),
   };
-  const result = await trainModel(model, tensors, { optimizer: o.optimizer, learningRate: o.learningRate, epochs: o.epochs, batchSize: o.batchSize, patience: o.patience, seed }, o.runDir, manifest, { resume: o.resume, quiet: o.quiet });
+  const result = await trainModel(model, tensors, { optimizer: o.optimizer, learningRate: hp.learningRate, epochs: o.epochs, batchSize: o.batchSize, patience: hp.patience, seed, classWeight }, o.runDir, manifest, { resume: o.resume, quiet: o.quiet });
   tf.dispose([tensors.xTrain, tensors.yTrain, tensors.xValid, tensors.yValid]);
   model.dispose();
-  return { ...result, runDir: o.runDir, modelDir: path.join(o.runDir, 'model'), counts: { train: data.train.length, valid: data.valid.length, test: data.test.length }, test: data.test };
+  if (result.history.length > 0) await recordOutcome(path.join(o.runDir, 'model'), result, o.epochs);
+  return { ...result, runDir: o.runDir, modelDir: path.join(o.runDir, 'model'), counts: { train: data.train.length, valid: data.valid.length, test: data.test.length }, test: data.test, train: data.train, leaks, unknown, imbalance };
+}
+
+/**
+ * The kept model's manifest was written at its best epoch; when the run ends (or is stopped, or
+ * was resumed with a new budget) it is brought up to date: the epoch budget, the epochs run,
+ * early stopping, resumes.
+ */
+async function recordOutcome(modelDir: string, r: TrainResult, epochs: number): Promise<void> {
+  const file = path.join(modelDir, 'manifest.json');
+  const m = JSON.parse(await readFile(file, 'utf8')) as ModelManifest;
+  m.training = { ...m.training, epochs, epochsRun: r.history.length, stoppedEarly: r.stoppedEarly, interrupted: r.interrupted, resumedAfter: r.resumes };
+  await writeFileAtomic(file, JSON.stringify(m, null, 2) + '\n');
 }

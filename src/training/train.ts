@@ -5,6 +5,7 @@ import { tf } from '../runtime/tf.js';
 import { loadModelDir, saveModelDir, type ModelManifest } from '../models/model-dir.js';
 import { renderChart, trainingCurvesSpec, type EpochMetrics } from '../evaluation/charts.js';
 import { writeFileAtomic } from '../util/atomic.js';
+import { onInterrupt } from '../util/interrupt.js';
 import { progress } from '../util/progress.js';
 import { makeOptimizer, type OptimizerName } from './architectures.js';
 
@@ -16,6 +17,8 @@ export interface TrainConfig {
   /** Stop after this many epochs without a better validation loss (0 = never). */
   patience?: number;
   seed?: number;
+  /** Keras' class_weight: each class's weight in the loss (e.g. balanced: n / (k · n_class)). */
+  classWeight?: Record<number, number>;
 }
 
 export interface TrainTensors {
@@ -33,12 +36,17 @@ export interface TrainResult {
   stoppedEarly: boolean;
   resumedFrom: number;
   seconds: number;
+  /** Ctrl-C stopped the run after `history`'s last epoch (the unfinished epoch is dropped). */
+  interrupted: boolean;
+  /** Epochs after which this run was resumed, oldest first (marked on the curves). */
+  resumes: number[];
 }
 
 interface RunState {
   epoch: number;
   best: EpochMetrics | null;
   sinceBest: number;
+  resumes?: number[];
 }
 
 /**
@@ -67,49 +75,78 @@ export async function trainModel(model: tfl.LayersModel, data: TrainTensors, cfg
   }
   const resumedFrom = state.epoch;
   if (resumedFrom === 0) await writeFileAtomic(path.join(runDir, 'metrics.jsonl'), '');
+  const resumes = [...(state.resumes ?? []), ...(resumedFrom > 0 ? [resumedFrom] : [])];
   model.compile({ optimizer: makeOptimizer(cfg.optimizer, cfg.learningRate), loss: 'categoricalCrossentropy', metrics: ['accuracy'] });
   const t0 = performance.now();
   const nTrain = data.xTrain.shape[0]!;
   const bar = opts.quiet ? null : progress('train', (cfg.epochs - resumedFrom) * Math.ceil(nTrain / cfg.batchSize), 'batch');
+  // Ctrl-C: finish the current batch, drop the unfinished epoch, keep every finished one.
+  let interrupted = false;
+  const unregister = onInterrupt(() => {
+    interrupted = true;
+    model.stopTraining = true;
+  });
   let stoppedEarly = false;
-  for (let epoch = resumedFrom + 1; epoch <= cfg.epochs; epoch++) {
-    const x = data.augment ? data.augment(epoch) : data.xTrain;
-    const h = await model.fit(x, data.yTrain, {
-      epochs: 1,
-      batchSize: cfg.batchSize,
-      shuffle: true,
-      validationData: [data.xValid, data.yValid],
-      verbose: 0,
-      callbacks: { onBatchEnd: async () => bar?.tick() },
-    });
-    if (x !== data.xTrain) x.dispose();
-    const m: EpochMetrics = { epoch, loss: num(h.history.loss), acc: num(h.history.acc), valLoss: num(h.history.val_loss), valAcc: num(h.history.val_acc) };
-    history.push(m);
-    const improved = !state.best || m.valLoss < state.best.valLoss;
-    if (improved) {
-      await saveModelDir(path.join(runDir, 'model'), model, { ...manifest, createdAt: new Date().toISOString(), metrics: { bestEpoch: epoch, valLoss: m.valLoss, valAccuracy: m.valAcc } });
-      state = { epoch, best: m, sinceBest: 0 };
-    } else {
-      state = { ...state, epoch, sinceBest: state.sinceBest + 1 };
+  try {
+    for (let epoch = resumedFrom + 1; epoch <= cfg.epochs && !interrupted; epoch++) {
+      const te = performance.now();
+      const x = data.augment ? data.augment(epoch) : data.xTrain;
+      const h = await model.fit(x, data.yTrain, {
+        epochs: 1,
+        batchSize: cfg.batchSize,
+        shuffle: true,
+        validationData: [data.xValid, data.yValid],
+        verbose: 0,
+        classWeight: cfg.classWeight,
+        callbacks: {
+          onBatchEnd: async () => {
+            bar?.tick();
+            if (interrupted) model.stopTraining = true;
+          },
+        },
+      });
+      if (x !== data.xTrain) x.dispose();
+      if (interrupted) break;
+      const m: EpochMetrics = { epoch, loss: num(h.history.loss), acc: num(h.history.acc), valLoss: num(h.history.val_loss), valAcc: num(h.history.val_acc), seconds: round((performance.now() - te) / 1000, 3) };
+      history.push(m);
+      const improved = !state.best || m.valLoss < state.best.valLoss;
+      if (improved) {
+        await saveModelDir(path.join(runDir, 'model'), model, { ...manifest, createdAt: new Date().toISOString(), metrics: { bestEpoch: epoch, valLoss: m.valLoss, valAccuracy: m.valAcc } });
+        state = { epoch, best: m, sinceBest: 0, resumes };
+      } else {
+        state = { ...state, epoch, sinceBest: state.sinceBest + 1, resumes };
+      }
+      await saveModelDir(path.join(runDir, 'last'), model, { ...manifest, createdAt: new Date().toISOString() });
+      await appendFile(path.join(runDir, 'metrics.jsonl'), JSON.stringify(m) + '\n');
+      await writeFileAtomic(statePath, JSON.stringify(state, null, 2));
+      bar?.log(epochLine(m, cfg.epochs, improved));
+      if (cfg.patience && state.sinceBest >= cfg.patience) {
+        stoppedEarly = true;
+        break;
+      }
     }
-    await saveModelDir(path.join(runDir, 'last'), model, { ...manifest, createdAt: new Date().toISOString() });
-    await appendFile(path.join(runDir, 'metrics.jsonl'), JSON.stringify(m) + '\n');
-    await writeFileAtomic(statePath, JSON.stringify(state, null, 2));
-    if (!opts.quiet && !process.stderr.isTTY) process.stderr.write(`epoch ${epoch}/${cfg.epochs} loss ${m.loss.toFixed(4)} acc ${m.acc.toFixed(4)} val_loss ${m.valLoss.toFixed(4)} val_acc ${m.valAcc.toFixed(4)}${improved ? ' *' : ''}\n`);
-    if (cfg.patience && state.sinceBest >= cfg.patience) {
-      stoppedEarly = true;
-      break;
-    }
+  } finally {
+    unregister();
+    bar?.stop();
   }
-  bar?.stop();
-  await writeRunArtifacts(runDir, history, manifest.training?.name as string | undefined);
-  return { history, best: state.best!, stoppedEarly, resumedFrom, seconds: (performance.now() - t0) / 1000 };
+  await writeRunArtifacts(runDir, history, manifest.training?.name as string | undefined, { bestEpoch: state.best?.epoch, resumes });
+  return { history, best: state.best!, stoppedEarly, resumedFrom, seconds: (performance.now() - t0) / 1000, interrupted, resumes };
 }
 
-async function writeRunArtifacts(runDir: string, history: EpochMetrics[], name?: string) {
-  const csv = ['epoch,loss,acc,val_loss,val_acc', ...history.map((h) => [h.epoch, h.loss, h.acc, h.valLoss, h.valAcc].join(','))].join('\n') + '\n';
+/** Keras' per-epoch line: `Epoch 7/30  loss 0.3121  acc 0.9038  val_loss 0.2514  val_acc 0.9318  0.4s  * best`. */
+export function epochLine(m: EpochMetrics, epochs: number, best: boolean): string {
+  const w = String(epochs).length;
+  return `Epoch ${String(m.epoch).padStart(w)}/${epochs}  loss ${m.loss.toFixed(4)}  acc ${m.acc.toFixed(4)}  val_loss ${m.valLoss.toFixed(4)}  val_acc ${m.valAcc.toFixed(4)}  ${(m.seconds ?? 0).toFixed(1)}s${best ? '  * best' : ''}`;
+}
+
+async function writeRunArtifacts(runDir: string, history: EpochMetrics[], name: string | undefined, marks: { bestEpoch?: number; resumes: number[] }) {
+  const csv = ['epoch,loss,acc,val_loss,val_acc,seconds', ...history.map((h) => [h.epoch, h.loss, h.acc, h.valLoss, h.valAcc, h.seconds ?? ''].join(','))].join('\n') + '\n';
   await writeFileAtomic(path.join(runDir, 'metrics.csv'), csv);
-  if (history.length > 0) await renderChart(trainingCurvesSpec(history, name ?? path.basename(runDir)), path.join(runDir, 'curves'));
+  if (history.length > 0) await renderChart(trainingCurvesSpec(history, name ?? path.basename(runDir), marks), path.join(runDir, 'curves'));
+}
+
+function round(x: number, digits: number): number {
+  return Math.round(x * 10 ** digits) / 10 ** digits;
 }
 
 function num(v: (number | tf.Tensor)[] | undefined): number {
