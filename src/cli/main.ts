@@ -6,6 +6,7 @@ import { runPredict } from './predict.js';
 import { runClassify } from './classify.js';
 import { runServe } from './serve.js';
 import { runFeatures } from './features.js';
+import { registerBatchCommands } from './batch-commands.js';
 import { runEvalCli, runExploreCli, runKFoldCli, runSweepCli, runTrainCli, trainingOptions } from './toolkit.js';
 
 applyCliModelDirDefault();
@@ -126,6 +127,8 @@ program
   .action(async (dir: string, o) => {
     process.exitCode = await runExploreCli(dir, o);
   });
+
+registerBatchCommands(program);
 
 program.parseAsync().catch((e: unknown) => {
   process.stderr.write(`imgclass: ${describeError(e)}\n`);
