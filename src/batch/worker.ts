@@ -51,6 +51,9 @@ export interface RunningWorker {
   queue: string;
   /** Finish the jobs in hand, then stop taking jobs and disconnect. */
   close(): Promise<void>;
+  /** Stop taking new jobs (the ones in hand finish); resume() takes them again. */
+  pause(): Promise<void>;
+  resume(): void;
   /** Jobs processed so far by this worker. */
   processed(): number;
 }
@@ -133,6 +136,8 @@ export async function startBatchWorker<Line>(o: BatchWorkerOptions<Line>): Promi
     name,
     queue,
     processed: () => processed,
+    pause: () => worker.pause(),
+    resume: () => worker.resume(),
     async close() {
       await worker.close();
       await redis.quit().catch(() => redis.disconnect());
