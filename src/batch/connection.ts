@@ -15,7 +15,8 @@ export function redactUrl(url: string): string {
   }
 }
 
-function checkUrl(url: string): void {
+/** Refuse anything but a redis:// or rediss:// URL, before any work is done. */
+export function checkRedisUrl(url: string): void {
   let u: URL;
   try {
     u = new URL(url);
@@ -30,7 +31,7 @@ function checkUrl(url: string): void {
  * (commands queue until the reconnect; `maxRetriesPerRequest: null` as BullMQ requires).
  */
 export async function connectWorkerRedis(url: string): Promise<Redis> {
-  checkUrl(url);
+  checkRedisUrl(url);
   const redis = new Redis(url, { maxRetriesPerRequest: null, lazyConnect: true });
   await firstConnect(redis, url);
   return redis;
@@ -41,20 +42,20 @@ export async function connectWorkerRedis(url: string): Promise<Redis> {
  * error when Redis cannot be reached instead of retrying forever.
  */
 export async function connectCommandRedis(url: string): Promise<Redis> {
-  checkUrl(url);
+  checkRedisUrl(url);
   const redis = new Redis(url, { maxRetriesPerRequest: 3, lazyConnect: true, retryStrategy: (n) => (n > 3 ? null : 200 * n), connectTimeout: 5000 });
   await firstConnect(redis, url);
   return redis;
 }
 
 async function firstConnect(redis: Redis, url: string): Promise<void> {
-  // ioredis reports every failed try as an 'error' event; the first one is ours to throw.
-  const swallow = () => {};
-  redis.on('error', swallow);
+  // ioredis reports every failed try as an 'error' event (ECONNREFUSED, …): keep the last for the message.
+  let last: unknown;
+  redis.on('error', (e) => (last = e));
   try {
     await redis.connect();
   } catch (e) {
     redis.disconnect();
-    throw new ImgclassError('REDIS_UNAVAILABLE', `cannot reach Redis at ${redactUrl(url)}: ${describeError(e)}`, { cause: e });
+    throw new ImgclassError('REDIS_UNAVAILABLE', `cannot reach Redis at ${redactUrl(url)}: ${describeError(last ?? e)}`, { cause: e });
   }
 }

@@ -4,9 +4,9 @@ import path from 'node:path';
 import { once } from 'node:events';
 import type { Redis } from 'ioredis';
 import { assertTask, batchResults, batchStatus, cancelBatch, removeBatch, submitBatch, type BatchStatus } from '../batch/batch.js';
-import { connectCommandRedis } from '../batch/connection.js';
+import { checkRedisUrl, connectCommandRedis } from '../batch/connection.js';
 import { readFilesFrom, resolveInputs } from '../batch/inputs.js';
-import type { BatchTask } from '../batch/names.js';
+import { checkName, type BatchTask } from '../batch/names.js';
 import { ImgclassError } from '../util/errors.js';
 import { expandPaths } from '../util/files.js';
 import { progress } from '../util/progress.js';
@@ -38,6 +38,9 @@ export interface SubmitCliOptions extends Common {
 /** `imgclass batch submit`: queue one job per input (files, walked folders, --files-from, URLs). */
 export async function runBatchSubmit(args: string[], o: SubmitCliOptions): Promise<number> {
   const task = assertTask(o.task);
+  checkName('batch name', o.name);
+  checkName('namespace', o.namespace);
+  checkRedisUrl(o.redis);
   const given = [...args, ...(o.filesFrom ? await readFilesFrom(o.filesFrom) : [])];
   if (given.length === 0) throw new ImgclassError('BAD_OPTION', 'batch submit needs paths, URLs or --files-from FILE');
   // Directories are walked exactly as `predict` walks them; paths become absolute for other machines.

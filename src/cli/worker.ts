@@ -1,5 +1,6 @@
 import { createDogApp, type FaceDetectorName } from '../app/dog-app.js';
 import { ImageClassificationPipeline } from '../app/image-classification.js';
+import { connectCommandRedis } from '../batch/connection.js';
 import { startBatchWorker, type InferenceTask } from '../batch/worker.js';
 import type { BatchTask } from '../batch/names.js';
 import { ImgclassError } from '../util/errors.js';
@@ -46,6 +47,9 @@ export async function loadInference(o: Omit<WorkerCliOptions, 'redis' | 'namespa
  * (the jobs in hand go back to the queue through BullMQ's stalled-job check, as after SIGKILL).
  */
 export async function runWorker(o: WorkerCliOptions): Promise<number> {
+  // Fail in a second on a wrong URL or a Redis that is down, not after loading the models.
+  const probe = await connectCommandRedis(o.redis);
+  await probe.quit();
   const { inference, dispose } = await loadInference(o);
   const worker = await startBatchWorker({
     redisUrl: o.redis,
