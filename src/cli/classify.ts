@@ -1,4 +1,6 @@
-import { ImageClassificationPipeline } from '../app/image-classification.js';
+import { ImageClassificationPipeline, type ImageClassificationOptions } from '../app/image-classification.js';
+import type { ImageInput } from '../data/image.js';
+import type { ImgclassError } from '../util/errors.js';
 import { expandPaths } from '../util/files.js';
 import { forEachFile } from './each-file.js';
 import { bar } from './predict.js';
@@ -18,24 +20,37 @@ export async function runClassify(paths: string[], o: ClassifyCliOptions): Promi
     process.stderr.write('no image files found\n');
     return 2;
   }
-  const pipeline = await ImageClassificationPipeline.create({ modelDir: await resolveModelArgs(o.model), topK: o.topK, flipAverage: o.flip === false ? false : undefined });
+  const pipeline = await ImageClassificationPipeline.create(classifyPipelineOptions({ ...o, model: await resolveModelArgs(o.model) }));
   try {
     const failed = await forEachFile<Record<string, unknown>>(
       'classify',
       files,
-      async (file) => {
-        const r = await pipeline.classify(file);
-        // "unknown": none of the model's classes (its calibrated ImageNet-profile test); `top` still lists the closest
-        const unknown = r.unknown?.unknown ?? false;
-        return { file, label: unknown ? 'unknown' : r.top[0]!.name, probability: unknown ? null : r.top[0]!.probability, top: r.top, ...(r.unknown ? { unknown: { ...r.unknown, score: +r.unknown.score.toFixed(4), threshold: +r.unknown.threshold.toPrecision(4) } } : {}), timings: r.timings };
-      },
-      (file, e, message) => ({ file, error: message, code: e.code }),
+      (file) => classifyAnswer(pipeline, file),
+      classifyFailure,
       (line) => process.stdout.write(o.json ? JSON.stringify(line) + '\n' : formatHuman(line)),
     );
     return failed > 0 ? 1 : 0;
   } finally {
     pipeline.dispose();
   }
+}
+
+/** The pipeline's options from classify's command-line options (`imgclass worker --task classify` builds it the same way). */
+export function classifyPipelineOptions(o: Omit<ClassifyCliOptions, 'json'>): ImageClassificationOptions {
+  return { modelDir: o.model, topK: o.topK, flipAverage: o.flip === false ? false : undefined };
+}
+
+/** The `classify --json` line for one file; `input` is what the pipeline reads (the path, or bytes read from it or a URL). */
+export async function classifyAnswer(pipeline: ImageClassificationPipeline, file: string, input: ImageInput = file): Promise<Record<string, unknown>> {
+  const r = await pipeline.classify(input);
+  // "unknown": none of the model's classes (its calibrated ImageNet-profile test); `top` still lists the closest
+  const unknown = r.unknown?.unknown ?? false;
+  return { file, label: unknown ? 'unknown' : r.top[0]!.name, probability: unknown ? null : r.top[0]!.probability, top: r.top, ...(r.unknown ? { unknown: { ...r.unknown, score: +r.unknown.score.toFixed(4), threshold: +r.unknown.threshold.toPrecision(4) } } : {}), timings: r.timings };
+}
+
+/** The `classify --json` line for a file that could not be classified. */
+export function classifyFailure(file: string, e: ImgclassError, message: string): Record<string, unknown> {
+  return { file, error: message, code: e.code };
 }
 
 function formatHuman(l: Record<string, unknown>): string {

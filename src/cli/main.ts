@@ -10,6 +10,7 @@ import { runExport } from './export.js';
 import { FEATURE_CACHE_HELP, runEvalCli, runExploreCli, runKFoldCli, runSweepCli, runTrainCli, trainingOptions } from './toolkit.js';
 import { rejectInapplicableOptions } from './option-rules.js';
 import { installInterruptHandler } from '../util/interrupt.js';
+import { registerBatchCommands } from './batch-commands.js';
 
 applyCliModelDirDefault();
 
@@ -156,6 +157,8 @@ program
   .action(async (dir: string, o) => {
     process.exitCode = await runExploreCli(dir, o);
   });
+
+registerBatchCommands(program);
 
 program.parseAsync().catch((e: unknown) => {
   process.stderr.write(`imgclass: ${describeError(e)}\n`);

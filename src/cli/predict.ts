@@ -1,4 +1,6 @@
-import { createDogApp, type DogAppOptions, type DogAppResult, type FaceDetectorName } from '../app/dog-app.js';
+import { createDogApp, type DogApp, type DogAppOptions, type DogAppResult, type FaceDetectorName } from '../app/dog-app.js';
+import type { ImageInput } from '../data/image.js';
+import type { ImgclassError } from '../util/errors.js';
 import { expandPaths } from '../util/files.js';
 import { forEachFile } from './each-file.js';
 import { nonDogModelHint, resolveModelArgs } from './models.js';
@@ -23,23 +25,35 @@ export async function runPredict(paths: string[], o: PredictCliOptions): Promise
   const models = await resolveModelArgs(o.model ?? []);
   const hint = await nonDogModelHint(models);
   if (hint) process.stderr.write(hint + '\n');
-  const appOptions: DogAppOptions = { topK: o.topK, faceDetector: o.faceDetector, modelDir: models.length ? models : undefined, flipAverage: o.flip ?? true };
-  const app = await createDogApp(appOptions);
+  const app = await createDogApp(predictAppOptions({ ...o, model: models }));
   try {
     const failed = await forEachFile<PredictLine>(
       'predict',
       files,
-      async (file) => {
-        const { width: _w, height: _h, ...r } = await app.classify(file);
-        return { file, ...r };
-      },
-      (file, e, message) => ({ file, kind: 'error', message, code: e.code, breeds: [], faces: [], dogProbability: null }),
+      (file) => predictAnswer(app, file),
+      predictFailure,
       (line) => process.stdout.write(o.json ? JSON.stringify(line) + '\n' : formatHuman(line)),
     );
     return failed > 0 ? 1 : 0;
   } finally {
     app.dispose();
   }
+}
+
+/** The dog app's options from predict's command-line options (`imgclass worker` builds its app the same way). */
+export function predictAppOptions(o: Omit<PredictCliOptions, 'json'>): DogAppOptions {
+  return { topK: o.topK, faceDetector: o.faceDetector, modelDir: o.model?.length ? o.model : undefined, flipAverage: o.flip ?? true };
+}
+
+/** The `predict --json` line for one file; `input` is what the app reads (the path itself, or bytes already read from it or a URL). */
+export async function predictAnswer(app: DogApp, file: string, input: ImageInput = file): Promise<PredictLine> {
+  const { width: _w, height: _h, ...r } = await app.classify(input);
+  return { file, ...r };
+}
+
+/** The `predict --json` line for a file that could not be classified. */
+export function predictFailure(file: string, e: ImgclassError, message: string): PredictLine {
+  return { file, kind: 'error', message, code: e.code, breeds: [], faces: [], dogProbability: null };
 }
 
 function formatHuman(l: PredictLine): string {

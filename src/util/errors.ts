@@ -15,7 +15,14 @@ export type ImgclassErrorCode =
   | 'CHECKSUM_MISMATCH'
   | 'BAD_OPTION'
   | 'BAD_DATASET'
-  | 'FILE_NOT_FOUND';
+  | 'FILE_NOT_FOUND'
+  // batch jobs (imgclass worker / batch)
+  | 'FETCH_FAILED'
+  | 'JOB_FAILED'
+  | 'CANCELLED'
+  | 'REDIS_UNAVAILABLE'
+  | 'BATCH_NOT_FOUND'
+  | 'BATCH_INCOMPLETE';
 
 export class ImgclassError extends Error {
   readonly code: ImgclassErrorCode;
