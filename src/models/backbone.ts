@@ -1,5 +1,5 @@
 import path from 'node:path';
-import * as ort from 'onnxruntime-node';
+import { ort } from '../runtime/onnx.js';
 import type { RgbImage } from '../data/image.js';
 import { preprocessBatch } from '../data/preprocess.js';
 import type { ResizeMode } from '../data/transform.js';

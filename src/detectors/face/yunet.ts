@@ -1,4 +1,4 @@
-import * as ort from 'onnxruntime-node';
+import { ort } from '../../runtime/onnx.js';
 import type { RgbImage } from '../../data/image.js';
 import { padTo, resize } from '../../data/transform.js';
 import { getDefaultStore, type ModelStore } from '../../models/store.js';
