@@ -4,8 +4,10 @@ import { evaluateModels, formatReport } from '../evaluation/run-eval.js';
 import { runTraining, type Architecture, type TrainingOptions } from '../training/pipeline.js';
 import type { OptimizerName } from '../training/architectures.js';
 import { progress } from '../util/progress.js';
+import { ImgclassError } from '../util/errors.js';
 import { kfold, sweep } from '../training/tuning.js';
 import { explore, formatExploration } from '../data/explore.js';
+import { describeSkipped, type SkippedFile } from '../data/walk.js';
 
 const num = (v: string) => {
   const n = Number(v);
@@ -88,6 +90,7 @@ export async function runEvalCli(args: string[], o: { json?: boolean; split?: 't
     },
   });
   (bar as ReturnType<typeof progress> | null)?.stop();
+  reportSkipped(report.skipped);
   process.stdout.write(o.json ? JSON.stringify(report) + '\n' : formatReport(report));
   return 0;
 }
@@ -125,6 +128,13 @@ export async function runKFoldCli(dataDir: string, o: Record<string, unknown>): 
 export async function runExploreCli(dataDir: string, o: { json?: boolean; out?: string }): Promise<number> {
   const outDir = o.out ?? path.join('runs', `explore-${path.basename(path.resolve(dataDir))}`);
   const e = await explore(dataDir, outDir);
+  reportSkipped(e.skipped);
   process.stdout.write(o.json ? JSON.stringify(e) + '\n' : formatExploration(e));
   return e.unreadable.length ? 1 : 0;
+}
+
+/** The one stderr line about entries of a data set that are not images. */
+export function reportSkipped(skipped: readonly SkippedFile[]): void {
+  const note = describeSkipped(skipped);
+  if (note) process.stderr.write(`imgclass: ${note}\n`);
 }

@@ -5,6 +5,7 @@ import { barSpec, histogramSpec, renderChart } from '../evaluation/charts.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { loadDataset, type SplitName } from './dataset.js';
 import { sniffFormat } from './image.js';
+import type { SkippedFile } from './walk.js';
 import { readFile } from 'node:fs/promises';
 
 export interface Exploration {
@@ -18,6 +19,8 @@ export interface Exploration {
   imageSize: { minWidth: number; maxWidth: number; minHeight: number; maxHeight: number; medianWidth: number; medianHeight: number };
   formats: Record<string, number>;
   unreadable: { file: string; reason: string }[];
+  /** Entries of the class folders that are not images at all (not counted above). */
+  skipped: SkippedFile[];
   charts?: string[];
 }
 
@@ -73,6 +76,7 @@ export async function explore(root: string, outDir?: string): Promise<Exploratio
     imageSize: { minWidth: Math.min(...widths), maxWidth: Math.max(...widths), minHeight: Math.min(...heights), maxHeight: Math.max(...heights), medianWidth: med(widths), medianHeight: med(heights) },
     formats,
     unreadable,
+    skipped: ds.skipped,
   };
   if (outDir) {
     const name = path.basename(path.resolve(root));
@@ -96,7 +100,7 @@ export function formatExploration(e: Exploration): string {
   const kb = (b: number) => `${(b / 1024).toFixed(1)} KiB`;
   lines.push(`file size: min ${kb(e.fileBytes.min)}, median ${kb(e.fileBytes.median)}, mean ${kb(e.fileBytes.mean)}, max ${kb(e.fileBytes.max)}; ${e.fileBytes.over400k} files over 400 kB`);
   lines.push(`image size: width ${e.imageSize.minWidth}–${e.imageSize.maxWidth} (median ${e.imageSize.medianWidth}), height ${e.imageSize.minHeight}–${e.imageSize.maxHeight} (median ${e.imageSize.medianHeight})`);
-  lines.push(`formats: ${Object.entries(e.formats).map(([f, n]) => `${f} ${n}`).join(', ')}; unreadable: ${e.unreadable.length}`);
+  lines.push(`formats: ${Object.entries(e.formats).map(([f, n]) => `${f} ${n}`).join(', ')}; unreadable: ${e.unreadable.length}; not images (not counted): ${e.skipped.length}`);
   for (const u of e.unreadable.slice(0, 20)) lines.push(`  ${u.file}: ${u.reason}`);
   if (e.charts) lines.push('', `charts: ${e.charts.join(', ')}`);
   return lines.join('\n') + '\n';

@@ -1,7 +1,6 @@
 import path from 'node:path';
-import { readdir } from 'node:fs/promises';
 import { loadDataset, matchClasses, type LabeledFile } from '../data/dataset.js';
-import { listImageFiles } from '../util/files.js';
+import type { SkippedFile } from '../data/walk.js';
 import { ImgclassError } from '../util/errors.js';
 import { meanVectors } from '../detectors/dog.js';
 import { writeFileAtomic } from '../util/atomic.js';
@@ -30,6 +29,8 @@ export interface EvalReport extends Evaluation {
   data: string;
   topLosses: ReturnType<typeof topLosses>;
   failures: { file: string; reason: string }[];
+  /** Entries of the data set's folders that are not images (not scored, reported). */
+  skipped: SkippedFile[];
 }
 
 /**
@@ -38,7 +39,7 @@ export interface EvalReport extends Evaluation {
  * folders is scored on its test split (else valid); a plain folder-per-class set on all of it.
  */
 export async function evaluateModels(modelSpecs: string[], dataDir: string, o: EvalOptions = {}): Promise<EvalReport> {
-  const { files, dataClasses } = await evalFiles(dataDir, o.split, o.seed, o.files);
+  const { files, dataClasses, skipped } = await evalFiles(dataDir, o.split, o.seed, o.files);
   const predictors = [];
   for (const spec of modelSpecs) predictors.push(await openPredictor(spec, dataClasses, { flip: o.flip, featureCache: o.featureCache }));
   const classes = predictors[0]!.classes;
@@ -58,7 +59,7 @@ export async function evaluateModels(modelSpecs: string[], dataDir: string, o: E
   const yTrue = keep.map((i) => labeled[i]!.label);
   const names = classes.map((c) => c.name);
   const ev = evaluate(yTrue, probs, names);
-  const report: EvalReport = { ...ev, models: modelSpecs, data: dataDir, topLosses: topLosses(yTrue, probs, keep.map((i) => labeled[i]!.file), names, o.topLosses ?? 10), failures };
+  const report: EvalReport = { ...ev, models: modelSpecs, data: dataDir, topLosses: topLosses(yTrue, probs, keep.map((i) => labeled[i]!.file), names, o.topLosses ?? 10), failures, skipped };
   if (o.outDir) {
     await writeFileAtomic(path.join(o.outDir, 'eval.json'), JSON.stringify(report, null, 2));
     await renderChart(confusionMatrixSpec(ev.confusion, names, `${path.basename(modelSpecs.join(' + '))} on ${path.basename(dataDir)}: accuracy ${(ev.accuracy * 100).toFixed(1)}% (n=${ev.n})`), path.join(o.outDir, 'confusion'));
@@ -66,19 +67,17 @@ export async function evaluateModels(modelSpecs: string[], dataDir: string, o: E
   return report;
 }
 
-async function evalFiles(dataDir: string, split?: 'train' | 'valid' | 'test', seed?: number, given?: LabeledFile[]): Promise<{ files: LabeledFile[]; dataClasses: ClassInfo[] }> {
+async function evalFiles(dataDir: string, split?: 'train' | 'valid' | 'test', seed?: number, given?: LabeledFile[]): Promise<{ files: LabeledFile[]; dataClasses: ClassInfo[]; skipped: SkippedFile[] }> {
   const ds = await loadDataset(dataDir, { seed });
-  if (given) return { files: given, dataClasses: ds.classes };
+  if (given) return { files: given, dataClasses: ds.classes, skipped: ds.skipped };
   // split folders, or an explicit --split of an unsplit set (the same seeded split train made)
   if (ds.splitSource === 'folders' || split) {
     const which = split ?? (ds.splits.test.length ? 'test' : 'valid');
-    return { files: ds.splits[which], dataClasses: ds.classes };
+    return { files: ds.splits[which], dataClasses: ds.classes, skipped: ds.skipped };
   }
-  // plain class folders: every image counts (no split was asked for)
-  const folders = (await readdir(dataDir, { withFileTypes: true })).filter((e) => e.isDirectory() && !e.name.startsWith('.')).map((e) => e.name).sort();
-  const files: LabeledFile[] = [];
-  for (const [label, f] of folders.entries()) files.push(...(await listImageFiles(path.join(dataDir, f))).map((file) => ({ file, label })));
-  return { files, dataClasses: ds.classes };
+  // plain class folders: every image counts (no split was asked for), class by class, sorted
+  const files = [...ds.splits.train, ...ds.splits.valid, ...ds.splits.test].sort((a, b) => a.label - b.label || (a.file < b.file ? -1 : a.file > b.file ? 1 : 0));
+  return { files, dataClasses: ds.classes, skipped: ds.skipped };
 }
 
 /** Human-readable report: headline, per-class table, confusion matrix, worst mistakes. */

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { fingerprint, loadDataset, type Dataset, type LabeledFile } from '../data/dataset.js';
 import { PREPROCESSING_PRESETS, type Preprocessing } from '../data/preprocess.js';
 import { stratifiedSplit } from '../data/split.js';
+import { describeSkipped } from '../data/walk.js';
 import { extractFeatures, type FeatureRow } from '../features/bottleneck.js';
 import { backboneSpecWith, loadBackbone, type Backbone } from '../models/backbone.js';
 import type { ResizeMode } from '../data/transform.js';
@@ -64,8 +65,10 @@ export interface PreparedData {
 }
 
 /** Decide the train / valid / test files for a run (same rules for train, sweep and kfold). */
-export async function prepareSplits(o: Pick<TrainingOptions, 'dataDir' | 'validFromTrain' | 'seed' | 'splits'>): Promise<PreparedData> {
+export async function prepareSplits(o: Pick<TrainingOptions, 'dataDir' | 'validFromTrain' | 'seed' | 'splits' | 'quiet'>): Promise<PreparedData> {
   const dataset = await loadDataset(o.dataDir, { seed: o.seed });
+  const note = o.quiet ? null : describeSkipped(dataset.skipped);
+  if (note) process.stderr.write(`imgclass: ${note}\n`);
   if (o.splits) return { dataset, ...o.splits };
   let { train, valid, test } = dataset.splits;
   if (o.validFromTrain || valid.length === 0) {
