@@ -93,7 +93,9 @@ toolkitCommand('train', 'Train a classifier (transfer head on bottleneck feature
   .option('--out <dir>', 'run directory (default runs/<data>-<arch>-<time>)')
   .option('--resume <run-dir>', 'continue a killed run from its last finished epoch (with --epochs: train up to that many)')
   .action(async (dir: string, o, cmd: Command) => {
-    process.exitCode = await runTrainCli(dir, { ...o, epochsGiven: cmd.getOptionValueSource('epochs') === 'cli' });
+    // which options the user typed (not defaults): with --resume only those are compared with the run's
+    const given = new Set(cmd.options.map((opt) => opt.attributeName()).filter((k) => cmd.getOptionValueSource(k) === 'cli'));
+    process.exitCode = await runTrainCli(dir, { ...o, given });
   });
 
 program

@@ -59,11 +59,18 @@ export function toTrainingOptions(dataDir: string, runDir: string, o: Record<str
   };
 }
 
-export async function runTrainCli(dataDir: string, o: Record<string, unknown>): Promise<number> {
+export async function runTrainCli(dataDir: string, o: Record<string, unknown> & { given?: Set<string> }): Promise<number> {
+  if (o.resume && o.out) throw new ImgclassError('BAD_OPTION', '--out and --resume both name the run directory: give one');
   const runDir = (o.resume as string | undefined) ?? (o.out as string | undefined) ?? path.join('runs', `${path.basename(path.resolve(dataDir))}-${o.arch}-${new Date().toISOString().replace(/[:.]/g, '-')}`);
-  const options = toTrainingOptions(dataDir, runDir, o);
-  if (o.resume && !o.epochsGiven) (options as Partial<typeof options>).epochs = undefined;
-  const s = await runTraining({ ...options, resume: Boolean(o.resume) });
+  let s;
+  if (o.resume) {
+    // only the options typed now: they must match the run's (defaults would read as conflicts)
+    const typed = Object.fromEntries(Object.entries(o).filter(([k]) => o.given?.has(k)));
+    const options = Object.fromEntries(Object.entries(toTrainingOptions(dataDir, runDir, typed)).filter(([, v]) => v !== undefined));
+    s = await runTraining({ ...options, dataDir, runDir, resume: true });
+  } else {
+    s = await runTraining(toTrainingOptions(dataDir, runDir, o));
+  }
   const b = s.best;
   process.stdout.write(`${s.resumedFrom ? `resumed after epoch ${s.resumedFrom}; ` : ''}trained ${s.history.length - s.resumedFrom} epochs in ${s.seconds.toFixed(1)} s${s.stoppedEarly ? ' (stopped early)' : ''}\nbest epoch ${b.epoch}: val_loss ${b.valLoss.toFixed(4)}, val_acc ${(b.valAcc * 100).toFixed(2)}%\nmodel: ${s.modelDir}\nrun:   ${s.runDir} (config.json, data.json, metrics.csv, curves.png)\n`);
   if (s.counts.test > 0 && !o.noEval) {

@@ -1,4 +1,4 @@
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { fingerprint, loadDataset, type Dataset, type LabeledFile } from '../data/dataset.js';
 import { PREPROCESSING_PRESETS, type Preprocessing } from '../data/preprocess.js';
@@ -8,7 +8,7 @@ import { extractFeatures, type FeatureRow } from '../features/bottleneck.js';
 import { backboneSpecWith, loadBackbone, type Backbone } from '../models/backbone.js';
 import type { ResizeMode } from '../data/transform.js';
 import { loadImagenetClasses } from '../models/imagenet.js';
-import { MODEL_FORMAT, MODEL_FORMAT_VERSION, type ModelInput, type ModelManifest } from '../models/model-dir.js';
+import { loadModelDir, MODEL_FORMAT, MODEL_FORMAT_VERSION, type ModelInput, type ModelManifest } from '../models/model-dir.js';
 import { registryEntry } from '../models/registry.js';
 import { initTf, tf } from '../runtime/tf.js';
 import { writeFileAtomic } from '../util/atomic.js';
@@ -17,6 +17,7 @@ import { progress } from '../util/progress.js';
 import { featureHead, imagenetInitHead, seedOtsuCnn, seedScratchCnn, type OptimizerName } from './architectures.js';
 import { featureMatrix, imageAugmenter, imageTensor, mirrorAugmenter } from './inputs.js';
 import { oneHot, trainModel, type TrainResult, type TrainTensors } from './train.js';
+import { checkSameData, readRunForResume, resumeOptions, type SavedRun } from './resume.js';
 import * as tfl from '@tensorflow/tfjs-layers';
 
 /**
@@ -150,20 +151,33 @@ export interface TrainingSummary extends TrainResult {
   test: LabeledFile[];
 }
 
-/** The seed's whole training step: data → (features) → model → fit with checkpoints → run directory. */
-export async function runTraining(o: TrainingOptions): Promise<TrainingSummary> {
+/** `--resume`: the run directory and data; any other option given must equal the run's. */
+export type ResumeRequest = Partial<TrainingOptions> & Pick<TrainingOptions, 'dataDir' | 'runDir'> & { resume: true };
+
+/**
+ * The seed's whole training step: data → (features) → model → fit with checkpoints → run directory.
+ * A new run refuses a directory that already holds one. A resumed run (`resume: true`) is read
+ * and checked (resume.ts: the run itself, options, data set, last weights) before anything in the
+ * run directory is written, so a refused resume leaves the run exactly as it was.
+ */
+export async function runTraining(request: TrainingOptions | ResumeRequest): Promise<TrainingSummary> {
   await initTf();
-  await mkdir(o.runDir, { recursive: true });
-  const configPath = path.join(o.runDir, 'config.json');
-  if (o.resume) {
-    // The saved configuration wins, except a new epoch budget (resume to train longer).
-    const saved = JSON.parse(await readFile(configPath, 'utf8').catch(() => '{}')) as Partial<TrainingOptions>;
-    Object.assign(o, { ...saved, resume: true, runDir: o.runDir, quiet: o.quiet, epochs: o.epochs ?? saved.epochs, splits: o.splits });
+  const configPath = path.join(request.runDir, 'config.json');
+  let o: TrainingOptions;
+  let saved: SavedRun | null = null;
+  if (request.resume) {
+    saved = await readRunForResume(request.runDir);
+    const merged = resumeOptions<TrainingOptions>(request.runDir, saved.config, request, saved.point.epoch);
+    o = { ...merged, dataDir: request.dataDir, runDir: request.runDir, resume: true, quiet: request.quiet, featureCache: request.featureCache ?? merged.featureCache, splits: request.splits };
   } else {
+    o = request;
+    if (await stat(configPath).then(() => true, () => false)) throw new ImgclassError('BAD_RUN', `${o.runDir} already holds a training run; continue it with --resume ${o.runDir}, or choose another --out`);
+    await mkdir(o.runDir, { recursive: true });
     await writeFileAtomic(configPath, JSON.stringify({ ...o, resume: undefined, quiet: undefined, splits: undefined }, null, 2));
   }
   const data = await prepareSplits(o);
-  await writeFileAtomic(path.join(o.runDir, 'data.json'), JSON.stringify({ root: data.dataset.root, splitSource: data.dataset.splitSource, classes: data.dataset.classes, fingerprint: await fingerprint(data.dataset), counts: { train: data.train.length, valid: data.valid.length, test: data.test.length } }, null, 2));
+  const dataRecord = { root: data.dataset.root, splitSource: data.dataset.splitSource, classes: data.dataset.classes, fingerprint: await fingerprint(data.dataset), counts: { train: data.train.length, valid: data.valid.length, test: data.test.length } };
+  if (saved?.data) checkSameData(o.runDir, o.dataDir, saved.data, dataRecord);
   const preprocessing = preprocessingFor(o);
   const pixelModel = o.arch === 'scratch' || o.arch === 'otsu';
   const input: ModelInput = pixelModel ? 'image' : (o.input ?? 'features');
@@ -184,6 +198,10 @@ export async function runTraining(o: TrainingOptions): Promise<TrainingSummary> 
   }
   const model = await buildModel(o, data.dataset.classes, inputDim, backbone);
   backbone?.dispose();
+  if (saved?.point.lastDir) await loadWeightsInto(model, saved.point.lastDir, o.runDir);
+  // the first writes of a resumed run: every check above has passed
+  if (saved) await writeFileAtomic(configPath, JSON.stringify({ ...saved.config, epochs: o.epochs, featureCache: o.featureCache }, null, 2));
+  await writeFileAtomic(path.join(o.runDir, 'data.json'), JSON.stringify(dataRecord, null, 2));
   const manifest: Omit<ModelManifest, 'createdAt'> = {
     format: MODEL_FORMAT,
     version: MODEL_FORMAT_VERSION,
@@ -193,8 +211,25 @@ export async function runTraining(o: TrainingOptions): Promise<TrainingSummary> 
     classes: data.dataset.classes,
     training: { name: path.basename(o.runDir), arch: o.arch, resize: preprocessing.resize, optimizer: o.optimizer, learningRate: o.learningRate ?? null, epochs: o.epochs, batchSize: o.batchSize, patience: o.patience ?? null, hidden: o.hidden ?? null, dropout: o.dropout ?? null, augment: o.augment !== false, seed, data: o.dataDir },
   };
-  const result = await trainModel(model, tensors, { optimizer: o.optimizer, learningRate: o.learningRate, epochs: o.epochs, batchSize: o.batchSize, patience: o.patience, seed }, o.runDir, manifest, { resume: o.resume, quiet: o.quiet });
+  const result = await trainModel(model, tensors, { optimizer: o.optimizer, learningRate: o.learningRate, epochs: o.epochs, batchSize: o.batchSize, patience: o.patience, seed }, o.runDir, manifest, { resume: saved?.point, quiet: o.quiet });
   tf.dispose([tensors.xTrain, tensors.yTrain, tensors.xValid, tensors.yValid]);
   model.dispose();
   return { ...result, runDir: o.runDir, modelDir: path.join(o.runDir, 'model'), counts: { train: data.train.length, valid: data.valid.length, test: data.test.length }, test: data.test };
+}
+
+/** The last checkpoint's weights into a freshly built network; a mismatch is a damaged run, not a crash. */
+async function loadWeightsInto(model: tfl.LayersModel, lastDir: string, runDir: string): Promise<void> {
+  let last;
+  try {
+    last = await loadModelDir(lastDir);
+  } catch (e) {
+    throw new ImgclassError('BAD_RUN', `cannot resume ${runDir}: its last checkpoint cannot be loaded: ${(e as Error).message}`, { cause: e });
+  }
+  try {
+    model.setWeights(last.model.getWeights());
+  } catch (e) {
+    throw new ImgclassError('BAD_RUN', `cannot resume ${runDir}: its last checkpoint does not fit the network these options build: ${(e as Error).message}`, { cause: e });
+  } finally {
+    last.model.dispose();
+  }
 }

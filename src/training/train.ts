@@ -1,12 +1,14 @@
-import { appendFile, mkdir, readFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { tf } from '../runtime/tf.js';
-import { loadModelDir, saveModelDir, type ModelManifest } from '../models/model-dir.js';
+import { saveModelDir, type ModelManifest } from '../models/model-dir.js';
 import { renderChart, trainingCurvesSpec, type EpochMetrics } from '../evaluation/charts.js';
-import { writeFileAtomic } from '../util/atomic.js';
+import { recoverDir, removeStaleTempFiles, writeFileAtomic } from '../util/atomic.js';
+import { ImgclassError } from '../util/errors.js';
 import { progress } from '../util/progress.js';
 import { makeOptimizer, type OptimizerName } from './architectures.js';
+import { CHECKPOINT_FILE, type Checkpoint, type ResumePoint } from './resume.js';
 
 export interface TrainConfig {
   optimizer: OptimizerName;
@@ -35,44 +37,31 @@ export interface TrainResult {
   seconds: number;
 }
 
-interface RunState {
-  epoch: number;
-  best: EpochMetrics | null;
-  sinceBest: number;
-}
-
 /**
  * Keras-style fit with the seed's ModelCheckpoint(save_best_only=True), plus what a killed run
- * needs: after every epoch the run directory holds `model/` (best validation loss so far, in the
- * model-directory format `predict --model` loads), `last/` (the latest weights) and `state.json`.
- * Every write is atomic, so a kill at any moment leaves the last good checkpoint intact, and
- * `resume` continues from the last finished epoch (optimiser moments restart from zero).
+ * needs. After every epoch, in this order: `model/` (only when the validation loss beats the best
+ * model's), then the commit point `last/` (the latest weights and checkpoint.json, in one atomic
+ * directory swap), then the views `metrics.jsonl` and `state.json`. A kill at any moment leaves
+ * the last committed epoch and a loadable best model; `resume` (read and checked by resume.ts,
+ * weights already loaded into `model`) continues after its epoch; optimiser moments restart from zero.
  */
-export async function trainModel(model: tfl.LayersModel, data: TrainTensors, cfg: TrainConfig, runDir: string, manifest: Omit<ModelManifest, 'createdAt'>, opts: { resume?: boolean; quiet?: boolean } = {}): Promise<TrainResult> {
+export async function trainModel(model: tfl.LayersModel, data: TrainTensors, cfg: TrainConfig, runDir: string, manifest: Omit<ModelManifest, 'createdAt'>, opts: { resume?: ResumePoint; quiet?: boolean } = {}): Promise<TrainResult> {
   await mkdir(runDir, { recursive: true });
-  const statePath = path.join(runDir, 'state.json');
-  let state: RunState = { epoch: 0, best: null, sinceBest: 0 };
-  let history: EpochMetrics[] = [];
-  if (opts.resume) {
-    try {
-      state = JSON.parse(await readFile(statePath, 'utf8'));
-      history = (await readFile(path.join(runDir, 'metrics.jsonl'), 'utf8')).trim().split('\n').filter(Boolean).map((l) => JSON.parse(l)).slice(0, state.epoch);
-      const last = await loadModelDir(path.join(runDir, 'last'));
-      model.setWeights(last.model.getWeights());
-      last.model.dispose();
-    } catch {
-      state = { epoch: 0, best: null, sinceBest: 0 };
-      history = [];
-    }
-  }
+  // only this process writes here now: put back a checkpoint swap a kill cut short, drop half-built copies
+  await recoverDir(path.join(runDir, 'model'));
+  await recoverDir(path.join(runDir, 'last'));
+  await removeStaleTempFiles(runDir);
+  const point = opts.resume;
+  let state: Checkpoint = point ? { epoch: point.epoch, best: point.best, sinceBest: point.sinceBest, history: [...point.history] } : { epoch: 0, best: null, sinceBest: 0, history: [] };
+  // what a new best must beat: the model in model/, which a kill may have left one epoch ahead of last/
+  let bestValLoss = point?.bestValLoss ?? Infinity;
   const resumedFrom = state.epoch;
-  if (resumedFrom === 0) await writeFileAtomic(path.join(runDir, 'metrics.jsonl'), '');
   model.compile({ optimizer: makeOptimizer(cfg.optimizer, cfg.learningRate), loss: 'categoricalCrossentropy', metrics: ['accuracy'] });
   const t0 = performance.now();
   const nTrain = data.xTrain.shape[0]!;
-  const bar = opts.quiet ? null : progress('train', (cfg.epochs - resumedFrom) * Math.ceil(nTrain / cfg.batchSize), 'batch');
-  let stoppedEarly = false;
-  for (let epoch = resumedFrom + 1; epoch <= cfg.epochs; epoch++) {
+  const bar = opts.quiet ? null : progress('train', Math.max(0, cfg.epochs - resumedFrom) * Math.ceil(nTrain / cfg.batchSize), 'batch');
+  let stoppedEarly = Boolean(cfg.patience && state.sinceBest >= cfg.patience);
+  for (let epoch = resumedFrom + 1; epoch <= cfg.epochs && !stoppedEarly; epoch++) {
     const x = data.augment ? data.augment(epoch) : data.xTrain;
     const h = await model.fit(x, data.yTrain, {
       epochs: 1,
@@ -84,26 +73,32 @@ export async function trainModel(model: tfl.LayersModel, data: TrainTensors, cfg
     });
     if (x !== data.xTrain) x.dispose();
     const m: EpochMetrics = { epoch, loss: num(h.history.loss), acc: num(h.history.acc), valLoss: num(h.history.val_loss), valAcc: num(h.history.val_acc) };
-    history.push(m);
-    const improved = !state.best || m.valLoss < state.best.valLoss;
+    const history = [...state.history, m];
+    const improved = m.valLoss < bestValLoss;
     if (improved) {
-      await saveModelDir(path.join(runDir, 'model'), model, { ...manifest, createdAt: new Date().toISOString(), metrics: { bestEpoch: epoch, valLoss: m.valLoss, valAccuracy: m.valAcc } });
-      state = { epoch, best: m, sinceBest: 0 };
+      await saveModelDir(path.join(runDir, 'model'), model, { ...manifest, createdAt: new Date().toISOString(), metrics: { bestEpoch: epoch, valLoss: m.valLoss, valAccuracy: m.valAcc, loss: m.loss, accuracy: m.acc } });
+      bestValLoss = m.valLoss;
+      state = { epoch, best: m, sinceBest: 0, history };
     } else {
-      state = { ...state, epoch, sinceBest: state.sinceBest + 1 };
+      state = { ...state, epoch, sinceBest: state.sinceBest + 1, history };
     }
-    await saveModelDir(path.join(runDir, 'last'), model, { ...manifest, createdAt: new Date().toISOString() });
-    await appendFile(path.join(runDir, 'metrics.jsonl'), JSON.stringify(m) + '\n');
-    await writeFileAtomic(statePath, JSON.stringify(state, null, 2));
+    await saveModelDir(path.join(runDir, 'last'), model, { ...manifest, createdAt: new Date().toISOString(), metrics: { epoch } }, { [CHECKPOINT_FILE]: JSON.stringify(state) });
+    await writeViews(runDir, state);
     if (!opts.quiet && !process.stderr.isTTY) process.stderr.write(`epoch ${epoch}/${cfg.epochs} loss ${m.loss.toFixed(4)} acc ${m.acc.toFixed(4)} val_loss ${m.valLoss.toFixed(4)} val_acc ${m.valAcc.toFixed(4)}${improved ? ' *' : ''}\n`);
-    if (cfg.patience && state.sinceBest >= cfg.patience) {
-      stoppedEarly = true;
-      break;
-    }
+    if (cfg.patience && state.sinceBest >= cfg.patience) stoppedEarly = true;
   }
   bar?.stop();
-  await writeRunArtifacts(runDir, history, manifest.training?.name as string | undefined);
-  return { history, best: state.best!, stoppedEarly, resumedFrom, seconds: (performance.now() - t0) / 1000 };
+  if (!state.best) throw new ImgclassError('BAD_OPTION', `no epoch was trained (--epochs ${cfg.epochs})`);
+  // metrics.jsonl may still hold epochs of a killed attempt that were never committed: rewrite it
+  await writeViews(runDir, state);
+  await writeRunArtifacts(runDir, state.history, manifest.training?.name as string | undefined);
+  return { history: state.history, best: state.best, stoppedEarly, resumedFrom, seconds: (performance.now() - t0) / 1000 };
+}
+
+/** metrics.jsonl and state.json, rewritten whole from the committed checkpoint (never appended to). */
+async function writeViews(runDir: string, s: Checkpoint): Promise<void> {
+  await writeFileAtomic(path.join(runDir, 'metrics.jsonl'), s.history.map((h) => JSON.stringify(h) + '\n').join(''));
+  await writeFileAtomic(path.join(runDir, 'state.json'), JSON.stringify({ epoch: s.epoch, best: s.best, sinceBest: s.sinceBest }, null, 2));
 }
 
 async function writeRunArtifacts(runDir: string, history: EpochMetrics[], name?: string) {
