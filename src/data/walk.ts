@@ -85,7 +85,11 @@ async function collect(dir: string, ancestors: Set<string>, out: string[], skipp
     }
     if (isDir) {
       if (e.name.startsWith('.')) continue;
-      const real = await realpath(full);
+      const real = await realpath(full).catch(() => null);
+      if (real === null) {
+        skipped.push({ file: full, reason: 'unreadable', detail: 'cannot resolve the folder' });
+        continue;
+      }
       if (ancestors.has(real)) {
         skipped.push({ file: full, reason: 'link-cycle', detail: `links back to ${real}, which is being walked` });
         continue;
