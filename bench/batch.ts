@@ -15,7 +15,7 @@ import path from 'node:path';
 import { Redis } from 'ioredis';
 import { batchResults, batchStatus, removeBatch, submitBatch } from '../src/batch/batch.js';
 import { startBatchWorker } from '../src/batch/worker.js';
-import { listImageFiles } from '../src/util/files.js';
+import { imageFilesIn } from '../src/data/walk.js';
 import { startRedis } from '../test/redis.js';
 import { sharedDataDir } from '../test/shared.js';
 import { table } from './stats.js';
@@ -32,9 +32,9 @@ process.once('exit', () => children.forEach((c) => c.kill('SIGKILL')));
 const spread = (files: string[], n: number) => Array.from({ length: Math.min(n, files.length) }, (_, i) => files[Math.floor((i * files.length) / Math.min(n, files.length))]!);
 
 // 60% dogs (Imagewoof), 15% people (LFW), the rest neither (Imagenette negatives), interleaved.
-const dogs = spread([...(await listImageFiles(path.join(data, 'imagewoof/val'))), ...(await listImageFiles(path.join(data, 'imagewoof/train')))], Math.round(N * 0.6));
-const people = spread(await listImageFiles(path.join(data, 'lfw')), Math.round(N * 0.15));
-const negatives = spread(await listImageFiles(path.join(data, 'negatives')), N - dogs.length - people.length);
+const dogs = spread([...(await imageFilesIn(path.join(data, 'imagewoof/val'))), ...(await imageFilesIn(path.join(data, 'imagewoof/train')))], Math.round(N * 0.6));
+const people = spread(await imageFilesIn(path.join(data, 'lfw')), Math.round(N * 0.15));
+const negatives = spread(await imageFilesIn(path.join(data, 'negatives')), N - dogs.length - people.length);
 const photos = [...dogs.map((f, i) => ({ f, k: i / dogs.length })), ...people.map((f, i) => ({ f, k: i / people.length })), ...negatives.map((f, i) => ({ f, k: i / negatives.length }))]
   .sort((a, b) => a.k - b.k)
   .map((x) => x.f);

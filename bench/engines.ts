@@ -11,7 +11,7 @@ import { createDogApp, type DogAppResult } from '../src/app/dog-app.js';
 import { loadImage } from '../src/data/image.js';
 import { verifyExport } from '../src/evaluation/verify-export.js';
 import { buildExport } from '../src/models/export.js';
-import { listImageFiles } from '../src/util/files.js';
+import { imageFilesIn } from '../src/data/walk.js';
 import { sharedDataDir } from '../test/shared.js';
 import { table } from './stats.js';
 
@@ -19,9 +19,9 @@ const limit = Number(process.env.BENCH_LIMIT ?? Infinity);
 const data = sharedDataDir();
 const every = <T>(xs: T[], n: number) => (xs.length <= n ? xs : Array.from({ length: n }, (_, i) => xs[Math.floor((i * xs.length) / n)]!));
 const sets: Record<string, string[]> = {
-  'imagewoof/val': every(await listImageFiles(path.join(data, 'imagewoof/val')), limit),
-  lfw: every(await listImageFiles(path.join(data, 'lfw')), limit),
-  negatives: every(await listImageFiles(path.join(data, 'negatives')), limit),
+  'imagewoof/val': every(await imageFilesIn(path.join(data, 'imagewoof/val')), limit),
+  lfw: every(await imageFilesIn(path.join(data, 'lfw')), limit),
+  negatives: every(await imageFilesIn(path.join(data, 'negatives')), limit),
 };
 
 async function decisions(engine: 'onnx' | 'tfjs'): Promise<Map<string, DogAppResult>> {
@@ -47,7 +47,7 @@ console.log(table(['photos', 'n', 'same decision (kind)', 'same top breed', 'max
 for (const f of all.filter((f) => onnx.get(f)!.kind !== tfjs.get(f)!.kind)) console.log(`  differs: ${path.relative(data, f)}: ONNX ${onnx.get(f)!.kind} (dog ${onnx.get(f)!.dogProbability}), TF.js ${tfjs.get(f)!.kind} (dog ${tfjs.get(f)!.dogProbability})`);
 
 // 2. the export against TF.js on 1,000 photos
-const photos = every(await listImageFiles(path.join(data, 'imagewoof/val')), Math.min(limit, 1000));
+const photos = every(await imageFilesIn(path.join(data, 'imagewoof/val')), Math.min(limit, 1000));
 const built = await buildExport([path.resolve(import.meta.dirname, '..', 'models', 'imagewoof-head')]);
 const images = [];
 for (const f of photos) images.push(await loadImage(f));

@@ -17,8 +17,10 @@ import { YunetFaceDetector } from '../src/detectors/face/yunet.js';
 import type { FaceDetector } from '../src/detectors/face/types.js';
 import { loadBackbone } from '../src/models/backbone.js';
 import { cropFace } from '../src/app/dog-app.js';
-import { listImageFiles } from '../src/util/files.js';
+import { walkImages } from '../src/data/walk.js';
 import { sharedDataDir } from '../test/shared.js';
+
+const listImageFiles = async (dir: string) => (await walkImages([dir])).files;
 
 type Expect = 'dog' | 'human' | 'neither';
 interface FaceSig { score: number; cropDog: number; area: number }

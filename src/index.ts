@@ -7,7 +7,8 @@ export type { ImageInput } from './data/image.js';
 export { ImgclassError, isImgclassError, type ImgclassErrorCode } from './util/errors.js';
 
 // data
-export { decodeImage, loadImage, sniffFormat, DEFAULT_DECODE_LIMITS, type RgbImage, type DecodedImage, type DecodeLimits } from './data/image.js';
+export { decodeImage, loadImage, sniffFormat, resolveLimits, DEFAULT_DECODE_LIMITS, type RgbImage, type DecodedImage, type DecodeLimits } from './data/image.js';
+export { walkImages, describeSkipped, type WalkResult, type SkippedFile, type SkipReason } from './data/walk.js';
 export { PREPROCESSING_PRESETS, preprocessBatch, samePreprocessing, type Preprocessing } from './data/preprocess.js';
 export { otsuThreshold, otsuBinarize } from './data/otsu.js';
 export { loadDataset, matchClasses, fingerprint, type Dataset, type LabeledFile, type SplitName } from './data/dataset.js';
@@ -30,7 +31,7 @@ export type { FaceBox, FaceDetector } from './detectors/face/types.js';
 
 // training and evaluation
 export { featureHead, imagenetInitHead, seedScratchCnn, seedOtsuCnn, makeOptimizer, type OptimizerName } from './training/architectures.js';
-export { runTraining, type TrainingOptions, type Architecture } from './training/pipeline.js';
+export { runTraining, type TrainingOptions, type ResumeRequest, type Architecture } from './training/pipeline.js';
 export { sweep, kfold } from './training/tuning.js';
 export { evaluate, confusionMatrix, topLosses, type Evaluation } from './evaluation/metrics.js';
 export { evaluateModels, type EvalReport } from './evaluation/run-eval.js';

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, symlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { sampleClassFolders, sharedDataDir } from './shared.js';
@@ -9,11 +9,13 @@ import { sampleClassFolders, sharedDataDir } from './shared.js';
 const data = sharedDataDir();
 const cli = path.resolve(import.meta.dirname, '..', 'src', 'cli', 'main.ts');
 
-function run(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+function run(args: string[], input?: string): Promise<{ code: number; stdout: string; stderr: string; signal: string | null }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, ['--import', 'tsx', cli, ...args], { env: process.env, maxBuffer: 1 << 24 }, (err, stdout, stderr) => {
-      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
+    const child = execFile(process.execPath, ['--import', 'tsx', cli, ...args], { env: process.env, maxBuffer: 1 << 26 }, (err, stdout, stderr) => {
+      const e = err as { code?: number; signal?: string } | null;
+      resolve({ code: e ? (e.code ?? 1) : 0, stdout, stderr, signal: e?.signal ?? null });
     });
+    child.stdin!.end(input ?? '');
   });
 }
 
@@ -67,4 +69,63 @@ test('usage errors and missing paths exit non-zero with a message', async () => 
   const r2 = await run(['predict', '/no/such/dir']);
   assert.equal(r2.code, 2);
   assert.match(r2.stderr, /No such file or directory/);
+});
+
+test('5,000 paths on the command line: every path answered in order, no crash (onnxruntime telemetry off)', async () => {
+  // onnxruntime 1.30's telemetry ran a recursive regex over /proc/self/cmdline: a command line
+  // over ~30 KB overflowed the stack (SIGSEGV) when the face detector's session was created
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'imgclass-many-'));
+  const dog = sampleClassFolders(path.join(data, 'imagewoof/val'), 1)[0]!.file;
+  const paths = [dog];
+  for (let i = 1; i < 5000; i++) {
+    const p = path.join(dir, `not-a-photo-${String(i).padStart(4, '0')}.jpg`);
+    await writeFile(p, `text ${i}`);
+    paths.push(p);
+  }
+  assert.ok(paths.join(' ').length > 100_000, 'a command line far over the old ~30 KB limit');
+  const r = await run(['predict', '--json', '--no-flip', '--top-k', '1', ...paths]);
+  assert.equal(r.signal, null, `killed by ${r.signal}: ${r.stderr}`);
+  const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+  assert.equal(lines.length, 5000);
+  assert.deepEqual(lines.map((l) => l.file), paths);
+  assert.equal(lines[0].kind, 'dog');
+  assert.ok(lines.slice(1).every((l) => l.kind === 'error' && l.code === 'NOT_AN_IMAGE'));
+  assert.equal(r.code, 1);
+});
+
+test('--files-from (NUL-separated) and - (standard input) hand over path lists; a walked folder reports what is not an image', async () => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'imgclass-list-'));
+  const [a, b] = sampleClassFolders(path.join(data, 'lfw'), 1).slice(0, 2).map((f) => f.file);
+  const folder = path.join(dir, 'folder');
+  await mkdir(folder);
+  await symlink(a!, path.join(folder, 'face-by-hash')); // a link, no extension: found by content
+  await writeFile(path.join(folder, 'notes.txt'), 'not a photo');
+  const list = path.join(dir, 'list');
+  await writeFile(list, `${b}\0${folder}\0`);
+  const r = await run(['predict', '--json', '--no-flip', '--files-from', list, '-'], `${a}\n`);
+  assert.equal(r.code, 0, r.stderr);
+  const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+  assert.deepEqual(lines.map((l) => l.file), [b, path.join(folder, 'face-by-hash'), a]);
+  assert.ok(lines.every((l) => l.kind === 'human'));
+  assert.match(r.stderr, /skipped 1 entry that is not an image \(1 not an image\), e\.g\. .*notes\.txt/);
+  const none = await run(['predict']);
+  assert.equal(none.code, 2);
+  assert.match(none.stderr, /--files-from/);
+});
+
+test('explore follows a data set made of symbolic links, and an empty one is an error', async () => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'imgclass-links-'));
+  const photos = sampleClassFolders(path.join(data, 'vehicles'), 2);
+  for (const p of photos) {
+    await mkdir(path.join(dir, 'set', p.label), { recursive: true });
+    await symlink(p.file, path.join(dir, 'set', p.label, path.basename(p.file)));
+    await mkdir(path.join(dir, 'gone', p.label), { recursive: true });
+    await symlink(path.join(dir, 'nowhere', path.basename(p.file)), path.join(dir, 'gone', p.label, path.basename(p.file)));
+  }
+  const ok = await run(['explore', '--json', '--out', path.join(dir, 'report'), path.join(dir, 'set')]);
+  assert.equal(ok.code, 0, ok.stderr);
+  assert.equal(JSON.parse(ok.stdout).images, photos.length);
+  const empty = await run(['explore', '--json', '--out', path.join(dir, 'report2'), path.join(dir, 'gone')]);
+  assert.equal(empty.code, 2);
+  assert.match(empty.stderr, /no images in any class folder.*broken link|no images in any class folder/);
 });

@@ -60,7 +60,9 @@ test('an unsplit folder is split stratified and seeded; too few classes is a cle
 test('explore counts classes and splits, sizes, unreadable files, and draws charts', async () => {
   const root = await mkdtemp(path.join(os.tmpdir(), 'imgclass-ds-'));
   await makeTree(root, { 'train/a': 4, 'train/b': 2, 'valid/a': 1, 'valid/b': 1 });
-  await writeFile(path.join(root, 'train/b/broken.jpg'), 'not really a jpeg');
+  // a truncated PNG is an image that cannot be read; a text file named .jpg is no image at all
+  await writeFile(path.join(root, 'train/b/broken.png'), (await encode('png', 40, 40)).subarray(0, 60));
+  await writeFile(path.join(root, 'train/b/notes.jpg'), 'not really a jpeg');
   const out = path.join(root, 'report');
   const e = await explore(root, out);
   assert.equal(e.classes, 2);
@@ -68,7 +70,8 @@ test('explore counts classes and splits, sizes, unreadable files, and draws char
   assert.equal(e.perSplit.train.min, 3);
   assert.equal(e.perSplit.train.max, 4);
   assert.equal(e.unreadable.length, 1);
-  assert.match(e.unreadable[0]!.file, /broken\.jpg/);
+  assert.match(e.unreadable[0]!.file, /broken\.png/);
+  assert.deepEqual(e.skipped.map((s) => [path.basename(s.file), s.reason]), [['notes.jpg', 'not-an-image']]);
   assert.equal(e.imageSize.minWidth, 8);
   assert.equal(e.charts?.length, 3);
   // makeTree draws img<i> the same in every folder: byte-identical copies across splits and labels

@@ -112,3 +112,26 @@ test('health, models and the page are served locally', async () => {
   assert.doesNotMatch(page, /https?:\/\/(?!www\.w3\.org)/, 'the page makes no external requests');
   assert.equal((await fetch(`${base}/nope`)).status, 404);
 });
+
+test('buildServer limits are declared once, enforced on every upload and reported (maxPixels, maxBytes)', async () => {
+  const strict = await buildServer({ app, webRoot: path.resolve(import.meta.dirname, '..', 'web'), maxPixels: 250 * 250, limits: { maxBytes: 50_000, maxSide: 512 } });
+  try {
+    const models = (await strict.inject({ method: 'GET', url: '/api/models' })).json();
+    assert.deepEqual(models.limits, { maxBytes: 50_000, maxPixels: 62_500, maxSide: 512 });
+    const photo = await encode('jpeg', 300, 300); // 90,000 pixels: over this server's limit, far under the default
+    const big = await strict.inject({ method: 'POST', url: '/api/predict', payload: photo, headers: { 'content-type': 'application/octet-stream' } });
+    assert.equal(big.statusCode, 413);
+    assert.match(big.json().error, /megapixels; the limit is 0\.1 megapixels/);
+    const classify = await strict.inject({ method: 'POST', url: '/api/classify', payload: photo, headers: { 'content-type': 'application/octet-stream' } });
+    assert.equal(classify.statusCode, 413);
+    const small = await strict.inject({ method: 'POST', url: '/api/predict', payload: await encode('jpeg', 200, 200), headers: { 'content-type': 'application/octet-stream' } });
+    assert.equal(small.statusCode, 200, small.body);
+    const heavy = await strict.inject({ method: 'POST', url: '/api/predict', payload: Buffer.alloc(60_000, 1), headers: { 'content-type': 'application/octet-stream' } });
+    assert.equal(heavy.statusCode, 413);
+    // the default server took the same 300×300 photo
+    assert.equal((await post(photo)).status, 200);
+  } finally {
+    await strict.close();
+  }
+  await assert.rejects(buildServer({ app, webRoot: 'web', maxPixels: -1 }), /maxPixels must be a positive number/);
+});

@@ -8,7 +8,7 @@ import { checkRedisUrl, connectCommandRedis } from '../batch/connection.js';
 import { readFilesFrom, resolveInputs } from '../batch/inputs.js';
 import { checkName, type BatchTask } from '../batch/names.js';
 import { ImgclassError } from '../util/errors.js';
-import { expandPaths } from '../util/files.js';
+import { describeSkipped, walkImages } from '../data/walk.js';
 import { progress } from '../util/progress.js';
 import { classifyFailure } from './classify.js';
 import { predictFailure } from './predict.js';
@@ -44,7 +44,12 @@ export async function runBatchSubmit(args: string[], o: SubmitCliOptions): Promi
   const given = [...args, ...(o.filesFrom ? await readFilesFrom(o.filesFrom) : [])];
   if (given.length === 0) throw new ImgclassError('BAD_OPTION', 'batch submit needs paths, URLs or --files-from FILE');
   // Directories are walked exactly as `predict` walks them; paths become absolute for other machines.
-  const inputs = await resolveInputs(given, expandPaths);
+  const inputs = await resolveInputs(given, async (paths) => {
+    const walked = await walkImages(paths);
+    const note = describeSkipped(walked.skipped);
+    if (note) process.stderr.write(note + '\n');
+    return walked.files;
+  });
   if (inputs.length === 0) {
     process.stderr.write('no image files found\n');
     return 2;

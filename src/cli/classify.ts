@@ -1,7 +1,7 @@
 import { ImageClassificationPipeline, type ImageClassificationOptions } from '../app/image-classification.js';
 import type { ImageInput } from '../data/image.js';
 import type { ImgclassError } from '../util/errors.js';
-import { expandPaths } from '../util/files.js';
+import { filesFromArgs } from './path-args.js';
 import { forEachFile } from './each-file.js';
 import { bar } from './predict.js';
 import { resolveModelArgs } from './models.js';
@@ -11,11 +11,13 @@ export interface ClassifyCliOptions {
   json?: boolean;
   topK: number;
   flip?: boolean;
+  /** Files listing more paths (one a line, or NUL-separated); `-` is standard input. */
+  filesFrom?: string[];
 }
 
 /** `imgclass classify --model DIR PATH...`: any trained model's top classes per image, no routing. */
 export async function runClassify(paths: string[], o: ClassifyCliOptions): Promise<number> {
-  const files = await expandPaths(paths);
+  const files = await filesFromArgs(paths, o.filesFrom);
   if (files.length === 0) {
     process.stderr.write('no image files found\n');
     return 2;

@@ -6,7 +6,7 @@ import { buildExport } from '../models/export.js';
 import { readManifest } from '../models/model-dir.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { ImgclassError, isImgclassError } from '../util/errors.js';
-import { expandPaths } from '../util/files.js';
+import { describeSkipped, walkImages } from '../data/walk.js';
 
 export interface ExportCliOptions {
   out: string;
@@ -46,7 +46,10 @@ async function verificationPhotos(models: string[], o: ExportCliOptions): Promis
     if (typeof trainedOn === 'string' && existsSync(trainedOn) && statSync(trainedOn).isDirectory()) dir = trainedOn;
   }
   if (!dir) throw new ImgclassError('BAD_OPTION', 'export verifies the file on real photos: give --verify DIR (a folder of photos)');
-  const files = spread(await expandPaths([dir]), o.verifyCount);
+  const walked = await walkImages([dir]);
+  const note = describeSkipped(walked.skipped);
+  if (note) process.stderr.write(note + '\n');
+  const files = spread(walked.files, o.verifyCount);
   const images: RgbImage[] = [];
   for (const f of files) {
     try {

@@ -2,6 +2,7 @@ import { loadDataset, type SplitName } from '../data/dataset.js';
 import { extractFeatures, featureSpaceKey } from '../features/bottleneck.js';
 import { loadBackbone } from '../models/backbone.js';
 import { progress } from '../util/progress.js';
+import { reportSkipped } from './toolkit.js';
 import type { ResizeMode } from '../data/transform.js';
 
 export interface FeaturesCliOptions {
@@ -14,6 +15,7 @@ export interface FeaturesCliOptions {
 /** `imgclass features DATA_DIR`: fill the feature cache for every split, report counts and rate. */
 export async function runFeatures(dataDir: string, o: FeaturesCliOptions): Promise<number> {
   const ds = await loadDataset(dataDir);
+  reportSkipped(ds.skipped);
   const backbone = await loadBackbone(o.backbone, { resize: o.resize });
   const report: Record<string, unknown> = { backbone: backbone.name, featureSpace: featureSpaceKey(backbone), classes: ds.classes.length };
   let failed = 0;

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { describeError, isImgclassError } from '../util/errors.js';
+import { describeError, ImgclassError, isImgclassError } from '../util/errors.js';
 import { applyCliModelDirDefault } from './defaults.js';
 import { runPredict } from './predict.js';
 import { runClassify } from './classify.js';
@@ -38,29 +38,40 @@ function toolkitCommand(name: string, description: string): Command {
 }
 
 const collect = (v: string, all: string[]) => [...all, v];
+const PATHS_HELP = 'image files or directories (walked recursively, links followed, files chosen by content); - reads paths from standard input';
+const FILES_FROM_HELP = 'read more paths from this file (one a line, or NUL-separated as find -print0 writes); - is standard input; repeatable';
+
+/** predict and classify need something to read: paths, a --files-from list, or both. */
+function needPaths(paths: string[], o: { filesFrom?: string[] }): void {
+  if (paths.length === 0 && !o.filesFrom?.length) throw new ImgclassError('BAD_OPTION', 'give image paths, - (paths on standard input) or --files-from FILE');
+}
 
 program
   .command('predict')
   .description('Say, for each image, whether it shows a dog (and its breed), a human (and the breed they resemble), both, or neither.')
-  .argument('<paths...>', 'image files or directories (walked recursively)')
+  .argument('[paths...]', PATHS_HELP)
+  .option('--files-from <file>', FILES_FROM_HELP, collect, [])
   .option('--json', 'one JSON object per line per image')
   .option('--top-k <n>', 'breeds to list', positiveInt, 5)
   .option('--model <dir>', 'a trained breed classifier (model, ensemble or run directory) instead of ImageNet dog classes; repeat to average several', collect, [])
   .addOption(new Option('--face-detector <name>', 'human face detector').choices(['yunet', 'haar']).default('yunet'))
   .option('--no-flip', 'do not average over the mirror image (faster, slightly less accurate)')
   .action(async (paths: string[], o) => {
+    needPaths(paths, o);
     process.exitCode = await runPredict(paths, o);
   });
 
 program
   .command('classify')
   .description('Classify images with any trained model (e.g. the vehicles classifier): its top classes per image, no dog or face routing.')
-  .argument('<paths...>', 'image files or directories (walked recursively)')
+  .argument('[paths...]', PATHS_HELP)
+  .option('--files-from <file>', FILES_FROM_HELP, collect, [])
   .requiredOption('--model <dir>', 'a trained model, ensemble or run directory (runs/x: its ensemble if it has one, else its model); repeat to average several', collect, [])
   .option('--json', 'one JSON object per line per image')
   .option('--top-k <n>', 'classes to list', positiveInt, 5)
   .option('--no-flip', 'do not average over the mirror image')
   .action(async (paths: string[], o) => {
+    needPaths(paths, o);
     process.exitCode = await runClassify(paths, o);
   });
 
@@ -110,7 +121,9 @@ toolkitCommand('train', 'Train a classifier (transfer head on bottleneck feature
   .option('--resume <run-dir>', 'continue a killed run from its last finished epoch (with --epochs: train up to that many)')
   .action(async (dir: string, o, cmd: Command) => {
     rejectInapplicableOptions('train', cmd);
-    process.exitCode = await runTrainCli(dir, { ...o, epochsGiven: cmd.getOptionValueSource('epochs') === 'cli' });
+    // which options the user typed (not defaults): with --resume only those are compared with the run's
+    const given = new Set(cmd.options.map((opt) => opt.attributeName()).filter((k) => cmd.getOptionValueSource(k) === 'cli'));
+    process.exitCode = await runTrainCli(dir, { ...o, given });
   });
 
 program

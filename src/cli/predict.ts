@@ -1,7 +1,7 @@
 import { createDogApp, type DogApp, type DogAppOptions, type DogAppResult, type FaceDetectorName } from '../app/dog-app.js';
 import type { ImageInput } from '../data/image.js';
 import type { ImgclassError } from '../util/errors.js';
-import { expandPaths } from '../util/files.js';
+import { filesFromArgs } from './path-args.js';
 import { forEachFile } from './each-file.js';
 import { nonDogModelHint, resolveModelArgs } from './models.js';
 
@@ -11,13 +11,15 @@ export interface PredictCliOptions {
   model?: string[];
   faceDetector: FaceDetectorName;
   flip?: boolean;
+  /** Files listing more paths (one a line, or NUL-separated); `-` is standard input. */
+  filesFrom?: string[];
 }
 
 /** One line of `predict --json`: the app's answer plus the file, or an error for that file. */
 export type PredictLine = ({ file: string } & Omit<DogAppResult, 'width' | 'height'>) | { file: string; kind: 'error'; message: string; code: string; breeds: []; faces: []; dogProbability: null };
 
 export async function runPredict(paths: string[], o: PredictCliOptions): Promise<number> {
-  const files = await expandPaths(paths);
+  const files = await filesFromArgs(paths, o.filesFrom);
   if (files.length === 0) {
     process.stderr.write('no image files found\n');
     return 2;

@@ -16,8 +16,9 @@ export interface ServeCliOptions {
 export async function runServe(o: ServeCliOptions): Promise<void> {
   const t0 = performance.now();
   const models = await resolveModelArgs(o.model ?? []);
-  const app = await createDogApp({ modelDir: models.length ? models : undefined, faceDetector: o.faceDetector, limits: { maxBytes: o.maxMb * 1e6 } });
-  const server = await buildServer({ app, webRoot: path.join(PACKAGE_ROOT, 'web'), maxBytes: o.maxMb * 1e6, maxWaiting: o.queue });
+  const app = await createDogApp({ modelDir: models.length ? models : undefined, faceDetector: o.faceDetector });
+  // the server's limits, declared once: it decodes every upload with them and reports them
+  const server = await buildServer({ app, webRoot: path.join(PACKAGE_ROOT, 'web'), limits: { maxBytes: o.maxMb * 1e6 }, maxWaiting: o.queue });
   const address = await server.listen({ host: o.host, port: o.port });
   const d = app.describe();
   process.stdout.write(`imgclass ready on ${address} (models loaded in ${Math.round(performance.now() - t0)} ms: ${d.backbone}, faces ${d.faceDetector}, breeds ${d.classifier.name})\n`);

@@ -4,12 +4,14 @@ import { evaluateModels, formatReport } from '../evaluation/run-eval.js';
 import { runTraining, type Architecture, type TrainingOptions } from '../training/pipeline.js';
 import type { OptimizerName } from '../training/architectures.js';
 import { progress } from '../util/progress.js';
+import { ImgclassError } from '../util/errors.js';
 import { kfold, sweep } from '../training/tuning.js';
 import { explore, formatExploration, IMBALANCE_WARN_RATIO } from '../data/explore.js';
 import { DEFAULT_PATIENCE } from '../training/pipeline.js';
 import { leakageWarning } from '../data/duplicates.js';
 import { INTERRUPTED_EXIT_CODE } from '../util/interrupt.js';
 import type { UnknownCalibration } from '../models/unknown.js';
+import { describeSkipped, type SkippedFile } from '../data/walk.js';
 
 const num = (v: string) => {
   const n = Number(v);
@@ -67,11 +69,19 @@ export function toTrainingOptions(dataDir: string, runDir: string, o: Record<str
   };
 }
 
-export async function runTrainCli(dataDir: string, o: Record<string, unknown>): Promise<number> {
+export async function runTrainCli(dataDir: string, o: Record<string, unknown> & { given?: Set<string> }): Promise<number> {
+  if (o.resume && o.out) throw new ImgclassError('BAD_OPTION', '--out and --resume both name the run directory: give one');
   const runDir = (o.resume as string | undefined) ?? (o.out as string | undefined) ?? path.join('runs', `${path.basename(path.resolve(dataDir))}-${o.arch}-${new Date().toISOString().replace(/[:.]/g, '-')}`);
   const options = toTrainingOptions(dataDir, runDir, o);
-  if (o.resume && !o.epochsGiven) (options as Partial<typeof options>).epochs = undefined;
-  const s = await runTraining({ ...options, resume: Boolean(o.resume) });
+  let s;
+  if (o.resume) {
+    // only the options typed now: they must match the run's (defaults would read as conflicts)
+    const typed = Object.fromEntries(Object.entries(o).filter(([k]) => o.given?.has(k)));
+    const given = Object.fromEntries(Object.entries(toTrainingOptions(dataDir, runDir, typed)).filter(([, v]) => v !== undefined));
+    s = await runTraining({ ...given, dataDir, runDir, resume: true });
+  } else {
+    s = await runTraining(options);
+  }
   const root = path.resolve(dataDir);
   const warn = leakageWarning(s.leaks.map((l) => ({ file: path.resolve(l.file), copies: l.copies.map((c) => path.resolve(c)) })), 'validation/test', root);
   if (warn) process.stderr.write(warn + '\n');
@@ -87,7 +97,7 @@ export async function runTrainCli(dataDir: string, o: Record<string, unknown>): 
   if (s.unknown) process.stdout.write(formatUnknown(s.unknown) + '\n');
   if (s.interrupted) {
     const total = s.history.at(-1)!.epoch;
-    process.stderr.write(`stopped after epoch ${total}; records of the ${total} finished epoch${total === 1 ? "" : "s"} are in ${s.runDir}. Resume with:\n  imgclass train ${dataDir} --resume ${s.runDir}${o.epochsGiven ? ` --epochs ${options.epochs}` : ''}\n`);
+    process.stderr.write(`stopped after epoch ${total}; records of the ${total} finished epoch${total === 1 ? "" : "s"} are in ${s.runDir}. Resume with:\n  imgclass train ${dataDir} --resume ${s.runDir}${o.given?.has('epochs') ? ` --epochs ${options.epochs}` : ''}\n`);
     return INTERRUPTED_EXIT_CODE;
   }
   if (s.counts.test > 0 && !o.noEval) {
@@ -125,6 +135,7 @@ export async function runEvalCli(args: string[], o: { json?: boolean; split?: 't
   for (const r of report.resolved) if (r.note) process.stderr.write(r.note + '\n');
   const warn = leakageWarning(report.leaks, 'scored', path.resolve(dataDir));
   if (warn) process.stderr.write(warn + '\n');
+  reportSkipped(report.skipped);
   process.stdout.write(o.json ? JSON.stringify(report) + '\n' : formatReport(report));
   return 0;
 }
@@ -165,6 +176,13 @@ export async function runKFoldCli(dataDir: string, o: Record<string, unknown>): 
 export async function runExploreCli(dataDir: string, o: { json?: boolean; out?: string }): Promise<number> {
   const outDir = o.out ?? path.join('runs', `explore-${path.basename(path.resolve(dataDir))}`);
   const e = await explore(dataDir, outDir);
+  reportSkipped(e.skipped);
   process.stdout.write(o.json ? JSON.stringify(e) + '\n' : formatExploration(e));
   return e.unreadable.length ? 1 : 0;
+}
+
+/** The one stderr line about entries of a data set that are not images. */
+export function reportSkipped(skipped: readonly SkippedFile[]): void {
+  const note = describeSkipped(skipped);
+  if (note) process.stderr.write(`imgclass: ${note}\n`);
 }

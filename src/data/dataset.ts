@@ -5,8 +5,8 @@ import { loadImagenetClasses } from '../models/imagenet.js';
 import type { ClassInfo } from '../models/model-dir.js';
 import type { ModelStore } from '../models/store.js';
 import { ImgclassError } from '../util/errors.js';
-import { listImageFiles } from '../util/files.js';
 import { stratifiedSplit } from './split.js';
+import { walkImages, type SkippedFile } from './walk.js';
 
 export type SplitName = 'train' | 'valid' | 'test';
 
@@ -23,6 +23,8 @@ export interface Dataset {
   splits: Record<SplitName, LabeledFile[]>;
   /** 'folders' when the data came split; 'stratified' when we split it (seeded). */
   splitSource: 'folders' | 'stratified';
+  /** Files in the class folders that are not images (reported by the caller, never silently dropped). */
+  skipped: SkippedFile[];
 }
 
 export interface DatasetOptions {
@@ -40,36 +42,60 @@ const WNID = /^n\d{8}$/;
  * Read a data set laid out like the seeds': `root/{train,valid|val,test}/<class>/<image>`, or
  * `root/<class>/<image>` (then split here, stratified and seeded). Class names come from the
  * folder names: `001.Affenpinscher` → `Affenpinscher`; a WordNet id (`n02086240`) → its name
- * from `root/classes.tsv` if present, else ImageNet's class list.
+ * from `root/classes.tsv` if present, else ImageNet's class list. Images are found by content and
+ * through symbolic links (see walkImages); a data set, split folder or class with no images is a
+ * BAD_DATASET error, and what is not an image is listed in `skipped`.
  */
 export async function loadDataset(root: string, opts: DatasetOptions = {}): Promise<Dataset> {
   const dirs = await subdirs(root);
   const splitDirs = dirs.filter((d) => d.toLowerCase() in SPLIT_DIRS);
   const splits: Record<SplitName, LabeledFile[]> = { train: [], valid: [], test: [] };
+  const skipped: SkippedFile[] = [];
+  const images = async (dir: string) => {
+    const w = await walkImages([dir]);
+    skipped.push(...w.skipped);
+    return w.files;
+  };
   let classFolders: string[];
   let splitSource: Dataset['splitSource'];
+  const perClass = new Map<number, number>();
   if (splitDirs.length > 0) {
     classFolders = [...new Set((await Promise.all(splitDirs.map((s) => subdirs(path.join(root, s))))).flat())].sort();
     for (const s of splitDirs) {
       const name = SPLIT_DIRS[s.toLowerCase()]!;
+      const before = splits[name].length;
       for (const [label, folder] of classFolders.entries()) {
         const dir = path.join(root, s, folder);
-        const files = (await exists(dir)) ? await listImageFiles(dir) : [];
+        const files = (await exists(dir)) ? await images(dir) : [];
         splits[name].push(...files.map((file) => ({ file, label })));
+        perClass.set(label, (perClass.get(label) ?? 0) + files.length);
       }
+      // An empty split folder is a mistake (a failed copy, links to nowhere), never a quiet success.
+      if (splits[name].length === before) throw new ImgclassError('BAD_DATASET', `${path.join(root, s)}: the ${name} split holds no images${skippedHint(skipped)}`);
     }
     splitSource = 'folders';
   } else {
     classFolders = dirs.sort();
     const all: LabeledFile[] = [];
-    for (const [label, folder] of classFolders.entries()) all.push(...(await listImageFiles(path.join(root, folder))).map((file) => ({ file, label })));
+    for (const [label, folder] of classFolders.entries()) {
+      const files = await images(path.join(root, folder));
+      all.push(...files.map((file) => ({ file, label })));
+      perClass.set(label, files.length);
+    }
     const parts = stratifiedSplit(all.map((f) => f.label), { valid: opts.validFraction ?? 0.15, test: opts.testFraction ?? 0.15 }, opts.seed ?? 42);
     for (const s of ['train', 'valid', 'test'] as const) splits[s] = parts[s].map((i) => all[i]!);
     splitSource = 'stratified';
   }
   if (classFolders.length < 2) throw new ImgclassError('BAD_DATASET', `${root}: found ${classFolders.length} class folder(s); a data set needs at least two (root/<class>/<images> or root/train/<class>/<images>)`);
+  const empty = classFolders.filter((_, i) => !perClass.get(i));
+  if (empty.length === classFolders.length) throw new ImgclassError('BAD_DATASET', `${root}: no images in any class folder${skippedHint(skipped)}`);
+  if (empty.length > 0) throw new ImgclassError('BAD_DATASET', `${root}: class folder${empty.length > 1 ? 's' : ''} ${empty.join(', ')} hold${empty.length > 1 ? '' : 's'} no images${skippedHint(skipped)}`);
   const classes = await nameClasses(root, classFolders, opts.store);
-  return { root, classes, splits, splitSource };
+  return { root, classes, splits, splitSource, skipped };
+}
+
+function skippedHint(skipped: SkippedFile[]): string {
+  return skipped.length ? ` (${skipped.length} other entries were not images, e.g. ${skipped[0]!.file}: ${skipped[0]!.detail})` : '';
 }
 
 async function nameClasses(root: string, folders: string[], store?: ModelStore): Promise<ClassInfo[]> {
@@ -92,12 +118,20 @@ async function readClassesTsv(file: string): Promise<Map<string, string>> {
   }
 }
 
+/** Visible sub-folders, symbolic links to folders included (class folders may be links). */
 async function subdirs(dir: string): Promise<string[]> {
+  let entries;
   try {
-    return (await readdir(dir, { withFileTypes: true })).filter((e) => e.isDirectory() && !e.name.startsWith('.')).map((e) => e.name);
+    entries = await readdir(dir, { withFileTypes: true });
   } catch {
     throw new ImgclassError('BAD_DATASET', `cannot read data set directory ${dir}`);
   }
+  const out: string[] = [];
+  for (const e of entries) {
+    if (e.name.startsWith('.')) continue;
+    if (e.isDirectory() || (e.isSymbolicLink() && (await stat(path.join(dir, e.name)).then((s) => s.isDirectory(), () => false)))) out.push(e.name);
+  }
+  return out;
 }
 
 async function exists(p: string): Promise<boolean> {

@@ -6,6 +6,7 @@ import { writeFileAtomic } from '../util/atomic.js';
 import { loadDataset, type SplitName } from './dataset.js';
 import { findDuplicates } from './duplicates.js';
 import { sniffFormat } from './image.js';
+import type { SkippedFile } from './walk.js';
 import { readFile } from 'node:fs/promises';
 
 export interface Exploration {
@@ -23,6 +24,8 @@ export interface Exploration {
   imbalance: { ratio: number; largest: string; smallest: string; counts: Record<string, number> };
   /** Byte-identical photos (paths relative to the root), and those whose copies sit in different splits. */
   duplicates: { groups: { files: string[]; splits: SplitName[]; classes: string[] }[]; acrossSplits: number; acrossClasses: number; redundant: number };
+  /** Entries of the class folders that are not images at all (not counted above). */
+  skipped: SkippedFile[];
   charts?: string[];
 }
 
@@ -94,6 +97,7 @@ export async function explore(root: string, outDir?: string): Promise<Exploratio
     unreadable,
     imbalance,
     duplicates,
+    skipped: ds.skipped,
   };
   if (outDir) {
     const name = path.basename(path.resolve(root));
@@ -117,7 +121,7 @@ export function formatExploration(e: Exploration): string {
   const kb = (b: number) => `${(b / 1024).toFixed(1)} KiB`;
   lines.push(`file size: min ${kb(e.fileBytes.min)}, median ${kb(e.fileBytes.median)}, mean ${kb(e.fileBytes.mean)}, max ${kb(e.fileBytes.max)}; ${e.fileBytes.over400k} files over 400 kB`);
   lines.push(`image size: width ${e.imageSize.minWidth}–${e.imageSize.maxWidth} (median ${e.imageSize.medianWidth}), height ${e.imageSize.minHeight}–${e.imageSize.maxHeight} (median ${e.imageSize.medianHeight})`);
-  lines.push(`formats: ${Object.entries(e.formats).map(([f, n]) => `${f} ${n}`).join(', ')}; unreadable: ${e.unreadable.length}`);
+  lines.push(`formats: ${Object.entries(e.formats).map(([f, n]) => `${f} ${n}`).join(', ')}; unreadable: ${e.unreadable.length}; not images (not counted): ${e.skipped.length}`);
   for (const u of e.unreadable.slice(0, 20)) lines.push(`  ${u.file}: ${u.reason}`);
   const im = e.imbalance;
   lines.push(

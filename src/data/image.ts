@@ -38,6 +38,23 @@ export const DEFAULT_DECODE_LIMITS: DecodeLimits = {
 };
 
 /**
+ * One complete, checked set of limits from layers of partial ones (later layers win, undefined
+ * entries are ignored): what an app or a server declares once, enforces and reports.
+ */
+export function resolveLimits(...layers: (Partial<DecodeLimits> | undefined)[]): DecodeLimits {
+  const out: DecodeLimits = { ...DEFAULT_DECODE_LIMITS };
+  for (const layer of layers) {
+    for (const key of Object.keys(DEFAULT_DECODE_LIMITS) as (keyof DecodeLimits)[]) {
+      const v = layer?.[key];
+      if (v === undefined) continue;
+      if (typeof v !== 'number' || !Number.isFinite(v) || v < 1) throw new ImgclassError('BAD_OPTION', `limit ${key} must be a positive number, not ${String(v)}`);
+      out[key] = v;
+    }
+  }
+  return out;
+}
+
+/**
  * Identify the container from its first bytes. The extension and the declared content type
  * are never trusted: a `.jpg` that is really an SVG is refused as an SVG.
  */

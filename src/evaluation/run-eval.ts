@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { loadDataset, matchClasses, type LabeledFile } from '../data/dataset.js';
+import type { SkippedFile } from '../data/walk.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { confusionMatrixSpec, renderChart } from './charts.js';
 import { evaluate, topLosses, type Evaluation } from './metrics.js';
@@ -51,6 +52,8 @@ export interface EvalReport extends Evaluation {
   /** Model directories used, after run directories were resolved, with a note for each that was. */
   resolved: { given: string; dir: string; note: string | null }[];
   pictures?: string[];
+  /** Entries of the data set's folders that are not images (not scored, reported). */
+  skipped: SkippedFile[];
 }
 
 /**
@@ -62,7 +65,7 @@ export async function evaluateModels(modelSpecs: string[], dataDir: string, o: E
   const resolved = await Promise.all(modelSpecs.map((m) => (m.includes(':') ? { given: m, dir: m, note: null } : resolveModelDir(m))));
   const dirs = resolved.map((r) => r.dir);
   const seed = o.seed ?? (await trainingSeed(dirs[0]!));
-  const { files, dataClasses, description, split, training } = await evalFiles(dataDir, o, seed);
+  const { files, dataClasses, description, split, training, skipped } = await evalFiles(dataDir, o, seed);
   // Several models are one ensemble (the unit averages them, with its class check).
   const predictor = await openPredictor(dirs, dataClasses, { flip: o.flip, featureCache: o.featureCache });
   const classes = predictor.classes;
@@ -82,7 +85,7 @@ export async function evaluateModels(modelSpecs: string[], dataDir: string, o: E
   const ev = evaluate(yTrue, probs, names);
   const leaks = training.length ? await leakedIntoTraining(keep.map((i) => files[i]!), training) : [];
   const unknown = await unknownRate(dirs, keep.map((i) => labeled[i]!.file), o.featureCache);
-  const report: EvalReport = { ...ev, models: modelSpecs, data: dataDir, scored: { split, description, n: ev.n }, topLosses: topLosses(yTrue, probs, keep.map((i) => labeled[i]!.file), names, o.topLosses ?? 10), failures, leaks, resolved, ...(unknown ? { unknown } : {}) };
+  const report: EvalReport = { ...ev, models: modelSpecs, data: dataDir, scored: { split, description, n: ev.n }, topLosses: topLosses(yTrue, probs, keep.map((i) => labeled[i]!.file), names, o.topLosses ?? 10), failures, leaks, resolved, skipped, ...(unknown ? { unknown } : {}) };
   if (o.outDir) {
     const label = dirs.map(modelLabel).join(' + ');
     const where = `${path.basename(path.resolve(dataDir))} ${split === 'all' ? 'all photos' : split}`;
@@ -125,23 +128,23 @@ async function unknownRate(dirs: string[], files: string[], featureCache?: strin
   }
 }
 
-async function evalFiles(dataDir: string, o: EvalOptions, seed: number): Promise<{ files: LabeledFile[]; dataClasses: ClassInfo[]; description: string; split: string; training: LabeledFile[] }> {
+async function evalFiles(dataDir: string, o: EvalOptions, seed: number): Promise<{ files: LabeledFile[]; dataClasses: ClassInfo[]; description: string; split: string; training: LabeledFile[]; skipped: SkippedFile[] }> {
   const ds = await loadDataset(dataDir, { seed });
-  if (o.files) return { files: o.files, dataClasses: ds.classes, description: o.filesDescription ?? `${o.files.length} given photos`, split: o.filesName ?? 'given photos', training: o.trainingFiles ?? [] };
+  if (o.files) return { files: o.files, dataClasses: ds.classes, description: o.filesDescription ?? `${o.files.length} given photos`, split: o.filesName ?? 'given photos', training: o.trainingFiles ?? [], skipped: ds.skipped };
   const total = ds.splits.train.length + ds.splits.valid.length + ds.splits.test.length;
   if (o.split === 'all') {
     const files = [...ds.splits.train, ...ds.splits.valid, ...ds.splits.test];
-    return { files, dataClasses: ds.classes, description: `all ${total} photos (--split all: the photos the model trained on are included, so this flatters it)`, split: 'all', training: [] };
+    return { files, dataClasses: ds.classes, description: `all ${total} photos (--split all: the photos the model trained on are included, so this flatters it)`, split: 'all', training: [], skipped: ds.skipped };
   }
   if (ds.splitSource === 'folders') {
     const which = o.split ?? (ds.splits.test.length ? 'test' : 'valid');
     const training = which === 'train' ? [] : ds.splits.train;
-    return { files: ds.splits[which], dataClasses: ds.classes, description: `the ${which} split folder: ${ds.splits[which].length} of ${total} photos${which === 'train' ? ' (training photos: this flatters the model)' : ''}`, split: which, training };
+    return { files: ds.splits[which], dataClasses: ds.classes, description: `the ${which} split folder: ${ds.splits[which].length} of ${total} photos${which === 'train' ? ' (training photos: this flatters the model)' : ''}`, split: which, training, skipped: ds.skipped };
   }
   // no split folders: the same seeded stratified split train makes (70/15/15), held-out part by default
   const which = o.split ?? 'test';
   const part = { train: 'training', valid: 'validation', test: 'held-out test' }[which];
-  return { files: ds.splits[which], dataClasses: ds.classes, description: `the ${part} part of the seeded 70/15/15 split (seed ${seed}): ${ds.splits[which].length} of ${total} photos${which === 'train' ? ' (this flatters the model)' : ''}`, split: which, training: which === 'train' ? [] : ds.splits.train };
+  return { files: ds.splits[which], dataClasses: ds.classes, description: `the ${part} part of the seeded 70/15/15 split (seed ${seed}): ${ds.splits[which].length} of ${total} photos${which === 'train' ? ' (this flatters the model)' : ''}`, split: which, training: which === 'train' ? [] : ds.splits.train, skipped: ds.skipped };
 }
 
 /** Human-readable report: headline, per-class table, confusion matrix, worst mistakes. */

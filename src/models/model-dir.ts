@@ -3,7 +3,7 @@ import path from 'node:path';
 import * as tfl from '@tensorflow/tfjs-layers';
 import type { Preprocessing } from '../data/preprocess.js';
 import { initTf } from '../runtime/tf.js';
-import { writeDirAtomic, writeFileAtomic } from '../util/atomic.js';
+import { settledDir, writeDirAtomic, writeFileAtomic } from '../util/atomic.js';
 import { ImgclassError } from '../util/errors.js';
 import { fileLoader, fileSaver } from './tfjs-io.js';
 
@@ -52,14 +52,15 @@ export interface ModelManifest {
   metrics?: Record<string, unknown>;
 }
 
-export async function readManifest(dir: string): Promise<ModelManifest> {
+export async function readManifest(modelDir: string): Promise<ModelManifest> {
+  const dir = await settledDir(modelDir);
   const file = path.join(dir, 'manifest.json');
   let m: ModelManifest;
   try {
     m = JSON.parse(await readFile(file, 'utf8'));
   } catch (e) {
     const missing = (e as NodeJS.ErrnoException).code === 'ENOENT';
-    throw new ImgclassError(missing ? 'MODEL_NOT_FOUND' : 'MODEL_CORRUPT', missing ? `${dir} is not an imgclass model directory (no manifest.json)` : `${file} is not valid JSON`, { cause: e });
+    throw new ImgclassError(missing ? 'MODEL_NOT_FOUND' : 'MODEL_CORRUPT', missing ? `${modelDir} is not an imgclass model directory (no manifest.json)` : `${file} is not valid JSON`, { cause: e });
   }
   if (m.format !== MODEL_FORMAT) throw new ImgclassError('MODEL_CORRUPT', `${file}: format is "${String(m.format)}", expected "${MODEL_FORMAT}"`);
   if (m.version > MODEL_FORMAT_VERSION) throw new ImgclassError('MODEL_CORRUPT', `${file}: version ${m.version} is newer than this imgclass understands (${MODEL_FORMAT_VERSION})`);
@@ -73,8 +74,10 @@ export interface LoadedModel {
   model: tfl.LayersModel;
 }
 
-export async function loadModelDir(dir: string): Promise<LoadedModel> {
+export async function loadModelDir(modelDir: string): Promise<LoadedModel> {
   await initTf();
+  // a checkpoint swap cut short by a kill leaves the previous complete version beside the target
+  const dir = await settledDir(modelDir);
   const manifest = await readManifest(dir);
   let model: tfl.LayersModel;
   try {
@@ -88,10 +91,14 @@ export async function loadModelDir(dir: string): Promise<LoadedModel> {
   return { manifest, model };
 }
 
-/** Write a model directory atomically: a reader (or a crash) never sees half a model. */
-export async function saveModelDir(dir: string, model: tfl.LayersModel, manifest: ModelManifest): Promise<void> {
+/**
+ * Write a model directory atomically: a reader (or a crash) never sees half a model. `extra` files
+ * (name → content) land in the same directory in the same swap, e.g. a training checkpoint's state.
+ */
+export async function saveModelDir(dir: string, model: tfl.LayersModel, manifest: ModelManifest, extra: Record<string, string> = {}): Promise<void> {
   await writeDirAtomic(dir, async (tmp) => {
     await model.save(fileSaver(tmp));
     await writeFileAtomic(path.join(tmp, 'manifest.json'), JSON.stringify(manifest, null, 2) + '\n');
+    for (const [name, content] of Object.entries(extra)) await writeFileAtomic(path.join(tmp, name), content);
   });
 }

@@ -4,6 +4,18 @@ import { Worker } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
 import { ImgclassError } from '../util/errors.js';
 
+/*
+ * Telemetry off, and not only for privacy: onnxruntime 1.30's Linux telemetry (the 1DS SDK, run
+ * when the first session creates the ORT environment) reads /proc/self/cmdline and matches it
+ * against the std::regex `(.*)[ ]*.*[\n]*`. libstdc++'s regex recurses once or twice per character,
+ * so a command line over ~30 KB (`imgclass predict photos/*.jpg` on a big folder) overflows the
+ * stack and the process dies with SIGSEGV before printing anything. ORT_DISABLE_TELEMETRY=1
+ * (exactly "1") skips that code. ORT reads it when the first session is created, in this thread
+ * or a worker (they share the environment), so setting it here, before any session, covers every
+ * command and every library user. Every onnxruntime import goes through this module.
+ */
+process.env.ORT_DISABLE_TELEMETRY = '1';
+
 /**
  * onnxruntime-node sessions, made one way everywhere. ORT is the inference engine of the whole
  * product: measured on the same tensors, a MobileNet pass takes a few ms here against ~69 ms on

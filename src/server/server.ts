@@ -4,7 +4,7 @@ import multipart from '@fastify/multipart';
 import fastifyStatic from '@fastify/static';
 import type { DogApp } from '../app/dog-app.js';
 import { ImageClassificationPipeline } from '../app/image-classification.js';
-import { DEFAULT_DECODE_LIMITS } from '../data/image.js';
+import { decodeInput, resolveLimits, type DecodeLimits } from '../data/image.js';
 import { ImgclassError, type ImgclassErrorCode } from '../util/errors.js';
 import { BoundedQueue, QueueFullError } from './queue.js';
 
@@ -12,6 +12,13 @@ export interface ServerOptions {
   app: DogApp;
   /** Directory of the static page. */
   webRoot: string;
+  /**
+   * The one set of decode limits of this server (default: the app's own, else the defaults):
+   * the request body limit, the multipart file limit, the decoder's byte, pixel and side limits,
+   * and what /api/models reports all come from it.
+   */
+  limits?: Partial<DecodeLimits>;
+  /** Shorthands for limits.maxBytes and limits.maxPixels. */
   maxBytes?: number;
   maxPixels?: number;
   /** Inference jobs run at once and allowed to wait. */
@@ -31,8 +38,10 @@ const STATUS: Partial<Record<ImgclassErrorCode, number>> = {
 };
 
 export async function buildServer(o: ServerOptions): Promise<FastifyInstance> {
-  const maxBytes = o.maxBytes ?? DEFAULT_DECODE_LIMITS.maxBytes;
-  const maxPixels = o.maxPixels ?? DEFAULT_DECODE_LIMITS.maxPixels;
+  const limits = resolveLimits(o.app.options.limits, o.limits, { maxBytes: o.maxBytes, maxPixels: o.maxPixels });
+  const { maxBytes } = limits;
+  // every upload is decoded here, with this server's limits, before the app sees it
+  const decode = (bytes: Uint8Array) => decodeInput(bytes, limits);
   const queue = new BoundedQueue(o.concurrency ?? 1, o.maxWaiting ?? 16);
   const started = Date.now();
   const server = Fastify({ logger: o.logger ?? false, bodyLimit: maxBytes });
@@ -45,7 +54,7 @@ export async function buildServer(o: ServerOptions): Promise<FastifyInstance> {
   await server.register(fastifyStatic, { root: path.resolve(o.webRoot), index: 'index.html' });
 
   server.get('/api/health', async () => ({ status: 'ok', uptimeS: Math.round((Date.now() - started) / 1000), queue: queue.stats }));
-  server.get('/api/models', async () => ({ ...o.app.describe(), limits: { maxBytes, maxPixels } }));
+  server.get('/api/models', async () => ({ ...o.app.describe(), limits }));
 
   /** The upload's bytes: a multipart field named "image", or the raw body. */
   const uploadOf = async (req: FastifyRequest): Promise<Buffer | string> => {
@@ -58,7 +67,7 @@ export async function buildServer(o: ServerOptions): Promise<FastifyInstance> {
   server.post('/api/predict', async (req, reply) => {
     const bytes = await uploadOf(req);
     if (typeof bytes === 'string') return sendError(reply, 400, bytes);
-    const result = await queue.run(async () => o.app.classify(await o.app.decode(bytes)));
+    const result = await queue.run(async () => o.app.classify(await decode(bytes)));
     const { width: _w, height: _h, ...answer } = result;
     return answer;
   });
@@ -68,7 +77,7 @@ export async function buildServer(o: ServerOptions): Promise<FastifyInstance> {
   server.post('/api/classify', async (req, reply) => {
     const bytes = await uploadOf(req);
     if (typeof bytes === 'string') return sendError(reply, 400, bytes);
-    return queue.run(async () => plain.classify(await o.app.decode(bytes)));
+    return queue.run(async () => plain.classify(await decode(bytes)));
   });
 
   server.setNotFoundHandler((req, reply) => sendError(reply, 404, `no route ${req.method} ${req.url}`));

@@ -1,13 +1,14 @@
-import { mkdir, readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { fingerprint, loadDataset, type Dataset, type LabeledFile } from '../data/dataset.js';
 import { PREPROCESSING_PRESETS, type Preprocessing } from '../data/preprocess.js';
 import { stratifiedSplit } from '../data/split.js';
+import { describeSkipped } from '../data/walk.js';
 import { extractFeatures, type FeatureRow } from '../features/bottleneck.js';
 import { backboneSpecWith, loadBackbone, type Backbone } from '../models/backbone.js';
 import type { ResizeMode } from '../data/transform.js';
 import { loadImagenetClasses } from '../models/imagenet.js';
-import { MODEL_FORMAT, MODEL_FORMAT_VERSION, type ModelInput, type ModelManifest } from '../models/model-dir.js';
+import { loadModelDir, MODEL_FORMAT, MODEL_FORMAT_VERSION, type ModelInput, type ModelManifest } from '../models/model-dir.js';
 import { registryEntry } from '../models/registry.js';
 import { initTf, tf } from '../runtime/tf.js';
 import { writeFileAtomic } from '../util/atomic.js';
@@ -16,10 +17,11 @@ import { progress } from '../util/progress.js';
 import { DEFAULT_LEARNING_RATES, featureHead, imagenetInitHead, seedOtsuCnn, seedScratchCnn, type OptimizerName } from './architectures.js';
 import { leakedIntoTraining } from '../data/duplicates.js';
 import { calibrateUnknown } from './calibrate-unknown.js';
-import { listImageFiles } from '../util/files.js';
+import { walkImages } from '../data/walk.js';
 import type { UnknownCalibration } from '../models/unknown.js';
 import { featureMatrix, imageAugmenter, imageTensor, mirrorAugmenter } from './inputs.js';
 import { oneHot, trainModel, type TrainResult, type TrainTensors } from './train.js';
+import { checkSameData, readRunForResume, resumeOptions, type SavedRun } from './resume.js';
 import * as tfl from '@tensorflow/tfjs-layers';
 
 /**
@@ -89,8 +91,10 @@ export function resolvedHyperparameters(o: Pick<TrainingOptions, 'arch' | 'optim
 }
 
 /** Decide the train / valid / test files for a run (same rules for train, sweep and kfold). */
-export async function prepareSplits(o: Pick<TrainingOptions, 'dataDir' | 'validFromTrain' | 'seed' | 'splits'>): Promise<PreparedData> {
+export async function prepareSplits(o: Pick<TrainingOptions, 'dataDir' | 'validFromTrain' | 'seed' | 'splits' | 'quiet'>): Promise<PreparedData> {
   const dataset = await loadDataset(o.dataDir, { seed: o.seed });
+  const note = o.quiet ? null : describeSkipped(dataset.skipped);
+  if (note) process.stderr.write(`imgclass: ${note}\n`);
   if (o.splits) return { dataset, ...o.splits };
   let { train, valid, test } = dataset.splits;
   if (o.validFromTrain || valid.length === 0) {
@@ -180,20 +184,34 @@ export interface TrainingSummary extends TrainResult {
   imbalance: number;
 }
 
-/** The seed's whole training step: data → (features) → model → fit with checkpoints → run directory. */
-export async function runTraining(o: TrainingOptions): Promise<TrainingSummary> {
+/** `--resume`: the run directory and data; any other option given must equal the run's. */
+export type ResumeRequest = Partial<TrainingOptions> & Pick<TrainingOptions, 'dataDir' | 'runDir'> & { resume: true };
+
+/**
+ * The seed's whole training step: data → (features) → model → fit with checkpoints → run directory.
+ * A new run refuses a directory that already holds one. A resumed run (`resume: true`) is read
+ * and checked (resume.ts: the run itself, options, data set, last weights) before anything in the
+ * run directory is written, so a refused resume leaves the run exactly as it was.
+ */
+export async function runTraining(request: TrainingOptions | ResumeRequest): Promise<TrainingSummary> {
   await initTf();
-  await mkdir(o.runDir, { recursive: true });
-  const configPath = path.join(o.runDir, 'config.json');
-  if (o.resume) {
-    // The saved configuration wins, except a new epoch budget (resume to train longer).
-    const saved = JSON.parse(await readFile(configPath, 'utf8').catch(() => '{}')) as Partial<TrainingOptions>;
-    Object.assign(o, { ...saved, resume: true, runDir: o.runDir, quiet: o.quiet, epochs: o.epochs ?? saved.epochs, splits: o.splits });
+  const configPath = path.join(request.runDir, 'config.json');
+  let o: TrainingOptions;
+  let saved: SavedRun | null = null;
+  if (request.resume) {
+    saved = await readRunForResume(request.runDir);
+    const merged = resumeOptions<TrainingOptions>(request.runDir, saved.config, request, saved.point.epoch);
+    o = { ...merged, dataDir: request.dataDir, runDir: request.runDir, resume: true, quiet: request.quiet, featureCache: request.featureCache ?? merged.featureCache, splits: request.splits };
+  } else {
+    o = request;
+    if (await stat(configPath).then(() => true, () => false)) throw new ImgclassError('BAD_RUN', `${o.runDir} already holds a training run; continue it with --resume ${o.runDir}, or choose another --out`);
   }
-  // Recorded with every default resolved, and rewritten on resume so it states the epochs now aimed at.
-  await writeFileAtomic(configPath, JSON.stringify({ ...o, ...resolvedHyperparameters(o), resume: undefined, quiet: undefined, splits: undefined }, null, 2));
   const data = await prepareSplits(o);
-  await writeFileAtomic(path.join(o.runDir, 'data.json'), JSON.stringify({ root: data.dataset.root, splitSource: data.dataset.splitSource, classes: data.dataset.classes, fingerprint: await fingerprint(data.dataset), counts: { train: data.train.length, valid: data.valid.length, test: data.test.length } }, null, 2));
+  const dataRecord = { root: data.dataset.root, splitSource: data.dataset.splitSource, classes: data.dataset.classes, fingerprint: await fingerprint(data.dataset), counts: { train: data.train.length, valid: data.valid.length, test: data.test.length } };
+  if (saved?.data) checkSameData(o.runDir, o.dataDir, saved.data, dataRecord);
+  // Only now, every check passed: recorded with every default resolved, and rewritten on resume
+  // so it states the epochs now aimed at.
+  await writeFileAtomic(configPath, JSON.stringify({ ...o, ...resolvedHyperparameters(o), resume: undefined, quiet: undefined, splits: undefined }, null, 2));
   const preprocessing = preprocessingFor(o);
   const pixelModel = o.arch === 'scratch' || o.arch === 'otsu';
   const input: ModelInput = pixelModel ? 'image' : (o.input ?? 'features');
@@ -217,7 +235,10 @@ export async function runTraining(o: TrainingOptions): Promise<TrainingSummary> 
     if (o.augment !== false) tensors.augment = mirrorAugmenter(f.rows.train, input, seed);
     inputDim = tensors.xTrain.shape[1]!;
     trainLabels = f.labels.train;
-    const outFiles = o.unknownPhotos?.length ? (await Promise.all(o.unknownPhotos.map((d) => listImageFiles(d)))).flat() : [];
+    const walked = o.unknownPhotos?.length ? await walkImages(o.unknownPhotos) : null;
+    const skippedNote = walked ? describeSkipped(walked.skipped) : null;
+    if (skippedNote && !o.quiet) process.stderr.write(`--unknown-photos: ${skippedNote}\n`);
+    const outFiles = walked?.files ?? [];
     if (o.unknownPhotos?.length && outFiles.length === 0) throw new ImgclassError('BAD_OPTION', `no photos found in --unknown-photos ${o.unknownPhotos.join(', ')}`);
     const outOfClass = outFiles.length ? await extractFeatures(outFiles, backbone, { cacheDir: o.featureCache }) : null;
     unknown = calibrateUnknown(f.rows, outOfClass ? { rows: outOfClass.rows.filter((r) => r !== null), source: o.unknownPhotos!.join(', ') } : null);
@@ -227,6 +248,10 @@ export async function runTraining(o: TrainingOptions): Promise<TrainingSummary> 
   const classWeight = hp.classWeight === 'balanced' ? Object.fromEntries(counts.map((n, c) => [c, n > 0 ? trainLabels.length / (counts.length * n) : 0])) : undefined;
   const model = await buildModel(o, data.dataset.classes, inputDim, backbone);
   backbone?.dispose();
+  if (saved?.point.lastDir) await loadWeightsInto(model, saved.point.lastDir, o.runDir);
+  // the first writes of a resumed run: every check above has passed
+  if (saved) await writeFileAtomic(configPath, JSON.stringify({ ...saved.config, epochs: o.epochs, featureCache: o.featureCache }, null, 2));
+  await writeFileAtomic(path.join(o.runDir, 'data.json'), JSON.stringify(dataRecord, null, 2));
   const manifest: Omit<ModelManifest, 'createdAt'> = {
     format: MODEL_FORMAT,
     version: MODEL_FORMAT_VERSION,
@@ -237,7 +262,7 @@ export async function runTraining(o: TrainingOptions): Promise<TrainingSummary> 
     training: { name: path.basename(o.runDir), arch: o.arch, resize: preprocessing.resize, optimizer: o.optimizer, learningRate: hp.learningRate, epochs: o.epochs, batchSize: o.batchSize, patience: hp.patience, hidden: hp.hidden, dropout: hp.dropout, classWeight: classWeight ? { mode: 'balanced', weights: classWeight } : 'none', augment: o.augment !== false, seed, data: o.dataDir },
     ...(unknown ? { unknown } : {}),
   };
-  const result = await trainModel(model, tensors, { optimizer: o.optimizer, learningRate: hp.learningRate, epochs: o.epochs, batchSize: o.batchSize, patience: hp.patience, seed, classWeight }, o.runDir, manifest, { resume: o.resume, quiet: o.quiet });
+  const result = await trainModel(model, tensors, { optimizer: o.optimizer, learningRate: hp.learningRate, epochs: o.epochs, batchSize: o.batchSize, patience: hp.patience, seed, classWeight }, o.runDir, manifest, { resume: saved?.point, quiet: o.quiet });
   tf.dispose([tensors.xTrain, tensors.yTrain, tensors.xValid, tensors.yValid]);
   model.dispose();
   if (result.history.length > 0) await recordOutcome(path.join(o.runDir, 'model'), result, o.epochs);
@@ -254,4 +279,21 @@ async function recordOutcome(modelDir: string, r: TrainResult, epochs: number): 
   const m = JSON.parse(await readFile(file, 'utf8')) as ModelManifest;
   m.training = { ...m.training, epochs, epochsRun: r.history.length, stoppedEarly: r.stoppedEarly, interrupted: r.interrupted, resumedAfter: r.resumes };
   await writeFileAtomic(file, JSON.stringify(m, null, 2) + '\n');
+}
+
+/** The last checkpoint's weights into a freshly built network; a mismatch is a damaged run, not a crash. */
+async function loadWeightsInto(model: tfl.LayersModel, lastDir: string, runDir: string): Promise<void> {
+  let last;
+  try {
+    last = await loadModelDir(lastDir);
+  } catch (e) {
+    throw new ImgclassError('BAD_RUN', `cannot resume ${runDir}: its last checkpoint cannot be loaded: ${(e as Error).message}`, { cause: e });
+  }
+  try {
+    model.setWeights(last.model.getWeights());
+  } catch (e) {
+    throw new ImgclassError('BAD_RUN', `cannot resume ${runDir}: its last checkpoint does not fit the network these options build: ${(e as Error).message}`, { cause: e });
+  } finally {
+    last.model.dispose();
+  }
 }

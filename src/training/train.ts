@@ -1,13 +1,15 @@
-import { appendFile, mkdir, readFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { tf } from '../runtime/tf.js';
-import { loadModelDir, saveModelDir, type ModelManifest } from '../models/model-dir.js';
+import { saveModelDir, type ModelManifest } from '../models/model-dir.js';
 import { renderChart, trainingCurvesSpec, type EpochMetrics } from '../evaluation/charts.js';
-import { writeFileAtomic } from '../util/atomic.js';
+import { recoverDir, removeStaleTempFiles, writeFileAtomic } from '../util/atomic.js';
+import { ImgclassError } from '../util/errors.js';
 import { onInterrupt } from '../util/interrupt.js';
 import { progress } from '../util/progress.js';
 import { makeOptimizer, type OptimizerName } from './architectures.js';
+import { CHECKPOINT_FILE, type Checkpoint, type ResumePoint } from './resume.js';
 
 export interface TrainConfig {
   optimizer: OptimizerName;
@@ -42,53 +44,39 @@ export interface TrainResult {
   resumes: number[];
 }
 
-interface RunState {
-  epoch: number;
-  best: EpochMetrics | null;
-  sinceBest: number;
-  resumes?: number[];
-}
-
 /**
  * Keras-style fit with the seed's ModelCheckpoint(save_best_only=True), plus what a killed run
- * needs: after every epoch the run directory holds `model/` (best validation loss so far, in the
- * model-directory format `predict --model` loads), `last/` (the latest weights) and `state.json`.
- * Every write is atomic, so a kill at any moment leaves the last good checkpoint intact, and
- * `resume` continues from the last finished epoch (optimiser moments restart from zero).
+ * needs. After every epoch, in this order: `model/` (only when the validation loss beats the best
+ * model's), then the commit point `last/` (the latest weights and checkpoint.json, in one atomic
+ * directory swap), then the views `metrics.jsonl` and `state.json`. A kill at any moment leaves
+ * the last committed epoch and a loadable best model; `resume` (read and checked by resume.ts,
+ * weights already loaded into `model`) continues after its epoch; optimiser moments restart from zero.
  */
-export async function trainModel(model: tfl.LayersModel, data: TrainTensors, cfg: TrainConfig, runDir: string, manifest: Omit<ModelManifest, 'createdAt'>, opts: { resume?: boolean; quiet?: boolean } = {}): Promise<TrainResult> {
+export async function trainModel(model: tfl.LayersModel, data: TrainTensors, cfg: TrainConfig, runDir: string, manifest: Omit<ModelManifest, 'createdAt'>, opts: { resume?: ResumePoint; quiet?: boolean } = {}): Promise<TrainResult> {
   await mkdir(runDir, { recursive: true });
-  const statePath = path.join(runDir, 'state.json');
-  let state: RunState = { epoch: 0, best: null, sinceBest: 0 };
-  let history: EpochMetrics[] = [];
-  if (opts.resume) {
-    try {
-      state = JSON.parse(await readFile(statePath, 'utf8'));
-      history = (await readFile(path.join(runDir, 'metrics.jsonl'), 'utf8')).trim().split('\n').filter(Boolean).map((l) => JSON.parse(l)).slice(0, state.epoch);
-      const last = await loadModelDir(path.join(runDir, 'last'));
-      model.setWeights(last.model.getWeights());
-      last.model.dispose();
-    } catch {
-      state = { epoch: 0, best: null, sinceBest: 0 };
-      history = [];
-    }
-  }
+  // only this process writes here now: put back a checkpoint swap a kill cut short, drop half-built copies
+  await recoverDir(path.join(runDir, 'model'));
+  await recoverDir(path.join(runDir, 'last'));
+  await removeStaleTempFiles(runDir);
+  const point = opts.resume;
+  let state: Checkpoint = point ? { epoch: point.epoch, best: point.best, sinceBest: point.sinceBest, history: [...point.history], resumes: point.resumes ?? [] } : { epoch: 0, best: null, sinceBest: 0, history: [] };
+  // what a new best must beat: the model in model/, which a kill may have left one epoch ahead of last/
+  let bestValLoss = point?.bestValLoss ?? Infinity;
   const resumedFrom = state.epoch;
-  if (resumedFrom === 0) await writeFileAtomic(path.join(runDir, 'metrics.jsonl'), '');
   const resumes = [...(state.resumes ?? []), ...(resumedFrom > 0 ? [resumedFrom] : [])];
   model.compile({ optimizer: makeOptimizer(cfg.optimizer, cfg.learningRate), loss: 'categoricalCrossentropy', metrics: ['accuracy'] });
   const t0 = performance.now();
   const nTrain = data.xTrain.shape[0]!;
-  const bar = opts.quiet ? null : progress('train', (cfg.epochs - resumedFrom) * Math.ceil(nTrain / cfg.batchSize), 'batch');
-  // Ctrl-C: finish the current batch, drop the unfinished epoch, keep every finished one.
+  const bar = opts.quiet ? null : progress('train', Math.max(0, cfg.epochs - resumedFrom) * Math.ceil(nTrain / cfg.batchSize), 'batch');
+  // Ctrl-C: finish the current batch, drop the unfinished epoch, keep every committed one.
   let interrupted = false;
   const unregister = onInterrupt(() => {
     interrupted = true;
     model.stopTraining = true;
   });
-  let stoppedEarly = false;
+  let stoppedEarly = Boolean(cfg.patience && state.sinceBest >= cfg.patience);
   try {
-    for (let epoch = resumedFrom + 1; epoch <= cfg.epochs && !interrupted; epoch++) {
+    for (let epoch = resumedFrom + 1; epoch <= cfg.epochs && !stoppedEarly && !interrupted; epoch++) {
       const te = performance.now();
       const x = data.augment ? data.augment(epoch) : data.xTrain;
       const h = await model.fit(x, data.yTrain, {
@@ -108,29 +96,35 @@ export async function trainModel(model: tfl.LayersModel, data: TrainTensors, cfg
       if (x !== data.xTrain) x.dispose();
       if (interrupted) break;
       const m: EpochMetrics = { epoch, loss: num(h.history.loss), acc: num(h.history.acc), valLoss: num(h.history.val_loss), valAcc: num(h.history.val_acc), seconds: round((performance.now() - te) / 1000, 3) };
-      history.push(m);
-      const improved = !state.best || m.valLoss < state.best.valLoss;
+      const history = [...state.history, m];
+      const improved = m.valLoss < bestValLoss;
       if (improved) {
-        await saveModelDir(path.join(runDir, 'model'), model, { ...manifest, createdAt: new Date().toISOString(), metrics: { bestEpoch: epoch, valLoss: m.valLoss, valAccuracy: m.valAcc } });
-        state = { epoch, best: m, sinceBest: 0, resumes };
+        await saveModelDir(path.join(runDir, 'model'), model, { ...manifest, createdAt: new Date().toISOString(), metrics: { bestEpoch: epoch, valLoss: m.valLoss, valAccuracy: m.valAcc, loss: m.loss, accuracy: m.acc } });
+        bestValLoss = m.valLoss;
+        state = { epoch, best: m, sinceBest: 0, history, resumes };
       } else {
-        state = { ...state, epoch, sinceBest: state.sinceBest + 1, resumes };
+        state = { ...state, epoch, sinceBest: state.sinceBest + 1, history, resumes };
       }
-      await saveModelDir(path.join(runDir, 'last'), model, { ...manifest, createdAt: new Date().toISOString() });
-      await appendFile(path.join(runDir, 'metrics.jsonl'), JSON.stringify(m) + '\n');
-      await writeFileAtomic(statePath, JSON.stringify(state, null, 2));
+      await saveModelDir(path.join(runDir, 'last'), model, { ...manifest, createdAt: new Date().toISOString(), metrics: { epoch } }, { [CHECKPOINT_FILE]: JSON.stringify(state) });
+      await writeViews(runDir, state);
       bar?.log(epochLine(m, cfg.epochs, improved));
-      if (cfg.patience && state.sinceBest >= cfg.patience) {
-        stoppedEarly = true;
-        break;
-      }
+      if (cfg.patience && state.sinceBest >= cfg.patience) stoppedEarly = true;
     }
   } finally {
     unregister();
     bar?.stop();
   }
-  await writeRunArtifacts(runDir, history, manifest.training?.name as string | undefined, { bestEpoch: state.best?.epoch, resumes });
-  return { history, best: state.best!, stoppedEarly, resumedFrom, seconds: (performance.now() - t0) / 1000, interrupted, resumes };
+  if (!state.best) throw new ImgclassError('BAD_OPTION', interrupted ? 'stopped before the first epoch finished; nothing to keep' : `no epoch was trained (--epochs ${cfg.epochs})`);
+  // metrics.jsonl may still hold epochs of a killed attempt that were never committed: rewrite it
+  await writeViews(runDir, state);
+  await writeRunArtifacts(runDir, state.history, manifest.training?.name as string | undefined, { bestEpoch: state.best.epoch, resumes });
+  return { history: state.history, best: state.best, stoppedEarly, resumedFrom, seconds: (performance.now() - t0) / 1000, interrupted, resumes };
+}
+
+/** metrics.jsonl and state.json, rewritten whole from the committed checkpoint (never appended to). */
+async function writeViews(runDir: string, s: Checkpoint): Promise<void> {
+  await writeFileAtomic(path.join(runDir, 'metrics.jsonl'), s.history.map((h) => JSON.stringify(h) + '\n').join(''));
+  await writeFileAtomic(path.join(runDir, 'state.json'), JSON.stringify({ epoch: s.epoch, best: s.best, sinceBest: s.sinceBest }, null, 2));
 }
 
 /** Keras' per-epoch line: `Epoch 7/30  loss 0.3121  acc 0.9038  val_loss 0.2514  val_acc 0.9318  0.4s  * best`. */

@@ -29,6 +29,7 @@ export interface SweepRow {
 export async function sweep(base: TrainingOptions, grid: { optimizers: OptimizerName[]; epochs: number[]; learningRates?: (number | undefined)[] }): Promise<SweepRow[]> {
   const rows: SweepRow[] = [];
   const lrs = grid.learningRates?.length ? grid.learningRates : [base.learningRate];
+  await prepareSplits(base); // the data set checked (and what is not an image reported) once, before the first run
   const combos = grid.optimizers.flatMap((optimizer) => grid.epochs.flatMap((epochs) => lrs.map((lr) => ({ optimizer, epochs, lr }))));
   const bar = progress('sweep', combos.length, 'run');
   for (const c of combos) {

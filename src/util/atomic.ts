@@ -1,4 +1,4 @@
-import { mkdir, rename, rm, writeFile, open } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 
@@ -51,4 +51,48 @@ export async function writeDirAtomic(target: string, fill: (tmpDir: string) => P
   }
   await rename(tmp, target);
   if (hadOld) await rm(old, { recursive: true, force: true });
+}
+
+/**
+ * The directory to read for `target`: itself, or, when a writer was killed between the two
+ * renames of writeDirAtomic (target moved aside, the new one not yet in place), the complete
+ * previous version it left as `target.old-*`. Read-only: readers never repair.
+ */
+export async function settledDir(target: string): Promise<string> {
+  try {
+    await stat(target);
+    return target;
+  } catch {
+    const old = await siblings(target, '.old-');
+    return old[0] ?? target;
+  }
+}
+
+/**
+ * For the one writer of `target` before it writes again: put back a previous version left by an
+ * interrupted swap, and remove half-built `.tmp-*` copies and superseded `.old-*` ones.
+ */
+export async function recoverDir(target: string): Promise<void> {
+  const old = await siblings(target, '.old-');
+  let present = await stat(target).then(() => true, () => false);
+  if (!present && old.length > 0) {
+    await rename(old.shift()!, target);
+    present = true;
+  }
+  for (const stale of [...old, ...(await siblings(target, '.tmp-'))]) await rm(stale, { recursive: true, force: true });
+}
+
+/** For the one writer of `dir`: remove the temporary files writeFileAtomic left when killed mid-write. */
+export async function removeStaleTempFiles(dir: string): Promise<void> {
+  const names = await readdir(dir).catch(() => [] as string[]);
+  for (const n of names.filter((x) => /\.tmp-\d+-[0-9a-f]{8}$/.test(x))) await rm(path.join(dir, n), { force: true });
+}
+
+/** `target<infix>*` siblings, newest first. */
+async function siblings(target: string, infix: string): Promise<string[]> {
+  const dir = path.dirname(target);
+  const prefix = path.basename(target) + infix;
+  const names = await readdir(dir).catch(() => [] as string[]);
+  const found = await Promise.all(names.filter((n) => n.startsWith(prefix)).map(async (n) => ({ p: path.join(dir, n), t: (await stat(path.join(dir, n)).catch(() => null))?.mtimeMs ?? 0 })));
+  return found.sort((a, b) => b.t - a.t).map((f) => f.p);
 }

@@ -15,6 +15,8 @@ export type ImgclassErrorCode =
   | 'CHECKSUM_MISMATCH'
   | 'BAD_OPTION'
   | 'BAD_DATASET'
+  /** a run directory to resume is missing, is not a training run, or is damaged */
+  | 'BAD_RUN'
   | 'FILE_NOT_FOUND'
   // batch jobs (imgclass worker / batch)
   | 'FETCH_FAILED'
