@@ -2,12 +2,9 @@ import sharp, { type Metadata } from 'sharp';
 import { open, stat } from 'node:fs/promises';
 import { ImgclassError } from '../util/errors.js';
 
-/** Decoded pixels: tightly packed 8-bit RGB, row-major, no alpha. */
-export interface RgbImage {
-  data: Uint8Array;
-  width: number;
-  height: number;
-}
+import type { RgbImage } from './pixels.js';
+
+export type { RgbImage } from './pixels.js';
 
 /** A decoded image plus where it came from, so boxes found on it can be mapped back. */
 export interface DecodedImage extends RgbImage {
