@@ -1,17 +1,18 @@
 import { decodeInput, type DecodeLimits, type DecodedImage, type ImageInput, type RgbImage } from '../data/image.js';
 import { crop } from '../data/transform.js';
-import { detectDog, DOG_DETECTOR_DEFAULTS, type DogDetectorOptions } from '../detectors/dog.js';
+import { DOG_DETECTOR_DEFAULTS, type DogDetectorOptions } from '../detectors/dog.js';
 import { HaarFaceDetector, type HaarOptions } from '../detectors/face/haar.js';
 import type { FaceBox, FaceDetector } from '../detectors/face/types.js';
 import { YunetFaceDetector, type YunetOptions } from '../detectors/face/yunet.js';
 import type { Backbone, BackboneOptions, BackboneOutput } from '../models/backbone.js';
-import { topK, type Classifier, type ClassProbability } from '../models/classifier.js';
+import type { Classifier, ClassProbability } from '../models/classifier.js';
 import { ImageClassifier } from '../models/image-classifier.js';
 import type { ModelStore } from '../models/store.js';
-import { composeMessage } from './messages.js';
+import { DOG_PIPELINE_DEFAULTS, faceCropRect, round, runDogPipeline, type DogPipelineHost, type ResultKind } from './dog-pipeline.js';
+
+export type { ResultKind } from './dog-pipeline.js';
 
 export type FaceDetectorName = 'yunet' | 'haar';
-export type ResultKind = 'dog' | 'human' | 'both' | 'neither';
 
 export interface DogAppOptions {
   /** A trained breed model (`imgclass train` output), an ensemble directory, or several (averaged); default: ImageNet's dog breeds. */
@@ -46,7 +47,7 @@ export interface DogAppOptions {
 }
 
 type AppDefaults = Required<Pick<DogAppOptions, 'faceDetector' | 'flipAverage' | 'faceDogVeto' | 'maxFaces' | 'minFaceArea' | 'topK'>>;
-export const DOG_APP_DEFAULTS: AppDefaults = { faceDetector: 'yunet', flipAverage: true, faceDogVeto: 0.5, maxFaces: 4, minFaceArea: 0.005, topK: 5 };
+export const DOG_APP_DEFAULTS: AppDefaults = { faceDetector: 'yunet', ...DOG_PIPELINE_DEFAULTS };
 
 export interface Timings {
   decodeMs: number;
@@ -128,70 +129,26 @@ export class DogApp {
     const t0 = performance.now();
     const image = await this.decode(input);
     const t1 = performance.now();
-    const [whole] = (await this.imagenet.embed([image])) as [BackboneOutput];
-    const t2 = performance.now();
-    const { faces, faceOutputs, faceCrops } = await this.findHumanFaces(image);
-    const t3 = performance.now();
-    const human = faces.length > 0;
-    const dog = detectDog(whole.probabilities, this.options.dog, human);
-    const kind: ResultKind = dog.isDog && human ? 'both' : dog.isDog ? 'dog' : human ? 'human' : 'neither';
-    const k = this.options.topK;
-    let breeds: ClassProbability[] = [];
-    let humanBreeds: ClassProbability[] | undefined;
-    // The person's resemblance is read from their face, the dog's breed from the whole photo.
-    const views: { image: RgbImage; output: BackboneOutput }[] = [];
-    if (dog.isDog) views.push({ image, output: whole });
-    if (human) views.push({ image: faceCrops[0]!, output: faceOutputs[0]! });
-    const probs = await this.breedProbabilities(views);
-    if (dog.isDog) breeds = topK(probs[0]!, this.classifier.classes, k);
-    if (human) {
-      const resemblance = topK(probs[probs.length - 1]!, this.classifier.classes, k);
-      if (dog.isDog) humanBreeds = resemblance;
-      else breeds = resemblance;
-    }
+    const { timings, ...answer } = await runDogPipeline(this.host, image, this.options);
     const t4 = performance.now();
-    return {
-      kind,
-      message: composeMessage(kind, breeds, humanBreeds, faces.length),
-      breeds,
-      ...(humanBreeds ? { humanBreeds } : {}),
-      faces,
-      dogProbability: round(dog.probability, 4),
-      width: image.width,
-      height: image.height,
-      timings: { decodeMs: round(t1 - t0, 1), backboneMs: round(t2 - t1, 1), facesMs: round(t3 - t2, 1), totalMs: round(t4 - t0, 1) },
-    };
+    return { ...answer, timings: { decodeMs: round(t1 - t0, 1), ...timings, totalMs: round(t4 - t0, 1) } };
   }
 
+  /** The models as the shared pipeline (dog-pipeline.ts) calls them, on this host: sharp and onnxruntime-node. */
+  private get host(): DogPipelineHost {
+    return (this.hostCache ??= {
+      backbone: this.imagenet.backboneHost(),
+      detectFaces: (image) => this.faceDetector.detect(image),
+      crop: (image, r) => crop(image, r.x, r.y, r.width, r.height),
+      breeds: { classes: this.classifier.classes, predict: (views) => this.breedProbabilities(views) },
+    });
+  }
+  private hostCache?: DogPipelineHost;
 
   /** The breed head on views already embedded (or on their pixels, for a head that reads pixels). */
   private async breedProbabilities(views: { image: RgbImage; output: BackboneOutput }[]): Promise<Float32Array[]> {
     if (this.unit === this.imagenet) return this.unit.headProbabilities(views.map((v) => v.output));
     return (await this.unit.classify(views.map((v) => v.image))).map((r) => r.probabilities);
-  }
-
-  /** Faces from the detector, minus those whose crop the backbone calls a dog; largest first. */
-  private async findHumanFaces(image: RgbImage): Promise<{ faces: FaceBox[]; faceOutputs: BackboneOutput[]; faceCrops: RgbImage[] }> {
-    const minArea = this.options.minFaceArea * image.width * image.height;
-    const candidates = (await this.faceDetector.detect(image))
-      .filter((f) => f.width * f.height >= minArea)
-      .sort((a, b) => b.width * b.height - a.width * a.height)
-      .slice(0, this.options.maxFaces);
-    if (candidates.length === 0) return { faces: [], faceOutputs: [], faceCrops: [] };
-    const crops = await Promise.all(candidates.map((f) => cropFace(image, f)));
-    const outputs = await this.imagenet.embed(crops);
-    const faces: FaceBox[] = [];
-    const faceOutputs: BackboneOutput[] = [];
-    const faceCrops: RgbImage[] = [];
-    candidates.forEach((f, i) => {
-      const onCrop = detectDog(outputs[i]!.probabilities, { ...this.options.dog, rule: 'mass' });
-      if (onCrop.probability < this.options.faceDogVeto) {
-        faces.push({ ...f, score: round(f.score, 4) });
-        faceOutputs.push(outputs[i]!);
-        faceCrops.push(crops[i]!);
-      }
-    });
-    return { faces, faceOutputs, faceCrops };
   }
 
   dispose(): void {
@@ -203,16 +160,11 @@ export class DogApp {
 
 /** The face box grown by half its size on each side: the head and some context, as the backbone expects. */
 export function cropFace(image: RgbImage, f: FaceBox): Promise<RgbImage> {
-  const m = 0.5;
-  return crop(image, f.x - f.width * m, f.y - f.height * m, f.width * (1 + 2 * m), f.height * (1 + 2 * m));
+  const r = faceCropRect(f);
+  return crop(image, r.x, r.y, r.width, r.height);
 }
 
 /** Load every model once and return the app (the library's entry point). */
 export function createDogApp(options: DogAppOptions = {}): Promise<DogApp> {
   return DogApp.create(options);
-}
-
-function round(v: number, digits: number): number {
-  const f = 10 ** digits;
-  return Math.round(v * f) / f;
 }

@@ -1,5 +1,5 @@
-import type { ClassProbability } from '../models/classifier.js';
-import type { ResultKind } from './dog-app.js';
+import type { ClassProbability } from '../models/probabilities.js';
+import type { ResultKind } from './dog-pipeline.js';
 
 const pct = (p: number) => `${(p * 100).toFixed(1)}%`;
 const article = (name: string) => (/^[aeiou]/i.test(name) ? 'an' : 'a');

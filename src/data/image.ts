@@ -2,12 +2,12 @@ import sharp, { type Metadata } from 'sharp';
 import { open, stat } from 'node:fs/promises';
 import { ImgclassError } from '../util/errors.js';
 
-/** Decoded pixels: tightly packed 8-bit RGB, row-major, no alpha. */
-export interface RgbImage {
-  data: Uint8Array;
-  width: number;
-  height: number;
-}
+import type { RgbImage } from './pixels.js';
+import { checkPixels, checkUpload, DEFAULT_DECODE_LIMITS, tooManyBytes, type DecodeLimits, type ImageFormat } from './upload.js';
+
+export type { RgbImage } from './pixels.js';
+// The checks every upload passes are pure (upload.ts), so device mode refuses the same inputs with the same words.
+export { DEFAULT_DECODE_LIMITS, resolveLimits, sniffFormat, type DecodeLimits, type ImageFormat } from './upload.js';
 
 /** A decoded image plus where it came from, so boxes found on it can be mapped back. */
 export interface DecodedImage extends RgbImage {
@@ -15,66 +15,6 @@ export interface DecodedImage extends RgbImage {
   /** Size of the source image after EXIF orientation, before any downscaling on load. */
   originalWidth: number;
   originalHeight: number;
-}
-
-export type ImageFormat = 'jpeg' | 'png' | 'webp' | 'gif' | 'tiff' | 'avif';
-
-export interface DecodeLimits {
-  /** Refuse inputs larger than this many bytes (checked before decoding). */
-  maxBytes: number;
-  /** Refuse images with more than this many pixels (checked from the header, before decoding). */
-  maxPixels: number;
-  /**
-   * Downscale on load so the longer side is at most this (keeps memory and time bounded for
-   * 50-megapixel phone photos; every model here works at ≤ 640 px anyway).
-   */
-  maxSide: number;
-}
-
-export const DEFAULT_DECODE_LIMITS: DecodeLimits = {
-  maxBytes: 20_000_000,
-  maxPixels: 50_000_000,
-  maxSide: 1024,
-};
-
-/**
- * One complete, checked set of limits from layers of partial ones (later layers win, undefined
- * entries are ignored): what an app or a server declares once, enforces and reports.
- */
-export function resolveLimits(...layers: (Partial<DecodeLimits> | undefined)[]): DecodeLimits {
-  const out: DecodeLimits = { ...DEFAULT_DECODE_LIMITS };
-  for (const layer of layers) {
-    for (const key of Object.keys(DEFAULT_DECODE_LIMITS) as (keyof DecodeLimits)[]) {
-      const v = layer?.[key];
-      if (v === undefined) continue;
-      if (typeof v !== 'number' || !Number.isFinite(v) || v < 1) throw new ImgclassError('BAD_OPTION', `limit ${key} must be a positive number, not ${String(v)}`);
-      out[key] = v;
-    }
-  }
-  return out;
-}
-
-/**
- * Identify the container from its first bytes. The extension and the declared content type
- * are never trusted: a `.jpg` that is really an SVG is refused as an SVG.
- */
-export function sniffFormat(buf: Uint8Array): ImageFormat | { rejected: string } {
-  const b = buf;
-  const ascii = (start: number, len: number) => String.fromCharCode(...b.subarray(start, start + len));
-  if (b.length >= 3 && b[0] === 0xff && b[1] === 0xd8 && b[2] === 0xff) return 'jpeg';
-  if (b.length >= 8 && ascii(0, 8) === '\x89PNG\r\n\x1a\n') return 'png';
-  if (b.length >= 6 && (ascii(0, 6) === 'GIF87a' || ascii(0, 6) === 'GIF89a')) return 'gif';
-  if (b.length >= 12 && ascii(0, 4) === 'RIFF' && ascii(8, 4) === 'WEBP') return 'webp';
-  if (b.length >= 4 && ((b[0] === 0x49 && b[1] === 0x49 && b[2] === 0x2a && b[3] === 0) || (b[0] === 0x4d && b[1] === 0x4d && b[2] === 0 && b[3] === 0x2a))) return 'tiff';
-  if (b.length >= 12 && ascii(4, 4) === 'ftyp' && ['avif', 'avis'].includes(ascii(8, 4))) return 'avif';
-  if (b.length >= 5 && ascii(0, 5) === '%PDF-') return { rejected: 'PDF documents are not accepted; upload a photo (JPEG, PNG, WebP, GIF, TIFF or AVIF)' };
-  const head = Buffer.from(b.subarray(0, 1024)).toString('utf8').replace(/^\uFEFF/, '').trimStart().toLowerCase();
-  if (head.startsWith('<svg') || ((head.startsWith('<?xml') || head.startsWith('<!doctype svg')) && head.includes('<svg'))) {
-    return { rejected: 'SVG images are not accepted (vector graphics can carry scripts and have no fixed pixels); upload a photo (JPEG, PNG, WebP, GIF, TIFF or AVIF)' };
-  }
-  if (b.length >= 12 && ascii(4, 4) === 'ftyp') return { rejected: 'HEIC/HEIF and video containers are not supported; convert to JPEG or PNG' };
-  if (b.length >= 2 && ascii(0, 2) === 'BM') return { rejected: 'BMP images are not supported; convert to PNG or JPEG' };
-  return { rejected: 'not an image: the content is not JPEG, PNG, WebP, GIF, TIFF or AVIF' };
 }
 
 /** Read a file, refusing (before reading it all) anything over the byte limit. */
@@ -97,10 +37,6 @@ export async function readImageFile(path: string, maxBytes = DEFAULT_DECODE_LIMI
   }
 }
 
-function tooManyBytes(size: number, maxBytes: number): ImgclassError {
-  return new ImgclassError('TOO_MANY_BYTES', `image is ${(size / 1e6).toFixed(1)} MB; the limit is ${(maxBytes / 1e6).toFixed(1)} MB`);
-}
-
 /**
  * Decode any supported image to sRGB 8-bit RGB: EXIF orientation applied, alpha flattened on
  * white, greyscale and CMYK converted, first frame of animations, downscaled to `maxSide`.
@@ -108,13 +44,7 @@ function tooManyBytes(size: number, maxBytes: number): ImgclassError {
  */
 export async function decodeImage(input: Uint8Array, limits: Partial<DecodeLimits> = {}): Promise<DecodedImage> {
   const lim = { ...DEFAULT_DECODE_LIMITS, ...limits };
-  if (input.length === 0) throw new ImgclassError('EMPTY_INPUT', 'empty input: no image data was received');
-  if (input.length > lim.maxBytes) throw tooManyBytes(input.length, lim.maxBytes);
-  const sniffed = sniffFormat(input);
-  if (typeof sniffed !== 'string') {
-    const code = sniffed.rejected.startsWith('not an image') ? 'NOT_AN_IMAGE' : 'UNSUPPORTED_FORMAT';
-    throw new ImgclassError(code, sniffed.rejected);
-  }
+  const sniffed = checkUpload(input, lim);
   // Header first: refuse decompression bombs before a single pixel is decoded.
   let meta: Metadata;
   try {
@@ -125,9 +55,7 @@ export async function decodeImage(input: Uint8Array, limits: Partial<DecodeLimit
   const w = meta.width ?? 0;
   const h = meta.pageHeight ?? meta.height ?? 0;
   if (w <= 0 || h <= 0) throw new ImgclassError('CORRUPT_IMAGE', `the ${sniffed.toUpperCase()} header declares no size`);
-  if (w * h > lim.maxPixels) {
-    throw new ImgclassError('TOO_MANY_PIXELS', `image is ${w}×${h} = ${((w * h) / 1e6).toFixed(1)} megapixels; the limit is ${(lim.maxPixels / 1e6).toFixed(1)} megapixels`);
-  }
+  checkPixels(w, h, lim);
   const rotated = (meta.orientation ?? 1) >= 5; // EXIF 5–8 swap width and height
   const originalWidth = rotated ? h : w;
   const originalHeight = rotated ? w : h;

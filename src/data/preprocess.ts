@@ -1,88 +1,12 @@
-import type { RgbImage } from './image.js';
-import { resize, toGrey, type ResizeMode } from './transform.js';
-import { otsuBinarize } from './otsu.js';
+import type { RgbImage } from './pixels.js';
+import { resize } from './transform.js';
+import { batchShape, channelsOf, writeSample, type Preprocessing } from './tensor.js';
 
-/**
- * Everything needed to turn decoded pixels into a model's input tensor. It is stored with every
- * model (registry entries and trained model manifests), because a model served with different
- * preprocessing than it was trained with fails silently: no error, just wrong answers.
- *
- * Per channel: y = (x · scale − mean[c]) / std[c], where x is the 0–255 pixel value.
- */
-export interface Preprocessing {
-  width: number;
-  height: number;
-  resize: ResizeMode;
-  /** Channel order fed to the model; 'grey' gives one channel. */
-  colour: 'rgb' | 'bgr' | 'grey';
-  layout: 'nhwc' | 'nchw';
-  scale: number;
-  mean: [number, number, number];
-  std: [number, number, number];
-  /** Seed 2: greyscale → Otsu threshold → 0/1 (then scale/mean/std apply to the 0/1 values × 255). */
-  binarize?: 'otsu';
-}
-
-/** Named presets, as Keras applications and timm define them. */
-export const PREPROCESSING_PRESETS = {
-  /** MobileNet, Inception, Xception, EfficientNet-TF ('tf' mode): x/127.5 − 1, RGB. */
-  tf: (size: number): Preprocessing => ({ width: size, height: size, resize: 'squash', colour: 'rgb', layout: 'nhwc', scale: 1, mean: [127.5, 127.5, 127.5], std: [127.5, 127.5, 127.5] }),
-  /** ResNet-50 / VGG16 in Keras ('caffe' mode): BGR, ImageNet mean subtracted, no scaling. */
-  caffe: (size: number): Preprocessing => ({ width: size, height: size, resize: 'squash', colour: 'bgr', layout: 'nhwc', scale: 1, mean: [103.939, 116.779, 123.68], std: [1, 1, 1] }),
-  /** torchvision/timm ('torch' mode): x/255, ImageNet mean/std, NCHW, shorter side + centre crop. */
-  torch: (size: number): Preprocessing => ({ width: size, height: size, resize: 'center-crop', colour: 'rgb', layout: 'nchw', scale: 1 / 255, mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] }),
-  /** The seed's CNN from scratch: x/255. */
-  rescale: (size: number): Preprocessing => ({ width: size, height: size, resize: 'squash', colour: 'rgb', layout: 'nhwc', scale: 1 / 255, mean: [0, 0, 0], std: [1, 1, 1] }),
-  /** Seed 2: Otsu-binarised greyscale at 300×300, values 0/1. */
-  otsu: (size: number): Preprocessing => ({ width: size, height: size, resize: 'squash', colour: 'grey', layout: 'nhwc', scale: 1 / 255, mean: [0, 0, 0], std: [1, 1, 1], binarize: 'otsu' }),
-} as const;
-
-export function channelsOf(p: Preprocessing): number {
-  return p.colour === 'grey' ? 1 : 3;
-}
-
-/** Two preprocessing specs produce the same tensors (used to refuse mismatched model + backbone). */
-export function samePreprocessing(a: Preprocessing, b: Preprocessing): boolean {
-  return JSON.stringify(canonical(a)) === JSON.stringify(canonical(b));
-}
-
-function canonical(p: Preprocessing) {
-  return [p.width, p.height, p.resize, p.colour, p.layout, p.scale, p.mean, p.std, p.binarize ?? null];
-}
+export { PREPROCESSING_PRESETS, batchShape, channelsOf, samePreprocessing, writeSample, type Preprocessing } from './tensor.js';
 
 /** Resize one image to the model's input size (the only async step; the rest is arithmetic). */
 export async function resizeFor(img: RgbImage, p: Preprocessing): Promise<RgbImage> {
   return resize(img, p.width, p.height, p.resize);
-}
-
-/**
- * Write one already-resized image into `out` at sample index `index` (a batch buffer of
- * batch × H × W × C floats), applying colour order, binarisation and normalisation.
- */
-export function writeSample(img: RgbImage, p: Preprocessing, out: Float32Array, index: number): void {
-  const fixed = p.resize !== 'keep-aspect';
-  if (fixed ? img.width !== p.width || img.height !== p.height : Math.min(img.width, img.height) !== Math.min(p.width, p.height)) {
-    throw new Error(`image is ${img.width}×${img.height}, expected ${p.width}×${p.height} (${p.resize}); call resizeFor first`);
-  }
-  const hw = img.width * img.height;
-  const c = channelsOf(p);
-  const base = index * hw * c;
-  if (p.colour === 'grey') {
-    let grey = toGrey(img);
-    if (p.binarize === 'otsu') grey = otsuBinarize(grey).binary.map((v) => v * 255);
-    for (let i = 0; i < hw; i++) out[base + i] = (grey[i]! * p.scale - p.mean[0]) / p.std[0];
-    return;
-  }
-  // y = x·(scale/std) + (−mean/std) per channel: one multiply-add per value on the hot path.
-  const order = p.colour === 'bgr' ? [2, 1, 0] : [0, 1, 2];
-  const d = img.data;
-  for (let ch = 0; ch < 3; ch++) {
-    const mul = p.scale / p.std[ch]!;
-    const add = -p.mean[ch]! / p.std[ch]!;
-    const src = order[ch]!;
-    if (p.layout === 'nhwc') for (let i = 0; i < hw; i++) out[base + i * 3 + ch] = d[i * 3 + src]! * mul + add;
-    else for (let i = 0, o = base + ch * hw; i < hw; i++) out[o + i] = d[i * 3 + src]! * mul + add;
-  }
 }
 
 /**
@@ -99,7 +23,3 @@ export async function preprocessBatch(images: RgbImage[], p: Preprocessing): Pro
   return { data, shape: batchShape(images.length, p, width, height) };
 }
 
-export function batchShape(n: number, p: Preprocessing, width = p.width, height = p.height): [number, number, number, number] {
-  const c = channelsOf(p);
-  return p.layout === 'nhwc' ? [n, height, width, c] : [n, c, height, width];
-}

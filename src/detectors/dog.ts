@@ -1,4 +1,4 @@
-import { IMAGENET_DOG_RANGE } from '../models/imagenet.js';
+import { IMAGENET_DOG_RANGE } from '../models/imagenet-dogs.js';
 
 /**
  * Dog detection on ImageNet probabilities.

@@ -8,13 +8,9 @@ import { DEFAULT_BACKBONE, registryEntry, type BackboneSpec, type RegistryEntry 
 import { createSession, ort, type OrtSession } from '../runtime/ort.js';
 import { getDefaultStore, type ModelStore } from './store.js';
 
-/** What one forward pass of a pretrained backbone gives for one image. */
-export interface BackboneOutput {
-  /** Softmax over the 1000 ImageNet classes. */
-  probabilities: Float32Array;
-  /** The transfer-learning feature vector (MobileNet: 768-d global average pool). */
-  features: Float32Array;
-}
+import type { BackboneOutput } from './probabilities.js';
+
+export type { BackboneOutput } from './probabilities.js';
 
 /**
  * A pretrained network with its preprocessing attached (keras-hub's backbone + preprocessor):

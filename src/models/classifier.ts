@@ -6,7 +6,8 @@ import { preprocessBatch, samePreprocessing, type Preprocessing } from '../data/
 import { createSession, ort, type OrtSession } from '../runtime/ort.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { ImgclassError } from '../util/errors.js';
-import { concat, concatAll, meanVectors, range } from '../util/vectors.js';
+import { concatAll, meanVectors, range } from '../util/vectors.js';
+import { headInput, restrictProbabilities } from './probabilities.js';
 import type { Backbone, BackboneOutput } from './backbone.js';
 import { IMAGENET_DOG_RANGE, loadImagenetClasses } from './imagenet.js';
 import { readManifest, sameClasses, type ClassInfo, type ModelManifest } from './model-dir.js';
@@ -22,10 +23,6 @@ export interface ClassifierInput {
   backbone?: BackboneOutput;
 }
 
-export interface ClassProbability {
-  name: string;
-  probability: number;
-}
 
 /** Maps images to probabilities over `classes` (breeds, vehicles …). */
 export interface Classifier {
@@ -39,12 +36,8 @@ export interface Classifier {
   dispose(): void;
 }
 
-/** The k most probable classes, best first. */
-export function topK(probabilities: Float32Array, classes: ClassInfo[], k: number): ClassProbability[] {
-  return Array.from(probabilities, (p, i) => ({ name: classes[i]!.name, probability: Math.round(p * 1e4) / 1e4 }))
-    .sort((a, b) => b.probability - a.probability)
-    .slice(0, Math.max(0, k));
-}
+// Ranking and head inputs are pure (shared with the browser's device mode); re-exported here.
+export { headInput, topK, type ClassProbability } from './probabilities.js';
 
 /**
  * A classifier with no training: the backbone's own ImageNet head restricted to a subset of
@@ -54,7 +47,8 @@ export class ImagenetSubsetClassifier implements Classifier {
   constructor(
     readonly name: string,
     readonly backbone: string,
-    private readonly indices: number[],
+    /** The ImageNet indices kept, in class order (device mode restricts the same way). */
+    readonly indices: number[],
     readonly classes: ClassInfo[],
   ) {}
 
@@ -67,11 +61,7 @@ export class ImagenetSubsetClassifier implements Classifier {
   async predict(inputs: ClassifierInput[]): Promise<Float32Array[]> {
     return inputs.map(({ backbone }) => {
       if (!backbone) throw new Error('ImagenetSubsetClassifier needs backbone outputs');
-      const out = new Float32Array(this.indices.length);
-      let sum = 0;
-      this.indices.forEach((ci, j) => (sum += out[j] = backbone.probabilities[ci]!));
-      for (let j = 0; j < out.length; j++) out[j] = sum > 0 ? out[j]! / sum : 1 / out.length;
-      return out;
+      return restrictProbabilities(backbone.probabilities, this.indices);
     });
   }
 
@@ -279,9 +269,4 @@ export async function saveEnsemble(dir: string, memberDirs: string[]): Promise<v
 
 function fail(msg: string): never {
   throw new Error(msg);
-}
-
-/** What a feature head reads from the backbone's outputs, per its manifest. */
-export function headInput(m: Pick<ModelManifest, 'input'>, b: BackboneOutput): Float32Array {
-  return m.input === 'features' ? b.features : concat(b.features, b.probabilities);
 }

@@ -196,3 +196,18 @@ function emitHead(g: GraphBuilder, m: TrainedClassifier, input: string, prefix: 
   return out.name;
 }
 
+
+/**
+ * A trained feature head (or an ensemble of them, averaged) alone, as ONNX: input `input` (what
+ * `headInput` builds from the backbone's outputs), output `probabilities`. The browser's device
+ * mode runs it after the backbone graph, so a `serve --model DIR` head answers there too.
+ */
+export function buildHeadOnnx(model: TrainedModel): Uint8Array {
+  const members = model.singleModels();
+  if (members.some((m) => m.manifest.input === 'image')) throw new ImgclassError('BAD_OPTION', `${model.name} reads pixels; only heads on backbone features run as a separate head graph`);
+  const g = new GraphBuilder();
+  const input = g.input('input', ['batch', 'dim']);
+  g.rename(averageMembers(g, members.map((m, i) => emitHead(g, m, input, `m${i}/`))), EXPORT_OUTPUT);
+  g.output(EXPORT_OUTPUT, ['batch', model.classes.length]);
+  return g.build({ classes: JSON.stringify(model.classes.map((c) => c.name)) }, `imgclass head of ${model.name}`);
+}

@@ -1,12 +1,14 @@
 import type { RgbImage } from '../data/image.js';
 import { resizeFor, type Preprocessing } from '../data/preprocess.js';
-import { flipHorizontal } from '../data/transform.js';
 import { meanVectors } from '../util/vectors.js';
 import { loadBackbone, type Backbone, type BackboneOptions, type BackboneOutput } from './backbone.js';
 import { ImagenetSubsetClassifier, loadTrainedModel, type Classifier, type TrainedModel } from './classifier.js';
 import type { ClassInfo } from './model-dir.js';
 import { DEFAULT_BACKBONE } from './registry.js';
 import type { ModelStore } from './store.js';
+import { averageViews, embedWith, viewsOf, type BackboneHost } from './views.js';
+
+export { averageViews } from './views.js';
 
 /**
  * The one inference unit (keras-hub's task, transformers.js' pipeline model): a backbone with
@@ -56,9 +58,13 @@ export class ImageClassifier {
 
   /** Backbone outputs per image, averaged over each image and its mirror image when flip is on. */
   async embed(images: RgbImage[]): Promise<BackboneOutput[]> {
+    return embedWith(this.backboneHost(), images, this.flip);
+  }
+
+  /** The backbone as the shared pipeline code drives it (views.ts): sharp fits, onnxruntime-node runs. */
+  backboneHost(): BackboneHost {
     const backbone = this.backbone ?? fail('this model reads pixels; it has no backbone');
-    const outs = await backbone.run(await modelViews(images, backbone.spec.preprocessing, this.flip));
-    return this.flip ? images.map((_, i) => averageViews([outs[2 * i]!, outs[2 * i + 1]!])) : outs;
+    return { fit: (im) => resizeFor(im, backbone.spec.preprocessing), run: (views) => backbone.run(views) };
   }
 
   /** The head's class probabilities for backbone outputs already embedded. */
@@ -95,13 +101,7 @@ export class ImageClassifier {
 
 /** What a model reads of each image: the image fitted to its input, then (flip) its mirror image. */
 export async function modelViews(images: RgbImage[], p: Preprocessing, flip: boolean): Promise<RgbImage[]> {
-  const fitted = await Promise.all(images.map((im) => resizeFor(im, p)));
-  return flip ? fitted.flatMap((im) => [im, flipHorizontal(im)]) : fitted;
-}
-
-/** The mean of several views' backbone outputs (features and probabilities alike). */
-export function averageViews(views: BackboneOutput[]): BackboneOutput {
-  return { probabilities: meanVectors(views.map((v) => v.probabilities)), features: meanVectors(views.map((v) => v.features)) };
+  return viewsOf(await Promise.all(images.map((im) => resizeFor(im, p))), flip);
 }
 
 function fail(msg: string): never {

@@ -7,12 +7,7 @@ export interface ImagenetClass {
   name: string;
 }
 
-/** ImageNet-1k indices of dog breeds (Chihuahua … Mexican hairless), the seed's dog range. */
-export const IMAGENET_DOG_RANGE = { first: 151, last: 268 } as const;
-
-export function isImagenetDog(index: number): boolean {
-  return index >= IMAGENET_DOG_RANGE.first && index <= IMAGENET_DOG_RANGE.last;
-}
+export { IMAGENET_DOG_RANGE, isImagenetDog } from './imagenet-dogs.js';
 
 let cache: Promise<ImagenetClass[]> | undefined;
 

@@ -27,11 +27,9 @@ export type ModelInput =
   /** the preprocessed image itself (CNNs from scratch) */
   | 'image';
 
-export interface ClassInfo {
-  name: string;
-  /** WordNet id when the class comes from ImageNet-style folders (lets eval match folders by id). */
-  wnid?: string;
-}
+import type { ClassInfo } from './probabilities.js';
+
+export type { ClassInfo } from './probabilities.js';
 
 /** Same class names in the same order (models whose probabilities can be averaged). */
 export function sameClasses(a: ClassInfo[], b: ClassInfo[]): boolean {

@@ -1,3 +1,4 @@
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import multipart from '@fastify/multipart';
@@ -7,6 +8,7 @@ import { ImageClassificationPipeline } from '../app/image-classification.js';
 import { decodeInput, resolveLimits, type DecodeLimits } from '../data/image.js';
 import { ImgclassError, type ImgclassErrorCode } from '../util/errors.js';
 import { BoundedQueue, QueueFullError } from './queue.js';
+import { buildDeviceAssets, ORT_WEB_DIST, ORT_WEB_FILES, ORT_WEB_PREFIX, type DeviceAssets } from './device-assets.js';
 
 export interface ServerOptions {
   app: DogApp;
@@ -51,7 +53,40 @@ export async function buildServer(o: ServerOptions): Promise<FastifyInstance> {
   await server.register(multipart, { limits: { fileSize: maxBytes, files: 1, fields: 4, parts: 5 } });
   // Any other body is taken raw: the bytes are sniffed, the declared Content-Type is not trusted.
   server.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: maxBytes }, (_req, body, done) => done(null, body));
+  // Cross-origin isolation: lets device mode's onnxruntime-web use threads (SharedArrayBuffer).
+  // Everything the page loads is same-origin, so nothing it needs is blocked by it.
+  server.addHook('onSend', async (_req, reply, payload) => {
+    void reply.header('Cross-Origin-Opener-Policy', 'same-origin');
+    void reply.header('Cross-Origin-Embedder-Policy', 'require-corp');
+    void reply.header('Cross-Origin-Resource-Policy', 'same-origin');
+    return payload;
+  });
   await server.register(fastifyStatic, { root: path.resolve(o.webRoot), index: 'index.html' });
+
+  // Device mode: models and code for the browser, prepared on first request and kept.
+  let device: Promise<DeviceAssets> | undefined;
+  const deviceAssets = () => {
+    device ??= buildDeviceAssets(o.app, { maxBytes, maxPixels: limits.maxPixels });
+    device.catch(() => (device = undefined));
+    return device;
+  };
+  const IMMUTABLE = 'public, max-age=31536000, immutable';
+  server.get('/api/device', async (_req, reply) => {
+    void reply.header('Cache-Control', 'no-cache');
+    return (await deviceAssets()).manifest;
+  });
+  server.get('/assets/:hash/:name', async (req, reply) => {
+    const file = (await deviceAssets()).files.get(req.url.split('?')[0]!);
+    if (!file) return sendError(reply, 404, `no asset ${req.url}`);
+    return reply.header('Cache-Control', IMMUTABLE).type(file.type).send(Buffer.from(file.bytes.buffer, file.bytes.byteOffset, file.bytes.byteLength));
+  });
+  // onnxruntime-web's own scripts, from the installed package (never a CDN); the version is in the path.
+  server.get(`${ORT_WEB_PREFIX}:file`, async (req, reply) => {
+    const name = (req.params as { file: string }).file;
+    const type = ORT_WEB_FILES[name];
+    if (!type) return sendError(reply, 404, `no onnxruntime-web file ${name}`);
+    return reply.header('Cache-Control', IMMUTABLE).type(type).send(await readFile(path.join(ORT_WEB_DIST, name)));
+  });
 
   server.get('/api/health', async () => ({ status: 'ok', uptimeS: Math.round((Date.now() - started) / 1000), queue: queue.stats }));
   server.get('/api/models', async () => ({ ...o.app.describe(), limits }));

@@ -3,7 +3,9 @@ import type { RgbImage } from '../../data/image.js';
 import { padMirror, resize, toGrey } from '../../data/transform.js';
 import { loadOpenCv, type OpenCv } from '../../runtime/opencv.js';
 import { getDefaultStore, type ModelStore } from '../../models/store.js';
-import type { FaceBox, FaceDetector } from './types.js';
+import { clampBox, type FaceBox, type FaceDetector } from './types.js';
+
+export { clampBox } from './types.js';
 
 export interface HaarOptions {
   /** Registry name of the cascade (the seed uses `haarcascade_frontalface_alt`). */
@@ -82,14 +84,4 @@ export class HaarFaceDetector implements FaceDetector {
   dispose(): void {
     this.classifier.delete();
   }
-}
-
-/** Clamp a box to the image; null if it lies (almost) entirely in the mirrored padding. */
-export function clampBox(x: number, y: number, w: number, h: number, image: { width: number; height: number }) {
-  const x1 = Math.max(0, x);
-  const y1 = Math.max(0, y);
-  const x2 = Math.min(image.width, x + w);
-  const y2 = Math.min(image.height, y + h);
-  if ((x2 - x1) * (y2 - y1) < 0.5 * w * h) return null; // mostly a reflection, not the real face
-  return { x: Math.round(x1), y: Math.round(y1), width: Math.round(x2 - x1), height: Math.round(y2 - y1) };
 }

@@ -1,4 +1,4 @@
-import type { RgbImage } from '../../data/image.js';
+import type { RgbImage } from '../../data/pixels.js';
 
 /** A face rectangle in the pixel coordinates of the image given to `detect`. */
 export interface FaceBox {
@@ -33,4 +33,14 @@ export function nms(boxes: FaceBox[], iouThreshold: number): FaceBox[] {
   const kept: FaceBox[] = [];
   for (const b of sorted) if (kept.every((k) => iou(k, b) <= iouThreshold)) kept.push(b);
   return kept;
+}
+
+/** Clamp a box to the image; null if it lies (almost) entirely in the mirrored padding. */
+export function clampBox(x: number, y: number, w: number, h: number, image: { width: number; height: number }) {
+  const x1 = Math.max(0, x);
+  const y1 = Math.max(0, y);
+  const x2 = Math.min(image.width, x + w);
+  const y2 = Math.min(image.height, y + h);
+  if ((x2 - x1) * (y2 - y1) < 0.5 * w * h) return null; // mostly a reflection, not the real face
+  return { x: Math.round(x1), y: Math.round(y1), width: Math.round(x2 - x1), height: Math.round(y2 - y1) };
 }

@@ -1,0 +1,146 @@
+import type { Rect, RgbImage } from '../data/pixels.js';
+import { detectDog, type DogDetectorOptions } from '../detectors/dog.js';
+import type { FaceBox } from '../detectors/face/types.js';
+import { topK, type BackboneOutput, type ClassInfo, type ClassProbability } from '../models/probabilities.js';
+import { embedWith, type BackboneHost } from '../models/views.js';
+import { composeMessage } from './messages.js';
+
+/**
+ * The dog-breed app's decisions, with no host dependency: the server (DogApp: sharp,
+ * onnxruntime-node) and the browser's device mode (pure resize, onnxruntime-web) both answer
+ * through `runDogPipeline`, so routing rules, thresholds, crops and messages are one code.
+ * A host supplies only the model calls, each behind a small interface:
+ * - `backbone`: fit an image to the backbone and run it on fitted views (views.ts adds the mirror
+ *   images and averages);
+ * - `detectFaces`: face boxes in the image's coordinates;
+ * - `crop`: cut a rectangle out;
+ * - `breeds`: the breed head on views already embedded.
+ * A new step (another detector, more views) is one more member here and one implementation per host.
+ */
+export type ResultKind = 'dog' | 'human' | 'both' | 'neither';
+
+export interface DogPipelineHost {
+  backbone: BackboneHost;
+  detectFaces(image: RgbImage): Promise<FaceBox[]>;
+  crop(image: RgbImage, rect: Rect): Promise<RgbImage>;
+  breeds: {
+    classes: ClassInfo[];
+    /** Class probabilities for views already embedded (their pixels too, for a head that reads pixels). */
+    predict(views: { image: RgbImage; output: BackboneOutput }[]): Promise<Float32Array[]>;
+  };
+}
+
+export interface DogPipelineOptions {
+  dog?: DogDetectorOptions;
+  /** Average predictions over the image and its mirror image (2 backbone passes; steadier). */
+  flipAverage: boolean;
+  /**
+   * A face whose crop the backbone itself calls a dog (dog probability ≥ this) is a dog's face,
+   * not a person's: face detectors fire on dog faces. 1 disables the check.
+   */
+  faceDogVeto: number;
+  /** Faces checked per image (largest first). */
+  maxFaces: number;
+  /**
+   * Smallest face, as a fraction of the image area. Detectors' false faces on dogs and objects
+   * are tiny (median 0.5% of the image on the shared photos); a person to compare with a breed is not.
+   */
+  minFaceArea: number;
+  topK: number;
+}
+
+export const DOG_PIPELINE_DEFAULTS: DogPipelineOptions = { flipAverage: true, faceDogVeto: 0.5, maxFaces: 4, minFaceArea: 0.005, topK: 5 };
+
+/** The answer for one image, before the host adds its timings. */
+export interface DogPipelineResult {
+  kind: ResultKind;
+  message: string;
+  /** For a dog: its breeds. For a human alone: the breeds the person resembles. */
+  breeds: ClassProbability[];
+  /** For both: the breeds the person resembles (the dog's are in `breeds`). */
+  humanBreeds?: ClassProbability[];
+  faces: FaceBox[];
+  dogProbability: number;
+  width: number;
+  height: number;
+  timings: { backboneMs: number; facesMs: number };
+}
+
+/** The face box grown by half its size on each side: the head and some context, as the backbone expects. */
+export function faceCropRect(f: FaceBox): Rect {
+  const m = 0.5;
+  return { x: f.x - f.width * m, y: f.y - f.height * m, width: f.width * (1 + 2 * m), height: f.height * (1 + 2 * m) };
+}
+
+export function routeKind(isDog: boolean, human: boolean): ResultKind {
+  return isDog && human ? 'both' : isDog ? 'dog' : human ? 'human' : 'neither';
+}
+
+/**
+ * decoded image → backbone (probabilities + features) → face detector → face check → dog rule →
+ * breed head (dog: whole photo; person: their face crop) → message.
+ */
+export async function runDogPipeline(host: DogPipelineHost, image: RgbImage, o: DogPipelineOptions): Promise<DogPipelineResult> {
+  const t1 = performance.now();
+  const [whole] = (await embedWith(host.backbone, [image], o.flipAverage)) as [BackboneOutput];
+  const t2 = performance.now();
+  const { faces, faceOutputs, faceCrops } = await findHumanFaces(host, image, o);
+  const t3 = performance.now();
+  const human = faces.length > 0;
+  const dog = detectDog(whole.probabilities, o.dog, human);
+  const kind = routeKind(dog.isDog, human);
+  let breeds: ClassProbability[] = [];
+  let humanBreeds: ClassProbability[] | undefined;
+  // The person's resemblance is read from their face, the dog's breed from the whole photo.
+  const views: { image: RgbImage; output: BackboneOutput }[] = [];
+  if (dog.isDog) views.push({ image, output: whole });
+  if (human) views.push({ image: faceCrops[0]!, output: faceOutputs[0]! });
+  const probs = views.length > 0 ? await host.breeds.predict(views) : [];
+  const classes = host.breeds.classes;
+  if (dog.isDog) breeds = topK(probs[0]!, classes, o.topK);
+  if (human) {
+    const resemblance = topK(probs[probs.length - 1]!, classes, o.topK);
+    if (dog.isDog) humanBreeds = resemblance;
+    else breeds = resemblance;
+  }
+  return {
+    kind,
+    message: composeMessage(kind, breeds, humanBreeds, faces.length),
+    breeds,
+    ...(humanBreeds ? { humanBreeds } : {}),
+    faces,
+    dogProbability: round(dog.probability, 4),
+    width: image.width,
+    height: image.height,
+    timings: { backboneMs: round(t2 - t1, 1), facesMs: round(t3 - t2, 1) },
+  };
+}
+
+/** Faces from the detector, minus those whose crop the backbone calls a dog; largest first. */
+async function findHumanFaces(host: DogPipelineHost, image: RgbImage, o: DogPipelineOptions): Promise<{ faces: FaceBox[]; faceOutputs: BackboneOutput[]; faceCrops: RgbImage[] }> {
+  const minArea = o.minFaceArea * image.width * image.height;
+  const candidates = (await host.detectFaces(image))
+    .filter((f) => f.width * f.height >= minArea)
+    .sort((a, b) => b.width * b.height - a.width * a.height)
+    .slice(0, o.maxFaces);
+  if (candidates.length === 0) return { faces: [], faceOutputs: [], faceCrops: [] };
+  const crops = await Promise.all(candidates.map((f) => host.crop(image, faceCropRect(f))));
+  const outputs = await embedWith(host.backbone, crops, o.flipAverage);
+  const faces: FaceBox[] = [];
+  const faceOutputs: BackboneOutput[] = [];
+  const faceCrops: RgbImage[] = [];
+  candidates.forEach((f, i) => {
+    const onCrop = detectDog(outputs[i]!.probabilities, { ...o.dog, rule: 'mass' });
+    if (onCrop.probability < o.faceDogVeto) {
+      faces.push({ ...f, score: round(f.score, 4) });
+      faceOutputs.push(outputs[i]!);
+      faceCrops.push(crops[i]!);
+    }
+  });
+  return { faces, faceOutputs, faceCrops };
+}
+
+export function round(v: number, digits: number): number {
+  const f = 10 ** digits;
+  return Math.round(v * f) / f;
+}

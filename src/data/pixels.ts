@@ -1,0 +1,96 @@
+/**
+ * Pixel arithmetic with no host dependency: the same module runs in Node (beside sharp) and in the
+ * browser bundle (device mode), so geometry decisions such as where a crop starts cannot drift
+ * between the two hosts.
+ */
+
+/** Decoded pixels: tightly packed 8-bit RGB, row-major, no alpha. */
+export interface RgbImage {
+  data: Uint8Array;
+  width: number;
+  height: number;
+}
+
+/** A rectangle in pixel coordinates (may be fractional before it is clamped). */
+export interface Rect {
+  x: number;
+  y: number;
+  width: number;
+  height: number;
+}
+
+export type ResizeMode =
+  /** Keras `load_img(target_size=...)`: stretch to the target, aspect ratio not kept. */
+  | 'squash'
+  /** Scale the shorter side to the target, then take the centre square (timm/torchvision style). */
+  | 'center-crop'
+  /**
+   * Scale the shorter side to the target and keep the whole photo, aspect ratio intact; the longer
+   * side is capped at MAX_ASPECT × the target (centre-cropped beyond). Gives a variable input size,
+   * so only for backbones that pool globally (MobileNet). A wide photo of a bus keeps both ends.
+   */
+  | 'keep-aspect';
+
+/** Longest side / shortest side that 'keep-aspect' keeps (a panorama must not become a huge tensor). */
+export const MAX_ASPECT = 2;
+
+/** The size `resize` gives an image of w×h (fixed for squash and crop, variable for keep-aspect). */
+export function resizedSize(w: number, h: number, width: number, height: number, mode: ResizeMode): { width: number; height: number } {
+  if (mode !== 'keep-aspect') return { width, height };
+  const side = Math.min(width, height);
+  const k = side / Math.min(w, h);
+  return { width: Math.min(Math.max(side, Math.round(w * k)), MAX_ASPECT * side), height: Math.min(Math.max(side, Math.round(h * k)), MAX_ASPECT * side) };
+}
+
+/** The integer rectangle `crop` takes for a requested (possibly fractional, overhanging) one. */
+export function cropRect(img: { width: number; height: number }, r: Rect): { left: number; top: number; width: number; height: number } {
+  const left = Math.max(0, Math.floor(r.x));
+  const top = Math.max(0, Math.floor(r.y));
+  const width = Math.max(1, Math.min(img.width - left, Math.ceil(r.width)));
+  const height = Math.max(1, Math.min(img.height - top, Math.ceil(r.height)));
+  return { left, top, width, height };
+}
+
+/** Copy a rectangle out (clamped as `cropRect` says). */
+export function cropPixels(img: RgbImage, r: Rect): RgbImage {
+  const { left, top, width, height } = cropRect(img, r);
+  const out = new Uint8Array(width * height * 3);
+  for (let y = 0; y < height; y++) {
+    const s = ((top + y) * img.width + left) * 3;
+    out.set(img.data.subarray(s, s + width * 3), y * width * 3);
+  }
+  return { data: out, width, height };
+}
+
+/** Pad right and bottom with a constant grey up to width×height (letterboxing at the top-left). */
+export function padPixels(img: RgbImage, width: number, height: number, value: number): RgbImage {
+  if (img.width === width && img.height === height) return img;
+  const out = new Uint8Array(width * height * 3).fill(value);
+  for (let y = 0; y < img.height; y++) out.set(img.data.subarray(y * img.width * 3, (y + 1) * img.width * 3), y * width * 3);
+  return { data: out, width, height };
+}
+
+/** Mirror left-right, in memory (cheap; used for flip averaging). */
+export function flipHorizontal(img: RgbImage): RgbImage {
+  const out = new Uint8Array(img.data.length);
+  const row = img.width * 3;
+  for (let y = 0; y < img.height; y++) {
+    const base = y * row;
+    for (let x = 0; x < img.width; x++) {
+      const s = base + x * 3;
+      const d = base + (img.width - 1 - x) * 3;
+      out[d] = img.data[s]!;
+      out[d + 1] = img.data[s + 1]!;
+      out[d + 2] = img.data[s + 2]!;
+    }
+  }
+  return { data: out, width: img.width, height: img.height };
+}
+
+/** Greyscale with OpenCV's BGR2GRAY weights (what the seed's Haar pipeline does). */
+export function toGrey(img: RgbImage): Uint8Array {
+  const n = img.width * img.height;
+  const g = new Uint8Array(n);
+  for (let i = 0; i < n; i++) g[i] = Math.round(0.299 * img.data[i * 3]! + 0.587 * img.data[i * 3 + 1]! + 0.114 * img.data[i * 3 + 2]!);
+  return g;
+}

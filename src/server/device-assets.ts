@@ -1,0 +1,120 @@
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as esbuild from 'esbuild';
+import type { DogApp } from '../app/dog-app.js';
+import { DEFAULT_DECODE_LIMITS, type DecodeLimits } from '../data/upload.js';
+import { YUNET_DEFAULTS } from '../detectors/face/yunet-decode.js';
+import { backboneGraph } from '../models/backbone-graph.js';
+import { ImagenetSubsetClassifier, TrainedClassifier, EnsembleClassifier, type TrainedModel } from '../models/classifier.js';
+import { buildHeadOnnx } from '../models/export.js';
+import { registryEntry } from '../models/registry.js';
+import { getDefaultStore } from '../models/store.js';
+import type { DeviceAsset, DeviceManifest } from '../web/device-manifest.js';
+
+/**
+ * Everything the page's device mode downloads, prepared once (on the first request for it): the
+ * device bundle (src/web/device.ts and the shared pipeline modules, bundled by esbuild), the backbone
+ * graph the server itself runs, YuNet, the breed head, and onnxruntime-web's wasm from the installed
+ * package. Files are addressed by the sha256 of their content, so the browser may keep them forever.
+ */
+export interface DeviceAssets {
+  manifest: DeviceManifest;
+  /** URL path → content. */
+  files: Map<string, { bytes: Uint8Array; type: string }>;
+}
+
+const require = createRequire(import.meta.url);
+/** onnxruntime-web's dist folder (its package.json is not exported; its CommonJS entry lives in dist/). */
+export const ORT_WEB_DIST = path.dirname(require.resolve('onnxruntime-web'));
+const ORT_WEB_VERSION: string = JSON.parse(await readFile(path.join(ORT_WEB_DIST, '..', 'package.json'), 'utf8')).version;
+/** The onnxruntime-web files the page may ask for by name (all versioned by the URL). */
+export const ORT_WEB_FILES: Record<string, string> = {
+  'ort.wasm.min.mjs': 'text/javascript',
+  'ort-wasm-simd-threaded.mjs': 'text/javascript',
+};
+export const ORT_WEB_PREFIX = `/ort/${ORT_WEB_VERSION}/`;
+
+/** The browser entry beside this module: .ts when run from source (tsx), .js in dist/. */
+function deviceEntry(): string {
+  const base = fileURLToPath(new URL('../web/device', import.meta.url));
+  for (const ext of ['.ts', '.js']) if (existsSync(base + ext)) return base + ext;
+  throw new Error(`device-mode entry not found beside ${base}`);
+}
+
+/**
+ * Bundle device mode for the browser. platform 'browser' makes the build fail on any Node-only
+ * import (fs, sharp, onnxruntime-node) reaching the shared modules: the layering is checked here.
+ */
+export async function bundleDevice(): Promise<{ code: Uint8Array; inputs: string[] }> {
+  const r = await esbuild.build({
+    entryPoints: [deviceEntry()],
+    bundle: true,
+    format: 'esm',
+    platform: 'browser',
+    target: 'es2022',
+    minify: true,
+    write: false,
+    metafile: true,
+    logLevel: 'silent',
+  });
+  return { code: r.outputFiles[0]!.contents, inputs: Object.keys(r.metafile.inputs) };
+}
+
+export async function buildDeviceAssets(app: DogApp, o: { maxBytes?: number; maxPixels?: number } = {}): Promise<DeviceAssets> {
+  const files = new Map<string, { bytes: Uint8Array; type: string }>();
+  const add = (name: string, bytes: Uint8Array, type: string): DeviceAsset => {
+    const url = `/assets/${createHash('sha256').update(bytes).digest('hex').slice(0, 20)}/${name}`;
+    files.set(url, { bytes, type });
+    return { url, bytes: bytes.length };
+  };
+  const store = app.options.store ?? getDefaultStore();
+  const limits: DecodeLimits = { ...DEFAULT_DECODE_LIMITS, ...app.options.limits, ...(o.maxBytes ? { maxBytes: o.maxBytes } : {}), ...(o.maxPixels ? { maxPixels: o.maxPixels } : {}) };
+  const backbone = app.backbone;
+  const head = app.classifier;
+  let reason: string | undefined;
+  let headSpec: DeviceManifest['head'] = { kind: 'imagenet-subset', indices: [] };
+  let headAsset: DeviceAsset | undefined;
+  if (app.faceDetector.name !== 'yunet') reason = 'device mode runs the YuNet face detector; this server uses Haar';
+  if (head instanceof ImagenetSubsetClassifier) headSpec = { kind: 'imagenet-subset', indices: head.indices };
+  else if (head instanceof TrainedClassifier || head instanceof EnsembleClassifier) {
+    const model = head as TrainedModel;
+    const input = model.singleModels()[0]!.manifest.input;
+    if (input === 'image') reason ??= 'this server\'s breed model reads pixels (a CNN of its own); device mode runs heads on the backbone\'s features';
+    else {
+      headSpec = { kind: 'onnx', input };
+      headAsset = add('head.onnx', buildHeadOnnx(model), 'application/octet-stream');
+    }
+  } else reason ??= `device mode cannot run the breed model ${head.name}`;
+
+  const graph = await backboneGraph(registryEntry(backbone.name), backbone.spec, store);
+  const yunet = app.options.yunet ?? {};
+  const [bundle, backboneBytes, facesBytes, wasmBytes] = await Promise.all([
+    bundleDevice(),
+    readFile(graph.model),
+    readFile(await store.resolve(yunet.model ?? 'yunet_n')),
+    readFile(path.join(ORT_WEB_DIST, 'ort-wasm-simd-threaded.wasm')),
+  ]);
+  const o2 = app.options;
+  const manifest: DeviceManifest = {
+    available: !reason,
+    ...(reason ? { reason } : {}),
+    bundle: add('device.js', bundle.code, 'text/javascript').url,
+    ort: { version: ORT_WEB_VERSION, module: `${ORT_WEB_PREFIX}ort.wasm.min.mjs`, glue: `${ORT_WEB_PREFIX}ort-wasm-simd-threaded.mjs`, wasm: add('ort-wasm-simd-threaded.wasm', wasmBytes, 'application/wasm') },
+    models: {
+      backbone: add(`${backbone.name}.onnx`, backboneBytes, 'application/octet-stream'),
+      faces: add(`${yunet.model ?? 'yunet_n'}.onnx`, facesBytes, 'application/octet-stream'),
+      ...(headAsset ? { head: headAsset } : {}),
+    },
+    backbone: { name: backbone.name, preprocessing: backbone.spec.preprocessing },
+    head: headSpec,
+    classes: head.classes,
+    pipeline: { dog: o2.dog, flipAverage: o2.flipAverage, faceDogVeto: o2.faceDogVeto, maxFaces: o2.maxFaces, minFaceArea: o2.minFaceArea, topK: o2.topK },
+    yunet: { scoreThreshold: yunet.scoreThreshold ?? YUNET_DEFAULTS.scoreThreshold, nmsIou: yunet.nmsIou ?? YUNET_DEFAULTS.nmsIou },
+    limits,
+  };
+  return { manifest, files };
+}

@@ -1,0 +1,202 @@
+/**
+ * Device mode: the dog-breed app run entirely in the browser. Bundled by esbuild when the server
+ * starts (server/device-assets.ts) and loaded by the page (web/app.js) only when device mode is on.
+ * The decisions are the server's own modules (dog-pipeline.ts and what it imports); this file only
+ * supplies the browser host: decoding with createImageBitmap, the pure resize (resample.ts, which
+ * reproduces sharp), and onnxruntime-web sessions. No request made here carries the photo.
+ */
+import type * as Ort from 'onnxruntime-web';
+import { runDogPipeline, round, type DogPipelineHost, type DogPipelineResult } from '../app/dog-pipeline.js';
+import { cropPixels, type RgbImage } from '../data/pixels.js';
+import { fitInside, resample, resizeLike } from '../data/resample.js';
+import { batchShape, channelsOf, writeSample } from '../data/tensor.js';
+import { checkPixels, checkUpload, isTruncated } from '../data/upload.js';
+import { decodeYunet, YUNET_SIZE, yunetInput, yunetLetterbox } from '../detectors/face/yunet-decode.js';
+import { headInput, restrictProbabilities, type BackboneOutput } from '../models/probabilities.js';
+import { ImgclassError } from '../util/errors.js';
+import type { DeviceAsset, DeviceManifest } from './device-manifest.js';
+
+export type { DeviceManifest } from './device-manifest.js';
+
+export interface LoadProgress {
+  /** Bytes in hand so far (network or cache) and in all. */
+  loaded: number;
+  total: number;
+  /** Bytes that came over the network (0 on a visit whose models are all cached). */
+  fetched: number;
+}
+
+export interface DeviceResult extends Omit<DogPipelineResult, 'timings'> {
+  timings: { decodeMs: number; backboneMs: number; facesMs: number; totalMs: number };
+}
+
+const CACHE = 'imgclass-models-v1';
+
+/** Models are content-addressed, so a cached copy is never stale; old versions are pruned. */
+async function fetchAll(assets: DeviceAsset[], onProgress: (p: LoadProgress) => void): Promise<Uint8Array[]> {
+  const total = assets.reduce((n, a) => n + a.bytes, 0);
+  let loaded = 0;
+  let fetched = 0;
+  const cache = typeof caches !== 'undefined' ? await caches.open(CACHE).catch(() => null) : null;
+  if (cache) {
+    const keep = new Set(assets.map((a) => new URL(a.url, location.href).href));
+    for (const req of await cache.keys()) if (!keep.has(req.url)) await cache.delete(req);
+  }
+  const report = () => onProgress({ loaded, total, fetched });
+  return Promise.all(
+    assets.map(async (a) => {
+      const hit = await cache?.match(a.url);
+      if (hit) {
+        const bytes = new Uint8Array(await hit.arrayBuffer());
+        loaded += bytes.length;
+        report();
+        return bytes;
+      }
+      const res = await fetch(a.url);
+      if (!res.ok || !res.body) throw new Error(`cannot fetch ${a.url}: HTTP ${res.status}`);
+      const reader = res.body.getReader();
+      const parts: Uint8Array[] = [];
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        parts.push(value);
+        loaded += value.length;
+        fetched += value.length;
+        report();
+      }
+      const bytes = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+      let o = 0;
+      for (const p of parts) {
+        bytes.set(p, o);
+        o += p.length;
+      }
+      await cache?.put(a.url, new Response(bytes, { headers: { 'Content-Type': 'application/octet-stream' } })).catch(() => undefined);
+      return bytes;
+    }),
+  );
+}
+
+export class DeviceApp {
+  private constructor(
+    readonly manifest: DeviceManifest,
+    private readonly ort: typeof Ort,
+    private readonly backbone: Ort.InferenceSession,
+    private readonly faces: Ort.InferenceSession,
+    private readonly head: Ort.InferenceSession | null,
+    /** Threads onnxruntime-web runs with (more than 1 only when the page is cross-origin isolated). */
+    readonly threads: number,
+  ) {}
+
+  static async load(manifest: DeviceManifest, onProgress: (p: LoadProgress) => void = () => {}): Promise<DeviceApp> {
+    if (!manifest.available) throw new Error(manifest.reason ?? 'device mode is not available');
+    // A variable, not a literal: the bundler leaves onnxruntime-web to be loaded from the app's own URL.
+    const moduleUrl = manifest.ort.module;
+    const ort = (await import(/* @vite-ignore */ moduleUrl)) as typeof Ort;
+    const assets = [manifest.ort.wasm, manifest.models.backbone, manifest.models.faces, ...(manifest.models.head ? [manifest.models.head] : [])];
+    const [wasm, backbone, faces, head] = await fetchAll(assets, onProgress);
+    ort.env.wasm.wasmBinary = wasm!.buffer as ArrayBuffer;
+    ort.env.wasm.wasmPaths = { mjs: manifest.ort.glue };
+    // Threads need SharedArrayBuffer, i.e. a cross-origin isolated page (the server sends COOP/COEP).
+    const threads = globalThis.crossOriginIsolated ? Math.max(1, Math.min(4, navigator.hardwareConcurrency || 1)) : 1;
+    ort.env.wasm.numThreads = threads;
+    const opts: Ort.InferenceSession.SessionOptions = { executionProviders: ['wasm'], graphOptimizationLevel: 'all' };
+    const bb = await ort.InferenceSession.create(backbone!, opts);
+    const fd = await ort.InferenceSession.create(faces!, opts);
+    const hd = head ? await ort.InferenceSession.create(head, opts) : null;
+    return new DeviceApp(manifest, ort, bb, fd, hd, threads);
+  }
+
+  /** The whole app on one photo, in this tab. */
+  async classify(file: Blob): Promise<DeviceResult> {
+    const t0 = performance.now();
+    const image = await this.decode(file);
+    const t1 = performance.now();
+    const { timings, ...answer } = await runDogPipeline(this.host, image, this.manifest.pipeline);
+    const t4 = performance.now();
+    return { ...answer, timings: { decodeMs: round(t1 - t0, 1), ...timings, totalMs: round(t4 - t0, 1) } };
+  }
+
+  /**
+   * The server's decode, in the browser: the same upload checks, EXIF orientation, alpha on white,
+   * and the longer side brought to ≤ maxSide with the server's kernel (lanczos3).
+   */
+  async decode(file: Blob): Promise<RgbImage> {
+    const lim = this.manifest.limits;
+    const bytes = new Uint8Array(await file.arrayBuffer());
+    const format = checkUpload(bytes, lim);
+    const name = format.toUpperCase();
+    if (isTruncated(bytes, format)) throw new ImgclassError('CORRUPT_IMAGE', `the ${name} data is damaged or truncated: the file ends before the image does`);
+    let bitmap: ImageBitmap;
+    try {
+      bitmap = await createImageBitmap(new Blob([bytes]), { imageOrientation: 'from-image', premultiplyAlpha: 'none', colorSpaceConversion: 'default' });
+    } catch (e) {
+      throw new ImgclassError('CORRUPT_IMAGE', `the ${name} data is damaged or truncated: the browser cannot decode it`, { cause: e });
+    }
+    const { width, height } = bitmap;
+    checkPixels(width, height, lim);
+    const canvas = new OffscreenCanvas(width, height);
+    const ctx = canvas.getContext('2d', { willReadFrequently: true })!;
+    ctx.fillStyle = '#ffffff';
+    ctx.fillRect(0, 0, width, height);
+    ctx.drawImage(bitmap, 0, 0);
+    bitmap.close();
+    const rgba = ctx.getImageData(0, 0, width, height).data;
+    const rgb = new Uint8Array(width * height * 3);
+    for (let i = 0, j = 0; i < rgba.length; i += 4, j += 3) {
+      rgb[j] = rgba[i]!;
+      rgb[j + 1] = rgba[i + 1]!;
+      rgb[j + 2] = rgba[i + 2]!;
+    }
+    return fitInside({ data: rgb, width, height }, lim.maxSide, 'lanczos3');
+  }
+
+  /** The models as the shared pipeline calls them, on this host. */
+  private get host(): DogPipelineHost {
+    const m = this.manifest;
+    const p = m.backbone.preprocessing;
+    return {
+      backbone: {
+        fit: async (im) => resizeLike(im, p.width, p.height, p.resize, 'linear'),
+        run: (views) => this.runBackbone(views),
+      },
+      detectFaces: (image) => this.detectFaces(image),
+      crop: async (image, r) => cropPixels(image, r),
+      breeds: { classes: m.classes, predict: (views) => this.breeds(views.map((v) => v.output)) },
+    };
+  }
+
+  private async runBackbone(views: RgbImage[]): Promise<BackboneOutput[]> {
+    const p = this.manifest.backbone.preprocessing;
+    const out: BackboneOutput[] = [];
+    // One view per run: 'keep-aspect' views differ in size, and the server runs batches of 1 too.
+    for (const v of views) {
+      const data = new Float32Array(v.width * v.height * channelsOf(p));
+      writeSample(v, p, data, 0);
+      const res = await this.backbone.run({ input: new this.ort.Tensor('float32', data, batchShape(1, p, v.width, v.height)) });
+      out.push({ probabilities: (await res.probabilities!.getData()) as Float32Array, features: (await res.features!.getData()) as Float32Array });
+    }
+    return out;
+  }
+
+  private async detectFaces(image: RgbImage) {
+    const box = yunetLetterbox(image);
+    const x = yunetInput(resample(image, box.width, box.height, 'linear'));
+    const res = await this.faces.run({ [this.faces.inputNames[0]!]: new this.ort.Tensor('float32', x, [1, 3, YUNET_SIZE, YUNET_SIZE]) });
+    const outputs: Record<string, Float32Array> = {};
+    for (const [k, v] of Object.entries(res)) outputs[k] = (await v.getData()) as Float32Array;
+    return decodeYunet(outputs, box.scale, image, this.manifest.yunet);
+  }
+
+  private async breeds(outputs: BackboneOutput[]): Promise<Float32Array[]> {
+    const h = this.manifest.head;
+    if (h.kind === 'imagenet-subset') return outputs.map((o) => restrictProbabilities(o.probabilities, h.indices));
+    const rows = outputs.map((o) => headInput({ input: h.input }, o));
+    const dim = rows[0]!.length;
+    const data = new Float32Array(rows.length * dim);
+    rows.forEach((r, i) => data.set(r, i * dim));
+    const res = await this.head!.run({ input: new this.ort.Tensor('float32', data, [rows.length, dim]) });
+    const probs = (await res.probabilities!.getData()) as Float32Array;
+    const n = this.manifest.classes.length;
+    return rows.map((_, i) => probs.slice(i * n, (i + 1) * n));
+  }
+}

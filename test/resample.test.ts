@@ -1,0 +1,72 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { loadImage } from '../src/data/image.js';
+import { cropPixels } from '../src/data/pixels.js';
+import { fitInside, resample, resizeLike } from '../src/data/resample.js';
+import { crop, resize } from '../src/data/transform.js';
+import { bundleDevice } from '../src/server/device-assets.js';
+import { sampleClassFolders, sharedDataDir } from './shared.js';
+import sharp from 'sharp';
+import type { RgbImage } from '../src/data/pixels.js';
+
+// The browser's pure resize (device mode) against sharp (the server) on real photos, at the sizes
+// the pipeline uses: the backbone's centre crop, YuNet's letterbox, face crops, the decode cap.
+const data = sharedDataDir();
+const photos = [
+  ...sampleClassFolders(path.join(data, 'imagewoof/val'), 1).slice(0, 3),
+  ...sampleClassFolders(path.join(data, 'lfw'), 1).slice(0, 2),
+  ...sampleClassFolders(path.join(data, 'vehicles'), 1).slice(0, 2),
+].map((p) => p.file);
+
+function diff(a: RgbImage, b: RgbImage): { mean: number; max: number } {
+  assert.deepEqual([b.width, b.height], [a.width, a.height]);
+  let sum = 0;
+  let max = 0;
+  for (let i = 0; i < a.data.length; i++) {
+    const d = Math.abs(a.data[i]! - b.data[i]!);
+    sum += d;
+    max = Math.max(max, d);
+  }
+  return { mean: sum / a.data.length, max };
+}
+
+test('the pure resize reproduces sharp\'s linear resize to within a grey level or two', async () => {
+  for (const file of photos) {
+    const img = await loadImage(file);
+    const lb = Math.min(320 / img.width, 320 / img.height);
+    const face = { x: img.width * 0.3, y: img.height * 0.2, width: img.width * 0.35, height: img.height * 0.4 };
+    const cases: [string, Promise<RgbImage>, () => RgbImage][] = [
+      ['centre crop 224', resize(img, 224, 224, 'center-crop'), () => resizeLike(img, 224, 224, 'center-crop')],
+      ['letterbox 320', resize(img, Math.round(img.width * lb), Math.round(img.height * lb)), () => resample(img, Math.round(img.width * lb), Math.round(img.height * lb))],
+      ['keep-aspect 224', resize(img, 224, 224, 'keep-aspect'), () => resizeLike(img, 224, 224, 'keep-aspect')],
+      ['face crop → 224', crop(img, face.x, face.y, face.width, face.height).then((c) => resize(c, 224, 224, 'center-crop')), () => resizeLike(cropPixels(img, face), 224, 224, 'center-crop')],
+      ['shrink ×5', resize(img, Math.round(img.width / 5), Math.round(img.height / 5)), () => resample(img, Math.round(img.width / 5), Math.round(img.height / 5))],
+    ];
+    for (const [what, server, device] of cases) {
+      const d = diff(await server, device());
+      assert.ok(d.mean < 0.8 && d.max <= 3, `${path.basename(file)} ${img.width}×${img.height}, ${what}: mean ${d.mean.toFixed(3)}, max ${d.max}`);
+    }
+  }
+});
+
+test('the decode cap (longer side ≤ 1024, lanczos3) matches sharp\'s', async () => {
+  const img = await loadImage(photos[5]!);
+  const big = await resize(img, 1600, 1200); // a large photo to bring down again
+  const { data: s, info } = await sharp(big.data, { raw: { width: big.width, height: big.height, channels: 3 } })
+    .resize({ width: 1024, height: 1024, fit: 'inside', withoutEnlargement: true })
+    .raw()
+    .toBuffer({ resolveWithObject: true });
+  const d = diff({ data: new Uint8Array(s), width: info.width, height: info.height }, fitInside(big, 1024));
+  assert.ok(d.mean < 1.5, `mean ${d.mean.toFixed(3)}, max ${d.max}`);
+});
+
+test('the device bundle builds for the browser with no Node-only module in it', async () => {
+  const { code, inputs } = await bundleDevice();
+  const banned = inputs.filter((i) => /node_modules\/(sharp|onnxruntime-node|@tensorflow)|^node:|src\/(server|cli|runtime)\//.test(i));
+  assert.deepEqual(banned, []);
+  for (const shared of ['src/app/dog-pipeline.ts', 'src/app/messages.ts', 'src/detectors/dog.ts', 'src/detectors/face/yunet-decode.ts', 'src/data/tensor.ts', 'src/data/resample.ts']) {
+    assert.ok(inputs.includes(shared), `${shared} is bundled, not copied`);
+  }
+  assert.ok(code.length < 200_000, `bundle is ${code.length} bytes`);
+});
