@@ -10,7 +10,9 @@ import { ImageClassifier } from '../models/image-classifier.js';
 import type { ModelStore } from '../models/store.js';
 import { composeMessage } from './messages.js';
 
-export type FaceDetectorName = 'yunet' | 'haar';
+/** The face detectors the app can use (the CLI's choices come from here). */
+export const FACE_DETECTORS = ['yunet', 'haar'] as const;
+export type FaceDetectorName = (typeof FACE_DETECTORS)[number];
 export type ResultKind = 'dog' | 'human' | 'both' | 'neither';
 
 export interface DogAppOptions {
