@@ -16,8 +16,8 @@ import { Redis } from 'ioredis';
 import { batchResults, batchStatus, removeBatch, submitBatch } from '../src/batch/batch.js';
 import { startBatchWorker } from '../src/batch/worker.js';
 import { imageFilesIn } from '../src/data/walk.js';
-import { startRedis } from '../test/redis.js';
-import { sharedDataDir } from '../test/shared.js';
+import { startRedis } from '../support/redis.js';
+import { sharedDataDir } from '../support/shared.js';
 import { table } from './stats.js';
 
 const N = Number(process.env.BENCH_BATCH_PHOTOS ?? 2000);

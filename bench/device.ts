@@ -11,7 +11,7 @@ import sharp from 'sharp';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { createDogApp } from '../src/app/dog-app.js';
 import { buildServer } from '../src/server/server.js';
-import { sampleClassFolders, sharedDataDir } from '../test/shared.js';
+import { sampleClassFolders, sharedDataDir } from '../support/shared.js';
 import { median, quantile, table } from './stats.js';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';

@@ -12,7 +12,7 @@ import { loadImage } from '../src/data/image.js';
 import { verifyExport } from '../src/evaluation/verify-export.js';
 import { buildExport } from '../src/models/export.js';
 import { imageFilesIn } from '../src/data/walk.js';
-import { sharedDataDir } from '../test/shared.js';
+import { sharedDataDir } from '../support/shared.js';
 import { table } from './stats.js';
 
 const limit = Number(process.env.BENCH_LIMIT ?? Infinity);

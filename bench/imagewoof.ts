@@ -7,7 +7,7 @@
 import path from 'node:path';
 import { loadDataset } from '../src/data/dataset.js';
 import { evaluateModels } from '../src/evaluation/run-eval.js';
-import { sharedDataDir } from '../test/shared.js';
+import { sharedDataDir } from '../support/shared.js';
 import { table } from './stats.js';
 
 const val = path.join(sharedDataDir(), 'imagewoof/val');

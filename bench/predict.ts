@@ -7,7 +7,7 @@ import path from 'node:path';
 import { createDogApp, type DogApp } from '../src/app/dog-app.js';
 import { loadImage } from '../src/data/image.js';
 import { loadBackbone } from '../src/models/backbone.js';
-import { sampleClassFolders, sharedDataDir } from '../test/shared.js';
+import { sampleClassFolders, sharedDataDir } from '../support/shared.js';
 import { barePassMs, threadsNote } from './bare-pass.js';
 import { fmt, median, quantile, table } from './stats.js';
 

@@ -18,7 +18,7 @@ import type { FaceDetector } from '../src/detectors/face/types.js';
 import { loadBackbone } from '../src/models/backbone.js';
 import { cropFace } from '../src/app/dog-app.js';
 import { walkImages } from '../src/data/walk.js';
-import { sharedDataDir } from '../test/shared.js';
+import { sharedDataDir } from '../support/shared.js';
 
 const listImageFiles = async (dir: string) => (await walkImages([dir])).files;
 

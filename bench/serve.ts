@@ -10,7 +10,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import autocannon from 'autocannon';
 import { createDogApp } from '../src/app/dog-app.js';
 import { buildServer } from '../src/server/server.js';
-import { sampleClassFolders, sharedDataDir } from '../test/shared.js';
+import { sampleClassFolders, sharedDataDir } from '../support/shared.js';
 import { barePassMs } from './bare-pass.js';
 import { table } from './stats.js';
 

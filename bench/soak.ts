@@ -14,8 +14,8 @@ import autocannon from 'autocannon';
 import sharp from 'sharp';
 import { createDogApp } from '../src/app/dog-app.js';
 import { buildServer } from '../src/server/server.js';
-import { encode, hugePngHeader, PDF, SVG } from '../test/fixtures.js';
-import { sampleClassFolders, sharedDataDir } from '../test/shared.js';
+import { encode, hugePngHeader, PDF, SVG } from '../support/fixtures.js';
+import { sampleClassFolders, sharedDataDir } from '../support/shared.js';
 import { rng, shuffled } from '../src/util/random.js';
 import { quantile, table } from './stats.js';
 

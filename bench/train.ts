@@ -16,7 +16,7 @@ import { extractFeatures } from '../src/features/bottleneck.js';
 import { loadBackbone } from '../src/models/backbone.js';
 import { initTf, tf } from '../src/runtime/tf.js';
 import { featureHead, seedScratchCnn } from '../src/training/architectures.js';
-import { sampleClassFolders, sharedDataDir } from '../test/shared.js';
+import { sampleClassFolders, sharedDataDir } from '../support/shared.js';
 import { barePassMs } from './bare-pass.js';
 import { table } from './stats.js';
 

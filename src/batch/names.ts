@@ -2,8 +2,8 @@ import { createHash } from 'node:crypto';
 import { ImgclassError } from '../util/errors.js';
 
 /** What a batch's workers run: the dog app (`predict`) or plain classification with a trained model (`classify`). */
-export type BatchTask = 'predict' | 'classify';
-export const BATCH_TASKS: readonly BatchTask[] = ['predict', 'classify'];
+export const BATCH_TASKS = ['predict', 'classify'] as const;
+export type BatchTask = (typeof BATCH_TASKS)[number];
 
 /** Default namespace: BullMQ queues `imgclass-predict` / `imgclass-classify`, batch keys `imgclass:batch:<name>:…`. */
 export const DEFAULT_NAMESPACE = 'imgclass';

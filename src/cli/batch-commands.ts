@@ -1,3 +1,5 @@
+import { BATCH_TASKS } from '../batch/names.js';
+import { FACE_DETECTORS } from '../app/dog-app.js';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { defaultRedisUrl } from '../batch/connection.js';
 import { DEFAULT_NAMESPACE } from '../batch/names.js';
@@ -27,11 +29,11 @@ function queueOptions(cmd: Command): Command {
 export function registerBatchCommands(program: Command): void {
   queueOptions(program.command('worker'))
     .description('Take batch jobs from Redis and answer them with the same inference as predict (or classify); run one per core on any number of machines. SIGTERM finishes the jobs in hand and exits.')
-    .addOption(new Option('--task <task>', 'which jobs to take').choices(['predict', 'classify']).default('predict'))
+    .addOption(new Option('--task <task>', 'which jobs to take').choices(BATCH_TASKS).default('predict'))
     .option('--concurrency <n>', 'jobs held at once (inference runs one at a time; more overlaps URL downloads)', positiveInt, 1)
     .option('--model <dir>', 'a trained model directory (predict: the breed classifier; classify: required); repeat to average several', collect, [])
     .option('--top-k <n>', 'classes to list', positiveInt, 5)
-    .addOption(new Option('--face-detector <name>', 'human face detector (predict)').choices(['yunet', 'haar']).default('yunet'))
+    .addOption(new Option('--face-detector <name>', 'human face detector (predict)').choices(FACE_DETECTORS).default('yunet'))
     .option('--no-flip', 'do not average over the mirror image')
     .option('--lock-ms <ms>', 'a job whose worker stops renewing its claim this long (killed, frozen) is handed to another worker', positiveInt, 30_000)
     .option('--fetch-timeout <s>', 'seconds to download one URL before retrying it later', positiveNumber, 30)
@@ -45,7 +47,7 @@ export function registerBatchCommands(program: Command): void {
     .description('Queue one job per input: image files, folders (walked like predict), --files-from lists, http(s) URLs. Submitting again adds only new inputs.')
     .argument('[inputs...]', 'image files, directories or http(s) URLs')
     .requiredOption('--name <name>', 'batch name (A–Z a–z 0–9 _ . -)')
-    .addOption(new Option('--task <task>', 'predict: the dog app; classify: plain classification with the workers\' --model').choices(['predict', 'classify']).default('predict'))
+    .addOption(new Option('--task <task>', 'predict: the dog app; classify: plain classification with the workers\' --model').choices(BATCH_TASKS).default('predict'))
     .option('--files-from <file>', 'more inputs, one per line ("-": standard input)')
     .option('--ttl-hours <h>', 'the batch and its results are removed this long after its last change (0: kept until `results --remove`)', positiveNumber, 168)
     .option('--attempts <n>', 'tries per input for transient failures (timeouts, 5xx, Redis blips), with exponential backoff', positiveInt, 3)

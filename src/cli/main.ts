@@ -1,5 +1,8 @@
 #!/usr/bin/env node
 import { Command, InvalidArgumentError, Option } from 'commander';
+import { FACE_DETECTORS } from '../app/dog-app.js';
+import { RESIZE_MODES } from '../data/transform.js';
+import { DEFAULT_BACKBONE } from '../models/registry.js';
 import { describeError, ImgclassError, isImgclassError } from '../util/errors.js';
 import { applyCliModelDirDefault } from './defaults.js';
 import { runPredict } from './predict.js';
@@ -54,7 +57,7 @@ program
   .option('--json', 'one JSON object per line per image')
   .option('--top-k <n>', 'breeds to list', positiveInt, 5)
   .option('--model <dir>', 'a trained breed classifier (model, ensemble or run directory) instead of ImageNet dog classes; repeat to average several', collect, [])
-  .addOption(new Option('--face-detector <name>', 'human face detector').choices(['yunet', 'haar']).default('yunet'))
+  .addOption(new Option('--face-detector <name>', 'human face detector').choices(FACE_DETECTORS).default('yunet'))
   .option('--no-flip', 'do not average over the mirror image (faster, slightly less accurate)')
   .action(async (paths: string[], o) => {
     needPaths(paths, o);
@@ -93,7 +96,7 @@ program
   .option('--host <host>', 'address to listen on', '127.0.0.1')
   .option('--port <port>', 'port', (v) => Number(v), 3000)
   .option('--model <dir>', 'a trained classifier directory instead of ImageNet dog classes; an ensemble directory, or repeat to average several', collect, [])
-  .addOption(new Option('--face-detector <name>', 'human face detector').choices(['yunet', 'haar']).default('yunet'))
+  .addOption(new Option('--face-detector <name>', 'human face detector').choices(FACE_DETECTORS).default('yunet'))
   .option('--max-mb <n>', 'largest upload in MB', (v) => Number(v), 20)
   .option('--queue <n>', 'requests allowed to wait for inference before 503', positiveInt, 16)
   .action(async (o) => {
@@ -104,9 +107,9 @@ program
   .command('features')
   .description('Compute and cache bottleneck features (backbone outputs) for every split of a data set.')
   .argument('<data-dir>', 'folder-per-class data set (with train/valid/test or split here)')
-  .option('--backbone <name>', 'registry name of the backbone', 'mobilenet_v1_0.75_224')
+  .option('--backbone <name>', 'registry name of the backbone', DEFAULT_BACKBONE)
   .option('--cache <dir>', 'feature cache directory (default ~/.cache/imgclass/features)')
-  .addOption(new Option('--resize <mode>', 'how photos are fitted to the backbone (default: its registry entry)').choices(['center-crop', 'squash', 'keep-aspect']))
+  .addOption(new Option('--resize <mode>', 'how photos are fitted to the backbone (default: its registry entry)').choices(RESIZE_MODES))
   .option('--json', 'print one JSON report')
   .action(async (dir: string, o) => {
     if (o.cache) {

@@ -1,3 +1,6 @@
+import { ARCHITECTURES } from '../training/pipeline.js';
+import { OPTIMIZERS } from '../training/architectures.js';
+import { DEFAULT_BACKBONE } from '../models/registry.js';
 import path from 'node:path';
 import { Option, type Command } from 'commander';
 import { evaluateModels, formatReport } from '../evaluation/run-eval.js';
@@ -22,10 +25,10 @@ const num = (v: string) => {
 /** Options shared by train, sweep and kfold (the seed's hyperparameters). */
 export function trainingOptions(cmd: Command): Command {
   return cmd
-    .addOption(new Option('--arch <arch>', 'model').choices(['head', 'linear', 'imagenet-linear', 'scratch', 'otsu']).default('head'))
-    .option('--backbone <name>', 'backbone for feature models', 'mobilenet_v1_0.75_224')
+    .addOption(new Option('--arch <arch>', 'model').choices(ARCHITECTURES).default('head'))
+    .option('--backbone <name>', 'backbone for feature models', DEFAULT_BACKBONE)
     .addOption(new Option('--input <kind>', 'what a feature model reads').choices(['features', 'features+probabilities']).default('features'))
-    .addOption(new Option('--optimizer <name>').choices(['rmsprop', 'adam', 'sgd']).default('rmsprop'))
+    .addOption(new Option('--optimizer <name>').choices(OPTIMIZERS).default('rmsprop'))
     .option('--lr <rate>', 'learning rate (default: the optimiser\'s Keras default)', num)
     .option('--epochs <n>', 'epochs', num, 20)
     .option('--batch-size <n>', 'batch size', num, 20)

@@ -1,7 +1,7 @@
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import sharp from 'sharp';
-import { barSpec, renderChart, sizeScatterSpec, smallMultiplesHistogramSpec } from '../evaluation/charts.js';
+import { barSpec, renderChart, sizeScatterSpec, smallMultiplesHistogramSpec } from '../util/charts.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { loadDataset, type SplitName } from './dataset.js';
 import { findDuplicates } from './duplicates.js';
@@ -35,7 +35,7 @@ export const IMBALANCE_WARN_RATIO = 1.5;
 /**
  * The seed's data exploration: images per class and split (min / mean / max), file-size and
  * image-size distributions, unreadable files; with pictures (class distribution, file sizes,
- * image sizes). Reads only headers, so it is quick on large sets.
+ * image sizes). Reads every file once (sizes from the image header, content hashes for duplicates).
  */
 export async function explore(root: string, outDir?: string): Promise<Exploration> {
   const ds = await loadDataset(root);

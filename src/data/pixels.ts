@@ -19,17 +19,20 @@ export interface Rect {
   height: number;
 }
 
-export type ResizeMode =
+/** The ways a photo is fitted to a model's input (the CLI's choices come from here). */
+export const RESIZE_MODES = [
   /** Keras `load_img(target_size=...)`: stretch to the target, aspect ratio not kept. */
-  | 'squash'
+  'squash',
   /** Scale the shorter side to the target, then take the centre square (timm/torchvision style). */
-  | 'center-crop'
+  'center-crop',
   /**
    * Scale the shorter side to the target and keep the whole photo, aspect ratio intact; the longer
    * side is capped at MAX_ASPECT × the target (centre-cropped beyond). Gives a variable input size,
    * so only for backbones that pool globally (MobileNet). A wide photo of a bus keeps both ends.
    */
-  | 'keep-aspect';
+  'keep-aspect',
+] as const;
+export type ResizeMode = (typeof RESIZE_MODES)[number];
 
 /** Longest side / shortest side that 'keep-aspect' keeps (a panorama must not become a huge tensor). */
 export const MAX_ASPECT = 2;

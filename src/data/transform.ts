@@ -2,7 +2,7 @@ import sharp, { type Sharp } from 'sharp';
 import { cropRect, resizedSize, type ResizeMode, type RgbImage } from './pixels.js';
 
 // Pure pixel arithmetic lives in pixels.ts (shared with the browser); re-exported for callers.
-export { MAX_ASPECT, flipHorizontal, resizedSize, toGrey, type ResizeMode } from './pixels.js';
+export { MAX_ASPECT, RESIZE_MODES, flipHorizontal, resizedSize, toGrey, type ResizeMode } from './pixels.js';
 
 /**
  * Geometry on decoded RGB pixels. Each step is its own sharp pipeline on purpose: sharp runs

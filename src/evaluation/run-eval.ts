@@ -2,7 +2,7 @@ import path from 'node:path';
 import { loadDataset, matchClasses, type LabeledFile } from '../data/dataset.js';
 import type { SkippedFile } from '../data/walk.js';
 import { writeFileAtomic } from '../util/atomic.js';
-import { confusionMatrixSpec, renderChart } from './charts.js';
+import { confusionMatrixSpec, renderChart } from '../util/charts.js';
 import { evaluate, topLosses, type Evaluation } from './metrics.js';
 import { openPredictor, type FilePredictor } from './predict-files.js';
 import { readManifest, type ClassInfo } from '../models/model-dir.js';

@@ -3,7 +3,7 @@ import type { RgbImage } from '../data/image.js';
 import { preprocessBatch } from '../data/preprocess.js';
 import { initTf, tf } from '../runtime/tf.js';
 import { ImgclassError } from '../util/errors.js';
-import type { Backbone, BackboneOutput } from './backbone.js';
+import type { Backbone, BackboneOutput } from './backbone-types.js';
 import type { BackboneSpec } from './registry.js';
 import { fileLoader } from './tfjs-io.js';
 

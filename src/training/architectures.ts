@@ -76,7 +76,8 @@ export function seedOtsuCnn(o: CnnOptions): tfl.Sequential {
   return m;
 }
 
-export type OptimizerName = 'rmsprop' | 'adam' | 'sgd';
+export const OPTIMIZERS = ['rmsprop', 'adam', 'sgd'] as const;
+export type OptimizerName = (typeof OPTIMIZERS)[number];
 
 /** Keras' default learning rates: rmsprop 1e-3, adam 1e-3, sgd 1e-2. */
 export const DEFAULT_LEARNING_RATES: Record<OptimizerName, number> = { rmsprop: 1e-3, adam: 1e-3, sgd: 1e-2 };

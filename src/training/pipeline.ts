@@ -31,7 +31,8 @@ import * as tfl from '@tensorflow/tfjs-layers';
  * - scratch: seed 1's CNN from scratch on pixels (x/255)
  * - otsu: seed 2's CNN on Otsu-binarised greyscale
  */
-export type Architecture = 'head' | 'linear' | 'imagenet-linear' | 'scratch' | 'otsu';
+export const ARCHITECTURES = ['head', 'linear', 'imagenet-linear', 'scratch', 'otsu'] as const;
+export type Architecture = (typeof ARCHITECTURES)[number];
 
 export interface TrainingOptions {
   dataDir: string;

@@ -1,6 +1,6 @@
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
-import type { EpochMetrics } from '../evaluation/charts.js';
+import type { EpochMetrics } from './epoch-metrics.js';
 import type { ClassInfo } from '../models/model-dir.js';
 import { readManifest } from '../models/model-dir.js';
 import { settledDir } from '../util/atomic.js';

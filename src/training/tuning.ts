@@ -1,6 +1,6 @@
 import { cp, mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { barSpec, renderChart } from '../evaluation/charts.js';
+import { barSpec, renderChart } from '../util/charts.js';
 import { evaluateModels } from '../evaluation/run-eval.js';
 import { stratifiedKFold } from '../data/split.js';
 import { writeFileAtomic } from '../util/atomic.js';

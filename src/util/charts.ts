@@ -1,7 +1,7 @@
 import sharp from 'sharp';
 import * as vega from 'vega';
 import * as vegaLite from 'vega-lite';
-import { writeFileAtomic } from '../util/atomic.js';
+import { writeFileAtomic } from './atomic.js';
 
 /**
  * Pictures for results people would rather see than read, rendered headless: Vega-Lite → SVG
@@ -18,14 +18,13 @@ export async function renderChart(spec: vegaLite.TopLevelSpec, basePath: string)
   return { svg: `${basePath}.svg`, png: `${basePath}.png` };
 }
 
-export interface EpochMetrics {
+/** One point of a training curve: an epoch's losses and accuracies (training's EpochMetrics fit it). */
+export interface CurvePoint {
   epoch: number;
   loss: number;
   acc: number;
   valLoss: number;
   valAcc: number;
-  /** Wall time of the epoch (training + validation), seconds. */
-  seconds?: number;
 }
 
 /**
@@ -33,8 +32,8 @@ export interface EpochMetrics {
  * y-axis titles; a solid rule marks the kept epoch (best validation loss: the model written to
  * `model/`), dashed rules the epochs after which the run was resumed.
  */
-export function trainingCurvesSpec(history: EpochMetrics[], title: string, marks: { bestEpoch?: number; resumes?: number[] } = {}): vegaLite.TopLevelSpec {
-  const panel = (metric: 'loss' | 'accuracy', yTitle: string, pick: (h: EpochMetrics) => [number, number]) => {
+export function trainingCurvesSpec(history: CurvePoint[], title: string, marks: { bestEpoch?: number; resumes?: number[] } = {}): vegaLite.TopLevelSpec {
+  const panel = (metric: 'loss' | 'accuracy', yTitle: string, pick: (h: CurvePoint) => [number, number]) => {
     const values = history.flatMap((h) => {
       const [train, valid] = pick(h);
       return [

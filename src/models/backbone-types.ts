@@ -1,0 +1,25 @@
+import type { RgbImage } from '../data/image.js';
+import type { BackboneOutput } from './probabilities.js';
+import type { BackboneSpec } from './registry.js';
+
+export type { BackboneOutput } from './probabilities.js';
+
+/**
+ * A pretrained network with its preprocessing attached (keras-hub's backbone + preprocessor):
+ * callers hand it decoded RGB images and never see normalisation constants.
+ */
+export interface Backbone {
+  readonly name: string;
+  readonly spec: BackboneSpec;
+  /** Images of any size; resized and normalised per `spec.preprocessing`, run in batches. */
+  run(images: RgbImage[]): Promise<BackboneOutput[]>;
+  /**
+   * The ImageNet classifier as a Dense layer on the features (kernel featureDim×1000, bias 1000),
+   * when the backbone has one that reads the features directly (MobileNet's 1×1 conv_preds).
+   */
+  imagenetHead?(): Promise<{ kernel: Float32Array; bias: Float32Array } | undefined>;
+  dispose(): void;
+}
+
+/** Which runtime runs a backbone: ONNX Runtime (the product's engine) or TF.js (training's, and the reference). */
+export type Engine = 'onnx' | 'tfjs';
