@@ -3,7 +3,7 @@ import { detectDog, type DogDetectorOptions } from '../detectors/dog.js';
 import type { FaceBox } from '../detectors/face/types.js';
 import { topK, type BackboneOutput, type ClassInfo, type ClassProbability } from '../models/probabilities.js';
 import { embedWith, type BackboneHost } from '../models/views.js';
-import { composeMessage } from './messages.js';
+import { composeMessage, type ResultKind } from './messages.js';
 
 /**
  * The dog-breed app's decisions, with no host dependency: the server (DogApp: sharp,
@@ -17,7 +17,7 @@ import { composeMessage } from './messages.js';
  * - `breeds`: the breed head on views already embedded.
  * A new step (another detector, more views) is one more member here and one implementation per host.
  */
-export type ResultKind = 'dog' | 'human' | 'both' | 'neither';
+export type { ResultKind } from './messages.js';
 
 export interface DogPipelineHost {
   backbone: BackboneHost;

@@ -1,11 +1,13 @@
 import type { ClassProbability } from '../models/probabilities.js';
-import type { ResultKind } from './dog-pipeline.js';
 
 const pct = (p: number) => `${(p * 100).toFixed(1)}%`;
 const article = (name: string) => (/^[aeiou]/i.test(name) ? 'an' : 'a');
 const best = (b: ClassProbability[]) => (b[0] ? `${article(b[0].name)} ${b[0].name} (${pct(b[0].probability)})` : 'no breed in particular');
 
 /** The text answer the seed's app gives. */
+/** What the app found in a photo. */
+export type ResultKind = 'dog' | 'human' | 'both' | 'neither';
+
 export function composeMessage(kind: ResultKind, breeds: ClassProbability[], humanBreeds: ClassProbability[] | undefined, faces: number): string {
   switch (kind) {
     case 'dog':
