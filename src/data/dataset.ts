@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { loadImagenetClasses } from '../models/imagenet.js';
-import type { ClassInfo } from '../models/model-dir.js';
-import type { ModelStore } from '../models/store.js';
+import type { FileStore } from '../util/file-store.js';
+import type { ClassInfo } from './class-info.js';
+import { loadImagenetClasses } from './imagenet.js';
 import { ImgclassError } from '../util/errors.js';
 import { stratifiedSplit } from './split.js';
 import { walkImages, type SkippedFile } from './walk.js';
@@ -32,7 +32,7 @@ export interface DatasetOptions {
   validFraction?: number;
   testFraction?: number;
   seed?: number;
-  store?: ModelStore;
+  store?: FileStore;
 }
 
 const SPLIT_DIRS: Record<string, SplitName> = { train: 'train', valid: 'valid', val: 'valid', validation: 'valid', test: 'test' };
@@ -98,7 +98,7 @@ function skippedHint(skipped: SkippedFile[]): string {
   return skipped.length ? ` (${skipped.length} other entries were not images, e.g. ${skipped[0]!.file}: ${skipped[0]!.detail})` : '';
 }
 
-async function nameClasses(root: string, folders: string[], store?: ModelStore): Promise<ClassInfo[]> {
+async function nameClasses(root: string, folders: string[], store?: FileStore): Promise<ClassInfo[]> {
   const own = await readClassesTsv(path.join(root, 'classes.tsv'));
   const needsImagenet = folders.some((f) => WNID.test(f) && !own.has(f));
   const imagenet = needsImagenet ? new Map((await loadImagenetClasses(store)).map((c) => [c.wnid, c.name])) : new Map<string, string>();

@@ -3,11 +3,9 @@
  * browser's device mode rank, restrict and feed heads through this one module.
  */
 
-export interface ClassInfo {
-  name: string;
-  /** WordNet id when the class comes from ImageNet-style folders (lets eval match folders by id). */
-  wnid?: string;
-}
+import type { ClassInfo } from '../data/class-info.js';
+
+export type { ClassInfo } from '../data/class-info.js';
 
 export interface ClassProbability {
   name: string;

@@ -1,3 +1,5 @@
+import { IMAGENET_CLASSES_FILE } from '../data/imagenet.js';
+import type { StoredFile } from '../util/file-store.js';
 import { PREPROCESSING_PRESETS, type Preprocessing } from '../data/preprocess.js';
 import type { ResizeMode } from '../data/transform.js';
 import { MOBILENET_V1_075_224_SHA256 } from './mobilenet-checksums.js';
@@ -12,12 +14,7 @@ import { MOBILENET_V1_075_224_SHA256 } from './mobilenet-checksums.js';
  * pointers in the public onnx/models repository); an entry with `sha256: null` has no public
  * download and must be placed in the model directory by hand.
  */
-export interface ModelFile {
-  /** Path relative to the model root, e.g. `face/yunet_n_320_320.onnx`. */
-  path: string;
-  sha256: string | null;
-  url: string | null;
-}
+export type ModelFile = StoredFile;
 
 export type ModelFormat = 'tfjs-layers' | 'onnx' | 'opencv-haar' | 'tsv' | 'text';
 
@@ -173,7 +170,7 @@ const BUILTIN: RegistryEntry[] = [
     description: 'ImageNet-1k class index, WordNet id, short name, synonyms',
     license: 'WordNet licence',
     main: 'imagenet/classes.tsv',
-    files: [{ path: 'imagenet/classes.tsv', sha256: '48f5a64be5d0f43330fdde1911df7100b7835a69fb728f04bf0a25703f4c3179', url: null }],
+    files: [IMAGENET_CLASSES_FILE],
   },
 ];
 
