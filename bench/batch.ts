@@ -26,7 +26,9 @@ const data = sharedDataDir();
 const cli = path.resolve(import.meta.dirname, '..', 'src', 'cli', 'main.ts');
 const env = { ...process.env, CI: '1' };
 const children = new Set<ChildProcess>();
-process.once('exit', () => children.forEach((c) => c.kill('SIGKILL')));
+process.once('exit', () => {
+  for (const c of children) c.kill('SIGKILL');
+});
 
 /** `n` files spread evenly over a sorted list. */
 const spread = (files: string[], n: number) => Array.from({ length: Math.min(n, files.length) }, (_, i) => files[Math.floor((i * files.length) / Math.min(n, files.length))]!);
@@ -89,7 +91,15 @@ async function startWorkerProcess(): Promise<ChildProcess> {
 }
 
 async function stopWorkers(ws: ChildProcess[]): Promise<void> {
-  await Promise.all(ws.map((w) => new Promise((r) => (w.once('exit', r), w.kill('SIGTERM')))));
+  await Promise.all(
+    ws.map(
+      (w) =>
+        new Promise((r) => {
+          w.once('exit', r);
+          w.kill('SIGTERM');
+        }),
+    ),
+  );
   ws.forEach((w) => children.delete(w));
 }
 

@@ -58,7 +58,9 @@ async function sets(): Promise<{ file: string; set: string; half: 'tune' | 'test
   const lfw = every(await listImageFiles(path.join(data, 'lfw')), Math.min(limit, 738));
   const people = [...new Set(lfw.map((f) => path.basename(path.dirname(f))))].sort();
   for (const f of lfw) out.push({ file: f, set: 'lfw', half: people.indexOf(path.basename(path.dirname(f))) % 2 ? 'test' : 'tune', expect: 'human' });
-  every(await listImageFiles(path.join(data, 'negatives')), Math.min(limit, 1000)).forEach((f, i) => out.push({ file: f, set: 'negatives', half: i % 2 ? 'test' : 'tune', expect: 'neither' }));
+  every(await listImageFiles(path.join(data, 'negatives')), Math.min(limit, 1000)).forEach((f, i) => {
+    out.push({ file: f, set: 'negatives', half: i % 2 ? 'test' : 'tune', expect: 'neither' });
+  });
   return out;
 }
 

@@ -117,7 +117,11 @@ let k = 0;
 const overLoop = setInterval(() => {
   const [name, body] = beside[k++ % beside.length]!;
   fetch(`${base}/api/predict`, { method: 'POST', body: new Uint8Array(body), headers: { 'content-type': 'application/octet-stream' } })
-    .then(async (r) => ((over[`${name} → ${r.status}`] = (over[`${name} → ${r.status}`] ?? 0) + 1), await r.arrayBuffer()))
+    .then(async (r) => {
+      const key = `${name} → ${r.status}`;
+      over[key] = (over[key] ?? 0) + 1;
+      return r.arrayBuffer();
+    })
     .catch(() => (over[`${name} → reset`] = (over[`${name} → reset`] ?? 0) + 1));
 }, 1000);
 const result = await load(seconds);

@@ -11,7 +11,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import * as tfl from '@tensorflow/tfjs-layers';
+import type * as tfl from '@tensorflow/tfjs-layers';
 import { extractFeatures } from '../src/features/bottleneck.js';
 import { loadBackbone } from '../src/models/backbone.js';
 import { initTf, tf } from '../src/runtime/tf.js';

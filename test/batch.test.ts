@@ -51,11 +51,23 @@ async function startWorker(redisUrl: string, extra: string[]): Promise<WorkerPro
   children.add(child);
   let err = '';
   child.stderr!.on('data', (d) => (err += d));
-  const exited = new Promise<number | null>((r) => child.once('exit', (code) => (children.delete(child), r(code))));
+  const exited = new Promise<number | null>((r) =>
+    child.once('exit', (code) => {
+      children.delete(child);
+      r(code);
+    }),
+  );
   await new Promise<void>((resolve, reject) => {
     const t = setTimeout(() => reject(new Error(`worker not ready after 120 s: ${err}`)), 120_000);
-    child.stderr!.on('data', () => err.includes(' ready: ') && (clearTimeout(t), resolve()));
-    void exited.then((code) => (clearTimeout(t), reject(new Error(`worker exited with ${code}: ${err}`))));
+    child.stderr!.on('data', () => {
+      if (!err.includes(' ready: ')) return;
+      clearTimeout(t);
+      resolve();
+    });
+    void exited.then((code) => {
+      clearTimeout(t);
+      reject(new Error(`worker exited with ${code}: ${err}`));
+    });
   });
   return { child, name: `${os.hostname()}:${child.pid}`, stderr: () => err, exited };
 }
@@ -106,7 +118,10 @@ test('a batch of real photos, hostile files and URLs through two workers, one SI
   // URLs from a local server: a photo, one that fails once (retried), one gone (404), one always failing.
   let flakyHits = 0;
   const server = http.createServer((req, res) => {
-    const send = (status: number, body: Buffer | string = '') => (res.writeHead(status, { 'content-type': 'image/jpeg' }), res.end(body));
+    const send = (status: number, body: Buffer | string = '') => {
+      res.writeHead(status, { 'content-type': 'image/jpeg' });
+      res.end(body);
+    };
     if (req.url === '/dog.jpg') send(200, jpeg);
     else if (req.url === '/flaky.jpg') send(++flakyHits === 1 ? 503 : 200, flakyHits === 1 ? '' : jpeg);
     else if (req.url === '/down.jpg') send(500, 'boom');

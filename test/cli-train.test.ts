@@ -57,7 +57,7 @@ test('Ctrl-C during train: exit 130, the finished epochs recorded, how to resume
   });
   const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
   assert.equal(code, 130, stderr);
-  assert.match(stderr, /Resume with:\n  imgclass train .* --resume /);
+  assert.match(stderr, /Resume with:\n {2}imgclass train .* --resume /);
   const finished = (await readFile(path.join(runDir, 'metrics.jsonl'), 'utf8')).trim().split('\n').length;
   assert.ok(finished >= 2 && finished < 400);
   assert.equal((await readFile(path.join(runDir, 'metrics.csv'), 'utf8')).trim().split('\n').length, finished + 1, 'metrics.csv holds every finished epoch');

@@ -99,7 +99,7 @@ test('explore finds the byte-identical photo pairs of the real vehicles set, one
   assert.equal(e.duplicates.acrossSplits, 1);
   const text = formatExploration(e);
   assert.match(text, /exact duplicates: 3 groups .* 1 across splits/);
-  assert.match(text, /Car\/Image_23\.jpg \(train\) = Car\/Image_32\.jpg \(valid\)  ← across splits/);
+  assert.match(text, /Car\/Image_23\.jpg \(train\) = Car\/Image_32\.jpg \(valid\) {2}← across splits/);
   assert.ok(e.imbalance.ratio < 1.1, 'vehicles is balanced (73–75 per class)');
   // train's check: the valid photo Car/Image_32 has its copy among the training photos
   const ds = await loadDataset(root);

@@ -9,6 +9,7 @@ import type { FastifyInstance } from 'fastify';
 import { createDogApp, type DogApp } from '../src/app/dog-app.js';
 import { buildServer } from '../src/server/server.js';
 import { sampleClassFolders, sharedDataDir } from './shared.js';
+import type { DogAppResult } from '../src/app/dog-app.js';
 
 // Device mode against the server, in Debian's Chromium: the same photos through the browser's
 // pipeline (onnxruntime-web, the pure resize) and through POST /api/predict must give the same
@@ -52,6 +53,9 @@ after(async () => {
   app?.dispose();
 });
 
+/** The answer object both hosts give (the JSON of POST /api/predict, and the page's device-mode result). */
+type DeviceAnswer = Omit<DogAppResult, 'width' | 'height'>;
+
 interface Logged {
   method: string;
   url: string;
@@ -67,11 +71,11 @@ async function openDevice(page: Page, url = `${base}/?run=device`): Promise<Logg
   return log;
 }
 
-async function runOnPage(page: Page, file: string): Promise<{ answer?: any; error?: string }> {
+async function runOnPage(page: Page, file: string): Promise<{ answer?: DeviceAnswer; error?: string }> {
   await page.evaluate(() => ((window as unknown as { __imgclassLast: unknown }).__imgclassLast = null));
   await page.setInputFiles('#file', file);
   await page.waitForFunction(() => (window as unknown as { __imgclassLast: unknown }).__imgclassLast, undefined, { timeout: 60_000 });
-  return page.evaluate(() => (window as unknown as { __imgclassLast: { answer?: unknown; error?: string } }).__imgclassLast);
+  return page.evaluate(() => (window as unknown as { __imgclassLast: { answer?: DeviceAnswer; error?: string } }).__imgclassLast);
 }
 
 test('device mode gives the server\'s answers on 24 photos, and no request carries a photo', async () => {
@@ -87,7 +91,7 @@ test('device mode gives the server\'s answers on 24 photos, and no request carri
     const bytes = readFileSync(p.file);
     const res = await fetch(`${base}/api/predict`, { method: 'POST', body: bytes });
     assert.equal(res.status, 200);
-    const srv = (await res.json()) as any;
+    const srv = (await res.json()) as DeviceAnswer;
     const { answer: dev, error } = await runOnPage(page, p.file);
     assert.ok(dev, `device mode failed on ${p.file}: ${error}`);
     const where = path.relative(data, p.file);

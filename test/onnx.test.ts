@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import * as tfl from '@tensorflow/tfjs-layers';
+import type * as tfl from '@tensorflow/tfjs-layers';
 import { loadImage, type RgbImage } from '../src/data/image.js';
 import { PREPROCESSING_PRESETS, type Preprocessing } from '../src/data/preprocess.js';
 import { verifyExport, argmax } from '../src/evaluation/verify-export.js';

@@ -25,7 +25,11 @@ export async function runFeatures(dataDir: string, o: FeaturesCliOptions): Promi
     const bar = progress(`features ${split}`, files.length);
     let last = 0;
     const t0 = performance.now();
-    const r = await extractFeatures(files, backbone, { cacheDir: o.featureCache, onProgress: (d) => (bar.tick(d - last), (last = d)) });
+    const r = await extractFeatures(files, backbone, { cacheDir: o.featureCache, onProgress: (d) => {
+        bar.tick(d - last);
+        last = d;
+      },
+    });
     bar.stop();
     const s = (performance.now() - t0) / 1000;
     failed += r.failures.length;

@@ -76,7 +76,7 @@ export async function runTrainCli(dataDir: string, o: Record<string, unknown> & 
   if (o.resume && o.out) throw new ImgclassError('BAD_OPTION', '--out and --resume both name the run directory: give one');
   const runDir = (o.resume as string | undefined) ?? (o.out as string | undefined) ?? path.join('runs', `${path.basename(path.resolve(dataDir))}-${o.arch}-${new Date().toISOString().replace(/[:.]/g, '-')}`);
   const options = toTrainingOptions(dataDir, runDir, o);
-  let s;
+  let s: Awaited<ReturnType<typeof runTraining>>;
   if (o.resume) {
     // only the options typed now: they must match the run's (defaults would read as conflicts)
     const typed = Object.fromEntries(Object.entries(o).filter(([k]) => o.given?.has(k)));

@@ -120,7 +120,7 @@ async function readClassesTsv(file: string): Promise<Map<string, string>> {
 
 /** Visible sub-folders, symbolic links to folders included (class folders may be links). */
 async function subdirs(dir: string): Promise<string[]> {
-  let entries;
+  let entries: import('node:fs').Dirent[];
   try {
     entries = await readdir(dir, { withFileTypes: true });
   } catch {

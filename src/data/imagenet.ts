@@ -20,7 +20,8 @@ let defaultStore: FileStore | undefined;
 /** The 1000 classes in order, read once per process. */
 export function loadImagenetClasses(store?: FileStore): Promise<ImagenetClass[]> {
   cache ??= (async () => {
-    const file = await (store ?? (defaultStore ??= new FileStore())).resolveFile('imagenet_classes', IMAGENET_CLASSES_FILE);
+    defaultStore ??= new FileStore();
+    const file = await (store ?? defaultStore).resolveFile('imagenet_classes', IMAGENET_CLASSES_FILE);
     const rows = (await readFile(file, 'utf8')).trim().split('\n').slice(1);
     const classes = rows.map((line) => {
       const [index, wnid, name] = line.split('\t');

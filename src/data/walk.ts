@@ -37,7 +37,7 @@ export async function walkImages(paths: readonly string[]): Promise<WalkResult> 
   const files: string[] = [];
   const skipped: SkippedFile[] = [];
   for (const p of paths) {
-    let st;
+    let st: import('node:fs').Stats;
     try {
       st = await stat(p);
     } catch {
@@ -62,7 +62,7 @@ export async function walkImages(paths: readonly string[]): Promise<WalkResult> 
 
 /** Every regular file below `dir` (links followed), with `ancestors` the real paths being walked. */
 async function collect(dir: string, ancestors: Set<string>, out: string[], skipped: SkippedFile[]): Promise<void> {
-  let entries;
+  let entries: import('node:fs').Dirent[];
   try {
     entries = await readdir(dir, { withFileTypes: true });
   } catch (e) {

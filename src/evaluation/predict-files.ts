@@ -43,7 +43,14 @@ export async function openPredictor(specs: string[], dataClasses: ClassInfo[], o
       const failures: { file: string; reason: string }[] = [];
       for (let i = 0; i < files.length; i += 32) {
         const chunk = files.slice(i, i + 32);
-        const images = await Promise.all(chunk.map((f) => loadImage(f).catch((e: Error) => (failures.push({ file: f, reason: e.message }), null))));
+        const images = await Promise.all(
+          chunk.map((f) =>
+            loadImage(f).catch((e: Error) => {
+              failures.push({ file: f, reason: e.message });
+              return null;
+            }),
+          ),
+        );
         const good = images.flatMap((im, j) => (im ? [{ im, j }] : []));
         const out = await unit.classify(good.map((g) => g.im));
         good.forEach((g, k) => (probs[i + g.j] = out[k]!.probabilities));

@@ -72,7 +72,7 @@ function withFreeInputSize(topology: unknown): tf.io.ModelJSON['modelTopology'] 
   const layers = (t.model_config?.config ?? t.config)?.layers ?? [];
   const input = layers.find((l) => l.class_name === 'InputLayer');
   const shape = input?.config.batch_input_shape;
-  if (!shape || shape.length !== 4) throw new ImgclassError('MODEL_CORRUPT', 'keep-aspect needs a model with one NHWC input layer');
+  if (!input || shape?.length !== 4) throw new ImgclassError('MODEL_CORRUPT', 'keep-aspect needs a model with one NHWC input layer');
   input.config.batch_input_shape = [shape[0] ?? null, null, null, shape[3] ?? null];
   return t as tf.io.ModelJSON['modelTopology'];
 }

@@ -1,4 +1,4 @@
-import * as tfl from '@tensorflow/tfjs-layers';
+import type * as tfl from '@tensorflow/tfjs-layers';
 import { tf } from '../runtime/tf.js';
 import { concatAll, meanVectors } from '../util/vectors.js';
 import { preprocessBatch, type Preprocessing } from '../data/preprocess.js';

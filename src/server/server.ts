@@ -95,7 +95,7 @@ export async function buildServer(o: ServerOptions): Promise<FastifyInstance> {
   const uploadOf = async (req: FastifyRequest): Promise<Buffer | string> => {
     if (!req.isMultipart()) return Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
     const part = await req.file();
-    if (!part || part.fieldname !== 'image') return 'multipart upload needs a file field named "image"';
+    if (part?.fieldname !== 'image') return 'multipart upload needs a file field named "image"';
     return part.toBuffer(); // throws a 413 error past limits.fileSize
   };
 

@@ -22,7 +22,7 @@ import type { UnknownCalibration } from '../models/unknown.js';
 import { featureMatrix, imageAugmenter, imageTensor, mirrorAugmenter } from './inputs.js';
 import { oneHot, trainModel, type TrainResult, type TrainTensors } from './train.js';
 import { checkSameData, readRunForResume, resumeOptions, type SavedRun } from './resume.js';
-import * as tfl from '@tensorflow/tfjs-layers';
+import type * as tfl from '@tensorflow/tfjs-layers';
 
 /**
  * - head: seed 1's transfer head on bottleneck features (Dropout → Dense(relu) → Dropout → Dense)
@@ -134,7 +134,11 @@ export async function featuresFor(data: PreparedData, backbone: Backbone, o: { f
     if (files.length === 0) continue;
     const bar = o.quiet ? null : progress(`features ${split}`, files.length);
     let last = 0;
-    const r = await extractFeatures(files.map((f) => f.file), backbone, { cacheDir: o.featureCache, onProgress: (d) => (bar?.tick(d - last), (last = d)) });
+    const r = await extractFeatures(files.map((f) => f.file), backbone, { cacheDir: o.featureCache, onProgress: (d) => {
+        bar?.tick(d - last);
+        last = d;
+      },
+    });
     bar?.stop();
     r.rows.forEach((row, i) => {
       if (row) {
@@ -284,7 +288,7 @@ async function recordOutcome(modelDir: string, r: TrainResult, epochs: number): 
 
 /** The last checkpoint's weights into a freshly built network; a mismatch is a damaged run, not a crash. */
 async function loadWeightsInto(model: tfl.LayersModel, lastDir: string, runDir: string): Promise<void> {
-  let last;
+  let last: Awaited<ReturnType<typeof loadModelDir>>;
   try {
     last = await loadModelDir(lastDir);
   } catch (e) {

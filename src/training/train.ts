@@ -1,6 +1,6 @@
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import * as tfl from '@tensorflow/tfjs-layers';
+import type * as tfl from '@tensorflow/tfjs-layers';
 import { tf } from '../runtime/tf.js';
 import { saveModelDir, type ModelManifest } from '../models/model-dir.js';
 import { renderChart, trainingCurvesSpec } from '../util/charts.js';
