@@ -1,10 +1,10 @@
 /**
  * The layer rule of src/ (README, "Layout"): each folder may import only from folders below it,
  * never from one above, and nothing may import in a cycle. Lower first:
- *   util → runtime → data → models → features → detectors → app → evaluation → training → server | batch → cli
+ *   util → runtime → data → models → features → detectors → app → evaluation → training → server | batch | web → cli
  * (index.ts, the library's entry, sits on top). bench/ and test/ may import src/, never each other.
  */
-const LAYERS = ['util', 'runtime', 'data', 'models', 'features', 'detectors', 'app', 'evaluation', 'training', 'server|batch', 'cli'];
+const LAYERS = ['util', 'runtime', 'data', 'models', 'features', 'detectors', 'app', 'evaluation', 'training', 'server|batch|web', 'cli'];
 
 const upward = LAYERS.map((layer, i) => ({
   name: `no-upward-from-${layer.replace('|', '-')}`,
@@ -17,8 +17,8 @@ const upward = LAYERS.map((layer, i) => ({
 module.exports = {
   forbidden: [
     ...upward,
-    { name: 'server-batch-apart', severity: 'error', from: { path: '^src/server/' }, to: { path: '^src/batch/' } },
-    { name: 'batch-server-apart', severity: 'error', from: { path: '^src/batch/' }, to: { path: '^src/server/' } },
+    // the hosts on one level stay apart: the server, the batch worker and the browser host
+    { name: 'hosts-apart', severity: 'error', from: { path: '^src/(server|batch|web)/' }, to: { path: '^src/(server|batch|web)/', pathNot: '^src/$1/' } },
     { name: 'no-cycles', severity: 'error', from: { path: '^src/' }, to: { circular: true } },
     { name: 'bench-not-from-test', comment: 'benchmarks do not borrow test helpers', severity: 'error', from: { path: '^bench/' }, to: { path: '^test/' } },
     { name: 'test-not-from-bench', severity: 'error', from: { path: '^test/' }, to: { path: '^bench/' } },

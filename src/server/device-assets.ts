@@ -13,7 +13,7 @@ import { ImagenetSubsetClassifier, TrainedClassifier, EnsembleClassifier, type T
 import { buildHeadOnnx } from '../models/export.js';
 import { registryEntry } from '../models/registry.js';
 import { getDefaultStore } from '../models/store.js';
-import type { DeviceAsset, DeviceManifest } from '../web/device-manifest.js';
+import type { DeviceAsset, DeviceManifest } from '../app/device-manifest.js';
 
 /**
  * Everything the page's device mode downloads, prepared once (on the first request for it): the

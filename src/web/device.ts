@@ -14,9 +14,9 @@ import { checkPixels, checkUpload, isTruncated } from '../data/upload.js';
 import { decodeYunet, YUNET_SIZE, yunetInput, yunetLetterbox } from '../detectors/face/yunet-decode.js';
 import { headInput, restrictProbabilities, type BackboneOutput } from '../models/probabilities.js';
 import { ImgclassError } from '../util/errors.js';
-import type { DeviceAsset, DeviceManifest } from './device-manifest.js';
+import type { DeviceAsset, DeviceManifest } from '../app/device-manifest.js';
 
-export type { DeviceManifest } from './device-manifest.js';
+export type { DeviceManifest } from '../app/device-manifest.js';
 
 export interface LoadProgress {
   /** Bytes in hand so far (network or cache) and in all. */

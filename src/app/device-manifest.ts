@@ -1,4 +1,4 @@
-import type { DogPipelineOptions } from '../app/dog-pipeline.js';
+import type { DogPipelineOptions } from './dog-pipeline.js';
 import type { Preprocessing } from '../data/tensor.js';
 import type { DecodeLimits } from '../data/upload.js';
 import type { ClassInfo } from '../models/probabilities.js';
