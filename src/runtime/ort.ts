@@ -140,6 +140,8 @@ class WorkerSession implements OrtSession {
     return new Promise((resolve, reject) => {
       const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { model, options, ortPath: ORT_PATH } });
       worker.once('error', (e) => reject(loadError(model, e)));
+      // a worker that dies before it answers (killed, out of memory) must not leave its caller waiting
+      worker.once('exit', (code) => reject(loadError(model, new Error(`the onnxruntime worker exited (${code}) before the model was loaded`))));
       worker.once('message', (m: { ready: boolean; error?: string; inputNames?: string[]; outputNames?: string[] }) => {
         if (!m.ready) {
           void worker.terminate();
