@@ -164,6 +164,8 @@ class WorkerSession implements OrtSession {
     const wire: Record<string, { type: string; data: ort.Tensor.DataType; dims: readonly number[] }> = {};
     const transfer: ArrayBuffer[] = [];
     for (const [k, t] of Object.entries(feeds)) {
+      // A buffer handed over by an earlier run is detached (empty): say so rather than send nothing.
+      if ((t.data as Float32Array).byteLength === 0 && t.size > 0) return Promise.reject(new Error(`input ${k}: its buffer was already handed to the onnxruntime worker by an earlier run; make a new tensor per run`));
       wire[k] = { type: t.type, data: t.data, dims: t.dims };
       const buf = (t.data as Float32Array).buffer;
       if (buf instanceof ArrayBuffer && !transfer.includes(buf)) transfer.push(buf);
