@@ -1,14 +1,18 @@
 import { decodeInput, type DecodeLimits, type DecodedImage, type ImageInput, type RgbImage } from '../data/image.js';
 import { crop } from '../data/transform.js';
-import { detectDog, DOG_DETECTOR_DEFAULTS, type DogDetectorOptions } from '../detectors/dog.js';
+import { YoloxDetector, type CocoBox } from '../detectors/coco.js';
+import { detectDog, DOG_BOX_RESCUE, DOG_DETECTOR_DEFAULTS, dogBoxRescues, type DogDetectorOptions } from '../detectors/dog.js';
 import { HaarFaceDetector, type HaarOptions } from '../detectors/face/haar.js';
 import type { FaceBox, FaceDetector } from '../detectors/face/types.js';
 import { YunetFaceDetector, type YunetOptions } from '../detectors/face/yunet.js';
+import { personFaces } from '../detectors/person.js';
 import type { Backbone, BackboneOptions, BackboneOutput } from '../models/backbone.js';
 import { topK, type Classifier, type ClassProbability } from '../models/classifier.js';
 import { ImageClassifier } from '../models/image-classifier.js';
 import type { ModelStore } from '../models/store.js';
 import { composeMessage } from './messages.js';
+import { DEFAULT_QUALITY, QUALITY_PRESETS, type Quality, type QualityPolicy } from './quality.js';
+import { combineViews, dogViewPlan, viewImages } from './views.js';
 
 export type FaceDetectorName = 'yunet' | 'haar';
 export type ResultKind = 'dog' | 'human' | 'both' | 'neither';
@@ -43,15 +47,22 @@ export interface DogAppOptions {
   engine?: BackboneOptions['engine'];
   /** ORT intra-op threads (default: the machine's cores). */
   threads?: number;
+  /**
+   * 'accurate' (default): the breed from the centre view and a view around the dog YOLOX-nano
+   * finds; 'fast': the centre view only. See app/quality.ts and the README's measurements.
+   */
+  quality?: Quality;
 }
 
-type AppDefaults = Required<Pick<DogAppOptions, 'faceDetector' | 'flipAverage' | 'faceDogVeto' | 'maxFaces' | 'minFaceArea' | 'topK'>>;
-export const DOG_APP_DEFAULTS: AppDefaults = { faceDetector: 'yunet', flipAverage: true, faceDogVeto: 0.5, maxFaces: 4, minFaceArea: 0.005, topK: 5 };
+type AppDefaults = Required<Pick<DogAppOptions, 'faceDetector' | 'flipAverage' | 'faceDogVeto' | 'maxFaces' | 'minFaceArea' | 'topK' | 'quality'>>;
+export const DOG_APP_DEFAULTS: AppDefaults = { faceDetector: 'yunet', flipAverage: true, faceDogVeto: 0.5, maxFaces: 4, minFaceArea: 0.005, topK: 5, quality: DEFAULT_QUALITY };
 
 export interface Timings {
   decodeMs: number;
   backboneMs: number;
   facesMs: number;
+  /** YOLOX-nano (0 when the photo needed none). */
+  objectsMs: number;
   totalMs: number;
 }
 
@@ -84,20 +95,27 @@ export class DogApp {
      */
     private readonly imagenet: ImageClassifier,
     readonly faceDetector: FaceDetector,
+    /** Where the dog is (its view) and whether a face has a person around it. */
+    private readonly coco: YoloxDetector,
     readonly options: DogAppOptions & AppDefaults,
   ) {}
+
+  private get policy(): QualityPolicy {
+    return QUALITY_PRESETS[this.options.quality];
+  }
 
   static async create(options: DogAppOptions = {}): Promise<DogApp> {
     const opts = { ...DOG_APP_DEFAULTS, ...options };
     const store = opts.store;
-    const [unit, faceDetector] = await Promise.all([
+    const [unit, faceDetector, coco] = await Promise.all([
       // A breed head on pixels keeps its own flip policy unless told; one on the backbone shares the detection's.
       ImageClassifier.load({ model: opts.modelDir, backbone: opts.backbone, flip: options.flipAverage, store, engine: opts.engine, threads: opts.threads }),
       opts.faceDetector === 'haar' ? HaarFaceDetector.create({ ...opts.haar, store }) : YunetFaceDetector.create({ ...opts.yunet, store }),
+      YoloxDetector.create({ store, threads: opts.threads }),
     ]);
     if (unit.backbone) unit.flip = opts.flipAverage;
     const imagenet = unit.backbone ? unit : await ImageClassifier.load({ backbone: opts.backbone, flip: opts.flipAverage, store, engine: opts.engine, threads: opts.threads });
-    return new DogApp(unit, imagenet, faceDetector, opts);
+    return new DogApp(unit, imagenet, faceDetector, coco, opts);
   }
 
   /** The backbone that finds dogs (and feeds the breed head, unless that reads pixels). */
@@ -114,6 +132,8 @@ export class DogApp {
       backbone: this.backbone.name,
       preprocessing: this.backbone.spec.preprocessing,
       faceDetector: this.faceDetector.name,
+      objectDetector: this.coco.name,
+      quality: this.options.quality,
       dogDetector: { ...DOG_DETECTOR_DEFAULTS, ...this.options.dog },
       classifier: { name: this.classifier.name, classes: this.classifier.classes.length },
       flipAverage: this.options.flipAverage,
@@ -130,26 +150,37 @@ export class DogApp {
     const t1 = performance.now();
     const [whole] = (await this.imagenet.embed([image])) as [BackboneOutput];
     const t2 = performance.now();
-    const { faces, faceOutputs, faceCrops } = await this.findHumanFaces(image);
+    const found = await this.findHumanFaces(image);
     const t3 = performance.now();
+    // Photos that may hold a dog (the mass rule's threshold, or the band where a dog box decides):
+    // the centre view's breeds, and whether they are sure enough alone.
+    const dogMass = detectDog(whole.probabilities, this.options.dog, false);
+    const judge = dogMass.isDog;
+    const mayBeDog = judge || dogMass.probability >= DOG_BOX_RESCUE.mass;
+    const [centre] = mayBeDog ? await this.breedProbabilities([{ image, output: whole }]) : [];
+    const moreViews = centre !== undefined && Math.max(...centre) < this.policy.confident;
+    // YOLOX only where it has a question to answer: where the dog is, whether the backbone missed
+    // a dog, whose faces these are.
+    const ask = (mayBeDog && (moreViews || !judge || found.faces.length > 0)) || found.vetoed.some(Boolean);
+    const objects = ask ? await this.coco.detect(image) : [];
+    const { faces, faceOutputs, faceCrops } = keepPersonFaces(found, objects, judge, this.policy);
+    const t4 = performance.now();
     const human = faces.length > 0;
-    const dog = detectDog(whole.probabilities, this.options.dog, human);
+    const byMass = detectDog(whole.probabilities, this.options.dog, human);
+    const dog = { ...byMass, isDog: byMass.isDog || dogBoxRescues(byMass.probability, objects) };
     const kind: ResultKind = dog.isDog && human ? 'both' : dog.isDog ? 'dog' : human ? 'human' : 'neither';
     const k = this.options.topK;
     let breeds: ClassProbability[] = [];
     let humanBreeds: ClassProbability[] | undefined;
-    // The person's resemblance is read from their face, the dog's breed from the whole photo.
-    const views: { image: RgbImage; output: BackboneOutput }[] = [];
-    if (dog.isDog) views.push({ image, output: whole });
-    if (human) views.push({ image: faceCrops[0]!, output: faceOutputs[0]! });
-    const probs = await this.breedProbabilities(views);
-    if (dog.isDog) breeds = topK(probs[0]!, this.classifier.classes, k);
+    // The person's resemblance is read from their face, the dog's breed from the quality's views.
+    if (dog.isDog) breeds = topK(moreViews ? await this.dogBreedProbabilities(image, whole, objects) : centre!, this.classifier.classes, k);
     if (human) {
-      const resemblance = topK(probs[probs.length - 1]!, this.classifier.classes, k);
+      const [probs] = await this.breedProbabilities([{ image: faceCrops[0]!, output: faceOutputs[0]! }]);
+      const resemblance = topK(probs!, this.classifier.classes, k);
       if (dog.isDog) humanBreeds = resemblance;
       else breeds = resemblance;
     }
-    const t4 = performance.now();
+    const t5 = performance.now();
     return {
       kind,
       message: composeMessage(kind, breeds, humanBreeds, faces.length),
@@ -159,48 +190,74 @@ export class DogApp {
       dogProbability: round(dog.probability, 4),
       width: image.width,
       height: image.height,
-      timings: { decodeMs: round(t1 - t0, 1), backboneMs: round(t2 - t1, 1), facesMs: round(t3 - t2, 1), totalMs: round(t4 - t0, 1) },
+      timings: { decodeMs: round(t1 - t0, 1), backboneMs: round(t2 - t1 + (t5 - t4), 1), facesMs: round(t3 - t2, 1), objectsMs: round(t4 - t3, 1), totalMs: round(t5 - t0, 1) },
     };
   }
 
 
   /** The breed head on views already embedded (or on their pixels, for a head that reads pixels). */
-  private async breedProbabilities(views: { image: RgbImage; output: BackboneOutput }[]): Promise<Float32Array[]> {
-    if (this.unit === this.imagenet) return this.unit.headProbabilities(views.map((v) => v.output));
+  private async breedProbabilities(views: { image: RgbImage; output?: BackboneOutput }[]): Promise<Float32Array[]> {
+    if (this.unit === this.imagenet) return this.unit.headProbabilities(views.map((v) => v.output!));
     return (await this.unit.classify(views.map((v) => v.image))).map((r) => r.probabilities);
   }
 
-  /** Faces from the detector, minus those whose crop the backbone calls a dog; largest first. */
-  private async findHumanFaces(image: RgbImage): Promise<{ faces: FaceBox[]; faceOutputs: BackboneOutput[]; faceCrops: RgbImage[] }> {
+  /** The dog's breed probabilities: the quality's views (the centre view already embedded), combined by its rule. */
+  private async dogBreedProbabilities(image: RgbImage, whole: BackboneOutput, objects: CocoBox[]): Promise<Float32Array> {
+    const plan = dogViewPlan(this.policy, objects);
+    const images = await viewImages(image, plan.views, plan.dog);
+    const fresh = plan.views.map((v, i) => (v.kind === 'centre' && v.crop === 1 ? -1 : i)).filter((i) => i >= 0);
+    const embedded = this.unit === this.imagenet && fresh.length ? await this.imagenet.embed(fresh.map((i) => images[i]!)) : [];
+    const outputs = images.map((_, i) => (fresh.includes(i) ? embedded[fresh.indexOf(i)] : whole));
+    return combineViews(await this.breedProbabilities(images.map((im, i) => ({ image: im, output: outputs[i] }))), this.policy.rule);
+  }
+
+  /**
+   * Faces from the detector, largest first, each checked by the backbone: `vetoed` when it calls
+   * the crop a dog (a dog's face, unless a person box around it says otherwise).
+   */
+  private async findHumanFaces(image: RgbImage): Promise<FoundFaces> {
     const minArea = this.options.minFaceArea * image.width * image.height;
     const candidates = (await this.faceDetector.detect(image))
       .filter((f) => f.width * f.height >= minArea)
       .sort((a, b) => b.width * b.height - a.width * a.height)
       .slice(0, this.options.maxFaces);
-    if (candidates.length === 0) return { faces: [], faceOutputs: [], faceCrops: [] };
+    if (candidates.length === 0) return { faces: [], faceOutputs: [], faceCrops: [], vetoed: [] };
     const crops = await Promise.all(candidates.map((f) => cropFace(image, f)));
     const outputs = await this.imagenet.embed(crops);
     const faces: FaceBox[] = [];
     const faceOutputs: BackboneOutput[] = [];
     const faceCrops: RgbImage[] = [];
+    const vetoed: boolean[] = [];
     candidates.forEach((f, i) => {
       const onCrop = detectDog(outputs[i]!.probabilities, { ...this.options.dog, rule: 'mass' });
-      if (onCrop.probability < this.options.faceDogVeto) {
-        faces.push({ ...f, score: round(f.score, 4) });
-        faceOutputs.push(outputs[i]!);
-        faceCrops.push(crops[i]!);
-      }
+      faces.push({ ...f, score: round(f.score, 4) });
+      faceOutputs.push(outputs[i]!);
+      faceCrops.push(crops[i]!);
+      vetoed.push(onCrop.probability >= this.options.faceDogVeto);
     });
-    return { faces, faceOutputs, faceCrops };
+    return { faces, faceOutputs, faceCrops, vetoed };
   }
 
   dispose(): void {
     this.unit.dispose();
     if (this.imagenet !== this.unit) this.imagenet.dispose();
     this.faceDetector.dispose();
+    this.coco.dispose();
   }
 }
 
+interface FoundFaces {
+  faces: FaceBox[];
+  faceOutputs: BackboneOutput[];
+  faceCrops: RgbImage[];
+  vetoed: boolean[];
+}
+
+/** The faces that are people's by the person rule (detectors/person.ts); without YOLOX's boxes, those the crop check passed. */
+function keepPersonFaces(found: FoundFaces, objects: CocoBox[], judge: boolean, policy: QualityPolicy): Omit<FoundFaces, 'vetoed'> {
+  const keep = personFaces(found.faces.map((box, i) => ({ box, vetoed: found.vetoed[i]! })), objects, judge, policy.personRule);
+  return { faces: found.faces.filter((_, i) => keep[i]), faceOutputs: found.faceOutputs.filter((_, i) => keep[i]), faceCrops: found.faceCrops.filter((_, i) => keep[i]) };
+}
 /** The face box grown by half its size on each side: the head and some context, as the backbone expects. */
 export function cropFace(image: RgbImage, f: FaceBox): Promise<RgbImage> {
   const m = 0.5;
