@@ -47,6 +47,7 @@ program
   .option('--model <dir>', 'a trained breed classifier (model, ensemble or run directory) instead of ImageNet dog classes; repeat to average several', collect, [])
   .addOption(new Option('--face-detector <name>', 'human face detector').choices(['yunet', 'haar']).default('yunet'))
   .option('--no-flip', 'do not average over the mirror image (faster, slightly less accurate)')
+  .addOption(new Option('--preset <quality>', "accurate: more views for photos the centre view is unsure of (default); fast: the centre view only").choices(['accurate', 'fast']).default('accurate'))
   .action(async (paths: string[], o) => {
     process.exitCode = await runPredict(paths, o);
   });
@@ -82,6 +83,7 @@ program
   .option('--port <port>', 'port', (v) => Number(v), 3000)
   .option('--model <dir>', 'a trained classifier directory instead of ImageNet dog classes; an ensemble directory, or repeat to average several', collect, [])
   .addOption(new Option('--face-detector <name>', 'human face detector').choices(['yunet', 'haar']).default('yunet'))
+  .addOption(new Option('--preset <quality>', "accurate: more views for photos the centre view is unsure of (default); fast: the centre view only").choices(['accurate', 'fast']).default('accurate'))
   .option('--max-mb <n>', 'largest upload in MB', (v) => Number(v), 20)
   .option('--queue <n>', 'requests allowed to wait for inference before 503', positiveInt, 16)
   .action(async (o) => {

@@ -1,4 +1,5 @@
 import { createDogApp, type DogAppOptions, type DogAppResult, type FaceDetectorName } from '../app/dog-app.js';
+import type { Quality } from '../app/quality.js';
 import { expandPaths } from '../util/files.js';
 import { forEachFile } from './each-file.js';
 import { nonDogModelHint, resolveModelArgs } from './models.js';
@@ -9,6 +10,7 @@ export interface PredictCliOptions {
   model?: string[];
   faceDetector: FaceDetectorName;
   flip?: boolean;
+  preset?: Quality;
 }
 
 /** One line of `predict --json`: the app's answer plus the file, or an error for that file. */
@@ -23,7 +25,7 @@ export async function runPredict(paths: string[], o: PredictCliOptions): Promise
   const models = await resolveModelArgs(o.model ?? []);
   const hint = await nonDogModelHint(models);
   if (hint) process.stderr.write(hint + '\n');
-  const appOptions: DogAppOptions = { topK: o.topK, faceDetector: o.faceDetector, modelDir: models.length ? models : undefined, flipAverage: o.flip ?? true };
+  const appOptions: DogAppOptions = { topK: o.topK, faceDetector: o.faceDetector, modelDir: models.length ? models : undefined, flipAverage: o.flip ?? true, quality: o.preset };
   const app = await createDogApp(appOptions);
   try {
     const failed = await forEachFile<PredictLine>(
