@@ -63,15 +63,13 @@ export async function measureCosts(data: string, dogFiles: string[], apps: { nam
 
   // The app end to end (decode → answer), per preset, on the same dog photos plus people and negatives.
   const mixed = [...files, ...sampleClassFolders(path.join(data, 'lfw'), 1).filter((_, i) => i % 29 === 0).slice(0, 20).map((f) => f.file), ...sampleClassFolders(path.join(data, 'negatives'), 4).map((f) => f.file)];
-  const appResults: Costs['apps'] = [];
-  for (const a of apps) {
-    const app = await createDogApp(a.options);
-    for (const f of mixed.slice(0, 5)) await app.classify(f);
-    const totals: number[] = [];
-    for (const f of mixed) totals.push((await app.classify(f)).timings.totalMs);
-    app.dispose();
-    appResults.push({ name: a.name, p50: median(totals), p90: quantile(totals, 0.9), p50Dogs: median(totals.slice(0, files.length)) });
-  }
+  // Interleaved photo by photo, so a burst of load on the shared machine hits every preset alike.
+  const loaded = await Promise.all(apps.map((a) => createDogApp(a.options)));
+  for (const f of mixed.slice(0, 5)) for (const app of loaded) await app.classify(f);
+  const totals: number[][] = apps.map(() => []);
+  for (const f of mixed) for (const [i, app] of loaded.entries()) totals[i]!.push((await app.classify(f)).timings.totalMs);
+  for (const app of loaded) app.dispose();
+  const appResults: Costs['apps'] = apps.map((a, i) => ({ name: a.name, p50: median(totals[i]!), p90: quantile(totals[i]!, 0.9), p50Dogs: median(totals[i]!.slice(0, files.length)) }));
   const after = await barePassMs(files[0]!);
   const m = (k: keyof typeof t) => median(t[k]);
   return {
