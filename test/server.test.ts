@@ -50,8 +50,15 @@ test('/api/classify: the loaded classifier on the whole photo, no routing; bad i
   assert.equal(res.status, 200);
   const body = await res.json();
   assert.equal(body.top.length, 5);
-  // same model, same photo: the same breed ranking as /api/predict
-  assert.deepEqual(body.top.map((c: { name: string }) => c.name), predicted.breeds.map((b: { name: string }) => b.name));
+  // Same model, same photo, the whole-photo view: the ranking `predict --preset fast` gives. The
+  // default preset may differ on a dog it is unsure of (it adds a zoomed and a dog-box view).
+  const fast = await createDogApp({ quality: 'fast' });
+  try {
+    assert.deepEqual(body.top.map((c: { name: string }) => c.name), (await fast.classify(file)).breeds.map((b) => b.name));
+  } finally {
+    fast.dispose();
+  }
+  assert.ok(body.top.some((c: { name: string }) => c.name === predicted.breeds[0].name), 'the default answer is among the whole photo\'s top breeds');
   assert.ok(body.timings.totalMs > 0);
   const bad = await fetch(`${base}/api/classify`, { method: 'POST', body: 'hello', headers: { 'content-type': 'text/plain' } });
   assert.equal(bad.status, 415);
