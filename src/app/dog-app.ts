@@ -48,8 +48,8 @@ export interface DogAppOptions {
   /** ORT intra-op threads (default: the machine's cores). */
   threads?: number;
   /**
-   * 'accurate' (default): the breed from the centre view and a view around the dog YOLOX-nano
-   * finds; 'fast': the centre view only. See app/quality.ts and the README's measurements.
+   * 'accurate' (default): the centre view's breed when it is sure, else a zoomed centre view and a
+   * view around the dog YOLOX-nano finds; 'fast': the centre view only. See app/quality.ts.
    */
   quality?: Quality;
 }
