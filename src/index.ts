@@ -3,6 +3,7 @@
  * The dog-breed app (createDogApp) and the toolkit behind it.
  */
 export { createDogApp, DogApp, type DogAppOptions, type DogAppResult, type ResultKind, type FaceDetectorName } from './app/dog-app.js';
+export { QUALITY_PRESETS, type Quality, type QualityPolicy } from './app/quality.js';
 export type { ImageInput } from './data/image.js';
 export { ImgclassError, isImgclassError, type ImgclassErrorCode } from './util/errors.js';
 

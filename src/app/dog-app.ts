@@ -1,3 +1,6 @@
+import { YoloxDetector } from '../detectors/coco.js';
+import { classifyWithViews, type ViewsAppParts } from './dog-app-views.js';
+import { DEFAULT_QUALITY, QUALITY_PRESETS, type Quality } from './quality.js';
 import { decodeInput, type DecodeLimits, type DecodedImage, type ImageInput, type RgbImage } from '../data/image.js';
 import { crop } from '../data/transform.js';
 import { DOG_DETECTOR_DEFAULTS, type DogDetectorOptions } from '../detectors/dog.js';
@@ -44,17 +47,25 @@ export interface DogAppOptions {
   store?: ModelStore;
   /** Inference engine (default 'onnx'; 'tfjs' is the old TF.js wasm path, kept for comparison). */
   engine?: BackboneOptions['engine'];
+  /**
+   * 'standard' (default): the pipeline every host runs, the browser's device mode too. 'fast' adds
+   * YOLOX-nano's evidence on whose faces these are; 'accurate' also more views of a dog the centre
+   * view is unsure of. See app/quality.ts and README ("Breeds on photos MobileNet never saw").
+   */
+  quality?: Quality;
   /** ORT intra-op threads (default: the machine's cores). */
   threads?: number;
 }
 
-type AppDefaults = Required<Pick<DogAppOptions, 'faceDetector' | 'flipAverage' | 'faceDogVeto' | 'maxFaces' | 'minFaceArea' | 'topK'>>;
-export const DOG_APP_DEFAULTS: AppDefaults = { faceDetector: 'yunet', ...DOG_PIPELINE_DEFAULTS };
+type AppDefaults = Required<Pick<DogAppOptions, 'faceDetector' | 'flipAverage' | 'faceDogVeto' | 'maxFaces' | 'minFaceArea' | 'topK' | 'quality'>>;
+export const DOG_APP_DEFAULTS: AppDefaults = { faceDetector: 'yunet', ...DOG_PIPELINE_DEFAULTS , quality: DEFAULT_QUALITY };
 
 export interface Timings {
   decodeMs: number;
   backboneMs: number;
   facesMs: number;
+  /** YOLOX-nano ('fast' and 'accurate' presets; absent or 0 when it did not run). */
+  objectsMs?: number;
   totalMs: number;
 }
 
@@ -88,19 +99,22 @@ export class DogApp {
     private readonly imagenet: ImageClassifier,
     readonly faceDetector: FaceDetector,
     readonly options: DogAppOptions & AppDefaults,
+    /** YOLOX-nano, for the 'fast' and 'accurate' presets only. */
+    private readonly coco: YoloxDetector | null,
   ) {}
 
   static async create(options: DogAppOptions = {}): Promise<DogApp> {
     const opts = { ...DOG_APP_DEFAULTS, ...options };
     const store = opts.store;
-    const [unit, faceDetector] = await Promise.all([
+    const [unit, faceDetector, coco] = await Promise.all([
       // A breed head on pixels keeps its own flip policy unless told; one on the backbone shares the detection's.
       ImageClassifier.load({ model: opts.modelDir, backbone: opts.backbone, flip: options.flipAverage, store, engine: opts.engine, threads: opts.threads }),
       opts.faceDetector === 'haar' ? HaarFaceDetector.create({ ...opts.haar, store }) : YunetFaceDetector.create({ ...opts.yunet, store }),
+      opts.quality === 'standard' ? null : YoloxDetector.create({ store, threads: opts.threads }),
     ]);
     if (unit.backbone) unit.flip = opts.flipAverage;
     const imagenet = unit.backbone ? unit : await ImageClassifier.load({ backbone: opts.backbone, flip: opts.flipAverage, store, engine: opts.engine, threads: opts.threads });
-    return new DogApp(unit, imagenet, faceDetector, opts);
+    return new DogApp(unit, imagenet, faceDetector, opts, coco);
   }
 
   /** The backbone that finds dogs (and feeds the breed head, unless that reads pixels). */
@@ -117,6 +131,8 @@ export class DogApp {
       backbone: this.backbone.name,
       preprocessing: this.backbone.spec.preprocessing,
       faceDetector: this.faceDetector.name,
+      quality: this.options.quality,
+      ...(this.coco ? { objectDetector: this.coco.name } : {}),
       dogDetector: { ...DOG_DETECTOR_DEFAULTS, ...this.options.dog },
       classifier: { name: this.classifier.name, classes: this.classifier.classes.length },
       flipAverage: this.options.flipAverage,
@@ -131,9 +147,26 @@ export class DogApp {
     const t0 = performance.now();
     const image = await this.decode(input);
     const t1 = performance.now();
+    if (this.coco && this.options.quality !== 'standard') {
+      const { timings, ...answer } = await classifyWithViews(this.viewsParts(this.coco), image, QUALITY_PRESETS[this.options.quality], this.options);
+      return { ...answer, width: image.width, height: image.height, timings: { decodeMs: round(t1 - t0, 1), ...timings, totalMs: round(performance.now() - t0, 1) } };
+    }
     const { timings, ...answer } = await runDogPipeline(this.host, image, this.options);
     const t4 = performance.now();
     return { ...answer, timings: { decodeMs: round(t1 - t0, 1), ...timings, totalMs: round(t4 - t0, 1) } };
+  }
+
+  private viewsParts(coco: YoloxDetector): ViewsAppParts {
+    return {
+      imagenet: this.imagenet,
+      faceDetector: this.faceDetector,
+      coco,
+      classes: this.classifier.classes,
+      headOnBackbone: this.unit === this.imagenet,
+      breedProbabilities: (views) =>
+        this.unit === this.imagenet ? this.unit.headProbabilities(views.map((v) => v.output!)) : this.unit.classify(views.map((v) => v.image)).then((rs) => rs.map((r) => r.probabilities)),
+      crop: (image, f) => cropFace(image, f),
+    };
   }
 
   /** The models as the shared pipeline (dog-pipeline.ts) calls them, on this host: sharp and onnxruntime-node. */
@@ -157,6 +190,7 @@ export class DogApp {
     this.unit.dispose();
     if (this.imagenet !== this.unit) this.imagenet.dispose();
     this.faceDetector.dispose();
+    this.coco?.dispose();
   }
 }
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { FACE_DETECTORS } from '../app/dog-app.js';
+import { QUALITIES } from '../app/quality.js';
 import { RESIZE_MODES } from '../data/transform.js';
 import { DEFAULT_BACKBONE } from '../models/registry.js';
 import { describeError, ImgclassError, isImgclassError } from '../util/errors.js';
@@ -59,6 +60,7 @@ program
   .option('--model <dir>', 'a trained breed classifier (model, ensemble or run directory) instead of ImageNet dog classes; repeat to average several', collect, [])
   .addOption(new Option('--face-detector <name>', 'human face detector').choices(FACE_DETECTORS).default('yunet'))
   .option('--no-flip', 'do not average over the mirror image (faster, slightly less accurate)')
+  .addOption(new Option('--preset <quality>', "accurate: more views for photos the centre view is unsure of (default); fast: the centre view only").choices(['accurate', 'fast']).default('accurate'))
   .action(async (paths: string[], o) => {
     needPaths(paths, o);
     process.exitCode = await runPredict(paths, o);
@@ -97,6 +99,7 @@ program
   .option('--port <port>', 'port', (v) => Number(v), 3000)
   .option('--model <dir>', 'a trained classifier directory instead of ImageNet dog classes; an ensemble directory, or repeat to average several', collect, [])
   .addOption(new Option('--face-detector <name>', 'human face detector').choices(FACE_DETECTORS).default('yunet'))
+  .addOption(new Option('--preset <quality>', 'standard: the pipeline every host runs, the browser too (default); fast: + YOLOX-nano person evidence for faces on dog photos; accurate: + more views for photos the centre view is unsure of').choices(QUALITIES).default('standard'))
   .option('--max-mb <n>', 'largest upload in MB', (v) => Number(v), 20)
   .option('--queue <n>', 'requests allowed to wait for inference before 503', positiveInt, 16)
   .action(async (o) => {

@@ -2,6 +2,7 @@ import { createDogApp, type DogApp, type DogAppOptions, type DogAppResult, type 
 import type { ImageInput } from '../data/image.js';
 import type { ImgclassError } from '../util/errors.js';
 import { filesFromArgs } from './path-args.js';
+import type { Quality } from '../app/quality.js';
 import { forEachFile } from './each-file.js';
 import { nonDogModelHint, resolveModelArgs } from './models.js';
 
@@ -13,6 +14,7 @@ export interface PredictCliOptions {
   flip?: boolean;
   /** Files listing more paths (one a line, or NUL-separated); `-` is standard input. */
   filesFrom?: string[];
+  preset?: Quality;
 }
 
 /** One line of `predict --json`: the app's answer plus the file, or an error for that file. */
@@ -44,7 +46,7 @@ export async function runPredict(paths: string[], o: PredictCliOptions): Promise
 
 /** The dog app's options from predict's command-line options (`imgclass worker` builds its app the same way). */
 export function predictAppOptions(o: Omit<PredictCliOptions, 'json'>): DogAppOptions {
-  return { topK: o.topK, faceDetector: o.faceDetector, modelDir: o.model?.length ? o.model : undefined, flipAverage: o.flip ?? true };
+  return { topK: o.topK, faceDetector: o.faceDetector, modelDir: o.model?.length ? o.model : undefined, flipAverage: o.flip ?? true, quality: o.preset };
 }
 
 /** The `predict --json` line for one file; `input` is what the app reads (the path itself, or bytes already read from it or a URL). */

@@ -1,0 +1,41 @@
+import { PERSON_RULE_DEFAULTS, type PersonRuleOptions } from '../detectors/person.js';
+import type { CombineRule, ViewSpec } from './views.js';
+
+/**
+ * How much the app spends on a dog's breed. Host independent: the browser app reads the same
+ * table. Chosen by `npm run bench:breeds` on the tuning half of the unseen Imagewoof photos and
+ * reported on the other half (README, "Breeds on photos MobileNet never saw").
+ *
+ * - 'accurate': the centre view, which the dog rule reads anyway, answers alone when
+ *   it is sure of the breed; otherwise the breed comes from a zoomed centre view (ImageNet's usual
+ *   0.875 crop) and a view around the dog YOLOX-nano finds, each with its mirror image, averaged.
+ *   About half of the dog photos are sure at once, so the median photo costs what 'fast' costs.
+ * - 'fast': the centre view only (the app before views).
+ *
+ * Both apply the person-evidence rule (detectors/person.ts) to faces on photos that may hold a
+ * dog: YOLOX runs for that whatever the quality, on those photos only.
+ */
+/**
+ * - 'standard' (the default): neither; the pipeline every host runs (the server, the batch worker and
+ *   the browser's device mode, which has no YOLOX yet), so their answers agree.
+ */
+export const QUALITIES = ['standard', 'fast', 'accurate'] as const;
+export type Quality = (typeof QUALITIES)[number];
+
+export interface QualityPolicy {
+  /** Views the breed is read from when the centre view is not sure. */
+  views: ViewSpec[];
+  rule: CombineRule;
+  /** A dog-box view is used only when YOLOX's best dog box scores at least this. */
+  dogScore: number;
+  /** The centre view answers alone when its top breed has at least this probability (0: always). */
+  confident: number;
+  personRule: PersonRuleOptions;
+}
+
+export const QUALITY_PRESETS: Record<Exclude<Quality, 'standard'>, QualityPolicy> = {
+  accurate: { views: [{ kind: 'centre', crop: 0.875 }, { kind: 'dog', margin: 0.1 }], rule: 'mean', dogScore: 0.1, confident: 0.7, personRule: PERSON_RULE_DEFAULTS },
+  fast: { views: [{ kind: 'centre', crop: 1 }], rule: 'mean', dogScore: 1, confident: 0, personRule: PERSON_RULE_DEFAULTS },
+};
+
+export const DEFAULT_QUALITY: Quality = 'standard';
