@@ -89,7 +89,7 @@ const ort = require(workerData.ortPath);
   }
   parentPort.postMessage({ ready: true, inputNames: session.inputNames, outputNames: session.outputNames });
   parentPort.on('message', async (msg) => {
-    if (msg.release) { await session.release(); parentPort.close(); return; }
+    if (msg.release) { await session.release(); process.exit(0); }
     try {
       const feeds = {};
       for (const [k, t] of Object.entries(msg.feeds)) feeds[k] = new ort.Tensor(t.type, t.data, t.dims);
@@ -177,10 +177,18 @@ class WorkerSession implements OrtSession {
     });
   }
 
+  /**
+   * The worker releases its session and exits by itself. Terminating it while the native release
+   * runs aborts the whole process (an uncaught Napi::Error), so terminate is only the fallback
+   * for a worker that does not exit within seconds.
+   */
   async release(): Promise<void> {
+    const exited = new Promise<void>((r) => this.worker.once('exit', () => r()));
+    this.worker.ref();
     this.worker.postMessage({ release: true });
-    await new Promise((r) => setTimeout(r, 0));
-    await this.worker.terminate();
+    const timer = setTimeout(() => void this.worker.terminate(), 5000);
+    await exited;
+    clearTimeout(timer);
   }
 }
 
