@@ -31,16 +31,26 @@ process.once('exit', () => {
 });
 
 /** `n` files spread evenly over a sorted list. */
-const spread = (files: string[], n: number) => Array.from({ length: Math.min(n, files.length) }, (_, i) => files[Math.floor((i * files.length) / Math.min(n, files.length))]!);
+const spread = (files: string[], n: number) =>
+  Array.from({ length: Math.min(n, files.length) }, (_, i) => files[Math.floor((i * files.length) / Math.min(n, files.length))]!);
 
 // 60% dogs (Imagewoof), 15% people (LFW), the rest neither (Imagenette negatives), interleaved.
-const dogs = spread([...(await imageFilesIn(path.join(data, 'imagewoof/val'))), ...(await imageFilesIn(path.join(data, 'imagewoof/train')))], Math.round(N * 0.6));
+const dogs = spread(
+  [...(await imageFilesIn(path.join(data, 'imagewoof/val'))), ...(await imageFilesIn(path.join(data, 'imagewoof/train')))],
+  Math.round(N * 0.6),
+);
 const people = spread(await imageFilesIn(path.join(data, 'lfw')), Math.round(N * 0.15));
 const negatives = spread(await imageFilesIn(path.join(data, 'negatives')), N - dogs.length - people.length);
-const photos = [...dogs.map((f, i) => ({ f, k: i / dogs.length })), ...people.map((f, i) => ({ f, k: i / people.length })), ...negatives.map((f, i) => ({ f, k: i / negatives.length }))]
+const photos = [
+  ...dogs.map((f, i) => ({ f, k: i / dogs.length })),
+  ...people.map((f, i) => ({ f, k: i / people.length })),
+  ...negatives.map((f, i) => ({ f, k: i / negatives.length })),
+]
   .sort((a, b) => a.k - b.k)
   .map((x) => x.f);
-console.log(`bench:batch on ${photos.length} photos (${dogs.length} dogs, ${people.length} people, ${negatives.length} neither), ${os.cpus().length} cores, load average ${os.loadavg()[0]!.toFixed(1)} at start\n`);
+console.log(
+  `bench:batch on ${photos.length} photos (${dogs.length} dogs, ${people.length} people, ${negatives.length} neither), ${os.cpus().length} cores, load average ${os.loadavg()[0]!.toFixed(1)} at start\n`,
+);
 
 const rows: (string | number)[][] = [];
 const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
@@ -122,7 +132,13 @@ const lineLike = (file: string): Record<string, unknown> => ({
   file,
   kind: 'dog',
   message: 'Dog detected. It looks like a Shih-Tzu (55.8%).',
-  breeds: [['Shih-Tzu', 0.5584], ['Lhasa', 0.2109], ['Tibetan terrier', 0.1162], ['Brabancon griffon', 0.0914], ['affenpinscher', 0.0143]].map(([name, probability]) => ({ name, probability })),
+  breeds: [
+    ['Shih-Tzu', 0.5584],
+    ['Lhasa', 0.2109],
+    ['Tibetan terrier', 0.1162],
+    ['Brabancon griffon', 0.0914],
+    ['affenpinscher', 0.0143],
+  ].map(([name, probability]) => ({ name, probability })),
   faces: [],
   dogProbability: 0.9996,
   timings: { decodeMs: 3.4, backboneMs: 192.9, facesMs: 10.1, totalMs: 206.5 },
@@ -153,11 +169,27 @@ for (const concurrency of [1, 8]) {
   const finished = await usedMemory();
   const keyBytes = await batchKeyBytes(name);
   await w.close();
-  rows.push([`queue only: ${NOOP_JOBS} no-op jobs, 1 worker, concurrency ${concurrency}`, seconds(wall), `${(wall / NOOP_JOBS).toFixed(2)} ms/job`, (NOOP_JOBS / (wall / 1000)).toFixed(0), '']);
+  rows.push([
+    `queue only: ${NOOP_JOBS} no-op jobs, 1 worker, concurrency ${concurrency}`,
+    seconds(wall),
+    `${(wall / NOOP_JOBS).toFixed(2)} ms/job`,
+    (NOOP_JOBS / (wall / 1000)).toFixed(0),
+    '',
+  ]);
   if (concurrency === 1) {
-    const per1000 = (b: number) => `${((b / NOOP_JOBS) * 1000 / 1024).toFixed(0)} KiB`;
-    memory.push([`${NOOP_JOBS} inputs queued, none taken yet (BullMQ job hashes + the batch's inputs and order)`, `${((queued - before) / 1024).toFixed(0)} KiB`, per1000(queued - before), '']);
-    memory.push([`${NOOP_JOBS} inputs finished: results stored, jobs removed on completion`, `${((finished - before) / 1024).toFixed(0)} KiB`, per1000(finished - before), `the batch's own keys (MEMORY USAGE): ${per1000(keyBytes)}; the rest is BullMQ's event stream (capped at 10,000 events per queue)`]);
+    const per1000 = (b: number) => `${(((b / NOOP_JOBS) * 1000) / 1024).toFixed(0)} KiB`;
+    memory.push([
+      `${NOOP_JOBS} inputs queued, none taken yet (BullMQ job hashes + the batch's inputs and order)`,
+      `${((queued - before) / 1024).toFixed(0)} KiB`,
+      per1000(queued - before),
+      '',
+    ]);
+    memory.push([
+      `${NOOP_JOBS} inputs finished: results stored, jobs removed on completion`,
+      `${((finished - before) / 1024).toFixed(0)} KiB`,
+      per1000(finished - before),
+      `the batch's own keys (MEMORY USAGE): ${per1000(keyBytes)}; the rest is BullMQ's event stream (capped at 10,000 events per queue)`,
+    ]);
   }
   await removeBatch(client, 'imgclass', name);
 }
@@ -178,7 +210,13 @@ for (const workers of [1, 2]) {
   await stopWorkers(ws);
   if (s.done !== photos.length) throw new Error(`${s.done} results for ${photos.length} photos`);
   const rate = photos.length / (wall / 1000);
-  rows.push([`batch, ${workers} worker process${workers > 1 ? 'es' : ''}`, seconds(wall), `submit ${seconds(tSubmit)}`, rate.toFixed(2), `${(rate / reference).toFixed(2)}×`]);
+  rows.push([
+    `batch, ${workers} worker process${workers > 1 ? 'es' : ''}`,
+    seconds(wall),
+    `submit ${seconds(tSubmit)}`,
+    rate.toFixed(2),
+    `${(rate / reference).toFixed(2)}×`,
+  ]);
   if (workers === 1) {
     const keyBytes = await batchKeyBytes(name);
     const tr = performance.now();
@@ -189,7 +227,12 @@ for (const workers of [1, 2]) {
       bytes += r.line!.length;
     }
     const read = performance.now() - tr;
-    memory.push([`${photos.length} real photos finished (the batch's own keys, MEMORY USAGE)`, `${(keyBytes / 1024).toFixed(0)} KiB`, `${((keyBytes / photos.length) * 1000 / 1024).toFixed(0)} KiB`, `${(bytes / n).toFixed(0)} B per result line; read back at ${(n / (read / 1000)).toFixed(0)} lines/s`]);
+    memory.push([
+      `${photos.length} real photos finished (the batch's own keys, MEMORY USAGE)`,
+      `${(keyBytes / 1024).toFixed(0)} KiB`,
+      `${(((keyBytes / photos.length) * 1000) / 1024).toFixed(0)} KiB`,
+      `${(bytes / n).toFixed(0)} B per result line; read back at ${(n / (read / 1000)).toFixed(0)} lines/s`,
+    ]);
   }
   await removeBatch(client, 'imgclass', name);
 }

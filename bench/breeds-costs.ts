@@ -40,7 +40,14 @@ export async function measureCosts(data: string, dogFiles: string[], apps: { nam
   const free = await loadBackbone(undefined, { resize: 'keep-aspect' });
   const yolox = await YoloxDetector.create();
   const yunet = await YunetFaceDetector.create();
-  const t: Record<'decode' | 'pair' | 'cropPair' | 'wholePair' | 'yolox' | 'yunet', number[]> = { decode: [], pair: [], cropPair: [], wholePair: [], yolox: [], yunet: [] };
+  const t: Record<'decode' | 'pair' | 'cropPair' | 'wholePair' | 'yolox' | 'yunet', number[]> = {
+    decode: [],
+    pair: [],
+    cropPair: [],
+    wholePair: [],
+    yolox: [],
+    yunet: [],
+  };
   const time = async <T>(k: keyof typeof t, f: () => Promise<T>, keep: boolean): Promise<T> => {
     const t0 = performance.now();
     const r = await f();
@@ -52,24 +59,40 @@ export async function measureCosts(data: string, dogFiles: string[], apps: { nam
     const img = await time('decode', () => loadImage(file), keep);
     await time('pair', () => fixed.run([img, flipHorizontal(img)]), keep);
     const boxes = await time('yolox', () => yolox.detect(img), keep);
-    await time('cropPair', async () => {
-      const [v] = await viewImages(img, [{ kind: 'dog', margin: 0.1 }], bestDogBox(boxes));
-      return fixed.run([v!, flipHorizontal(v!)]);
-    }, keep);
+    await time(
+      'cropPair',
+      async () => {
+        const [v] = await viewImages(img, [{ kind: 'dog', margin: 0.1 }], bestDogBox(boxes));
+        return fixed.run([v!, flipHorizontal(v!)]);
+      },
+      keep,
+    );
     await time('wholePair', async () => [await free.run([img]), await free.run([flipHorizontal(img)])], keep);
     await time('yunet', () => yunet.detect(img), keep);
   }
   for (const m of [fixed, free, yolox, yunet]) m.dispose();
 
   // The app end to end (decode → answer), per preset, on the same dog photos plus people and negatives.
-  const mixed = [...files, ...sampleClassFolders(path.join(data, 'lfw'), 1).filter((_, i) => i % 29 === 0).slice(0, 20).map((f) => f.file), ...sampleClassFolders(path.join(data, 'negatives'), 4).map((f) => f.file)];
+  const mixed = [
+    ...files,
+    ...sampleClassFolders(path.join(data, 'lfw'), 1)
+      .filter((_, i) => i % 29 === 0)
+      .slice(0, 20)
+      .map((f) => f.file),
+    ...sampleClassFolders(path.join(data, 'negatives'), 4).map((f) => f.file),
+  ];
   // Interleaved photo by photo, so a burst of load on the shared machine hits every preset alike.
   const loaded = await Promise.all(apps.map((a) => createDogApp(a.options)));
   for (const f of mixed.slice(0, 5)) for (const app of loaded) await app.classify(f);
   const totals: number[][] = apps.map(() => []);
   for (const f of mixed) for (const [i, app] of loaded.entries()) totals[i]!.push((await app.classify(f)).timings.totalMs);
   for (const app of loaded) app.dispose();
-  const appResults: Costs['apps'] = apps.map((a, i) => ({ name: a.name, p50: median(totals[i]!), p90: quantile(totals[i]!, 0.9), p50Dogs: median(totals[i]!.slice(0, files.length)) }));
+  const appResults: Costs['apps'] = apps.map((a, i) => ({
+    name: a.name,
+    p50: median(totals[i]!),
+    p90: quantile(totals[i]!, 0.9),
+    p50Dogs: median(totals[i]!.slice(0, files.length)),
+  }));
   const after = await barePassMs(files[0]!);
   const m = (k: keyof typeof t) => median(t[k]);
   return {

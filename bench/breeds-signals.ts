@@ -33,7 +33,15 @@ export const CANDIDATE_VIEWS: ViewSpec[] = [
 ];
 export const WHOLE = 'whole';
 
-export interface FaceSig { x: number; y: number; width: number; height: number; score: number; area: number; cropDog: number }
+export interface FaceSig {
+  x: number;
+  y: number;
+  width: number;
+  height: number;
+  score: number;
+  area: number;
+  cropDog: number;
+}
 export interface PhotoSig {
   file: string;
   set: 'imagewoof' | 'lfw' | 'negatives';
@@ -108,7 +116,15 @@ export async function collectSignals(data: string, outDir: string, fresh: boolea
     const faces: FaceSig[] = [];
     for (const [i, f] of faceBoxes.entries()) {
       const [d, m] = await pair(fixed, crops[i]!);
-      faces.push({ x: f.x, y: f.y, width: f.width, height: f.height, score: f.score, area: (f.width * f.height) / (img.width * img.height), cropDog: (mass(d) + mass(m)) / 2 });
+      faces.push({
+        x: f.x,
+        y: f.y,
+        width: f.width,
+        height: f.height,
+        score: f.score,
+        area: (f.width * f.height) / (img.width * img.height),
+        cropDog: (mass(d) + mass(m)) / 2,
+      });
     }
     const sig: PhotoSig = { ...p, width: img.width, height: img.height, dogMass: (mass(centre[0]) + mass(centre[1])) / 2, boxes, faces };
     if (p.set === 'imagewoof') {

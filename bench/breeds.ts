@@ -32,7 +32,11 @@ const sigs = await collectSignals(data, path.join(import.meta.dirname, 'out'), p
 const woof = sigs.filter((s) => s.set === 'imagewoof');
 
 // ---------------------------------------------------------------- breeds
-const classRows = readFileSync(path.join(data, 'imagewoof/classes.tsv'), 'utf8').trim().split('\n').slice(1).map((l) => l.split('\t'));
+const classRows = readFileSync(path.join(data, 'imagewoof/classes.tsv'), 'utf8')
+  .trim()
+  .split('\n')
+  .slice(1)
+  .map((l) => l.split('\t'));
 const breedName = new Map(classRows.map(([wnid, name]) => [wnid!, name!]));
 /** wnid → index among the 118 breeds (ImageNet index − 151), or −1 for dingo (not one of them). */
 const target = new Map(classRows.map(([wnid, , idx]) => [wnid!, Number(idx) <= IMAGENET_DOG_RANGE.last ? Number(idx) - IMAGENET_DOG_RANGE.first : -1]));
@@ -70,7 +74,10 @@ function answer(s: PhotoSig, o: BreedOption): Float32Array {
   const useDog = dog !== undefined && dog.score >= (o.dogScore ?? 0);
   let views = o.views.filter((v) => useDog || !v.startsWith('dog'));
   if (views.length === 0) views = ['centre'];
-  return combineViews(views.map((v) => viewProbs(s, v, o.mirror)), o.rule);
+  return combineViews(
+    views.map((v) => viewProbs(s, v, o.mirror)),
+    o.rule,
+  );
 }
 
 function rankOf(p: Float32Array, t: number): number {
@@ -122,13 +129,24 @@ for (const [name, views] of viewSets) {
 }
 // The dog-box threshold: below it the dog view is left out (the photo keeps its other views).
 for (const dogScore of [0.3, 0.5]) {
-  for (const rule of ['mean', 'log-mean'] as const) options.push({ name: `centre 0.875 + dog box +0.1, ${rule}, dog box only if score ≥ ${dogScore}`, views: ['centre 0.875', 'dog box +0.1'], mirror: true, rule, dogScore });
+  for (const rule of ['mean', 'log-mean'] as const)
+    options.push({
+      name: `centre 0.875 + dog box +0.1, ${rule}, dog box only if score ≥ ${dogScore}`,
+      views: ['centre 0.875', 'dog box +0.1'],
+      mirror: true,
+      rule,
+      dogScore,
+    });
 }
 // Adaptive: the centre view (computed anyway: the dog rule reads it) answers alone when it is sure,
 // so only the harder photos pay for YOLOX and more views.
 for (const confident of [0.5, 0.6, 0.7, 0.8, 0.9]) {
-  for (const [name, views] of [['centre 0.875 + dog box +0.1', ['centre 0.875', 'dog box +0.1']], ['centre + dog box +0.1', ['centre', 'dog box +0.1']]] as const) {
-    for (const rule of ['mean', 'log-mean'] as const) options.push({ name: `${name}, ${rule}, only below ${confident} on the centre view`, views: [...views], mirror: true, rule, confident, dogScore: 0.1 });
+  for (const [name, views] of [
+    ['centre 0.875 + dog box +0.1', ['centre 0.875', 'dog box +0.1']],
+    ['centre + dog box +0.1', ['centre', 'dog box +0.1']],
+  ] as const) {
+    for (const rule of ['mean', 'log-mean'] as const)
+      options.push({ name: `${name}, ${rule}, only below ${confident} on the centre view`, views: [...views], mirror: true, rule, confident, dogScore: 0.1 });
   }
 }
 
@@ -137,21 +155,40 @@ const report = scored.filter((s) => s.half === 'report');
 const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
 const passes = (o: BreedOption) => o.views.length * (o.mirror ? 2 : 1);
 const results = options.map((o) => ({ o, t: score(tune, o), r: score(report, o) }));
-console.log(`## Breeds: ${scored.length} unseen Imagewoof photos (dingo's ${dingo.length} left out), tuning half ${tune.length} (even ids), report half ${report.length} (odd ids)\n`);
-console.log(table(['option', 'backbone passes', 'YOLOX', 'tune top-1', 'tune top-3', 'report top-1', 'report top-3'], results.map(({ o, t, r }) => [o.name, passes(o), o.views.some((v) => v.startsWith('dog')) ? 'yes' : '', pct(t.top1), pct(t.top3), pct(r.top1), pct(r.top3)])));
+console.log(
+  `## Breeds: ${scored.length} unseen Imagewoof photos (dingo's ${dingo.length} left out), tuning half ${tune.length} (even ids), report half ${report.length} (odd ids)\n`,
+);
+console.log(
+  table(
+    ['option', 'backbone passes', 'YOLOX', 'tune top-1', 'tune top-3', 'report top-1', 'report top-3'],
+    results.map(({ o, t, r }) => [
+      o.name,
+      passes(o),
+      o.views.some((v) => v.startsWith('dog')) ? 'yes' : '',
+      pct(t.top1),
+      pct(t.top3),
+      pct(r.top1),
+      pct(r.top3),
+    ]),
+  ),
+);
 
 // The default (app/quality.ts 'accurate'): the best tuning top-1 among the options whose cost fits
 // the budget (predict p50 ≤ 6 bare passes): the adaptive ones; 'fast' is today's centre view.
 const CHOSEN = { default: process.env.BREEDS_DEFAULT ?? 'centre 0.875 + dog box +0.1, mean, only below 0.7 on the centre view' };
 const today = results.find((x) => x.o.name === 'centre (today)')!;
 const chosen = results.find((x) => x.o.name === CHOSEN.default)!;
-console.log(`\nchosen default: ${chosen.o.name}: report top-1 ${pct(chosen.r.top1)} vs today ${pct(today.r.top1)} (${((chosen.r.top1 - today.r.top1) * 100).toFixed(1)} points), top-3 ${pct(chosen.r.top3)} vs ${pct(today.r.top3)}`);
+console.log(
+  `\nchosen default: ${chosen.o.name}: report top-1 ${pct(chosen.r.top1)} vs today ${pct(today.r.top1)} (${((chosen.r.top1 - today.r.top1) * 100).toFixed(1)} points), top-3 ${pct(chosen.r.top3)} vs ${pct(today.r.top3)}`,
+);
 
-const perBreed = [...target.entries()].filter(([, t]) => t >= 0).map(([wnid]) => {
-  const ps = report.filter((s) => s.label === wnid);
-  const right = (o: BreedOption) => ps.filter((s) => rankOf(answer(s, o), target.get(wnid)!) === 0).length;
-  return [breedName.get(wnid)!, ps.length, pct(right(today.o) / ps.length), pct(right(chosen.o) / ps.length)];
-});
+const perBreed = [...target.entries()]
+  .filter(([, t]) => t >= 0)
+  .map(([wnid]) => {
+    const ps = report.filter((s) => s.label === wnid);
+    const right = (o: BreedOption) => ps.filter((s) => rankOf(answer(s, o), target.get(wnid)!) === 0).length;
+    return [breedName.get(wnid)!, ps.length, pct(right(today.o) / ps.length), pct(right(chosen.o) / ps.length)];
+  });
 console.log('\n' + table(['breed (report half)', 'photos', 'today', 'chosen default'], perBreed));
 const dingoFound = dingo.filter((s) => s.dogMass >= DOG_DETECTOR_DEFAULTS.threshold).length;
 console.log(`\ndingo (not among the 118 breeds, left out of the breed scores): ${dingoFound}/${dingo.length} called a dog by the dog rule`);
@@ -198,16 +235,40 @@ function kind(s: PhotoSig, r: PersonRule) {
 function appKind(s: PhotoSig) {
   const faces = s.faces.filter((f) => f.score >= 0.7 && f.area >= 0.005);
   const judge = s.dogMass >= D.threshold;
-  const h = personFaces(faces.map((f) => ({ box: f, vetoed: f.cropDog >= 0.5 })), s.boxes, judge).some(Boolean);
+  const h = personFaces(
+    faces.map((f) => ({ box: f, vetoed: f.cropDog >= 0.5 })),
+    s.boxes,
+    judge,
+  ).some(Boolean);
   const d = s.dogMass >= (h ? D.thresholdWithPerson : D.threshold) || dogBoxRescues(s.dogMass, s.boxes);
   return d && h ? 'both' : d ? 'dog' : h ? 'human' : 'neither';
 }
 const base = { faceScore: 0.7, minArea: 0.005, veto: 0.5 };
 const personRules: PersonRule[] = [{ name: 'today: YuNet ≥ 0.7, face check, ≥ 0.5% area', ...base }];
-for (const personScore of [0.3, 0.5]) for (const animalScore of [0.1, 0.2, 0.3, 0.5]) personRules.push({ name: `today + COCO evidence (person ≥ ${personScore}, dog/cat ≥ ${animalScore})`, ...base, evidence: { personScore, animalScore } });
-for (const overrule of [0.5, 0.7]) personRules.push({ name: `today + COCO evidence (0.3, 0.2) + rescue (0.1, 0.5) + a vetoed face stands inside a person box ≥ ${overrule}`, ...base, evidence: { personScore: 0.3, animalScore: 0.2 }, rescue: { mass: 0.1, score: 0.5 }, overrule });
-personRules.push({ name: '**chosen: COCO evidence (0.3, 0.3) + rescue (0.1, 0.5) + a vetoed face stands inside a person box ≥ 0.5 (the app\'s functions)**', ...base, app: true });
-for (const mass of [0.05, 0.1]) for (const score of [0.5, 0.7]) personRules.push({ name: `today + COCO evidence (0.3, 0.2) + a YOLOX dog box ≥ ${score} is a dog when the dog mass ≥ ${mass}`, ...base, evidence: { personScore: 0.3, animalScore: 0.2 }, rescue: { mass, score } });
+for (const personScore of [0.3, 0.5])
+  for (const animalScore of [0.1, 0.2, 0.3, 0.5])
+    personRules.push({ name: `today + COCO evidence (person ≥ ${personScore}, dog/cat ≥ ${animalScore})`, ...base, evidence: { personScore, animalScore } });
+for (const overrule of [0.5, 0.7])
+  personRules.push({
+    name: `today + COCO evidence (0.3, 0.2) + rescue (0.1, 0.5) + a vetoed face stands inside a person box ≥ ${overrule}`,
+    ...base,
+    evidence: { personScore: 0.3, animalScore: 0.2 },
+    rescue: { mass: 0.1, score: 0.5 },
+    overrule,
+  });
+personRules.push({
+  name: "**chosen: COCO evidence (0.3, 0.3) + rescue (0.1, 0.5) + a vetoed face stands inside a person box ≥ 0.5 (the app's functions)**",
+  ...base,
+  app: true,
+});
+for (const mass of [0.05, 0.1])
+  for (const score of [0.5, 0.7])
+    personRules.push({
+      name: `today + COCO evidence (0.3, 0.2) + a YOLOX dog box ≥ ${score} is a dog when the dog mass ≥ ${mass}`,
+      ...base,
+      evidence: { personScore: 0.3, animalScore: 0.2 },
+      rescue: { mass, score },
+    });
 
 for (const half of ['tune', 'report'] as const) {
   const h = sigs.filter((s) => s.half === half);
@@ -216,46 +277,98 @@ for (const half of ['tune', 'report'] as const) {
   const dogsBody = h.filter((s) => s.set === 'imagewoof' && labelOf(s) === 'body');
   const lfw = h.filter((s) => s.set === 'lfw');
   const neg = h.filter((s) => s.set === 'negatives');
-  const rate = (xs: PhotoSig[], r: PersonRule, ok: (k: string) => boolean) => `${pct(xs.filter((s) => ok(kind(s, r))).length / xs.length)} (${xs.filter((s) => ok(kind(s, r))).length}/${xs.length})`;
+  const rate = (xs: PhotoSig[], r: PersonRule, ok: (k: string) => boolean) =>
+    `${pct(xs.filter((s) => ok(kind(s, r))).length / xs.length)} (${xs.filter((s) => ok(kind(s, r))).length}/${xs.length})`;
   console.log(`\n## Person: ${half} half\n`);
   console.log(
     table(
-      ['face rule', 'dogs, nobody → "dog"', 'dogs + a person\'s face → "both"', 'dogs + a person, face hidden → "dog" or "both"', 'LFW → human found (human or both)', 'negatives → "neither"'],
-      personRules.map((r) => [r.name, rate(dogsNone, r, (k) => k === 'dog'), rate(dogsFace, r, (k) => k === 'both'), rate(dogsBody, r, (k) => k === 'dog' || k === 'both'), rate(lfw, r, (k) => k === 'human' || k === 'both'), rate(neg, r, (k) => k === 'neither')]),
+      [
+        'face rule',
+        'dogs, nobody → "dog"',
+        'dogs + a person\'s face → "both"',
+        'dogs + a person, face hidden → "dog" or "both"',
+        'LFW → human found (human or both)',
+        'negatives → "neither"',
+      ],
+      personRules.map((r) => [
+        r.name,
+        rate(dogsNone, r, (k) => k === 'dog'),
+        rate(dogsFace, r, (k) => k === 'both'),
+        rate(dogsBody, r, (k) => k === 'dog' || k === 'both'),
+        rate(lfw, r, (k) => k === 'human' || k === 'both'),
+        rate(neg, r, (k) => k === 'neither'),
+      ]),
     ),
   );
 }
 
 // ---------------------------------------------------------------- costs
 if (!process.argv.includes('--no-timing')) {
-  const c = await measureCosts(data, report.map((s) => s.file), [
-    { name: "app, quality 'fast'", options: { quality: 'fast' } },
-    { name: "app, quality 'accurate' (default)", options: { quality: 'accurate' } },
-  ]);
+  const c = await measureCosts(
+    data,
+    report.map((s) => s.file),
+    [
+      { name: "app, quality 'fast'", options: { quality: 'fast' } },
+      { name: "app, quality 'accurate' (default)", options: { quality: 'accurate' } },
+    ],
+  );
   const x = (ms: number) => `${(ms / c.bare).toFixed(1)}×`;
   const ms = (v: number) => `${v.toFixed(1)} ms`;
   console.log(`\n## Costs per photo (${c.note})\n`);
-  console.log(table(['component (median)', 'time', 'ratio to one bare pass'], [
-    ['one bare ORT MobileNet pass (224², preprocessed, inline)', ms(c.bare), '1.0×'],
-    ['decode', ms(c.decode), x(c.decode)],
-    ['a view and its mirror image (one batch of 2, worker thread)', ms(c.pair), x(c.pair)],
-    ['a cropped view and its mirror image (crop + batch of 2)', ms(c.cropPair), x(c.cropPair)],
-    ['the whole photo at keep-aspect and its mirror (free-size graph)', ms(c.wholePair), x(c.wholePair)],
-    ['YOLOX-nano (letterbox + pass + decoding)', ms(c.yolox), x(c.yolox)],
-    ['YuNet', ms(c.yunet), x(c.yunet)],
-  ]));
+  console.log(
+    table(
+      ['component (median)', 'time', 'ratio to one bare pass'],
+      [
+        ['one bare ORT MobileNet pass (224², preprocessed, inline)', ms(c.bare), '1.0×'],
+        ['decode', ms(c.decode), x(c.decode)],
+        ['a view and its mirror image (one batch of 2, worker thread)', ms(c.pair), x(c.pair)],
+        ['a cropped view and its mirror image (crop + batch of 2)', ms(c.cropPair), x(c.cropPair)],
+        ['the whole photo at keep-aspect and its mirror (free-size graph)', ms(c.wholePair), x(c.wholePair)],
+        ['YOLOX-nano (letterbox + pass + decoding)', ms(c.yolox), x(c.yolox)],
+        ['YuNet', ms(c.yunet), x(c.yunet)],
+      ],
+    ),
+  );
   // Every option pays decode, YuNet and the centre view (the dog rule reads it); then its own views.
   const estimate = (o: BreedOption, photos: PhotoSig[]) => {
     const extra = o.views.filter((v) => v !== 'centre');
-    const cost = extra.reduce((t, v) => t + (v === 'whole' ? c.wholePair : c.cropPair), 0) * (o.mirror ? 1 : 0.5) + (o.views.some((v) => v.startsWith('dog')) ? c.yolox : 0);
+    const cost =
+      extra.reduce((t, v) => t + (v === 'whole' ? c.wholePair : c.cropPair), 0) * (o.mirror ? 1 : 0.5) +
+      (o.views.some((v) => v.startsWith('dog')) ? c.yolox : 0);
     const share = o.confident === undefined ? 1 : photos.filter((s) => Math.max(...viewProbs(s, 'centre', o.mirror)) < o.confident!).length / photos.length;
     const base = c.decode + c.yunet + (o.mirror ? c.pair : c.pair / 2);
     return { mean: base + share * cost, share };
   };
-  console.log('\n' + table(['option', 'photos needing more than the centre view (report)', 'est. mean per photo', 'ratio to bare pass', 'report top-1', 'points over today per bare pass spent beyond today'], results.map(({ o, r }) => {
-    const e = estimate(o, report);
-    const over = e.mean - estimate(today.o, report).mean;
-    return [o.name, o.confident === undefined ? '' : pct(e.share), ms(e.mean), x(e.mean), pct(r.top1), over > 0.05 * c.bare ? ((r.top1 - today.r.top1) * 100 / (over / c.bare)).toFixed(2) : ''];
-  })));
-  console.log('\n' + table(['the app end to end (decode → answer)', 'p50', 'p50 / bare pass', 'p90 / bare pass', 'p50 on the dog photos / bare pass'], c.apps.map((a) => [a.name, ms(a.p50), x(a.p50), x(a.p90), x(a.p50Dogs)])));
+  console.log(
+    '\n' +
+      table(
+        [
+          'option',
+          'photos needing more than the centre view (report)',
+          'est. mean per photo',
+          'ratio to bare pass',
+          'report top-1',
+          'points over today per bare pass spent beyond today',
+        ],
+        results.map(({ o, r }) => {
+          const e = estimate(o, report);
+          const over = e.mean - estimate(today.o, report).mean;
+          return [
+            o.name,
+            o.confident === undefined ? '' : pct(e.share),
+            ms(e.mean),
+            x(e.mean),
+            pct(r.top1),
+            over > 0.05 * c.bare ? (((r.top1 - today.r.top1) * 100) / (over / c.bare)).toFixed(2) : '',
+          ];
+        }),
+      ),
+  );
+  console.log(
+    '\n' +
+      table(
+        ['the app end to end (decode → answer)', 'p50', 'p50 / bare pass', 'p90 / bare pass', 'p50 on the dog photos / bare pass'],
+        c.apps.map((a) => [a.name, ms(a.p50), x(a.p50), x(a.p90), x(a.p50Dogs)]),
+      ),
+  );
 }

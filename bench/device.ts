@@ -22,13 +22,18 @@ const photos = [
   ...sampleClassFolders(path.join(data, 'imagewoof/val'), 1),
   ...sampleClassFolders(path.join(data, 'lfw'), 1).filter((_, i) => i % 115 === 0),
   ...sampleClassFolders(path.join(data, 'negatives'), 1),
-].map((p) => p.file).slice(0, 20);
+]
+  .map((p) => p.file)
+  .slice(0, 20);
 
 const app = await createDogApp();
 const server = await buildServer({ app, webRoot: path.resolve(import.meta.dirname, '..', 'web') });
 const base = await server.listen({ host: '127.0.0.1', port: 0 });
 await (await fetch(`${base}/api/device`)).json(); // export the device assets before timing anything
-const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking'] });
+const browser = await chromium.launch({
+  executablePath: CHROMIUM,
+  args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking'],
+});
 const context = await browser.newContext({ viewport: { width: 1000, height: 760 } });
 
 /** Bytes received over the network by this page (cache and Cache API hits are 0). */
@@ -90,18 +95,28 @@ await v2.page.close();
 
 const row = (name: string, xs: number[]) => [name, `${median(xs).toFixed(0)} ms`, `${quantile(xs, 0.9).toFixed(0)} ms`];
 console.log(`bench:device: ${photos.length} photos (dogs, people, negatives), headless Chromium, cross-origin isolated: ${threads} (${v1.status})\n`);
-console.log(table(['per photo, file chosen → answer shown', 'median', 'p90'], [
-  row('device mode, first photo of the first visit (fetch + compile models)', [v1.first]),
-  row('device mode, first photo of the second visit (models from the cache)', [v2.first]),
-  row(`device mode, steady state (${deviceMs.length} photos)`, deviceMs),
-  row('server path (POST /api/predict), first photo', [serverFirst]),
-  row(`server path, steady state (${serverMs.length} photos)`, serverMs),
-]));
+console.log(
+  table(
+    ['per photo, file chosen → answer shown', 'median', 'p90'],
+    [
+      row('device mode, first photo of the first visit (fetch + compile models)', [v1.first]),
+      row('device mode, first photo of the second visit (models from the cache)', [v2.first]),
+      row(`device mode, steady state (${deviceMs.length} photos)`, deviceMs),
+      row('server path (POST /api/predict), first photo', [serverFirst]),
+      row(`server path, steady state (${serverMs.length} photos)`, serverMs),
+    ],
+  ),
+);
 console.log();
-console.log(table(['bytes over the network', 'all', 'models + wasm'], [
-  ['first visit (page, code, models, wasm; device mode)', mbs(b1.total), mbs(b1.models)],
-  ['second visit', mbs(b2.total), mbs(b2.models)],
-]));
+console.log(
+  table(
+    ['bytes over the network', 'all', 'models + wasm'],
+    [
+      ['first visit (page, code, models, wasm; device mode)', mbs(b1.total), mbs(b1.models)],
+      ['second visit', mbs(b2.total), mbs(b2.models)],
+    ],
+  ),
+);
 await browser.close();
 await server.close();
 app.dispose();

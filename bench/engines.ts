@@ -38,13 +38,22 @@ const rows = Object.entries(sets).map(([name, files]) => {
   const withBreed = files.filter((f) => tfjs.get(f)!.breeds.length > 0 && onnx.get(f)!.kind === tfjs.get(f)!.kind);
   const sameBreed = withBreed.filter((f) => onnx.get(f)!.breeds[0]!.name === tfjs.get(f)!.breeds[0]!.name).length;
   const dp = Math.max(...files.map((f) => Math.abs(onnx.get(f)!.dogProbability - tfjs.get(f)!.dogProbability)));
-  return [name, String(files.length), `${((100 * sameKind) / files.length).toFixed(2)}%`, `${((100 * sameBreed) / Math.max(1, withBreed.length)).toFixed(2)}% of ${withBreed.length}`, dp.toExponential(1)];
+  return [
+    name,
+    String(files.length),
+    `${((100 * sameKind) / files.length).toFixed(2)}%`,
+    `${((100 * sameBreed) / Math.max(1, withBreed.length)).toFixed(2)}% of ${withBreed.length}`,
+    dp.toExponential(1),
+  ];
 });
 const all = [...onnx.keys()];
 const agree = all.filter((f) => onnx.get(f)!.kind === tfjs.get(f)!.kind).length;
 rows.push(['all', String(all.length), `**${((100 * agree) / all.length).toFixed(2)}%**`, '', '']);
 console.log(table(['photos', 'n', 'same decision (kind)', 'same top breed', 'max |Δ dogProbability|'], rows));
-for (const f of all.filter((f) => onnx.get(f)!.kind !== tfjs.get(f)!.kind)) console.log(`  differs: ${path.relative(data, f)}: ONNX ${onnx.get(f)!.kind} (dog ${onnx.get(f)!.dogProbability}), TF.js ${tfjs.get(f)!.kind} (dog ${tfjs.get(f)!.dogProbability})`);
+for (const f of all.filter((f) => onnx.get(f)!.kind !== tfjs.get(f)!.kind))
+  console.log(
+    `  differs: ${path.relative(data, f)}: ONNX ${onnx.get(f)!.kind} (dog ${onnx.get(f)!.dogProbability}), TF.js ${tfjs.get(f)!.kind} (dog ${tfjs.get(f)!.dogProbability})`,
+  );
 
 // 2. the export against TF.js on 1,000 photos
 const photos = every(await imageFilesIn(path.join(data, 'imagewoof/val')), Math.min(limit, 1000));
@@ -52,9 +61,15 @@ const built = await buildExport([path.resolve(import.meta.dirname, '..', 'models
 const images = [];
 for (const f of photos) images.push(await loadImage(f));
 const v = await verifyExport(built.bytes, built.info, images, `${photos.length} imagewoof/val photos`);
-console.log('\n' + table(['export of models/imagewoof-head vs TF.js', 'value'], [
-  ['photos', String(v.n)],
-  ['max |Δp|', v.maxAbsDiff.toExponential(2)],
-  ['mean |Δp|', v.meanAbsDiff.toExponential(2)],
-  ['identical top-1', `${(v.top1Agreement * 100).toFixed(2)}%`],
-]));
+console.log(
+  '\n' +
+    table(
+      ['export of models/imagewoof-head vs TF.js', 'value'],
+      [
+        ['photos', String(v.n)],
+        ['max |Δp|', v.maxAbsDiff.toExponential(2)],
+        ['mean |Δp|', v.meanAbsDiff.toExponential(2)],
+        ['identical top-1', `${(v.top1Agreement * 100).toFixed(2)}%`],
+      ],
+    ),
+);

@@ -12,7 +12,9 @@ import { table } from './stats.js';
 
 const val = path.join(sharedDataDir(), 'imagewoof/val');
 const ds = await loadDataset(val);
-const all = Object.values(ds.splits).flat().sort((a, b) => a.file.localeCompare(b.file));
+const all = Object.values(ds.splits)
+  .flat()
+  .sort((a, b) => a.file.localeCompare(b.file));
 const unseen = all.filter((f) => path.basename(f.file).startsWith('ILSVRC2012_val_'));
 const rows: string[][] = [];
 for (const model of [path.resolve(import.meta.dirname, '..', 'models', 'imagewoof-head'), 'imagenet:mobilenet_v1_0.75_224']) {

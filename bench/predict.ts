@@ -14,11 +14,17 @@ import { fmt, median, quantile, table } from './stats.js';
 const data = sharedDataDir();
 const files = [
   ...sampleClassFolders(path.join(data, 'imagewoof/val'), 10),
-  ...sampleClassFolders(path.join(data, 'lfw'), 1).filter((_, i) => i % 11 === 0).slice(0, 50),
+  ...sampleClassFolders(path.join(data, 'lfw'), 1)
+    .filter((_, i) => i % 11 === 0)
+    .slice(0, 50),
   ...sampleClassFolders(path.join(data, 'negatives'), 10),
-].map((f) => f.file).slice(0, 200);
+]
+  .map((f) => f.file)
+  .slice(0, 200);
 const tfjsCount = Number(process.env.BENCH_TFJS_PHOTOS ?? 40);
-console.log(`bench:predict on ${files.length} photos (TF.js path on every ${Math.round(files.length / tfjsCount)}th, ${tfjsCount}), ${threadsNote()}, ${process.env.CI ? 'CI' : 'local'}\n`);
+console.log(
+  `bench:predict on ${files.length} photos (TF.js path on every ${Math.round(files.length / tfjsCount)}th, ${tfjsCount}), ${threadsNote()}, ${process.env.CI ? 'CI' : 'local'}\n`,
+);
 
 async function perPhoto(app: DogApp, list: string[]) {
   for (const f of list.slice(0, 5)) await app.classify(f); // warm-up
@@ -47,14 +53,25 @@ tfjs.dispose();
 const floorAfter = await barePassMs(files[0]!);
 
 const x = (ms: number) => `${(ms / floor).toFixed(1)}×`;
-console.log(table(['per photo (median)', 'ONNX engine', 'ratio to bare pass', 'TF.js wasm (old path)', 'ratio'], [
-  ['bare ORT MobileNet pass (floor; before / after the run)', `${fmt(floor)} / ${fmt(floorAfter)}`, '1.0×', '', ''],
-  ['decode', fmt(median(o.decode)), x(median(o.decode)), fmt(median(t.decode)), x(median(t.decode))],
-  ['backbone (photo + mirror)', fmt(median(o.backbone)), x(median(o.backbone)), fmt(median(t.backbone)), x(median(t.backbone))],
-  ['faces (YuNet + face check)', fmt(median(o.faces)), x(median(o.faces)), fmt(median(t.faces)), x(median(t.faces))],
-  ['**total, flip averaging on (default)**', `**${fmt(median(o.total))}** (p90 ${fmt(quantile(o.total, 0.9))})`, `**${x(median(o.total))}**`, `${fmt(median(t.total))} (p90 ${fmt(quantile(t.total, 0.9))})`, x(median(t.total))],
-  ['total, --no-flip', fmt(median(nf.total)), x(median(nf.total)), '', ''],
-]));
+console.log(
+  table(
+    ['per photo (median)', 'ONNX engine', 'ratio to bare pass', 'TF.js wasm (old path)', 'ratio'],
+    [
+      ['bare ORT MobileNet pass (floor; before / after the run)', `${fmt(floor)} / ${fmt(floorAfter)}`, '1.0×', '', ''],
+      ['decode', fmt(median(o.decode)), x(median(o.decode)), fmt(median(t.decode)), x(median(t.decode))],
+      ['backbone (photo + mirror)', fmt(median(o.backbone)), x(median(o.backbone)), fmt(median(t.backbone)), x(median(t.backbone))],
+      ['faces (YuNet + face check)', fmt(median(o.faces)), x(median(o.faces)), fmt(median(t.faces)), x(median(t.faces))],
+      [
+        '**total, flip averaging on (default)**',
+        `**${fmt(median(o.total))}** (p90 ${fmt(quantile(o.total, 0.9))})`,
+        `**${x(median(o.total))}**`,
+        `${fmt(median(t.total))} (p90 ${fmt(quantile(t.total, 0.9))})`,
+        x(median(t.total)),
+      ],
+      ['total, --no-flip', fmt(median(nf.total)), x(median(nf.total)), '', ''],
+    ],
+  ),
+);
 
 // Backbone throughput by batch size, on decoded photos (feature extraction's inner loop).
 const images = await Promise.all(files.map((f) => loadImage(f)));

@@ -23,7 +23,11 @@ import { sharedDataDir } from '../support/shared.js';
 const listImageFiles = async (dir: string) => (await walkImages([dir])).files;
 
 type Expect = 'dog' | 'human' | 'neither';
-interface FaceSig { score: number; cropDog: number; area: number }
+interface FaceSig {
+  score: number;
+  cropDog: number;
+  area: number;
+}
 interface Sig {
   file: string;
   set: string;
@@ -53,8 +57,10 @@ function every<T>(xs: T[], n: number): T[] {
 
 async function sets(): Promise<{ file: string; set: string; half: 'tune' | 'test'; expect: Expect }[]> {
   const out: { file: string; set: string; half: 'tune' | 'test'; expect: Expect }[] = [];
-  for (const f of every(await listImageFiles(path.join(data, 'imagewoof/train')), Math.min(limit, 300))) out.push({ file: f, set: 'imagewoof/train', half: 'tune', expect: 'dog' });
-  for (const f of every(await listImageFiles(path.join(data, 'imagewoof/val')), Math.min(limit, 1000))) out.push({ file: f, set: 'imagewoof/val', half: 'test', expect: 'dog' });
+  for (const f of every(await listImageFiles(path.join(data, 'imagewoof/train')), Math.min(limit, 300)))
+    out.push({ file: f, set: 'imagewoof/train', half: 'tune', expect: 'dog' });
+  for (const f of every(await listImageFiles(path.join(data, 'imagewoof/val')), Math.min(limit, 1000)))
+    out.push({ file: f, set: 'imagewoof/val', half: 'test', expect: 'dog' });
   const lfw = every(await listImageFiles(path.join(data, 'lfw')), Math.min(limit, 738));
   const people = [...new Set(lfw.map((f) => path.basename(path.dirname(f))))].sort();
   for (const f of lfw) out.push({ file: f, set: 'lfw', half: people.indexOf(path.basename(path.dirname(f))) % 2 ? 'test' : 'tune', expect: 'human' });
@@ -86,7 +92,11 @@ async function computeSignals(): Promise<Sig[]> {
       const boxes = (await det.detect(img)).slice(0, 4);
       const crops = await Promise.all(boxes.map((b) => cropFace(img, b)));
       const outs = crops.length ? await backbone.run(crops.flatMap((c) => [c, flipHorizontal(c)])) : [];
-      faces[name] = boxes.map((b, i) => ({ score: b.score, area: (b.width * b.height) / (img.width * img.height), cropDog: (mass(outs[2 * i]!.probabilities, [...dogIdx, 273, 274, 275]) + mass(outs[2 * i + 1]!.probabilities, [...dogIdx, 273, 274, 275])) / 2 }));
+      faces[name] = boxes.map((b, i) => ({
+        score: b.score,
+        area: (b.width * b.height) / (img.width * img.height),
+        cropDog: (mass(outs[2 * i]!.probabilities, [...dogIdx, 273, 274, 275]) + mass(outs[2 * i + 1]!.probabilities, [...dogIdx, 273, 274, 275])) / 2,
+      }));
     }
     sigs.push({
       ...it,
@@ -104,7 +114,11 @@ async function computeSignals(): Promise<Sig[]> {
   return sigs;
 }
 
-interface Variant { name: string; isDog: (s: Sig, human: boolean) => boolean; isHuman: (s: Sig) => boolean }
+interface Variant {
+  name: string;
+  isDog: (s: Sig, human: boolean) => boolean;
+  isHuman: (s: Sig) => boolean;
+}
 
 function variants(): Variant[] {
   const v: Variant[] = [];
@@ -136,7 +150,11 @@ function rates(sigs: Sig[], v: Variant) {
     const xs = sigs.filter((s) => s.set === set);
     return xs.length ? xs.filter(want).length / xs.length : NaN;
   };
-  const kind = (s: Sig) => { const h = v.isHuman(s); const d = v.isDog(s, h); return d && h ? 'both' : d ? 'dog' : h ? 'human' : 'neither'; };
+  const kind = (s: Sig) => {
+    const h = v.isHuman(s);
+    const d = v.isDog(s, h);
+    return d && h ? 'both' : d ? 'dog' : h ? 'human' : 'neither';
+  };
   return {
     dogsTrain: by('imagewoof/train', (s) => kind(s) === 'dog'),
     dogsVal: by('imagewoof/val', (s) => kind(s) === 'dog'),
@@ -150,10 +168,16 @@ const sigs = await computeSignals();
 const pct = (x: number) => (Number.isNaN(x) ? '   -  ' : `${(x * 100).toFixed(1).padStart(5)}%`);
 for (const half of ['tune', 'test'] as const) {
   const hs = sigs.filter((s) => s.half === half);
-  console.log(`\n## ${half} half (${hs.length} images: ${['imagewoof/train', 'imagewoof/val', 'lfw', 'negatives'].map((s) => `${s} ${hs.filter((h) => h.set === s).length}`).join(', ')})`);
-  console.log(`| dog rule | face rule | dogs→dog (train) | dogs→dog (val) | dog found: dog or both (val) | humans→human | negatives→neither |\n|---|---|---|---|---|---|---|`);
+  console.log(
+    `\n## ${half} half (${hs.length} images: ${['imagewoof/train', 'imagewoof/val', 'lfw', 'negatives'].map((s) => `${s} ${hs.filter((h) => h.set === s).length}`).join(', ')})`,
+  );
+  console.log(
+    `| dog rule | face rule | dogs→dog (train) | dogs→dog (val) | dog found: dog or both (val) | humans→human | negatives→neither |\n|---|---|---|---|---|---|---|`,
+  );
   for (const v of variants()) {
     const r = rates(hs, v);
-    console.log(`| ${v.name.replace(' | ', ' | ')} | ${pct(r.dogsTrain)} | ${pct(r.dogsVal)} | ${pct(r.dogsValAnyDog)} | ${pct(r.humans)} | ${pct(r.neither)} |`);
+    console.log(
+      `| ${v.name.replace(' | ', ' | ')} | ${pct(r.dogsTrain)} | ${pct(r.dogsVal)} | ${pct(r.dogsValAnyDog)} | ${pct(r.humans)} | ${pct(r.neither)} |`,
+    );
   }
 }

@@ -17,17 +17,28 @@ import { table } from './stats.js';
 const seconds = Number(process.env.BENCH_SECONDS ?? 20);
 const connections = Number(process.env.BENCH_CONNECTIONS ?? 8);
 const data = sharedDataDir();
-const photos = await Promise.all([
-  ...sampleClassFolders(path.join(data, 'imagewoof/val'), 2),
-  ...sampleClassFolders(path.join(data, 'lfw'), 1).slice(0, 10),
-  ...sampleClassFolders(path.join(data, 'negatives'), 2),
-].map((f) => readFile(f.file)));
+const photos = await Promise.all(
+  [
+    ...sampleClassFolders(path.join(data, 'imagewoof/val'), 2),
+    ...sampleClassFolders(path.join(data, 'lfw'), 1).slice(0, 10),
+    ...sampleClassFolders(path.join(data, 'negatives'), 2),
+  ].map((f) => readFile(f.file)),
+);
 
 function run(opts: autocannon.Options): Promise<autocannon.Result> {
   return new Promise((resolve, reject) => autocannon(opts, (err, res) => (err ? reject(err) : resolve(res))));
 }
 const mb = () => Math.round(process.memoryUsage().rss / 1e6);
-const row = (name: string, r: autocannon.Result, extra = '') => [name, r.requests.average.toFixed(1), `${r.latency.p50} ms`, `${r.latency.p99} ms`, String(r.errors), String(r.non2xx), String(r['2xx']), extra];
+const row = (name: string, r: autocannon.Result, extra = '') => [
+  name,
+  r.requests.average.toFixed(1),
+  `${r.latency.p50} ms`,
+  `${r.latency.p99} ms`,
+  String(r.errors),
+  String(r.non2xx),
+  String(r['2xx']),
+  extra,
+];
 
 /** One server on one engine under the load; the event loop's delay measured meanwhile. */
 async function load(engine: 'onnx' | 'tfjs', duration: number) {
@@ -57,10 +68,19 @@ async function load(engine: 'onnx' | 'tfjs', duration: number) {
 const floor = await barePassMs(sampleClassFolders(path.join(data, 'imagewoof/val'), 1)[0]!.file);
 const onnx = await load('onnx', seconds);
 const tfjs = await load('tfjs', Math.min(seconds, 20));
-console.log(`bench:serve: ${connections} connections, ${seconds} s (TF.js ${Math.min(seconds, 20)} s), ${photos.length} photos rotating; bare ORT MobileNet pass ${floor.toFixed(1)} ms → target ≥ 1/(4 × pass) = ${(1000 / (4 * floor)).toFixed(1)} req/s\n`);
-console.log(table(['endpoint', 'req/s', 'p50', 'p99', 'errors', 'non-2xx (503 = queue full)', '2xx', 'RSS, event-loop delay p99 under load'], [
-  row('reference: GET /api/health', onnx.health),
-  row('**POST /api/predict, ONNX engine**', onnx.predict, `${onnx.rss}, ${onnx.loopP99.toFixed(1)} ms`),
-  row('POST /api/predict, TF.js wasm (old path)', tfjs.predict, `${tfjs.rss}, ${tfjs.loopP99.toFixed(1)} ms`),
-]));
-console.log(`\nONNX: ${(onnx.predict.requests.average / tfjs.predict.requests.average).toFixed(1)}× the old path's requests/s; one request per ${(1000 / onnx.predict.requests.average / floor).toFixed(1)} bare passes.`);
+console.log(
+  `bench:serve: ${connections} connections, ${seconds} s (TF.js ${Math.min(seconds, 20)} s), ${photos.length} photos rotating; bare ORT MobileNet pass ${floor.toFixed(1)} ms → target ≥ 1/(4 × pass) = ${(1000 / (4 * floor)).toFixed(1)} req/s\n`,
+);
+console.log(
+  table(
+    ['endpoint', 'req/s', 'p50', 'p99', 'errors', 'non-2xx (503 = queue full)', '2xx', 'RSS, event-loop delay p99 under load'],
+    [
+      row('reference: GET /api/health', onnx.health),
+      row('**POST /api/predict, ONNX engine**', onnx.predict, `${onnx.rss}, ${onnx.loopP99.toFixed(1)} ms`),
+      row('POST /api/predict, TF.js wasm (old path)', tfjs.predict, `${tfjs.rss}, ${tfjs.loopP99.toFixed(1)} ms`),
+    ],
+  ),
+);
+console.log(
+  `\nONNX: ${(onnx.predict.requests.average / tfjs.predict.requests.average).toFixed(1)}× the old path's requests/s; one request per ${(1000 / onnx.predict.requests.average / floor).toFixed(1)} bare passes.`,
+);

@@ -27,7 +27,13 @@ const maxBytes = 4_000_000;
 const data = sharedDataDir();
 
 // Good uploads: real photos of dogs, people and other things, in several containers.
-const photos = await Promise.all([...sampleClassFolders(path.join(data, 'imagewoof/val'), 1), ...sampleClassFolders(path.join(data, 'lfw'), 1).slice(0, 4), ...sampleClassFolders(path.join(data, 'negatives'), 1)].map((f) => readFile(f.file)));
+const photos = await Promise.all(
+  [
+    ...sampleClassFolders(path.join(data, 'imagewoof/val'), 1),
+    ...sampleClassFolders(path.join(data, 'lfw'), 1).slice(0, 4),
+    ...sampleClassFolders(path.join(data, 'negatives'), 1),
+  ].map((f) => readFile(f.file)),
+);
 const good: [string, Buffer][] = [
   ...photos.map((p, i) => [`photo ${i}`, p] as [string, Buffer]),
   ['png', await sharp(photos[0]).png().toBuffer()],
@@ -62,7 +68,10 @@ const bodies = shuffled([...good, ...hostile], rng(5));
 // rotating bodies, did not always send it as one: empty requests timed out client-side while the
 // server answers a well-formed empty POST with 400 in milliseconds).
 const overLimit = Buffer.alloc(maxBytes + 1000, 7);
-const beside: [string, Buffer][] = [['over the byte limit', overLimit], ['empty', Buffer.alloc(0)]];
+const beside: [string, Buffer][] = [
+  ['over the byte limit', overLimit],
+  ['empty', Buffer.alloc(0)],
+];
 
 /** A PNG with an honest 4000×4000 header whose IDAT inflates to 48 MB of zeros. */
 function zipBomb(): Buffer {
@@ -132,18 +141,45 @@ const health = await (await fetch(`${base}/api/health`)).json();
 await server.close();
 app.dispose();
 
-const codes = Object.entries((result as autocannon.Result & { statusCodeStats?: Record<string, { count: number }> }).statusCodeStats ?? {}).map(([code, s]) => `${code}: ${s.count}`);
-const fivexx = result['5xx'] + warm['5xx'] + Object.entries(over).filter(([key]) => / 5\d\d$/.test(key)).reduce((a, [, n]) => a + n, 0);
+const codes = Object.entries((result as autocannon.Result & { statusCodeStats?: Record<string, { count: number }> }).statusCodeStats ?? {}).map(
+  ([code, s]) => `${code}: ${s.count}`,
+);
+const fivexx =
+  result['5xx'] +
+  warm['5xx'] +
+  Object.entries(over)
+    .filter(([key]) => / 5\d\d$/.test(key))
+    .reduce((a, [, n]) => a + n, 0);
 const growth = (rssEnd - rssStart) / rssStart;
-console.log(`bench:soak: ${seconds} s on ${base}, ${connections} connections, ${good.length} good and ${hostile.length} hostile bodies rotating (${bodies.map((b) => b[0]).join(', ')})\n`);
+console.log(
+  `bench:soak: ${seconds} s on ${base}, ${connections} connections, ${good.length} good and ${hostile.length} hostile bodies rotating (${bodies.map((b) => b[0]).join(', ')})\n`,
+);
 console.log(
   table(
     ['requests', 'req/s', 'status codes', 'p50', 'p99', 'max', '5xx', 'errors / timeouts', 'RSS after warm-up', 'RSS end', 'RSS min–max'],
-    [[result.requests.total, result.requests.average.toFixed(1), codes.join(', '), `${result.latency.p50} ms`, `${result.latency.p99} ms`, `${result.latency.max} ms`, fivexx, `${result.errors} / ${result.timeouts}`, `${rssStart} MB`, `${rssEnd} MB (${growth >= 0 ? '+' : ''}${(growth * 100).toFixed(1)}%)`, `${Math.min(...samples)}–${Math.max(...samples)} MB (p50 ${quantile(samples, 0.5)} MB)`]],
+    [
+      [
+        result.requests.total,
+        result.requests.average.toFixed(1),
+        codes.join(', '),
+        `${result.latency.p50} ms`,
+        `${result.latency.p99} ms`,
+        `${result.latency.max} ms`,
+        fivexx,
+        `${result.errors} / ${result.timeouts}`,
+        `${rssStart} MB`,
+        `${rssEnd} MB (${growth >= 0 ? '+' : ''}${(growth * 100).toFixed(1)}%)`,
+        `${Math.min(...samples)}–${Math.max(...samples)} MB (p50 ${quantile(samples, 0.5)} MB)`,
+      ],
+    ],
   ),
 );
 console.log(`\nwarm-up: ${warmupSeconds} s, ${warm.requests.total} requests, ${warm['5xx']} 5xx; RSS ${rssIdle} MB idle → ${rssStart} MB after warm-up`);
-console.log(`beside the load (over the byte limit: ${(overLimit.length / 1e6).toFixed(1)} MB): ${Object.entries(over).map(([key, v]) => `${key}: ${v}`).join(', ')}`);
+console.log(
+  `beside the load (over the byte limit: ${(overLimit.length / 1e6).toFixed(1)} MB): ${Object.entries(over)
+    .map(([key, v]) => `${key}: ${v}`)
+    .join(', ')}`,
+);
 console.log(`server still healthy after the soak: ${health.status}`);
 const ok = fivexx === 0 && result.errors === 0 && result.timeouts === 0 && growth <= 0.1;
 if (!ok) console.log(`FAILED: ${fivexx} 5xx, ${result.errors} errors (${result.timeouts} timeouts), RSS ${(growth * 100).toFixed(1)}% (limit +10%)`);

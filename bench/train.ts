@@ -67,7 +67,10 @@ if (process.env.BENCH_TRAIN_FEATURES_ONLY !== '1') {
   }
   const headCpu = await headEpochs('cpu', 2);
   const headWasm = await headEpochs('wasm', 20);
-  rows.push(['head, 20 epochs on 5,000 features, plain TF.js cpu backend', `${headCpu.toFixed(1)} s (2 epochs measured, ×10)`], ['head, 20 epochs on 5,000 features, wasm', `${headWasm.toFixed(1)} s (${(headCpu / headWasm).toFixed(1)}× faster)`]);
+  rows.push(
+    ['head, 20 epochs on 5,000 features, plain TF.js cpu backend', `${headCpu.toFixed(1)} s (2 epochs measured, ×10)`],
+    ['head, 20 epochs on 5,000 features, wasm', `${headWasm.toFixed(1)} s (${(headCpu / headWasm).toFixed(1)}× faster)`],
+  );
 
   // 3. scratch CNN epoch
   async function cnnEpoch(backend: 'wasm' | 'cpu', n: number): Promise<number> {
@@ -85,6 +88,9 @@ if (process.env.BENCH_TRAIN_FEATURES_ONLY !== '1') {
   }
   const cnnCpu = await cnnEpoch('cpu', 32);
   const cnnWasm = await cnnEpoch('wasm', 500);
-  rows.push(['scratch CNN 64×64, 500 images, plain TF.js cpu backend', `${cnnCpu.toFixed(1)} s (measured on 32, scaled)`], ['scratch CNN 64×64, 500 images, wasm + imgclass backprop kernels', `${cnnWasm.toFixed(1)} s (${(cnnCpu / cnnWasm).toFixed(1)}× faster)`]);
+  rows.push(
+    ['scratch CNN 64×64, 500 images, plain TF.js cpu backend', `${cnnCpu.toFixed(1)} s (measured on 32, scaled)`],
+    ['scratch CNN 64×64, 500 images, wasm + imgclass backprop kernels', `${cnnWasm.toFixed(1)} s (${(cnnCpu / cnnWasm).toFixed(1)}× faster)`],
+  );
 }
 console.log(table(['bench:train', 'result'], rows));

@@ -8,7 +8,16 @@ export type { ImageInput } from './data/image.js';
 export { ImgclassError, isImgclassError, type ImgclassErrorCode } from './util/errors.js';
 
 // data
-export { decodeImage, loadImage, sniffFormat, resolveLimits, DEFAULT_DECODE_LIMITS, type RgbImage, type DecodedImage, type DecodeLimits } from './data/image.js';
+export {
+  decodeImage,
+  loadImage,
+  sniffFormat,
+  resolveLimits,
+  DEFAULT_DECODE_LIMITS,
+  type RgbImage,
+  type DecodedImage,
+  type DecodeLimits,
+} from './data/image.js';
 export { walkImages, describeSkipped, type WalkResult, type SkippedFile, type SkipReason } from './data/walk.js';
 export { PREPROCESSING_PRESETS, preprocessBatch, samePreprocessing, type Preprocessing } from './data/preprocess.js';
 export { otsuThreshold, otsuBinarize } from './data/otsu.js';

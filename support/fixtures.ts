@@ -16,7 +16,9 @@ export async function gradient(width: number, height: number): Promise<{ data: B
 
 export async function encode(fmt: 'jpeg' | 'png' | 'webp' | 'gif' | 'tiff', width = 64, height = 32): Promise<Buffer> {
   const g = await gradient(width, height);
-  return sharp(g.data, { raw: { width, height, channels: 3 } }).toFormat(fmt).toBuffer();
+  return sharp(g.data, { raw: { width, height, channels: 3 } })
+    .toFormat(fmt)
+    .toBuffer();
 }
 
 function crc32(buf: Buffer): number {
@@ -47,8 +49,15 @@ export function hugePngHeader(width: number, height: number): Buffer {
   ihdr.writeUInt32BE(height, 4);
   ihdr[8] = 8; // bit depth
   ihdr[9] = 2; // RGB
-  return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', ihdr), chunk('IDAT', deflateSync(Buffer.alloc(1024))), chunk('IEND', Buffer.alloc(0))]);
+  return Buffer.concat([
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    chunk('IHDR', ihdr),
+    chunk('IDAT', deflateSync(Buffer.alloc(1024))),
+    chunk('IEND', Buffer.alloc(0)),
+  ]);
 }
 
-export const SVG = Buffer.from('<?xml version="1.0"?>\n<svg xmlns="http://www.w3.org/2000/svg" width="100" height="100"><script>alert(1)</script><rect width="100" height="100"/></svg>');
+export const SVG = Buffer.from(
+  '<?xml version="1.0"?>\n<svg xmlns="http://www.w3.org/2000/svg" width="100" height="100"><script>alert(1)</script><rect width="100" height="100"/></svg>',
+);
 export const PDF = Buffer.from('%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n');

@@ -35,9 +35,13 @@ process.once('exit', () => {
 export async function startRedis(): Promise<RedisServer> {
   const port = await freePort();
   const dir = await mkdtemp(path.join(os.tmpdir(), 'imgclass-redis-'));
-  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--loglevel', 'warning', '--protected-mode', 'yes'], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawn(
+    'redis-server',
+    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--loglevel', 'warning', '--protected-mode', 'yes'],
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   live.add(child);
   let output = '';
   child.stdout!.on('data', (d) => (output += d));

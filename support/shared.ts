@@ -22,7 +22,8 @@ export function sampleClassFolders(dir: string, perClass: number): { file: strin
   for (const label of readdirSync(dir).sort()) {
     const files = readdirSync(path.join(dir, label)).sort();
     const step = Math.max(1, Math.floor(files.length / perClass));
-    for (let i = 0; i < files.length && out.filter((o) => o.label === label).length < perClass; i += step) out.push({ file: path.join(dir, label, files[i]!), label });
+    for (let i = 0; i < files.length && out.filter((o) => o.label === label).length < perClass; i += step)
+      out.push({ file: path.join(dir, label, files[i]!), label });
   }
   return out;
 }

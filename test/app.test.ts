@@ -12,9 +12,17 @@ import { sampleClassFolders, sharedDataDir } from './shared.js';
 // that bench/routing.ts measures on the full sets (see README), so a regression fails here.
 const data = sharedDataDir();
 const dogs = sampleClassFolders(path.join(data, 'imagewoof/val'), 3);
-const humans = sampleClassFolders(path.join(data, 'lfw'), 1).filter((_, i) => i % 19 === 0).slice(0, 30);
+const humans = sampleClassFolders(path.join(data, 'lfw'), 1)
+  .filter((_, i) => i % 19 === 0)
+  .slice(0, 30);
 const negatives = sampleClassFolders(path.join(data, 'negatives'), 6);
-const breedOf = new Map(readFileSync(path.join(data, 'imagewoof/classes.tsv'), 'utf8').trim().split('\n').slice(1).map((l) => l.split('\t') as [string, string]));
+const breedOf = new Map(
+  readFileSync(path.join(data, 'imagewoof/classes.tsv'), 'utf8')
+    .trim()
+    .split('\n')
+    .slice(1)
+    .map((l) => l.split('\t') as [string, string]),
+);
 
 let app: DogApp;
 before(async () => {
@@ -33,12 +41,17 @@ test('dog photos are called dogs, with the right breed most of the time', async 
   const called = results.filter((r) => r.kind === 'dog').length;
   assert.ok(called >= 28, `only ${called}/${dogs.length} dog photos were called "dog": ${results.map((r) => r.kind).join(',')}`);
   // Breed: ImageNet names match Imagewoof's (minus case); dingo is not among the 118 ImageNet breeds.
-  const named = dogs.map((d, i) => ({ want: breedOf.get(d.label)!.toLowerCase(), got: results[i]!.breeds[0]?.name.toLowerCase() })).filter((x) => x.want !== 'dingo');
+  const named = dogs
+    .map((d, i) => ({ want: breedOf.get(d.label)!.toLowerCase(), got: results[i]!.breeds[0]?.name.toLowerCase() }))
+    .filter((x) => x.want !== 'dingo');
   const right = named.filter((x) => x.got === x.want).length;
   assert.ok(right / named.length >= 0.75, `breed top-1 ${right}/${named.length}`);
   for (const r of results) {
     assert.equal(r.breeds.length, 5);
-    assert.ok(r.breeds.every((b, i) => i === 0 || b.probability <= r.breeds[i - 1]!.probability), 'breeds sorted');
+    assert.ok(
+      r.breeds.every((b, i) => i === 0 || b.probability <= r.breeds[i - 1]!.probability),
+      'breeds sorted',
+    );
     assert.ok(r.dogProbability >= 0 && r.dogProbability <= 1);
   }
 });
@@ -63,7 +76,7 @@ test('photos with neither are called neither, with a clear message', async () =>
   }
 });
 
-test('the seed\'s Haar detector is selectable and finds LFW faces once small crops get context', async () => {
+test("the seed's Haar detector is selectable and finds LFW faces once small crops get context", async () => {
   const haarApp = await createDogApp({ faceDetector: 'haar' });
   try {
     let found = 0;
@@ -76,7 +89,12 @@ test('the seed\'s Haar detector is selectable and finds LFW faces once small cro
 });
 
 test('bad input is a clear ImgclassError, and the app keeps working after it', async () => {
-  for (const [input, code] of [[new Uint8Array(0), 'EMPTY_INPUT'], [SVG, 'UNSUPPORTED_FORMAT'], [hugePngHeader(40000, 40000), 'TOO_MANY_PIXELS'], ['/no/such/file.jpg', 'FILE_NOT_FOUND']] as const) {
+  for (const [input, code] of [
+    [new Uint8Array(0), 'EMPTY_INPUT'],
+    [SVG, 'UNSUPPORTED_FORMAT'],
+    [hugePngHeader(40000, 40000), 'TOO_MANY_PIXELS'],
+    ['/no/such/file.jpg', 'FILE_NOT_FOUND'],
+  ] as const) {
     await assert.rejects(app.classify(input), (e: unknown) => isImgclassError(e) && e.code === code);
   }
   assert.equal((await app.classify(dogs[0]!.file)).kind, 'dog');

@@ -47,7 +47,10 @@ interface WorkerProcess {
 
 /** An `imgclass worker` process; resolves once it says it is ready (models loaded, connected). */
 async function startWorker(redisUrl: string, extra: string[]): Promise<WorkerProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', cli, 'worker', '--redis', redisUrl, '--lock-ms', '5000', ...extra], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', cli, 'worker', '--redis', redisUrl, '--lock-ms', '5000', ...extra], {
+    env,
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
   children.add(child);
   let err = '';
   child.stderr!.on('data', (d) => (err += d));
@@ -140,7 +143,20 @@ test('a batch of real photos, hostile files and URLs through two workers, one SI
     startWorker(redis.url, ['--concurrency', '2']),
     startWorker(redis.url, []),
     // named one by one: like predict, a walked folder skips (and reports) what is not an image, a named file is always answered
-    runCli(['batch', 'submit', '--redis', redis.url, '--name', 'mixed', '--attempts', '3', ...hostile.map(([n]) => path.join(hostileDir, n)), ...photos, '--files-from', listFile]),
+    runCli([
+      'batch',
+      'submit',
+      '--redis',
+      redis.url,
+      '--name',
+      'mixed',
+      '--attempts',
+      '3',
+      ...hostile.map(([n]) => path.join(hostileDir, n)),
+      ...photos,
+      '--files-from',
+      listFile,
+    ]),
   ]);
   assert.equal(sub.code, 0, sub.stderr);
   assert.match(sub.stdout, new RegExp(`${expectedOrder.length} inputs added`));
@@ -153,7 +169,11 @@ test('a batch of real photos, hostile files and URLs through two workers, one SI
 
   // A third of the way in, with jobs in A's hands: SIGKILL A.
   let orphaned: string[] = [];
-  await until('a third of the batch, with A holding jobs', async () => (await done()) >= expectedOrder.length / 3 && (orphaned = await heldBy(a.name)).length > 0, 60_000);
+  await until(
+    'a third of the batch, with A holding jobs',
+    async () => (await done()) >= expectedOrder.length / 3 && (orphaned = await heldBy(a.name)).length > 0,
+    60_000,
+  );
   a.child.kill('SIGKILL');
   assert.equal(await a.exited, null, 'A died of the signal');
   mark(`A killed holding ${orphaned.length} jobs at ${await done()}/${expectedOrder.length} done`);
@@ -164,7 +184,10 @@ test('a batch of real photos, hostile files and URLs through two workers, one SI
   b.child.kill('SIGTERM');
   assert.equal(await b.exited, 0, b.stderr());
   const afterB = await client.hmget('imgclass:batch:{mixed}:results', ...inHand);
-  assert.ok(afterB.every((l) => l !== null), 'the job B held when told to stop has its result');
+  assert.ok(
+    afterB.every((l) => l !== null),
+    'the job B held when told to stop has its result',
+  );
   mark('B stopped by SIGTERM after finishing its job');
 
   // A fresh worker C finishes the batch, A's orphaned jobs included (BullMQ's stalled-job check),
@@ -176,7 +199,10 @@ test('a batch of real photos, hostile files and URLs through two workers, one SI
   await until('the batch to finish', async () => (await batchStatus(client, 'imgclass', 'mixed')).complete, 150_000);
   assert.match(c.stderr() + b.stderr(), /orphaned by a worker that died/);
   const orphanLines = await client.hmget('imgclass:batch:{mixed}:results', ...orphaned);
-  assert.ok(orphanLines.every((l) => l !== null), 'the jobs A held when killed were answered by another worker');
+  assert.ok(
+    orphanLines.every((l) => l !== null),
+    'the jobs A held when killed were answered by another worker',
+  );
   mark('batch complete');
 
   // Results through the CLI, as JSONL and as CSV.
@@ -189,10 +215,23 @@ test('a batch of real photos, hostile files and URLs through two workers, one SI
   ]);
   mark('results and predict');
   assert.equal(res.code, 1, 'error lines make the exit code 1, as for predict');
-  const lines = (await readFile(outJsonl, 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
-  assert.deepEqual(lines.map((l) => l.file), expectedOrder, 'every input exactly once, in submission order');
+  const lines = (await readFile(outJsonl, 'utf8'))
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+  assert.deepEqual(
+    lines.map((l) => l.file),
+    expectedOrder,
+    'every input exactly once, in submission order',
+  );
 
-  const predicted = new Map(pred.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>).map((l) => [l.file as string, l]));
+  const predicted = new Map(
+    pred.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>)
+      .map((l) => [l.file as string, l]),
+  );
   assert.equal(predicted.size, filesOnly.length);
   for (const l of lines.filter((l) => !(l.file as string).startsWith('http'))) {
     assert.deepEqual(withoutTimings(l), withoutTimings(predicted.get(l.file as string)!), `${l.file}: the worker's line is predict's`);
@@ -254,7 +293,10 @@ test('cancel: queued inputs are removed and read as cancelled; remove leaves not
   assert.equal(s.complete, true);
   const entries = [];
   for await (const e of batchResults(client, 'imgclass', 'doomed')) entries.push(e);
-  assert.deepEqual(entries.map((e) => e.input), photos);
+  assert.deepEqual(
+    entries.map((e) => e.input),
+    photos,
+  );
   assert.ok(entries.every((e) => e.line === null && e.missing?.state === 'cancelled'));
 
   await removeBatch(client, 'imgclass', 'doomed');

@@ -24,7 +24,10 @@ const box = (x: number, y: number, width: number, height: number, classId: numbe
 test('views: mean and log-mean combination, and the log-mean outvotes one confident mistake', () => {
   const a = new Float32Array([0.6, 0.3, 0.1]);
   const b = new Float32Array([0.2, 0.5, 0.3]);
-  assert.deepEqual([...combineViews([a, b], 'mean')].map((v) => +v.toFixed(4)), [0.4, 0.4, 0.2]);
+  assert.deepEqual(
+    [...combineViews([a, b], 'mean')].map((v) => +v.toFixed(4)),
+    [0.4, 0.4, 0.2],
+  );
   const confidentMistake = new Float32Array([0.97, 0.02, 0.01]);
   const unsure = [new Float32Array([0.01, 0.6, 0.39]), new Float32Array([0.02, 0.55, 0.43])];
   const log = combineViews([confidentMistake, ...unsure], 'log-mean');
@@ -40,8 +43,18 @@ test('views: regions stay inside the photo; the dog view squares the box and fal
   const sq = squareAround({ x: 350, y: 10, width: 60, height: 20 }, 0.1, 400, 200);
   assert.equal(sq.width, sq.height);
   assert.ok(sq.x >= 0 && sq.x + sq.width <= 400 && sq.y >= 0 && sq.y + sq.height <= 200, JSON.stringify(sq));
-  const policy = { views: [{ kind: 'centre' as const, crop: 0.875 }, { kind: 'dog' as const, margin: 0.1 }], dogScore: 0.3 };
-  assert.deepEqual(dogViewPlan(policy, [box(0, 0, 10, 10, COCO_CLASSES.dog, 0.2)]).views, [{ kind: 'centre', crop: 0.875 }], 'an unsure dog box gives no dog view');
+  const policy = {
+    views: [
+      { kind: 'centre' as const, crop: 0.875 },
+      { kind: 'dog' as const, margin: 0.1 },
+    ],
+    dogScore: 0.3,
+  };
+  assert.deepEqual(
+    dogViewPlan(policy, [box(0, 0, 10, 10, COCO_CLASSES.dog, 0.2)]).views,
+    [{ kind: 'centre', crop: 0.875 }],
+    'an unsure dog box gives no dog view',
+  );
   assert.equal(dogViewPlan(policy, [box(0, 0, 10, 10, COCO_CLASSES.dog, 0.2), box(5, 5, 10, 10, COCO_CLASSES.dog, 0.8)]).dog?.x, 5, 'the surest dog box');
 });
 
@@ -51,7 +64,7 @@ test('person evidence: a person box vouches, a dog box explains, no boxes leave 
   const personBox = box(30, 10, 50, 150, COCO_CLASSES.person, 0.6);
   const passed = { box: face, vetoed: false };
   const vetoed = { box: face, vetoed: true };
-  assert.deepEqual(personFaces([passed], [dogBox], true), [false], 'a face inside a dog, no person: the dog\'s face');
+  assert.deepEqual(personFaces([passed], [dogBox], true), [false], "a face inside a dog, no person: the dog's face");
   assert.deepEqual(personFaces([passed], [dogBox, personBox], true), [true], 'a person holding the dog');
   assert.deepEqual(personFaces([passed], [], true), [true], 'no YOLOX boxes: the face stands (LFW-style crops)');
   assert.deepEqual(personFaces([passed], [dogBox], false), [true], 'no dog by the backbone: COCO boxes on a face crop are not trusted to remove it');
@@ -72,7 +85,10 @@ test('YOLOX grid decoding maps a cell back to image pixels', () => {
   assert.equal(rest.length, 0);
   assert.equal(b!.classId, COCO_CLASSES.dog);
   assert.ok(Math.abs(b!.score - 0.72) < 1e-6);
-  assert.deepEqual([b!.x, b!.y, b!.width, b!.height].map((v) => +v.toFixed(3)), [(164 - 16) * 2, (84 - 8) * 2, 64, 32]);
+  assert.deepEqual(
+    [b!.x, b!.y, b!.width, b!.height].map((v) => +v.toFixed(3)),
+    [(164 - 16) * 2, (84 - 8) * 2, 64, 32],
+  );
 });
 
 let accurate: DogApp;
@@ -89,8 +105,14 @@ test('real photos: YOLOX finds the dog and the person', async () => {
   const yolox = await YoloxDetector.create();
   try {
     const boxes = await yolox.detect(await loadImage(manWithSamoyed));
-    assert.ok(boxes.some((b) => b.classId === COCO_CLASSES.dog && b.score > 0.5), JSON.stringify(boxes));
-    assert.ok(boxes.some((b) => b.classId === COCO_CLASSES.person && b.score > 0.5), JSON.stringify(boxes));
+    assert.ok(
+      boxes.some((b) => b.classId === COCO_CLASSES.dog && b.score > 0.5),
+      JSON.stringify(boxes),
+    );
+    assert.ok(
+      boxes.some((b) => b.classId === COCO_CLASSES.person && b.score > 0.5),
+      JSON.stringify(boxes),
+    );
   } finally {
     yolox.dispose();
   }

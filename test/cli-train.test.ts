@@ -25,8 +25,11 @@ async function tinySet(root: string) {
     for (let i = 0; i < 12; i++) {
       const w = 16;
       const data = Buffer.alloc(w * w * 3);
-      for (let y = 0; y < w; y++) for (let x = 0; x < w; x++) data.fill((x < w / 2) === (cls === 'left') ? 220 - i : 20 + i, (y * w + x) * 3, (y * w + x) * 3 + 3);
-      await sharp(data, { raw: { width: w, height: w, channels: 3 } }).png().toFile(path.join(root, cls, `${i}.png`));
+      for (let y = 0; y < w; y++)
+        for (let x = 0; x < w; x++) data.fill(x < w / 2 === (cls === 'left') ? 220 - i : 20 + i, (y * w + x) * 3, (y * w + x) * 3 + 3);
+      await sharp(data, { raw: { width: w, height: w, channels: 3 } })
+        .png()
+        .toFile(path.join(root, cls, `${i}.png`));
     }
   }
 }
@@ -49,7 +52,32 @@ test('Ctrl-C during train: exit 130, the finished epochs recorded, how to resume
   const data = path.join(root, 'data');
   await tinySet(data);
   const runDir = path.join(root, 'run');
-  const child = spawn(process.execPath, ['--import', 'tsx', cli, 'train', data, '--arch', 'scratch', '--size', '16', '--optimizer', 'adam', '--epochs', '400', '--patience', '0', '--batch-size', '8', '--no-augment', '--out', runDir], { env });
+  const child = spawn(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      cli,
+      'train',
+      data,
+      '--arch',
+      'scratch',
+      '--size',
+      '16',
+      '--optimizer',
+      'adam',
+      '--epochs',
+      '400',
+      '--patience',
+      '0',
+      '--batch-size',
+      '8',
+      '--no-augment',
+      '--out',
+      runDir,
+    ],
+    { env },
+  );
   let stderr = '';
   child.stderr.on('data', (d) => {
     stderr += d;

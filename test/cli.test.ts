@@ -26,9 +26,15 @@ test('predict --json: one JSON object per image, errors reported per file, non-z
   const dog = sampleClassFolders(path.join(data, 'imagewoof/val'), 1)[0]!.file;
   const person = sampleClassFolders(path.join(data, 'lfw'), 1)[0]!.file;
   const { code, stdout } = await run(['predict', '--json', '--top-k', '3', dog, bad, person]);
-  const lines = stdout.trim().split('\n').map((l) => JSON.parse(l));
+  const lines = stdout
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
   assert.equal(lines.length, 3);
-  assert.deepEqual(lines.map((l) => l.file), [dog, bad, person]);
+  assert.deepEqual(
+    lines.map((l) => l.file),
+    [dog, bad, person],
+  );
   assert.equal(lines[0].kind, 'dog');
   assert.equal(lines[0].breeds.length, 3);
   assert.equal(lines[1].kind, 'error');
@@ -39,14 +45,17 @@ test('predict --json: one JSON object per image, errors reported per file, non-z
   assert.equal(code, 1, 'a failed file makes the exit code non-zero');
 });
 
-test('classify --model: any trained model\'s classes per image (the committed breed head), errors per file', async () => {
+test("classify --model: any trained model's classes per image (the committed breed head), errors per file", async () => {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'imgclass-cli-'));
   const bad = path.join(dir, 'empty.png');
   await writeFile(bad, '');
   const samoyed = sampleClassFolders(path.join(data, 'imagewoof/val'), 1).find((f) => f.label === 'n02111889')!.file;
   const model = path.resolve(import.meta.dirname, '..', 'models', 'imagewoof-head');
   const { code, stdout } = await run(['classify', '--json', '--top-k', '3', '--model', model, samoyed, bad]);
-  const lines = stdout.trim().split('\n').map((l) => JSON.parse(l));
+  const lines = stdout
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
   assert.equal(lines.length, 2);
   assert.equal(lines[0].label, 'Samoyed');
   assert.equal(lines[0].top.length, 3);
@@ -85,9 +94,15 @@ test('5,000 paths on the command line: every path answered in order, no crash (o
   assert.ok(paths.join(' ').length > 100_000, 'a command line far over the old ~30 KB limit');
   const r = await run(['predict', '--json', '--no-flip', '--top-k', '1', ...paths]);
   assert.equal(r.signal, null, `killed by ${r.signal}: ${r.stderr}`);
-  const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+  const lines = r.stdout
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
   assert.equal(lines.length, 5000);
-  assert.deepEqual(lines.map((l) => l.file), paths);
+  assert.deepEqual(
+    lines.map((l) => l.file),
+    paths,
+  );
   assert.equal(lines[0].kind, 'dog');
   assert.ok(lines.slice(1).every((l) => l.kind === 'error' && l.code === 'NOT_AN_IMAGE'));
   assert.equal(r.code, 1);
@@ -95,7 +110,9 @@ test('5,000 paths on the command line: every path answered in order, no crash (o
 
 test('--files-from (NUL-separated) and - (standard input) hand over path lists; a walked folder reports what is not an image', async () => {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'imgclass-list-'));
-  const [a, b] = sampleClassFolders(path.join(data, 'lfw'), 1).slice(0, 2).map((f) => f.file);
+  const [a, b] = sampleClassFolders(path.join(data, 'lfw'), 1)
+    .slice(0, 2)
+    .map((f) => f.file);
   const folder = path.join(dir, 'folder');
   await mkdir(folder);
   await symlink(a!, path.join(folder, 'face-by-hash')); // a link, no extension: found by content
@@ -104,8 +121,14 @@ test('--files-from (NUL-separated) and - (standard input) hand over path lists; 
   await writeFile(list, `${b}\0${folder}\0`);
   const r = await run(['predict', '--json', '--no-flip', '--files-from', list, '-'], `${a}\n`);
   assert.equal(r.code, 0, r.stderr);
-  const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
-  assert.deepEqual(lines.map((l) => l.file), [b, path.join(folder, 'face-by-hash'), a]);
+  const lines = r.stdout
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
+  assert.deepEqual(
+    lines.map((l) => l.file),
+    [b, path.join(folder, 'face-by-hash'), a],
+  );
   assert.ok(lines.every((l) => l.kind === 'human'));
   assert.match(r.stderr, /skipped 1 entry that is not an image \(1 not an image\), e\.g\. .*notes\.txt/);
   const none = await run(['predict']);

@@ -21,10 +21,19 @@ async function makeTree(root: string, spec: Record<string, number>) {
 
 test('split folders (train/valid|val/test) and Udacity-style class names', async () => {
   const root = await mkdtemp(path.join(os.tmpdir(), 'imgclass-ds-'));
-  await makeTree(root, { 'train/001.Affenpinscher': 3, 'train/002.Afghan_hound': 2, 'val/001.Affenpinscher': 1, 'val/002.Afghan_hound': 1, 'test/002.Afghan_hound': 2 });
+  await makeTree(root, {
+    'train/001.Affenpinscher': 3,
+    'train/002.Afghan_hound': 2,
+    'val/001.Affenpinscher': 1,
+    'val/002.Afghan_hound': 1,
+    'test/002.Afghan_hound': 2,
+  });
   const ds = await loadDataset(root);
   assert.equal(ds.splitSource, 'folders');
-  assert.deepEqual(ds.classes.map((c) => c.name), ['Affenpinscher', 'Afghan hound']);
+  assert.deepEqual(
+    ds.classes.map((c) => c.name),
+    ['Affenpinscher', 'Afghan hound'],
+  );
   assert.deepEqual([ds.splits.train.length, ds.splits.valid.length, ds.splits.test.length], [5, 2, 2]);
   assert.ok(ds.splits.test.every((f) => f.label === 1));
 });
@@ -33,7 +42,10 @@ test('WordNet-id folders get ImageNet names; a classes.tsv in the root wins', as
   const root = await mkdtemp(path.join(os.tmpdir(), 'imgclass-ds-'));
   await makeTree(root, { 'train/n02086240': 2, 'train/n02088364': 2 });
   let ds = await loadDataset(root);
-  assert.deepEqual(ds.classes, [{ name: 'Shih-Tzu', wnid: 'n02086240' }, { name: 'beagle', wnid: 'n02088364' }]);
+  assert.deepEqual(ds.classes, [
+    { name: 'Shih-Tzu', wnid: 'n02086240' },
+    { name: 'beagle', wnid: 'n02088364' },
+  ]);
   await writeFile(path.join(root, 'classes.tsv'), 'wnid\tbreed\nn02088364\tBeagle (tsv)\n');
   ds = await loadDataset(root);
   assert.equal(ds.classes[1]!.name, 'Beagle (tsv)');
@@ -71,7 +83,10 @@ test('explore counts classes and splits, sizes, unreadable files, and draws char
   assert.equal(e.perSplit.train.max, 4);
   assert.equal(e.unreadable.length, 1);
   assert.match(e.unreadable[0]!.file, /broken\.png/);
-  assert.deepEqual(e.skipped.map((s) => [path.basename(s.file), s.reason]), [['notes.jpg', 'not-an-image']]);
+  assert.deepEqual(
+    e.skipped.map((s) => [path.basename(s.file), s.reason]),
+    [['notes.jpg', 'not-an-image']],
+  );
   assert.equal(e.imageSize.minWidth, 8);
   assert.equal(e.charts?.length, 3);
   // makeTree draws img<i> the same in every folder: byte-identical copies across splits and labels
@@ -94,8 +109,19 @@ test('explore counts classes and splits, sizes, unreadable files, and draws char
 test('explore finds the byte-identical photo pairs of the real vehicles set, one of them across train and valid', async () => {
   const root = path.join(sharedDataDir(), 'vehicles');
   const e = await explore(root);
-  const pairs = e.duplicates.groups.map((g) => g.files.map((f) => f.replace(/\\/g, '/')).sort().join(' = ')).sort();
-  assert.deepEqual(pairs, ['Car/Image_23.jpg = Car/Image_32.jpg', 'motorcycle/Image_39.jpg = motorcycle/Image_77.jpg', 'motorcycle/Image_55.jpg = motorcycle/Image_94.jpg']);
+  const pairs = e.duplicates.groups
+    .map((g) =>
+      g.files
+        .map((f) => f.replace(/\\/g, '/'))
+        .sort()
+        .join(' = '),
+    )
+    .sort();
+  assert.deepEqual(pairs, [
+    'Car/Image_23.jpg = Car/Image_32.jpg',
+    'motorcycle/Image_39.jpg = motorcycle/Image_77.jpg',
+    'motorcycle/Image_55.jpg = motorcycle/Image_94.jpg',
+  ]);
   assert.equal(e.duplicates.acrossSplits, 1);
   const text = formatExploration(e);
   assert.match(text, /exact duplicates: 3 groups .* 1 across splits/);
@@ -104,5 +130,8 @@ test('explore finds the byte-identical photo pairs of the real vehicles set, one
   // train's check: the valid photo Car/Image_32 has its copy among the training photos
   const ds = await loadDataset(root);
   const leaks = await leakedIntoTraining([...ds.splits.valid, ...ds.splits.test], ds.splits.train);
-  assert.deepEqual(leaks.map((l) => [path.basename(l.file), l.copies.map((c) => path.basename(c))]), [['Image_32.jpg', ['Image_23.jpg']]]);
+  assert.deepEqual(
+    leaks.map((l) => [path.basename(l.file), l.copies.map((c) => path.basename(c))]),
+    [['Image_32.jpg', ['Image_23.jpg']]],
+  );
 });

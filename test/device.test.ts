@@ -22,7 +22,9 @@ const photos = [
   ...sampleClassFolders(path.join(data, 'imagewoof/val'), 1).map((p) => ({ ...p, set: 'dog' })),
   // a person holding a golden retriever: the server calls it "both"
   { file: path.join(data, 'imagewoof/val/n02099601/ILSVRC2012_val_00001191.jpg'), label: 'both', set: 'both' },
-  ...sampleClassFolders(path.join(data, 'lfw'), 1).filter((_, i) => i % 90 === 0).map((p) => ({ ...p, set: 'human' })),
+  ...sampleClassFolders(path.join(data, 'lfw'), 1)
+    .filter((_, i) => i % 90 === 0)
+    .map((p) => ({ ...p, set: 'human' })),
   ...sampleClassFolders(path.join(data, 'negatives'), 1).map((p) => ({ ...p, set: 'negative' })),
   // larger photos (up to 640 px): the resize shrinks them on both paths
   ...['Bus', 'Car'].map((c) => ({ file: firstFile(path.join(data, 'vehicles', c)), label: c, set: 'negative' })),
@@ -41,7 +43,15 @@ before(async () => {
   base = await server.listen({ host: '127.0.0.1', port: 0 });
   browser = await chromium.launch({
     executablePath: CHROMIUM,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
   });
   // One context for the whole file: the second visit must find the models in this browser's cache.
   context = await browser.newContext({ viewport: { width: 1100, height: 900 } });
@@ -78,7 +88,7 @@ async function runOnPage(page: Page, file: string): Promise<{ answer?: DeviceAns
   return page.evaluate(() => (window as unknown as { __imgclassLast: { answer?: DeviceAnswer; error?: string } }).__imgclassLast);
 }
 
-test('device mode gives the server\'s answers on 24 photos, and no request carries a photo', async () => {
+test("device mode gives the server's answers on 24 photos, and no request carries a photo", async () => {
   const page = await context.newPage();
   const log = await openDevice(page);
   assert.equal(await page.evaluate(() => crossOriginIsolated), true, 'COOP/COEP make the page cross-origin isolated (threads)');
@@ -118,7 +128,11 @@ test('device mode gives the server\'s answers on 24 photos, and no request carri
   for (const k of ['dog', 'human', 'both', 'neither']) assert.ok(kinds.has(k), `no photo came out "${k}"`);
   // Network log: device mode only ever fetched the page, its code and the models.
   const posts = log.filter((r) => r.method !== 'GET' || (r.body && r.body.length > 0));
-  assert.deepEqual(posts.map((r) => `${r.method} ${r.url}`), [], 'no request in device mode has a body');
+  assert.deepEqual(
+    posts.map((r) => `${r.method} ${r.url}`),
+    [],
+    'no request in device mode has a body',
+  );
   for (const r of log) {
     assert.ok(r.url.startsWith(base) || r.url.startsWith('blob:') || r.url.startsWith('data:'), `external request ${r.url}`);
     assert.ok(!r.url.includes('/api/predict') && !r.url.includes('/api/classify'), `device mode called ${r.url}`);
@@ -135,7 +149,11 @@ test('a second visit loads no model bytes, and the choice of device mode is reme
   assert.equal(await page.isChecked('#run-device'), true);
   assert.match((await page.textContent('#device-status'))!, /from this browser's cache/);
   assert.equal(await page.evaluate(() => (window as unknown as { __imgclassDevice: { fetched: number } }).__imgclassDevice.fetched), 0);
-  assert.deepEqual(log.filter((r) => r.url.includes('/assets/') && !r.url.endsWith('.js')).map((r) => r.url), [], 'no model or wasm request');
+  assert.deepEqual(
+    log.filter((r) => r.url.includes('/assets/') && !r.url.endsWith('.js')).map((r) => r.url),
+    [],
+    'no model or wasm request',
+  );
   await page.close();
 });
 

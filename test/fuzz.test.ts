@@ -179,14 +179,25 @@ function mutants(fmt: string, seed: Buffer, w: number, h: number): Mutant[] {
     }
     add(`${flips} bit flips #${k}`, b);
   }
-  for (const [lw, lh] of [[0, h], [w, 0], [1, 1], [w * 2, h * 2], [Math.ceil(w / 2), Math.ceil(h / 2)], [w + 1, h], [65535, 65535], [1_000_000, 1_000_000], [0x40000000, 1]] as const) add(`declares ${lw}×${lh}`, withSize(fmt, seed, lw, lh));
+  for (const [lw, lh] of [
+    [0, h],
+    [w, 0],
+    [1, 1],
+    [w * 2, h * 2],
+    [Math.ceil(w / 2), Math.ceil(h / 2)],
+    [w + 1, h],
+    [65535, 65535],
+    [1_000_000, 1_000_000],
+    [0x40000000, 1],
+  ] as const)
+    add(`declares ${lw}×${lh}`, withSize(fmt, seed, lw, lh));
   for (const [name, magic] of Object.entries(MAGIC)) {
     if (name === fmt) continue;
     const b = Buffer.from(seed);
     magic.copy(b, 0);
     add(`magic of ${name}`, b);
   }
-  add('body after another container\'s magic', Buffer.concat([MAGIC.png!, seed.subarray(MAGIC[fmt]?.length ?? 4)]));
+  add("body after another container's magic", Buffer.concat([MAGIC.png!, seed.subarray(MAGIC[fmt]?.length ?? 4)]));
   add('seed twice', Buffer.concat([seed, seed]));
   add('trailing garbage', Buffer.concat([seed, Buffer.alloc(4096, 0xab)]));
   add('only the magic', MAGIC[fmt] ?? seed.subarray(0, 4));

@@ -21,36 +21,53 @@ test('decodes JPEG, PNG, WebP, GIF and TIFF to 3-channel RGB of the right size',
     assert.equal(img.height, 32);
     assert.equal(img.data.length, 64 * 32 * 3);
     // left edge dark red channel, right edge bright: the pixels are really there
-    assert.ok(img.data[0]! < 40 && img.data[(63) * 3]! > 200, `${fmt}: red ramp lost`);
+    assert.ok(img.data[0]! < 40 && img.data[63 * 3]! > 200, `${fmt}: red ramp lost`);
   }
 });
 
 test('applies EXIF orientation (6 = rotate 90° clockwise) so width and height swap', async () => {
   const g = await gradient(60, 20);
-  const jpeg = await sharp(g.data, { raw: { width: 60, height: 20, channels: 3 } }).jpeg().withMetadata({ orientation: 6 }).toBuffer();
+  const jpeg = await sharp(g.data, { raw: { width: 60, height: 20, channels: 3 } })
+    .jpeg()
+    .withMetadata({ orientation: 6 })
+    .toBuffer();
   const img = await decodeImage(jpeg);
   assert.deepEqual([img.width, img.height, img.originalWidth, img.originalHeight], [20, 60, 20, 60]);
 });
 
 test('flattens transparency on white, converts greyscale and CMYK to sRGB', async () => {
-  const transparent = await sharp({ create: { width: 8, height: 8, channels: 4, background: { r: 0, g: 0, b: 0, alpha: 0 } } }).png().toBuffer();
+  const transparent = await sharp({ create: { width: 8, height: 8, channels: 4, background: { r: 0, g: 0, b: 0, alpha: 0 } } })
+    .png()
+    .toBuffer();
   const t = await decodeImage(transparent);
   assert.deepEqual([...t.data.subarray(0, 3)], [255, 255, 255]);
-  const grey = await sharp({ create: { width: 8, height: 8, channels: 3, background: '#808080' } }).toColourspace('b-w').png().toBuffer();
+  const grey = await sharp({ create: { width: 8, height: 8, channels: 3, background: '#808080' } })
+    .toColourspace('b-w')
+    .png()
+    .toBuffer();
   assert.equal((await sharp(grey).metadata()).channels, 1);
   const gd = await decodeImage(grey);
   assert.equal(gd.data.length, 8 * 8 * 3);
   assert.ok(Math.abs(gd.data[0]! - 128) <= 2);
-  const cmyk = await sharp({ create: { width: 8, height: 8, channels: 3, background: '#ff0000' } }).toColourspace('cmyk').jpeg().toBuffer();
+  const cmyk = await sharp({ create: { width: 8, height: 8, channels: 3, background: '#ff0000' } })
+    .toColourspace('cmyk')
+    .jpeg()
+    .toBuffer();
   assert.equal((await sharp(cmyk).metadata()).space, 'cmyk');
   const cd = await decodeImage(cmyk);
   assert.ok(cd.data[0]! > 200 && cd.data[1]! < 60 && cd.data[2]! < 60, `CMYK red came out as ${[...cd.data.subarray(0, 3)]}`);
 });
 
 test('takes the first frame of an animated GIF', async () => {
-  const red = await sharp({ create: { width: 10, height: 10, channels: 3, background: '#ff0000' } }).png().toBuffer();
-  const blue = await sharp({ create: { width: 10, height: 10, channels: 3, background: '#0000ff' } }).png().toBuffer();
-  const gif = await sharp([red, blue], { join: { animated: true } }).gif().toBuffer();
+  const red = await sharp({ create: { width: 10, height: 10, channels: 3, background: '#ff0000' } })
+    .png()
+    .toBuffer();
+  const blue = await sharp({ create: { width: 10, height: 10, channels: 3, background: '#0000ff' } })
+    .png()
+    .toBuffer();
+  const gif = await sharp([red, blue], { join: { animated: true } })
+    .gif()
+    .toBuffer();
   assert.equal((await sharp(gif).metadata()).pages, 2);
   const img = await decodeImage(gif);
   assert.equal(img.height, 10);

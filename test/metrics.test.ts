@@ -11,7 +11,11 @@ test('metrics match values computed by hand', () => {
   const pred = [0, 0, 1, 1, 1, 2, 2, 0];
   const probs = pred.map((p) => [0, 1, 2].map((c) => (c === p ? 0.8 : 0.1)));
   const e = evaluate(yTrue, probs, ['a', 'b', 'c']);
-  assert.deepEqual(e.confusion, [[2, 1, 0], [0, 2, 1], [1, 0, 1]]);
+  assert.deepEqual(e.confusion, [
+    [2, 1, 0],
+    [0, 2, 1],
+    [1, 0, 1],
+  ]);
   close(e.accuracy, 5 / 8);
   // a: P = 2/3, R = 2/3 ; b: P = 2/3, R = 2/3 ; c: P = 1/2, R = 1/2
   close(e.perClass.a!.precision, 2 / 3);
@@ -23,16 +27,32 @@ test('metrics match values computed by hand', () => {
   close(e.logLoss, -(5 * Math.log(0.8) + 3 * Math.log(0.1)) / 8);
   // top-2: wrong answers put the true class at 0.1, tied with the third: ties count against → rank 2
   close(e.topK.top3!, 1);
-  const worst = topLosses(yTrue, probs, yTrue.map((_, i) => `f${i}`), ['a', 'b', 'c'], 2);
+  const worst = topLosses(
+    yTrue,
+    probs,
+    yTrue.map((_, i) => `f${i}`),
+    ['a', 'b', 'c'],
+    2,
+  );
   assert.equal(worst.length, 2);
   assert.ok(worst.every((w) => w.actual !== w.predicted));
 });
 
 test('a class never predicted has precision 0 (zero_division=0), not NaN', () => {
-  const e = evaluate([0, 1], [[0.9, 0.1], [0.9, 0.1]], ['x', 'y']);
+  const e = evaluate(
+    [0, 1],
+    [
+      [0.9, 0.1],
+      [0.9, 0.1],
+    ],
+    ['x', 'y'],
+  );
   assert.equal(e.perClass.y!.precision, 0);
   assert.equal(e.perClass.y!.f1, 0);
-  assert.deepEqual(confusionMatrix([0, 1], [0, 0], 2), [[1, 0], [1, 0]]);
+  assert.deepEqual(confusionMatrix([0, 1], [0, 0], 2), [
+    [1, 0],
+    [1, 0],
+  ]);
 });
 
 test('stratified split keeps class proportions and is seeded', () => {
@@ -51,7 +71,10 @@ test('stratified k-fold: disjoint validation parts covering everything, proporti
   const folds = stratifiedKFold(labels, 8, 1);
   assert.equal(folds.length, 8);
   const seen = folds.flatMap((f) => f.valid).sort((a, b) => a - b);
-  assert.deepEqual(seen, labels.map((_, i) => i));
+  assert.deepEqual(
+    seen,
+    labels.map((_, i) => i),
+  );
   for (const f of folds) {
     assert.equal(f.valid.length, 8);
     assert.equal(f.valid.filter((i) => labels[i] === 2).length, 1);

@@ -30,7 +30,9 @@ import { sampleClassFolders, sharedDataDir } from './shared.js';
 // dogs (ImageNet val), an LFW face, a negative and a wide vehicle photo.
 const data = sharedDataDir();
 const photoFiles = [
-  ...sampleClassFolders(path.join(data, 'imagewoof/val'), 1).slice(0, 3).map((s) => s.file),
+  ...sampleClassFolders(path.join(data, 'imagewoof/val'), 1)
+    .slice(0, 3)
+    .map((s) => s.file),
   sampleClassFolders(path.join(data, 'lfw'), 1)[0]!.file,
   sampleClassFolders(path.join(data, 'negatives'), 1)[0]!.file,
   sampleClassFolders(path.join(data, 'vehicles'), 1)[0]!.file,
@@ -78,22 +80,40 @@ test('MobileNet converted to ONNX gives TF.js probabilities and features (centre
 /** Random weights everywhere, BatchNorm statistics included (untrained BN would be an identity and hide mistakes). */
 function randomise(model: tfl.LayersModel, seed: number) {
   let s = seed;
-  const rand = () => ((s = (s * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+  const rand = () => (s = (s * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
   for (const layer of model.layers) {
     layer.setWeights(
       layer.getWeights().map((w, i) => {
         const isVar = layer.getClassName() === 'BatchNormalization' && i === 3;
         const scale = layer.getClassName() === 'BatchNormalization' ? 0.5 : 0.3;
-        return tf.tensor(Float32Array.from({ length: w.size }, () => (isVar ? 0.5 + rand() : (rand() - 0.5) * 2 * scale)), w.shape);
+        return tf.tensor(
+          Float32Array.from({ length: w.size }, () => (isVar ? 0.5 + rand() : (rand() - 0.5) * 2 * scale)),
+          w.shape,
+        );
       }),
     );
   }
 }
 
-async function saveModel(name: string, model: tfl.LayersModel, input: ModelInput, preprocessing: Preprocessing, classes: number, backbone: string | null): Promise<string> {
+async function saveModel(
+  name: string,
+  model: tfl.LayersModel,
+  input: ModelInput,
+  preprocessing: Preprocessing,
+  classes: number,
+  backbone: string | null,
+): Promise<string> {
   const dir = path.join(root, name);
   const cls = Array.from({ length: classes }, (_, i) => ({ name: `class${i}` }));
-  await saveModelDir(dir, model, { format: MODEL_FORMAT, version: MODEL_FORMAT_VERSION, backbone, input, preprocessing, classes: cls, createdAt: new Date().toISOString() });
+  await saveModelDir(dir, model, {
+    format: MODEL_FORMAT,
+    version: MODEL_FORMAT_VERSION,
+    backbone,
+    input,
+    preprocessing,
+    classes: cls,
+    createdAt: new Date().toISOString(),
+  });
   model.dispose();
   return dir;
 }
@@ -166,8 +186,25 @@ test('a registry ONNX backbone (fixed size, torch-style preprocessing, internal 
   const x = g.input('data', [1, 3, 224, 224]);
   // torch: t = (x/255 − mean)/std  →  MobileNet's tf: x/127.5 − 1 = (t·std + mean)·2 − 1
   const nhwc = g.node('Transpose', [x], { perm: [0, 2, 3, 1] });
-  const tfIn = g.node('Add', [g.node('Mul', [nhwc, g.constant('s', torch.std.map((v) => v * 2), [3])]), g.constant('b', torch.mean.map((v) => v * 2 - 1), [3])]);
-  const conv = emitKerasModel(g, files.modelTopology, decodeWeights(files), tfIn, { expose: ['conv_preds', 'global_average_pooling2d_1'], inputShape: [224, 224, 3] });
+  const tfIn = g.node('Add', [
+    g.node('Mul', [
+      nhwc,
+      g.constant(
+        's',
+        torch.std.map((v) => v * 2),
+        [3],
+      ),
+    ]),
+    g.constant(
+      'b',
+      torch.mean.map((v) => v * 2 - 1),
+      [3],
+    ),
+  ]);
+  const conv = emitKerasModel(g, files.modelTopology, decodeWeights(files), tfIn, {
+    expose: ['conv_preds', 'global_average_pooling2d_1'],
+    inputShape: [224, 224, 3],
+  });
   g.node('Reshape', [conv.outputs.global_average_pooling2d_1!.name, g.int64('pool_shape', [1, 768, 1, 1])], {}, 'pool_internal');
   g.node('Reshape', [conv.outputs.conv_preds!.name, g.int64('logit_shape', [1, 1000])], {}, 'logits');
   g.output('logits', [1, 1000]);
@@ -184,7 +221,14 @@ test('a registry ONNX backbone (fixed size, torch-style preprocessing, internal 
     license: 'test',
     main: 'test_zoo/model.onnx',
     files: [{ path: 'test_zoo/model.onnx', sha256: null, url: null }],
-    backbone: { preprocessing: torch, probabilitiesOutput: 'logits', probabilitiesAreSoftmax: false, featuresOutput: 'pool_internal', featureDim: 768, resizeModes: ['center-crop', 'squash'] },
+    backbone: {
+      preprocessing: torch,
+      probabilitiesOutput: 'logits',
+      probabilitiesAreSoftmax: false,
+      featuresOutput: 'pool_internal',
+      featureDim: 768,
+      resizeModes: ['center-crop', 'squash'],
+    },
   };
   registerModel(entry);
   const { ModelStore } = await import('../src/models/store.js');

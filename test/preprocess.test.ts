@@ -15,12 +15,18 @@ test('MobileNet preprocessing maps 0 → −1 and 255 → 1, RGB order, NHWC', a
   const { data: x, shape } = await preprocessBatch([solid(0, 255, 51)], p);
   assert.deepEqual(shape, [1, 4, 4, 3]);
   assert.equal(x.length, 4 * 4 * 3);
-  assert.deepEqual([...x.subarray(0, 3)].map((v) => +v.toFixed(3)), [-1, 1, -0.6]);
+  assert.deepEqual(
+    [...x.subarray(0, 3)].map((v) => +v.toFixed(3)),
+    [-1, 1, -0.6],
+  );
 });
 
 test('caffe preprocessing is BGR minus the ImageNet mean; torch is NCHW with mean/std', async () => {
   const { data: caffe } = await preprocessBatch([solid(10, 20, 30)], PREPROCESSING_PRESETS.caffe(4));
-  assert.deepEqual([...caffe.subarray(0, 3)].map((v) => +v.toFixed(3)), [30 - 103.939, 20 - 116.779, 10 - 123.68].map((v) => +v.toFixed(3)));
+  assert.deepEqual(
+    [...caffe.subarray(0, 3)].map((v) => +v.toFixed(3)),
+    [30 - 103.939, 20 - 116.779, 10 - 123.68].map((v) => +v.toFixed(3)),
+  );
   const { data: torch, shape } = await preprocessBatch([solid(255, 0, 0)], PREPROCESSING_PRESETS.torch(4));
   assert.deepEqual(shape, [1, 3, 4, 4]);
   assert.ok(Math.abs(torch[0]! - (1 - 0.485) / 0.229) < 1e-5); // R plane first
@@ -51,8 +57,14 @@ test('Otsu splits a bimodal histogram between its modes (hand-computed)', () => 
   grey.fill(200, 50);
   assert.equal(otsuThreshold(grey), 20);
   const { binary } = otsuBinarize(grey);
-  assert.equal(binary.slice(0, 50).reduce((a, b) => a + b, 0), 0);
-  assert.equal(binary.slice(50).reduce((a, b) => a + b, 0), 50);
+  assert.equal(
+    binary.slice(0, 50).reduce((a, b) => a + b, 0),
+    0,
+  );
+  assert.equal(
+    binary.slice(50).reduce((a, b) => a + b, 0),
+    50,
+  );
   // Three levels 0, 100, 255 in equal parts: between-class variance is largest splitting at 100 | 255? compute both:
   // t=0:  wB=1/3 mB=0,   wF=2/3 mF=177.5 → σ² = (1/3)(2/3)(177.5)² = 7001.4
   // t=100: wB=2/3 mB=50, wF=1/3 mF=255  → σ² = (2/9)(205)²      = 9338.9  → Otsu picks 100

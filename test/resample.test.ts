@@ -31,17 +31,29 @@ function diff(a: RgbImage, b: RgbImage): { mean: number; max: number } {
   return { mean: sum / a.data.length, max };
 }
 
-test('the pure resize reproduces sharp\'s linear resize to within a grey level or two', async () => {
+test("the pure resize reproduces sharp's linear resize to within a grey level or two", async () => {
   for (const file of photos) {
     const img = await loadImage(file);
     const lb = Math.min(320 / img.width, 320 / img.height);
     const face = { x: img.width * 0.3, y: img.height * 0.2, width: img.width * 0.35, height: img.height * 0.4 };
     const cases: [string, Promise<RgbImage>, () => RgbImage][] = [
       ['centre crop 224', resize(img, 224, 224, 'center-crop'), () => resizeLike(img, 224, 224, 'center-crop')],
-      ['letterbox 320', resize(img, Math.round(img.width * lb), Math.round(img.height * lb)), () => resample(img, Math.round(img.width * lb), Math.round(img.height * lb))],
+      [
+        'letterbox 320',
+        resize(img, Math.round(img.width * lb), Math.round(img.height * lb)),
+        () => resample(img, Math.round(img.width * lb), Math.round(img.height * lb)),
+      ],
       ['keep-aspect 224', resize(img, 224, 224, 'keep-aspect'), () => resizeLike(img, 224, 224, 'keep-aspect')],
-      ['face crop → 224', crop(img, face.x, face.y, face.width, face.height).then((c) => resize(c, 224, 224, 'center-crop')), () => resizeLike(cropPixels(img, face), 224, 224, 'center-crop')],
-      ['shrink ×5', resize(img, Math.round(img.width / 5), Math.round(img.height / 5)), () => resample(img, Math.round(img.width / 5), Math.round(img.height / 5))],
+      [
+        'face crop → 224',
+        crop(img, face.x, face.y, face.width, face.height).then((c) => resize(c, 224, 224, 'center-crop')),
+        () => resizeLike(cropPixels(img, face), 224, 224, 'center-crop'),
+      ],
+      [
+        'shrink ×5',
+        resize(img, Math.round(img.width / 5), Math.round(img.height / 5)),
+        () => resample(img, Math.round(img.width / 5), Math.round(img.height / 5)),
+      ],
     ];
     for (const [what, server, device] of cases) {
       const d = diff(await server, device());
@@ -50,7 +62,7 @@ test('the pure resize reproduces sharp\'s linear resize to within a grey level o
   }
 });
 
-test('the decode cap (longer side ≤ 1024, lanczos3) matches sharp\'s', async () => {
+test("the decode cap (longer side ≤ 1024, lanczos3) matches sharp's", async () => {
   const img = await loadImage(photos[5]!);
   const big = await resize(img, 1600, 1200); // a large photo to bring down again
   const { data: s, info } = await sharp(big.data, { raw: { width: big.width, height: big.height, channels: 3 } })
@@ -65,7 +77,14 @@ test('the device bundle builds for the browser with no Node-only module in it', 
   const { code, inputs } = await bundleDevice();
   const banned = inputs.filter((i) => /node_modules\/(sharp|onnxruntime-node|@tensorflow)|^node:|src\/(server|cli|runtime)\//.test(i));
   assert.deepEqual(banned, []);
-  for (const shared of ['src/app/dog-pipeline.ts', 'src/app/messages.ts', 'src/detectors/dog.ts', 'src/detectors/face/yunet-decode.ts', 'src/data/tensor.ts', 'src/data/resample.ts']) {
+  for (const shared of [
+    'src/app/dog-pipeline.ts',
+    'src/app/messages.ts',
+    'src/detectors/dog.ts',
+    'src/detectors/face/yunet-decode.ts',
+    'src/data/tensor.ts',
+    'src/data/resample.ts',
+  ]) {
     assert.ok(inputs.includes(shared), `${shared} is bundled, not copied`);
   }
   assert.ok(code.length < 200_000, `bundle is ${code.length} bytes`);

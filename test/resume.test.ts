@@ -22,8 +22,11 @@ async function syntheticSet(root: string, perClass: number, shade = 0) {
     for (let i = 0; i < perClass; i++) {
       const w = 24;
       const data = Buffer.alloc(w * w * 3);
-      for (let y = 0; y < w; y++) for (let x = 0; x < w; x++) data.fill((x < w / 2) === (cls === 'left') ? 220 - i - shade : 20 + i + shade, (y * w + x) * 3, (y * w + x) * 3 + 3);
-      await sharp(data, { raw: { width: w, height: w, channels: 3 } }).png().toFile(path.join(root, cls, `${i}.png`));
+      for (let y = 0; y < w; y++)
+        for (let x = 0; x < w; x++) data.fill(x < w / 2 === (cls === 'left') ? 220 - i - shade : 20 + i + shade, (y * w + x) * 3, (y * w + x) * 3 + 3);
+      await sharp(data, { raw: { width: w, height: w, channels: 3 } })
+        .png()
+        .toFile(path.join(root, cls, `${i}.png`));
     }
   }
 }
@@ -35,7 +38,9 @@ async function snapshot(dir: string): Promise<Record<string, string>> {
   for (const e of await readdir(dir, { recursive: true, withFileTypes: true })) {
     if (!e.isFile()) continue;
     const p = path.join(e.parentPath, e.name);
-    out[path.relative(dir, p)] = createHash('sha256').update(await readFile(p)).digest('hex');
+    out[path.relative(dir, p)] = createHash('sha256')
+      .update(await readFile(p))
+      .digest('hex');
   }
   return out;
 }
@@ -98,7 +103,10 @@ test('resume refuses, before writing anything, what is not the run it was: no ru
   // and the intact run resumes with the same options repeated, from where it was
   const s = await runTraining({ ...resume, optimizer: 'adam', epochs: 3 });
   assert.equal(s.resumedFrom, 2);
-  assert.deepEqual(s.history.map((h) => h.epoch), [1, 2, 3]);
+  assert.deepEqual(
+    s.history.map((h) => h.epoch),
+    [1, 2, 3],
+  );
 });
 
 test('the CLI refuses a resume of a missing run with a clear message, exit 2, and creates nothing', async () => {
@@ -106,7 +114,9 @@ test('the CLI refuses a resume of a missing run with a clear message, exit 2, an
   await syntheticSet(path.join(root, 'data'), 4);
   const missing = path.join(root, 'no-run');
   const r = await new Promise<{ code: number | null; stderr: string }>((resolve) =>
-    execFile(process.execPath, ['--import', 'tsx', cli, 'train', path.join(root, 'data'), '--resume', missing], (err, _o, stderr) => resolve({ code: err ? ((err as { code?: number }).code ?? null) : 0, stderr })),
+    execFile(process.execPath, ['--import', 'tsx', cli, 'train', path.join(root, 'data'), '--resume', missing], (err, _o, stderr) =>
+      resolve({ code: err ? ((err as { code?: number }).code ?? null) : 0, stderr }),
+    ),
   );
   assert.equal(r.code, 2);
   assert.match(r.stderr, /^imgclass: cannot resume .*no-run: no such directory/);
@@ -156,34 +166,56 @@ test('kill -9 at random moments, then --resume: the run continues from its last 
       assert.equal(r.code, 0, r.stderr);
       break; // it finished before the kill landed
     }
-    const cp = existsSync(path.join(runDir, 'last', 'checkpoint.json')) ? JSON.parse(await readFile(path.join(runDir, 'last', 'checkpoint.json'), 'utf8')) : null;
+    const cp = existsSync(path.join(runDir, 'last', 'checkpoint.json'))
+      ? JSON.parse(await readFile(path.join(runDir, 'last', 'checkpoint.json'), 'utf8'))
+      : null;
     const epoch = cp?.epoch ?? 0;
     kills.push(`${delay} ms after ${fromStart ? 'start' : 'first epoch'} → epoch ${epoch}`);
     assert.ok(epoch >= lastEpoch, `committed epochs never go back (${lastEpoch} → ${epoch})`);
     lastEpoch = epoch;
     if (epoch > 0 || existsSync(path.join(runDir, 'model'))) {
       const m = await loadModelDir(path.join(runDir, 'model')); // always a loadable model
-      assert.deepEqual(m.manifest.classes.map((c) => c.name), ['left', 'right']);
+      assert.deepEqual(
+        m.manifest.classes.map((c) => c.name),
+        ['left', 'right'],
+      );
       m.model.dispose();
       const loss = (await readManifest(path.join(runDir, 'model'))).metrics!.valLoss as number;
       assert.ok(loss <= bestLoss, `the best model is never replaced by a worse one (${bestLoss} → ${loss})`);
       bestLoss = loss;
     }
     const lines = (await readFile(path.join(runDir, 'metrics.jsonl'), 'utf8').catch(() => '')).trim().split('\n').filter(Boolean);
-    assert.deepEqual(lines.map((l) => JSON.parse(l).epoch), Array.from({ length: lines.length }, (_, i) => i + 1), 'history: epochs 1..n, no gaps, no torn line');
+    assert.deepEqual(
+      lines.map((l) => JSON.parse(l).epoch),
+      Array.from({ length: lines.length }, (_, i) => i + 1),
+      'history: epochs 1..n, no gaps, no torn line',
+    );
   }
   t.diagnostic(`kills: ${kills.join('; ')}`);
   // and now it runs to the end
   const done = await trainAndKill([dataDir, '--resume', runDir], 600_000, true);
   assert.equal(done.code, 0, done.stderr);
   if (lastEpoch > 0 && lastEpoch < epochs) assert.match(done.stdout, new RegExp(`resumed after epoch ${lastEpoch}`));
-  const history = (await readFile(path.join(runDir, 'metrics.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l));
-  assert.deepEqual(history.map((h) => h.epoch), Array.from({ length: epochs }, (_, i) => i + 1));
+  const history = (await readFile(path.join(runDir, 'metrics.jsonl'), 'utf8'))
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
+  assert.deepEqual(
+    history.map((h) => h.epoch),
+    Array.from({ length: epochs }, (_, i) => i + 1),
+  );
   assert.equal((await readFile(path.join(runDir, 'metrics.csv'), 'utf8')).trim().split('\n').length, epochs + 1);
   const final = await readManifest(path.join(runDir, 'model'));
   assert.ok((final.metrics!.valLoss as number) <= Math.min(bestLoss, ...history.map((h) => h.valLoss)) + 1e-12);
   (await loadModelDir(path.join(runDir, 'model'))).model.dispose();
-  assert.deepEqual((await readdir(root)).filter((n) => /\.(tmp|old)-/.test(n)), []);
-  assert.deepEqual((await readdir(runDir)).filter((n) => /\.(tmp|old)-/.test(n)), [], 'no half-written files or checkpoints left behind');
+  assert.deepEqual(
+    (await readdir(root)).filter((n) => /\.(tmp|old)-/.test(n)),
+    [],
+  );
+  assert.deepEqual(
+    (await readdir(runDir)).filter((n) => /\.(tmp|old)-/.test(n)),
+    [],
+    'no half-written files or checkpoints left behind',
+  );
   await rm(root, { recursive: true, force: true });
 });

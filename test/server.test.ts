@@ -33,7 +33,11 @@ const form = (bytes: Uint8Array, name = 'photo.jpg', field = 'image') => {
 
 test('multipart and raw uploads of a real dog photo answer like predict --json', async () => {
   const dog = await readFile(sampleClassFolders(path.join(data, 'imagewoof/val'), 1)[2]!.file);
-  for (const res of [await post(form(dog)), await post(dog, { 'content-type': 'image/jpeg' }), await post(dog, { 'content-type': 'application/octet-stream' })]) {
+  for (const res of [
+    await post(form(dog)),
+    await post(dog, { 'content-type': 'image/jpeg' }),
+    await post(dog, { 'content-type': 'application/octet-stream' }),
+  ]) {
     assert.equal(res.status, 200);
     const body = await res.json();
     assert.equal(body.kind, 'dog');
@@ -51,7 +55,10 @@ test('/api/classify: the loaded classifier on the whole photo, no routing; bad i
   const body = await res.json();
   assert.equal(body.top.length, 5);
   // same model, same photo: the same breed ranking as /api/predict
-  assert.deepEqual(body.top.map((c: { name: string }) => c.name), predicted.breeds.map((b: { name: string }) => b.name));
+  assert.deepEqual(
+    body.top.map((c: { name: string }) => c.name),
+    predicted.breeds.map((b: { name: string }) => b.name),
+  );
   assert.ok(body.timings.totalMs > 0);
   const bad = await fetch(`${base}/api/classify`, { method: 'POST', body: 'hello', headers: { 'content-type': 'text/plain' } });
   assert.equal(bad.status, 415);
@@ -85,7 +92,12 @@ test('bad requests get 4xx JSON errors, never a 500', async () => {
     assert.equal(typeof body.error, 'string', name);
   }
   // a huge *declared* size is refused from the header, before any body arrives
-  const declared = await fetch(`${base}/api/predict`, { method: 'POST', headers: { 'content-length': '999999999' }, body: new Uint8Array(10), duplex: 'half' } as RequestInit).catch((e: Error) => e);
+  const declared = await fetch(`${base}/api/predict`, {
+    method: 'POST',
+    headers: { 'content-length': '999999999' },
+    body: new Uint8Array(10),
+    duplex: 'half',
+  } as RequestInit).catch((e: Error) => e);
   if (declared instanceof Response) assert.ok(declared.status === 413 || declared.status === 400, `declared size: ${declared.status}`);
   // and the server is still healthy
   assert.equal((await fetch(`${base}/api/health`)).status, 200);
@@ -114,7 +126,12 @@ test('health, models and the page are served locally', async () => {
 });
 
 test('buildServer limits are declared once, enforced on every upload and reported (maxPixels, maxBytes)', async () => {
-  const strict = await buildServer({ app, webRoot: path.resolve(import.meta.dirname, '..', 'web'), maxPixels: 250 * 250, limits: { maxBytes: 50_000, maxSide: 512 } });
+  const strict = await buildServer({
+    app,
+    webRoot: path.resolve(import.meta.dirname, '..', 'web'),
+    maxPixels: 250 * 250,
+    limits: { maxBytes: 50_000, maxSide: 512 },
+  });
   try {
     const models = (await strict.inject({ method: 'GET', url: '/api/models' })).json();
     assert.deepEqual(models.limits, { maxBytes: 50_000, maxPixels: 62_500, maxSide: 512 });
@@ -124,9 +141,19 @@ test('buildServer limits are declared once, enforced on every upload and reporte
     assert.match(big.json().error, /megapixels; the limit is 0\.1 megapixels/);
     const classify = await strict.inject({ method: 'POST', url: '/api/classify', payload: photo, headers: { 'content-type': 'application/octet-stream' } });
     assert.equal(classify.statusCode, 413);
-    const small = await strict.inject({ method: 'POST', url: '/api/predict', payload: await encode('jpeg', 200, 200), headers: { 'content-type': 'application/octet-stream' } });
+    const small = await strict.inject({
+      method: 'POST',
+      url: '/api/predict',
+      payload: await encode('jpeg', 200, 200),
+      headers: { 'content-type': 'application/octet-stream' },
+    });
     assert.equal(small.statusCode, 200, small.body);
-    const heavy = await strict.inject({ method: 'POST', url: '/api/predict', payload: Buffer.alloc(60_000, 1), headers: { 'content-type': 'application/octet-stream' } });
+    const heavy = await strict.inject({
+      method: 'POST',
+      url: '/api/predict',
+      payload: Buffer.alloc(60_000, 1),
+      headers: { 'content-type': 'application/octet-stream' },
+    });
     assert.equal(heavy.statusCode, 413);
     // the default server took the same 300×300 photo
     assert.equal((await post(photo)).status, 200);

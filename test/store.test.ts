@@ -32,8 +32,16 @@ test('missing and offline: one clear error naming the file and the variable', as
 test('every download is pinned: an entry without a sha256 is never fetched', async () => {
   const empty = await mkdtemp(path.join(os.tmpdir(), 'imgclass-empty-'));
   const store = new ModelStore({ modelDir: empty, cacheDir: path.join(empty, 'cache'), offline: false });
-  for (const e of REGISTRY) for (const f of e.files) if (f.url) assert.match(f.sha256 ?? '', /^[0-9a-f]{64}$/, `${e.name}: ${f.path} has a download URL but no pinned sha256`);
-  registerModel({ name: 'unpinned_test', format: 'onnx', description: 't', license: 't', main: 'u/u.onnx', files: [{ path: 'u/u.onnx', sha256: null, url: 'https://example.invalid/u.onnx' }] });
+  for (const e of REGISTRY)
+    for (const f of e.files) if (f.url) assert.match(f.sha256 ?? '', /^[0-9a-f]{64}$/, `${e.name}: ${f.path} has a download URL but no pinned sha256`);
+  registerModel({
+    name: 'unpinned_test',
+    format: 'onnx',
+    description: 't',
+    license: 't',
+    main: 'u/u.onnx',
+    files: [{ path: 'u/u.onnx', sha256: null, url: 'https://example.invalid/u.onnx' }],
+  });
   await assert.rejects(store.resolve('unpinned_test'), /no pinned sha256/);
 });
 
@@ -42,7 +50,13 @@ test('a truncated weight shard is reported as corrupt, not loaded as garbage', a
   await cp(path.join(shared, 'models', 'mobilenet_v1_0.75_224'), path.join(dir, 'mobilenet_v1_0.75_224'), { recursive: true });
   const manifest = JSON.parse(await readFile(path.join(dir, 'mobilenet_v1_0.75_224', 'model.json'), 'utf8'));
   await truncate(path.join(dir, 'mobilenet_v1_0.75_224', manifest.weightsManifest[3].paths[0]), 10);
-  await assert.rejects(loadBackbone('mobilenet_v1_0.75_224', { store: new ModelStore({ modelDir: dir, offline: true }) }), (e: unknown) => isImgclassError(e) && e.code === 'MODEL_CORRUPT');
+  await assert.rejects(
+    loadBackbone('mobilenet_v1_0.75_224', { store: new ModelStore({ modelDir: dir, offline: true }) }),
+    (e: unknown) => isImgclassError(e) && e.code === 'MODEL_CORRUPT',
+  );
   await writeFile(path.join(dir, 'mobilenet_v1_0.75_224', 'model.json'), '{"modelTopology": ');
-  await assert.rejects(loadBackbone('mobilenet_v1_0.75_224', { store: new ModelStore({ modelDir: dir, offline: true }) }), (e: unknown) => isImgclassError(e) && e.code === 'MODEL_CORRUPT');
+  await assert.rejects(
+    loadBackbone('mobilenet_v1_0.75_224', { store: new ModelStore({ modelDir: dir, offline: true }) }),
+    (e: unknown) => isImgclassError(e) && e.code === 'MODEL_CORRUPT',
+  );
 });

@@ -21,8 +21,11 @@ async function syntheticSet(root: string, perClass: number) {
     for (let i = 0; i < perClass; i++) {
       const w = 24;
       const data = Buffer.alloc(w * w * 3);
-      for (let y = 0; y < w; y++) for (let x = 0; x < w; x++) data.fill((x < w / 2) === (cls === 'left') ? 220 - i : 20 + i, (y * w + x) * 3, (y * w + x) * 3 + 3);
-      await sharp(data, { raw: { width: w, height: w, channels: 3 } }).png().toFile(path.join(root, cls, `${i}.png`));
+      for (let y = 0; y < w; y++)
+        for (let x = 0; x < w; x++) data.fill(x < w / 2 === (cls === 'left') ? 220 - i : 20 + i, (y * w + x) * 3, (y * w + x) * 3 + 3);
+      await sharp(data, { raw: { width: w, height: w, channels: 3 } })
+        .png()
+        .toFile(path.join(root, cls, `${i}.png`));
     }
   }
 }
@@ -31,13 +34,39 @@ test('train writes a run directory, keeps the best checkpoint, and resumes after
   const root = await mkdtemp(path.join(os.tmpdir(), 'imgclass-train-'));
   await syntheticSet(path.join(root, 'data'), 20);
   const runDir = path.join(root, 'run');
-  const base = { dataDir: path.join(root, 'data'), runDir, arch: 'scratch' as const, backbone: 'mobilenet_v1_0.75_224', optimizer: 'adam' as const, batchSize: 8, size: 16, quiet: true, augment: false };
+  const base = {
+    dataDir: path.join(root, 'data'),
+    runDir,
+    arch: 'scratch' as const,
+    backbone: 'mobilenet_v1_0.75_224',
+    optimizer: 'adam' as const,
+    batchSize: 8,
+    size: 16,
+    quiet: true,
+    augment: false,
+  };
   const first = await runTraining({ ...base, epochs: 3 });
   assert.equal(first.history.length, 3);
-  for (const f of ['config.json', 'data.json', 'metrics.csv', 'metrics.jsonl', 'curves.png', 'curves.svg', 'state.json', 'model/manifest.json', 'model/model.json', 'model/weights.bin', 'last/weights.bin']) assert.ok(existsSync(path.join(runDir, f)), f);
+  for (const f of [
+    'config.json',
+    'data.json',
+    'metrics.csv',
+    'metrics.jsonl',
+    'curves.png',
+    'curves.svg',
+    'state.json',
+    'model/manifest.json',
+    'model/model.json',
+    'model/weights.bin',
+    'last/weights.bin',
+  ])
+    assert.ok(existsSync(path.join(runDir, f)), f);
   const manifest = JSON.parse(await readFile(path.join(runDir, 'model/manifest.json'), 'utf8'));
   assert.equal(manifest.input, 'image');
-  assert.deepEqual(manifest.classes.map((c: { name: string }) => c.name), ['left', 'right']);
+  assert.deepEqual(
+    manifest.classes.map((c: { name: string }) => c.name),
+    ['left', 'right'],
+  );
   assert.equal(manifest.metrics.bestEpoch, first.best.epoch);
   assert.equal(first.best.valLoss, Math.min(...first.history.map((h) => h.valLoss)), 'the kept model is the best validation loss');
   // the values actually used are recorded, defaults resolved; early stopping is on by default
@@ -46,11 +75,17 @@ test('train writes a run directory, keeps the best checkpoint, and resumes after
   assert.deepEqual([config.learningRate, config.patience, config.epochs], [0.001, 8, 3]);
   const csv = (await readFile(path.join(runDir, 'metrics.csv'), 'utf8')).trim().split('\n');
   assert.equal(csv[0], 'epoch,loss,acc,val_loss,val_acc,seconds');
-  assert.ok(csv.slice(1).every((l) => Number(l.split(',')[5]) > 0), 'time per epoch');
+  assert.ok(
+    csv.slice(1).every((l) => Number(l.split(',')[5]) > 0),
+    'time per epoch',
+  );
   // "interrupted" after 3 epochs: resuming with 5 runs epochs 4 and 5 only
   const resumed = await runTraining({ ...base, epochs: 5, resume: true });
   assert.equal(resumed.resumedFrom, 3);
-  assert.deepEqual(resumed.history.map((h) => h.epoch), [1, 2, 3, 4, 5]);
+  assert.deepEqual(
+    resumed.history.map((h) => h.epoch),
+    [1, 2, 3, 4, 5],
+  );
   assert.equal((await readFile(path.join(runDir, 'metrics.csv'), 'utf8')).trim().split('\n').length, 6);
   // after the resume the records state the new budget, and the curves mark where it resumed
   assert.equal(JSON.parse(await readFile(path.join(runDir, 'config.json'), 'utf8')).epochs, 5);
@@ -79,10 +114,12 @@ test('a failed checkpoint write leaves the previous model directory intact', asy
   const root = await mkdtemp(path.join(os.tmpdir(), 'imgclass-atomic-'));
   const dir = path.join(root, 'model');
   await writeDirAtomic(dir, async (tmp) => writeFile(path.join(tmp, 'weights.bin'), 'good'));
-  await assert.rejects(writeDirAtomic(dir, async (tmp) => {
-    await writeFile(path.join(tmp, 'weights.bin'), 'half-writ');
-    throw new Error('killed');
-  }));
+  await assert.rejects(
+    writeDirAtomic(dir, async (tmp) => {
+      await writeFile(path.join(tmp, 'weights.bin'), 'half-writ');
+      throw new Error('killed');
+    }),
+  );
   assert.equal(await readFile(path.join(dir, 'weights.bin'), 'utf8'), 'good');
 });
 
@@ -97,11 +134,26 @@ test('a transfer head trained on real photos is served by the app with --model',
     }
   }
   // keep-aspect: the head is trained on whole-photo features, and must be served the same way
-  const s = await runTraining({ dataDir: data, runDir: path.join(root, 'run'), arch: 'head', backbone: 'mobilenet_v1_0.75_224', resize: 'keep-aspect', optimizer: 'adam', epochs: 8, batchSize: 8, quiet: true, featureCache: path.join(root, 'cache'), validFromTrain: 0.25 });
+  const s = await runTraining({
+    dataDir: data,
+    runDir: path.join(root, 'run'),
+    arch: 'head',
+    backbone: 'mobilenet_v1_0.75_224',
+    resize: 'keep-aspect',
+    optimizer: 'adam',
+    epochs: 8,
+    batchSize: 8,
+    quiet: true,
+    featureCache: path.join(root, 'cache'),
+    validFromTrain: 0.25,
+  });
   const loaded = await loadModelDir(s.modelDir);
   assert.equal(loaded.manifest.backbone, 'mobilenet_v1_0.75_224');
   assert.equal(loaded.manifest.preprocessing.resize, 'keep-aspect');
-  assert.deepEqual(loaded.manifest.classes.map((c) => c.name), ['beagle', 'Samoyed']);
+  assert.deepEqual(
+    loaded.manifest.classes.map((c) => c.name),
+    ['beagle', 'Samoyed'],
+  );
   loaded.model.dispose();
   const app = await createDogApp({ modelDir: s.modelDir, topK: 2 });
   try {
@@ -125,14 +177,27 @@ test('k-fold trains one model per stratified fold, reports mean ± sd and keeps 
   const { kfold, sweep } = await import('../src/training/tuning.js');
   const root = await mkdtemp(path.join(os.tmpdir(), 'imgclass-kfold-'));
   await syntheticSet(path.join(root, 'data'), 12);
-  const base = { dataDir: path.join(root, 'data'), arch: 'scratch' as const, backbone: 'mobilenet_v1_0.75_224', optimizer: 'adam' as const, batchSize: 8, size: 16, quiet: true, augment: false, epochs: 2 };
+  const base = {
+    dataDir: path.join(root, 'data'),
+    arch: 'scratch' as const,
+    backbone: 'mobilenet_v1_0.75_224',
+    optimizer: 'adam' as const,
+    batchSize: 8,
+    size: 16,
+    quiet: true,
+    augment: false,
+    epochs: 2,
+  };
   const r = await kfold({ ...base, runDir: path.join(root, 'kfold') }, 3);
   assert.equal(r.folds.length, 3);
   const accs = r.folds.map((f) => f.valAccuracy);
   const mean = accs.reduce((a, b) => a + b, 0) / 3;
   assert.ok(Math.abs(r.mean - mean) < 1e-9);
   assert.ok(Math.abs(r.sd - Math.sqrt(accs.reduce((a, b) => a + (b - mean) ** 2, 0) / 2)) < 1e-9);
-  assert.equal(r.bestFold, r.folds.reduce((a, b) => (b.valAccuracy > a.valAccuracy || (b.valAccuracy === a.valAccuracy && b.valLoss < a.valLoss) ? b : a)).fold);
+  assert.equal(
+    r.bestFold,
+    r.folds.reduce((a, b) => (b.valAccuracy > a.valAccuracy || (b.valAccuracy === a.valAccuracy && b.valLoss < a.valLoss) ? b : a)).fold,
+  );
   for (const f of ['kfold.json', 'kfold.png', 'model/manifest.json']) assert.ok(existsSync(path.join(root, 'kfold', f)), f);
   assert.notEqual(r.testAccuracy, null, 'the untouched test split is scored');
   // all folds as one ensemble: loadable by --model, its probabilities the mean of its members'
@@ -147,7 +212,10 @@ test('k-fold trains one model per stratified fold, reports mean ± sd and keeps 
   await writeFile(path.join(r.ensembleDir, 'ensemble.json'), '{"format":"imgclass-ensemble","members":[]}');
   await assert.rejects(loadTrainedModel(r.ensembleDir), (e: Error & { code?: string }) => e.code === 'MODEL_CORRUPT');
   const rows = await sweep({ ...base, runDir: path.join(root, 'sweep') }, { optimizers: ['adam', 'sgd'], epochs: [1, 2] });
-  assert.deepEqual(rows.map((x) => `${x.optimizer}-${x.epochs}`), ['adam-1', 'adam-2', 'sgd-1', 'sgd-2']);
+  assert.deepEqual(
+    rows.map((x) => `${x.optimizer}-${x.epochs}`),
+    ['adam-1', 'adam-2', 'sgd-1', 'sgd-2'],
+  );
   for (const f of ['sweep.json', 'sweep.png']) assert.ok(existsSync(path.join(root, 'sweep', f)), f);
 });
 
@@ -155,7 +223,10 @@ test('the committed Imagewoof example model classifies held-out photos (imagewoo
   const { mkdtemp: mk } = await import('node:fs/promises');
   const modelDir = path.resolve(import.meta.dirname, '..', 'models', 'imagewoof-head');
   const sample = sampleClassFolders(path.join(sharedDataDir(), 'imagewoof/val'), 4);
-  const ev = await evaluateModels([modelDir], path.join(sharedDataDir(), 'imagewoof/val'), { files: sample.map((s, i) => ({ file: s.file, label: Math.floor(i / 4) })), featureCache: await mk(path.join(os.tmpdir(), 'imgclass-fc-')) });
+  const ev = await evaluateModels([modelDir], path.join(sharedDataDir(), 'imagewoof/val'), {
+    files: sample.map((s, i) => ({ file: s.file, label: Math.floor(i / 4) })),
+    featureCache: await mk(path.join(os.tmpdir(), 'imgclass-fc-')),
+  });
   assert.equal(ev.n, 40);
   assert.ok(ev.accuracy >= 0.85, `accuracy ${ev.accuracy} on 40 held-out photos`);
   assert.deepEqual(ev.classes.length, 10);
@@ -167,7 +238,19 @@ test('--class-weight balanced weighs each class by n / (classes × its count) in
   // make it imbalanced: keep 4 of the 12 "right" photos
   const { rm } = await import('node:fs/promises');
   for (let i = 4; i < 12; i++) await rm(path.join(root, 'data', 'right', `${i}.png`));
-  const s = await runTraining({ dataDir: path.join(root, 'data'), runDir: path.join(root, 'run'), arch: 'scratch', backbone: 'mobilenet_v1_0.75_224', optimizer: 'adam', epochs: 1, batchSize: 8, size: 16, quiet: true, augment: false, classWeight: 'balanced' });
+  const s = await runTraining({
+    dataDir: path.join(root, 'data'),
+    runDir: path.join(root, 'run'),
+    arch: 'scratch',
+    backbone: 'mobilenet_v1_0.75_224',
+    optimizer: 'adam',
+    epochs: 1,
+    batchSize: 8,
+    size: 16,
+    quiet: true,
+    augment: false,
+    classWeight: 'balanced',
+  });
   // stratified 70/15/15: 8 "left" and 2 "right" photos train
   assert.equal(s.imbalance, 4);
   const m = JSON.parse(await readFile(path.join(s.modelDir, 'manifest.json'), 'utf8'));

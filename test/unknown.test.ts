@@ -1,6 +1,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chooseThreshold, falseUnknownRate, imagenetProfile, profileMass, rejectionRate, unknownVerdict, type UnknownCalibration } from '../src/models/unknown.js';
+import {
+  chooseThreshold,
+  falseUnknownRate,
+  imagenetProfile,
+  profileMass,
+  rejectionRate,
+  unknownVerdict,
+  type UnknownCalibration,
+} from '../src/models/unknown.js';
 
 const probs = (pairs: [number, number][], n = 10) => {
   const p = new Float32Array(n);
@@ -8,13 +16,35 @@ const probs = (pairs: [number, number][], n = 10) => {
   return p;
 };
 
-test('the ImageNet profile is the fewest classes carrying the asked share of the training photos\' mean probability', () => {
-  const train = [probs([[3, 0.7], [5, 0.2], [8, 0.1]]), probs([[3, 0.5], [5, 0.4], [9, 0.1]])];
+test("the ImageNet profile is the fewest classes carrying the asked share of the training photos' mean probability", () => {
+  const train = [
+    probs([
+      [3, 0.7],
+      [5, 0.2],
+      [8, 0.1],
+    ]),
+    probs([
+      [3, 0.5],
+      [5, 0.4],
+      [9, 0.1],
+    ]),
+  ];
   // mean: 3 → 0.6, 5 → 0.3, 8 → 0.05, 9 → 0.05
   assert.deepEqual(imagenetProfile(train, 0.5), [3]);
   assert.deepEqual(imagenetProfile(train, 0.8), [3, 5]);
   assert.deepEqual(imagenetProfile(train, 0.93), [3, 5, 8]);
-  assert.ok(Math.abs(profileMass(probs([[3, 0.2], [5, 0.1], [7, 0.7]]), [3, 5]) - 0.3) < 1e-6);
+  assert.ok(
+    Math.abs(
+      profileMass(
+        probs([
+          [3, 0.2],
+          [5, 0.1],
+          [7, 0.7],
+        ]),
+        [3, 5],
+      ) - 0.3,
+    ) < 1e-6,
+  );
 });
 
 test('the threshold keeps false unknowns on held-out photos at the target, and sits in the gap when out-of-class photos are given', () => {
@@ -33,9 +63,20 @@ test('the threshold keeps false unknowns on held-out photos at the target, and s
   assert.ok(overlap <= 0.3);
 });
 
-test('the verdict: one calibration compares the profile mass, an ensemble averages its members\' log margins', () => {
-  const cal = (indices: number[], threshold: number): UnknownCalibration => ({ method: 'imagenet-profile', imagenetIndices: indices, coverage: 0.95, threshold, targetFalseUnknownRate: 0.025, measured: { validation: { n: 1, falseUnknownRate: 0 } } });
-  const photo = probs([[1, 0.6], [2, 0.3], [4, 0.1]]);
+test("the verdict: one calibration compares the profile mass, an ensemble averages its members' log margins", () => {
+  const cal = (indices: number[], threshold: number): UnknownCalibration => ({
+    method: 'imagenet-profile',
+    imagenetIndices: indices,
+    coverage: 0.95,
+    threshold,
+    targetFalseUnknownRate: 0.025,
+    measured: { validation: { n: 1, falseUnknownRate: 0 } },
+  });
+  const photo = probs([
+    [1, 0.6],
+    [2, 0.3],
+    [4, 0.1],
+  ]);
   assert.equal(unknownVerdict([], photo), null);
   assert.deepEqual(unknownVerdict([cal([1], 0.5)], photo), { unknown: false, score: profileMass(photo, [1]), threshold: 0.5 });
   assert.equal(unknownVerdict([cal([4], 0.5)], photo)!.unknown, true);

@@ -73,9 +73,15 @@ test('a data set laid out with symbolic links (DVC style) reads like a copied on
   await symlink(path.join(root, 'elsewhere', 'terrier'), path.join(root, 'set', 'terrier'));
   await writeFile(path.join(root, 'set', 'beagle', 'Thumbs.db'), 'windows thumbnail cache');
   const ds = await loadDataset(path.join(root, 'set'), { validFraction: 0.34, testFraction: 0 });
-  assert.deepEqual(ds.classes.map((c) => c.name), ['beagle', 'terrier']);
+  assert.deepEqual(
+    ds.classes.map((c) => c.name),
+    ['beagle', 'terrier'],
+  );
   assert.equal(ds.splits.train.length + ds.splits.valid.length + ds.splits.test.length, 6);
-  assert.deepEqual(ds.skipped.map((s) => path.basename(s.file)), ['Thumbs.db']);
+  assert.deepEqual(
+    ds.skipped.map((s) => path.basename(s.file)),
+    ['Thumbs.db'],
+  );
 });
 
 test('a data set, split or class with no images is an error, never a silent success', async () => {

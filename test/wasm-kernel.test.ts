@@ -4,7 +4,15 @@ import { initTf, tf } from '../src/runtime/tf.js';
 import { rng } from '../src/util/random.js';
 
 // The wasm Conv2DBackpropFilter must give the same filter gradients as the reference cpu backend.
-async function grads(backend: 'wasm' | 'cpu', xs: Float32Array, xShape: [number, number, number, number], ws: Float32Array, wShape: [number, number, number, number], strides: number, pad: 'same' | 'valid'): Promise<Float32Array[]> {
+async function grads(
+  backend: 'wasm' | 'cpu',
+  xs: Float32Array,
+  xShape: [number, number, number, number],
+  ws: Float32Array,
+  wShape: [number, number, number, number],
+  strides: number,
+  pad: 'same' | 'valid',
+): Promise<Float32Array[]> {
   await tf.setBackend(backend);
   return tf.tidy(() => {
     const x = tf.tensor4d(xs, xShape);
@@ -29,11 +37,17 @@ test('wasm Conv2DBackpropFilter and Conv2DBackpropInput match the cpu backend (s
       const ws = Float32Array.from({ length: c.w.reduce((a, b) => a * b) }, () => random() * 2 - 1);
       const wasm = await grads('wasm', xs, c.x, ws, c.w, c.s, c.pad);
       const cpu = await grads('cpu', xs, c.x, ws, c.w, c.s, c.pad);
-      for (const [which, a, b] of [['dx', wasm[0]!, cpu[0]!], ['dW', wasm[1]!, cpu[1]!]] as const) {
+      for (const [which, a, b] of [
+        ['dx', wasm[0]!, cpu[0]!],
+        ['dW', wasm[1]!, cpu[1]!],
+      ] as const) {
         assert.equal(a.length, b.length);
         const maxErr = a.reduce((m, v, i) => Math.max(m, Math.abs(v - b[i]!) / (1 + Math.abs(b[i]!))), 0);
         assert.ok(maxErr < 1e-4, `${which} ${JSON.stringify(c)}: max relative error ${maxErr}`);
-        assert.ok(b.some((v) => Math.abs(v) > 1e-3), `${which}: gradient should not be all zero`);
+        assert.ok(
+          b.some((v) => Math.abs(v) > 1e-3),
+          `${which}: gradient should not be all zero`,
+        );
       }
     }
   } finally {
@@ -44,7 +58,19 @@ test('wasm Conv2DBackpropFilter and Conv2DBackpropInput match the cpu backend (s
 test('a small CNN trains on wasm (loss goes down)', async () => {
   await initTf('wasm');
   const tfl = await import('@tensorflow/tfjs-layers');
-  const m = tfl.sequential({ layers: [tfl.layers.conv2d({ inputShape: [12, 12, 1], filters: 4, kernelSize: 3, activation: 'relu', kernelInitializer: tfl.initializers.glorotUniform({ seed: 7 }) }), tfl.layers.flatten(), tfl.layers.dense({ units: 2, activation: 'softmax', kernelInitializer: tfl.initializers.glorotUniform({ seed: 8 }) })] });
+  const m = tfl.sequential({
+    layers: [
+      tfl.layers.conv2d({
+        inputShape: [12, 12, 1],
+        filters: 4,
+        kernelSize: 3,
+        activation: 'relu',
+        kernelInitializer: tfl.initializers.glorotUniform({ seed: 7 }),
+      }),
+      tfl.layers.flatten(),
+      tfl.layers.dense({ units: 2, activation: 'softmax', kernelInitializer: tfl.initializers.glorotUniform({ seed: 8 }) }),
+    ],
+  });
   m.compile({ optimizer: 'adam', loss: 'categoricalCrossentropy' });
   // Seeded weights, no shuffling: the same run every time (an unseeded start can leave every ReLU dead).
   // class 0: bright left half; class 1: bright right half
@@ -52,7 +78,7 @@ test('a small CNN trains on wasm (loss goes down)', async () => {
   const xs = new Float32Array(n * 144);
   const ys = new Float32Array(n * 2);
   for (let i = 0; i < n; i++) {
-    for (let p = 0; p < 144; p++) xs[i * 144 + p] = (p % 12 < 6) === (i % 2 === 0) ? 1 : 0;
+    for (let p = 0; p < 144; p++) xs[i * 144 + p] = p % 12 < 6 === (i % 2 === 0) ? 1 : 0;
     ys[i * 2 + (i % 2)] = 1;
   }
   const h = await m.fit(tf.tensor4d(xs, [n, 12, 12, 1]), tf.tensor2d(ys, [n, 2]), { epochs: 15, batchSize: 8, verbose: 0, shuffle: false });

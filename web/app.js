@@ -18,9 +18,10 @@ function setMode(next) {
   $('run-server').checked = mode === 'server';
   const note = $('mode-note');
   note.classList.toggle('private', mode === 'device');
-  note.textContent = mode === 'device'
-    ? 'On this device: your photo is analysed in this browser and never sent anywhere. Only the models are downloaded (once; then they are kept).'
-    : 'On the server: your photo is sent to this app\'s server, analysed there, and not stored.';
+  note.textContent =
+    mode === 'device'
+      ? 'On this device: your photo is analysed in this browser and never sent anywhere. Only the models are downloaded (once; then they are kept).'
+      : "On the server: your photo is sent to this app's server, analysed there, and not stored.";
   $('device-status').hidden = mode !== 'device';
   if (mode === 'device') loadDevice().catch(() => {});
 }
@@ -41,11 +42,17 @@ function loadDevice() {
     deviceStatus(`Loading the models (${mb(total)})…`);
     const { DeviceApp } = await import(manifest.bundle);
     const app = await DeviceApp.load(manifest, (p) => {
-      deviceStatus(p.fetched > 0 ? `Downloading the models: ${mb(p.loaded)} of ${mb(total)}…` : `Loading the models from this browser's cache: ${mb(p.loaded)} of ${mb(total)}…`);
+      deviceStatus(
+        p.fetched > 0
+          ? `Downloading the models: ${mb(p.loaded)} of ${mb(total)}…`
+          : `Loading the models from this browser's cache: ${mb(p.loaded)} of ${mb(total)}…`,
+      );
       window.__imgclassDevice = { ...p };
     });
     const fetched = window.__imgclassDevice?.fetched ?? 0;
-    deviceStatus(`Models ready on this device (${mb(total)}; ${fetched > 0 ? `${mb(fetched)} downloaded now` : 'from this browser\'s cache'}; ${app.threads} thread${app.threads > 1 ? 's' : ''}).`);
+    deviceStatus(
+      `Models ready on this device (${mb(total)}; ${fetched > 0 ? `${mb(fetched)} downloaded now` : "from this browser's cache"}; ${app.threads} thread${app.threads > 1 ? 's' : ''}).`,
+    );
     return app;
   })();
   device.catch((err) => {
@@ -55,15 +62,27 @@ function loadDevice() {
   return device;
 }
 
-fetch('/api/models').then((r) => r.json()).then((m) => {
-  $('models').textContent = `backbone ${m.backbone} · faces ${m.faceDetector} · breeds ${m.classifier.name} (${m.classifier.classes})`;
-  $('limits').textContent = `JPEG, PNG, WebP, GIF, TIFF or AVIF · up to ${(m.limits.maxBytes / 1e6).toFixed(0)} MB and ${(m.limits.maxPixels / 1e6).toFixed(0)} megapixels`;
-}).catch(() => { $('models').textContent = 'models: unavailable'; });
+fetch('/api/models')
+  .then((r) => r.json())
+  .then((m) => {
+    $('models').textContent = `backbone ${m.backbone} · faces ${m.faceDetector} · breeds ${m.classifier.name} (${m.classifier.classes})`;
+    $('limits').textContent =
+      `JPEG, PNG, WebP, GIF, TIFF or AVIF · up to ${(m.limits.maxBytes / 1e6).toFixed(0)} MB and ${(m.limits.maxPixels / 1e6).toFixed(0)} megapixels`;
+  })
+  .catch(() => {
+    $('models').textContent = 'models: unavailable';
+  });
 
 for (const input of [$('file'), $('camera')]) {
-  input.addEventListener('change', () => { if (input.files[0]) submit(input.files[0]); input.value = ''; });
+  input.addEventListener('change', () => {
+    if (input.files[0]) submit(input.files[0]);
+    input.value = '';
+  });
 }
-drop.addEventListener('dragover', (e) => { e.preventDefault(); drop.classList.add('over'); });
+drop.addEventListener('dragover', (e) => {
+  e.preventDefault();
+  drop.classList.add('over');
+});
 drop.addEventListener('dragleave', () => drop.classList.remove('over'));
 drop.addEventListener('drop', (e) => {
   e.preventDefault();
@@ -106,9 +125,10 @@ async function submit(file) {
   await draw(url, answer.faces);
   setMessage(answer.message, false);
   showBreeds(answer.breeds);
-  $('timing').textContent = where === 'device'
-    ? `Answered on this device in ${Math.round(roundTrip)} ms (models ${Math.round(answer.timings.totalMs)} ms)`
-    : `Answered in ${Math.round(roundTrip)} ms (model ${Math.round(answer.timings.totalMs)} ms)`;
+  $('timing').textContent =
+    where === 'device'
+      ? `Answered on this device in ${Math.round(roundTrip)} ms (models ${Math.round(answer.timings.totalMs)} ms)`
+      : `Answered in ${Math.round(roundTrip)} ms (model ${Math.round(answer.timings.totalMs)} ms)`;
   remember(url, answer);
   // For tests and benchmarks: the last answer as the page got it.
   window.__imgclassLast = { mode: where, answer, roundTripMs: roundTrip };
@@ -121,13 +141,15 @@ function setMessage(text, isError) {
 }
 
 function showBreeds(breeds) {
-  $('breeds').replaceChildren(...breeds.map((b) => {
-    const li = document.createElement('li');
-    const pct = (b.probability * 100).toFixed(1);
-    li.innerHTML = `<div class="name"><span></span><span>${pct}%</span></div><div class="bar"><span style="width:${pct}%"></span></div>`;
-    li.querySelector('.name span').textContent = b.name;
-    return li;
-  }));
+  $('breeds').replaceChildren(
+    ...breeds.map((b) => {
+      const li = document.createElement('li');
+      const pct = (b.probability * 100).toFixed(1);
+      li.innerHTML = `<div class="name"><span></span><span>${pct}%</span></div><div class="bar"><span style="width:${pct}%"></span></div>`;
+      li.querySelector('.name span').textContent = b.name;
+      return li;
+    }),
+  );
 }
 
 function clearCanvas() {
@@ -153,7 +175,10 @@ function draw(url, faces) {
       for (const f of faces) ctx.strokeRect(f.x, f.y, f.width, f.height);
       resolve();
     };
-    img.onerror = () => { clearCanvas(); resolve(); };
+    img.onerror = () => {
+      clearCanvas();
+      resolve();
+    };
     img.src = url;
   });
 }
@@ -162,16 +187,18 @@ function remember(url, answer) {
   history.unshift({ url, answer });
   history.splice(6);
   $('history-section').hidden = false;
-  $('history').replaceChildren(...history.map(({ url, answer }) => {
-    const li = document.createElement('li');
-    const img = document.createElement('img');
-    img.src = url;
-    img.alt = '';
-    const p = document.createElement('div');
-    p.textContent = answer.breeds[0] ? `${answer.kind}: ${answer.breeds[0].name}` : answer.kind;
-    li.append(img, p);
-    return li;
-  }));
+  $('history').replaceChildren(
+    ...history.map(({ url, answer }) => {
+      const li = document.createElement('li');
+      const img = document.createElement('img');
+      img.src = url;
+      img.alt = '';
+      const p = document.createElement('div');
+      p.textContent = answer.breeds[0] ? `${answer.kind}: ${answer.breeds[0].name}` : answer.kind;
+      li.append(img, p);
+      return li;
+    }),
+  );
 }
 
 setMode(mode);

@@ -64,7 +64,12 @@ export async function classifyWithViews(parts: ViewsAppParts, image: RgbImage, p
   // a dog, whose faces these are.
   const ask = (mayBeDog && (moreViews || !judge || found.faces.length > 0)) || found.vetoed.some(Boolean);
   const objects = ask ? await parts.coco.detect(image) : [];
-  const keep = personFaces(found.faces.map((box, i) => ({ box, vetoed: found.vetoed[i]! })), objects, judge, policy.personRule);
+  const keep = personFaces(
+    found.faces.map((box, i) => ({ box, vetoed: found.vetoed[i]! })),
+    objects,
+    judge,
+    policy.personRule,
+  );
   const faces = found.faces.filter((_, i) => keep[i]);
   const faceOutputs = found.faceOutputs.filter((_, i) => keep[i]);
   const faceCrops = found.faceCrops.filter((_, i) => keep[i]);
@@ -77,7 +82,9 @@ export async function classifyWithViews(parts: ViewsAppParts, image: RgbImage, p
   let humanBreeds: ClassProbability[] | undefined;
   // The person's resemblance is read from their face, the dog's breed from the preset's views.
   if (dog.isDog) {
-    const probs = moreViews ? await dogBreedProbabilities(parts, image, whole, objects, policy) : (centre ?? (await parts.breedProbabilities([{ image, output: whole }]))[0]!);
+    const probs = moreViews
+      ? await dogBreedProbabilities(parts, image, whole, objects, policy)
+      : (centre ?? (await parts.breedProbabilities([{ image, output: whole }]))[0]!);
     breeds = topK(probs, parts.classes, o.topK);
   }
   if (human) {
@@ -100,7 +107,13 @@ export async function classifyWithViews(parts: ViewsAppParts, image: RgbImage, p
 }
 
 /** The dog's breed probabilities: the preset's views (the centre view already embedded), combined by its rule. */
-async function dogBreedProbabilities(parts: ViewsAppParts, image: RgbImage, whole: BackboneOutput, objects: CocoBox[], policy: QualityPolicy): Promise<Float32Array> {
+async function dogBreedProbabilities(
+  parts: ViewsAppParts,
+  image: RgbImage,
+  whole: BackboneOutput,
+  objects: CocoBox[],
+  policy: QualityPolicy,
+): Promise<Float32Array> {
   const plan = dogViewPlan(policy, objects);
   const images = await viewImages(image, plan.views, plan.dog);
   const fresh = plan.views.map((v, i) => (v.kind === 'centre' && v.crop === 1 ? -1 : i)).filter((i) => i >= 0);

@@ -58,7 +58,7 @@ export interface DogAppOptions {
 }
 
 type AppDefaults = Required<Pick<DogAppOptions, 'faceDetector' | 'flipAverage' | 'faceDogVeto' | 'maxFaces' | 'minFaceArea' | 'topK' | 'quality'>>;
-export const DOG_APP_DEFAULTS: AppDefaults = { faceDetector: 'yunet', ...DOG_PIPELINE_DEFAULTS , quality: DEFAULT_QUALITY };
+export const DOG_APP_DEFAULTS: AppDefaults = { faceDetector: 'yunet', ...DOG_PIPELINE_DEFAULTS, quality: DEFAULT_QUALITY };
 
 export interface Timings {
   decodeMs: number;
@@ -113,7 +113,9 @@ export class DogApp {
       opts.quality === 'standard' ? null : YoloxDetector.create({ store, threads: opts.threads }),
     ]);
     if (unit.backbone) unit.flip = opts.flipAverage;
-    const imagenet = unit.backbone ? unit : await ImageClassifier.load({ backbone: opts.backbone, flip: opts.flipAverage, store, engine: opts.engine, threads: opts.threads });
+    const imagenet = unit.backbone
+      ? unit
+      : await ImageClassifier.load({ backbone: opts.backbone, flip: opts.flipAverage, store, engine: opts.engine, threads: opts.threads });
     return new DogApp(unit, imagenet, faceDetector, opts, coco);
   }
 
@@ -149,7 +151,12 @@ export class DogApp {
     const t1 = performance.now();
     if (this.coco && this.options.quality !== 'standard') {
       const { timings, ...answer } = await classifyWithViews(this.viewsParts(this.coco), image, QUALITY_PRESETS[this.options.quality], this.options);
-      return { ...answer, width: image.width, height: image.height, timings: { decodeMs: round(t1 - t0, 1), ...timings, totalMs: round(performance.now() - t0, 1) } };
+      return {
+        ...answer,
+        width: image.width,
+        height: image.height,
+        timings: { decodeMs: round(t1 - t0, 1), ...timings, totalMs: round(performance.now() - t0, 1) },
+      };
     }
     const { timings, ...answer } = await runDogPipeline(this.host, image, this.options);
     const t4 = performance.now();
@@ -164,7 +171,9 @@ export class DogApp {
       classes: this.classifier.classes,
       headOnBackbone: this.unit === this.imagenet,
       breedProbabilities: (views) =>
-        this.unit === this.imagenet ? this.unit.headProbabilities(views.map((v) => v.output!)) : this.unit.classify(views.map((v) => v.image)).then((rs) => rs.map((r) => r.probabilities)),
+        this.unit === this.imagenet
+          ? this.unit.headProbabilities(views.map((v) => v.output!))
+          : this.unit.classify(views.map((v) => v.image)).then((rs) => rs.map((r) => r.probabilities)),
       crop: (image, f) => cropFace(image, f),
     };
   }

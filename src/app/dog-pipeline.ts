@@ -117,7 +117,11 @@ export async function runDogPipeline(host: DogPipelineHost, image: RgbImage, o: 
 }
 
 /** Faces from the detector, minus those whose crop the backbone calls a dog; largest first. */
-async function findHumanFaces(host: DogPipelineHost, image: RgbImage, o: DogPipelineOptions): Promise<{ faces: FaceBox[]; faceOutputs: BackboneOutput[]; faceCrops: RgbImage[] }> {
+async function findHumanFaces(
+  host: DogPipelineHost,
+  image: RgbImage,
+  o: DogPipelineOptions,
+): Promise<{ faces: FaceBox[]; faceOutputs: BackboneOutput[]; faceCrops: RgbImage[] }> {
   const minArea = o.minFaceArea * image.width * image.height;
   const candidates = (await host.detectFaces(image))
     .filter((f) => f.width * f.height >= minArea)

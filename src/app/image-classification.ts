@@ -55,7 +55,11 @@ export class ImageClassificationPipeline {
     const unknown = r!.backbone ? (unknownVerdict(calibrationsOf(this.unit.head), r!.backbone.probabilities) ?? undefined) : undefined;
     const t2 = performance.now();
     const ms = (v: number) => Math.round(v * 10) / 10;
-    return { top: topK(r!.probabilities, this.unit.classes, this.o.topK), ...(unknown ? { unknown } : {}), timings: { decodeMs: ms(t1 - t0), modelMs: ms(t2 - t1), totalMs: ms(t2 - t0) } };
+    return {
+      top: topK(r!.probabilities, this.unit.classes, this.o.topK),
+      ...(unknown ? { unknown } : {}),
+      timings: { decodeMs: ms(t1 - t0), modelMs: ms(t2 - t1), totalMs: ms(t2 - t0) },
+    };
   }
 
   dispose(): void {

@@ -34,7 +34,16 @@ export interface QualityPolicy {
 }
 
 export const QUALITY_PRESETS: Record<Exclude<Quality, 'standard'>, QualityPolicy> = {
-  accurate: { views: [{ kind: 'centre', crop: 0.875 }, { kind: 'dog', margin: 0.1 }], rule: 'mean', dogScore: 0.1, confident: 0.7, personRule: PERSON_RULE_DEFAULTS },
+  accurate: {
+    views: [
+      { kind: 'centre', crop: 0.875 },
+      { kind: 'dog', margin: 0.1 },
+    ],
+    rule: 'mean',
+    dogScore: 0.1,
+    confident: 0.7,
+    personRule: PERSON_RULE_DEFAULTS,
+  },
   fast: { views: [{ kind: 'centre', crop: 1 }], rule: 'mean', dogScore: 1, confident: 0, personRule: PERSON_RULE_DEFAULTS },
 };
 

@@ -63,7 +63,11 @@ export async function submitBatch(redis: Redis, o: SubmitOptions): Promise<Submi
       // New inputs, and known ones still without a result (BullMQ skips those whose job exists).
       const toQueue = chunk.filter((c) => fresh.has(c.id) || unfinished.has(c.id));
       if (toQueue.length) {
-        const before = await existingJobs(redis, queue, toQueue.filter((c) => !fresh.has(c.id)).map((c) => c.id));
+        const before = await existingJobs(
+          redis,
+          queue,
+          toQueue.filter((c) => !fresh.has(c.id)).map((c) => c.id),
+        );
         await queue.addBulk(toQueue.map((c) => ({ name: o.task, data: { batch: o.name, input: c.input }, opts: { ...jobOptions, jobId: c.id } })));
         requeued += toQueue.filter((c) => !fresh.has(c.id) && !before.has(c.id)).length;
       }
@@ -127,7 +131,12 @@ export async function batchStatus(redis: Redis, namespace: string, name: string)
       complete: pending === 0,
       rate,
       etaSeconds: rate && pending > 0 ? pending / rate : pending === 0 ? 0 : null,
-      queueCounts: { waiting: (counts.waiting ?? 0) + (counts.prioritized ?? 0), active: counts.active ?? 0, delayed: counts.delayed ?? 0, failed: counts.failed ?? 0 },
+      queueCounts: {
+        waiting: (counts.waiting ?? 0) + (counts.prioritized ?? 0),
+        active: counts.active ?? 0,
+        delayed: counts.delayed ?? 0,
+        failed: counts.failed ?? 0,
+      },
       workers,
     };
   } finally {
@@ -174,7 +183,8 @@ export async function* batchResults(redis: Redis, namespace: string, name: strin
       for (const e of chunk) {
         if (e.line !== null) yield { input: e.input, line: e.line };
         else if (failed.has(e.id)) yield { input: e.input, line: null, missing: { state: 'failed', reason: failed.get(e.id)! } };
-        else if (meta.status === 'cancelled') yield { input: e.input, line: null, missing: { state: 'cancelled', reason: `batch "${name}" was cancelled before this input was processed` } };
+        else if (meta.status === 'cancelled')
+          yield { input: e.input, line: null, missing: { state: 'cancelled', reason: `batch "${name}" was cancelled before this input was processed` } };
         else yield { input: e.input, line: null, missing: { state: 'pending', reason: 'not processed yet' } };
       }
     }

@@ -23,7 +23,8 @@ export function checkRedisUrl(url: string): void {
   } catch {
     throw new ImgclassError('BAD_OPTION', `--redis: "${url}" is not a URL (expected redis://host:port or rediss://…)`);
   }
-  if (u.protocol !== 'redis:' && u.protocol !== 'rediss:') throw new ImgclassError('BAD_OPTION', `--redis: expected a redis:// or rediss:// URL, got ${u.protocol}`);
+  if (u.protocol !== 'redis:' && u.protocol !== 'rediss:')
+    throw new ImgclassError('BAD_OPTION', `--redis: expected a redis:// or rediss:// URL, got ${u.protocol}`);
 }
 
 /**

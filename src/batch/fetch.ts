@@ -65,7 +65,9 @@ export async function fetchImageBytes(url: string, o: FetchOptions = {}): Promis
     }
   } catch (e) {
     if (e instanceof ImgclassError) throw e;
-    throw new TransientError(`GET ${url}: the download broke off: ${signal.aborted ? `no answer within ${timeoutMs / 1000} s` : networkReason(e)}`, { cause: e });
+    throw new TransientError(`GET ${url}: the download broke off: ${signal.aborted ? `no answer within ${timeoutMs / 1000} s` : networkReason(e)}`, {
+      cause: e,
+    });
   }
   return Buffer.concat(chunks, total);
 }

@@ -76,7 +76,8 @@ export class BatchStore {
   /** Create the batch, or reopen it for more inputs (same task only). */
   async open(task: BatchTask, ttlSeconds: number): Promise<void> {
     const existing = await this.redis.hget(this.keys.meta, 'task');
-    if (existing && existing !== task) throw new ImgclassError('BAD_OPTION', `batch "${this.name}" exists with --task ${existing}; pick another name for a ${task} batch`);
+    if (existing && existing !== task)
+      throw new ImgclassError('BAD_OPTION', `batch "${this.name}" exists with --task ${existing}; pick another name for a ${task} batch`);
     const m = this.redis.multi();
     m.hsetnx(this.keys.meta, 'created', String(Date.now()));
     m.hset(this.keys.meta, { task, queue: queueName(this.namespace, task), ttl: String(ttlSeconds), status: 'open' });

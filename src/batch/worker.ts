@@ -125,7 +125,8 @@ export async function startBatchWorker<Line>(o: BatchWorkerOptions<Line>): Promi
   worker.on('failed', (job, e) => {
     if (!job) return;
     const attempts = job.opts.attempts ?? 1;
-    if (job.attemptsMade < attempts) log(`imgclass worker: ${job.data.input}: attempt ${job.attemptsMade} of ${attempts} failed (${describeError(e)}); retrying with backoff`);
+    if (job.attemptsMade < attempts)
+      log(`imgclass worker: ${job.data.input}: attempt ${job.attemptsMade} of ${attempts} failed (${describeError(e)}); retrying with backoff`);
     else log(`imgclass worker: ${job.data.input}: job failed for good: ${describeError(e)}`);
   });
   void worker.run();

@@ -28,7 +28,9 @@ function queueOptions(cmd: Command): Command {
 /** `imgclass worker` and `imgclass batch …`: batch jobs spread over many machines with BullMQ on Redis. */
 export function registerBatchCommands(program: Command): void {
   queueOptions(program.command('worker'))
-    .description('Take batch jobs from Redis and answer them with the same inference as predict (or classify); run one per core on any number of machines. SIGTERM finishes the jobs in hand and exits.')
+    .description(
+      'Take batch jobs from Redis and answer them with the same inference as predict (or classify); run one per core on any number of machines. SIGTERM finishes the jobs in hand and exits.',
+    )
     .addOption(new Option('--task <task>', 'which jobs to take').choices(BATCH_TASKS).default('predict'))
     .option('--concurrency <n>', 'jobs held at once (inference runs one at a time; more overlaps URL downloads)', positiveInt, 1)
     .option('--model <dir>', 'a trained model directory (predict: the breed classifier; classify: required); repeat to average several', collect, [])
@@ -44,10 +46,14 @@ export function registerBatchCommands(program: Command): void {
   const batch = program.command('batch').description('Submit, follow, collect and cancel batch jobs that `imgclass worker` processes.');
 
   queueOptions(batch.command('submit'))
-    .description('Queue one job per input: image files, folders (walked like predict), --files-from lists, http(s) URLs. Submitting again adds only new inputs.')
+    .description(
+      'Queue one job per input: image files, folders (walked like predict), --files-from lists, http(s) URLs. Submitting again adds only new inputs.',
+    )
     .argument('[inputs...]', 'image files, directories or http(s) URLs')
     .requiredOption('--name <name>', 'batch name (A–Z a–z 0–9 _ . -)')
-    .addOption(new Option('--task <task>', 'predict: the dog app; classify: plain classification with the workers\' --model').choices(BATCH_TASKS).default('predict'))
+    .addOption(
+      new Option('--task <task>', "predict: the dog app; classify: plain classification with the workers' --model").choices(BATCH_TASKS).default('predict'),
+    )
     .option('--files-from <file>', 'more inputs, one per line ("-": standard input)')
     .option('--ttl-hours <h>', 'the batch and its results are removed this long after its last change (0: kept until `results --remove`)', positiveNumber, 168)
     .option('--attempts <n>', 'tries per input for transient failures (timeouts, 5xx, Redis blips), with exponential backoff', positiveInt, 3)

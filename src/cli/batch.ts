@@ -143,7 +143,10 @@ export async function runBatchResults(name: string, o: ResultsCliOptions): Promi
     let s = await batchStatus(redis, o.namespace, name);
     if (!s.complete && o.wait) s = await follow(redis, o.namespace, name, s);
     if (!s.complete && !o.partial) {
-      throw new ImgclassError('BATCH_INCOMPLETE', `batch ${name}: ${fmtInt(s.pending)} of ${fmtInt(s.total)} inputs are still pending; wait for them (--wait) or take what is there (--partial)`);
+      throw new ImgclassError(
+        'BATCH_INCOMPLETE',
+        `batch ${name}: ${fmtInt(s.pending)} of ${fmtInt(s.total)} inputs are still pending; wait for them (--wait) or take what is there (--partial)`,
+      );
     }
     const task = s.task;
     const failure = task === 'predict' ? predictFailure : classifyFailure;
@@ -156,7 +159,8 @@ export async function runBatchResults(name: string, o: ResultsCliOptions): Promi
       for await (const r of batchResults(redis, o.namespace, name)) {
         let line: string;
         if (r.line !== null) line = r.line;
-        else if (r.missing!.state === 'pending') continue; // --partial
+        else if (r.missing!.state === 'pending')
+          continue; // --partial
         else {
           const e = new ImgclassError(r.missing!.state === 'failed' ? 'JOB_FAILED' : 'CANCELLED', r.missing!.reason);
           line = JSON.stringify(failure(r.input, e, e.message));
@@ -173,7 +177,8 @@ export async function runBatchResults(name: string, o: ResultsCliOptions): Promi
     }
     if (!s.complete) process.stderr.write(`batch ${name}: ${fmtInt(written)} results written, ${fmtInt(s.pending)} inputs still pending (--partial)\n`);
     if (o.remove) {
-      if (!s.complete) throw new ImgclassError('BATCH_INCOMPLETE', `batch ${name} is not finished; --remove only removes a batch whose results were all collected`);
+      if (!s.complete)
+        throw new ImgclassError('BATCH_INCOMPLETE', `batch ${name} is not finished; --remove only removes a batch whose results were all collected`);
       await removeBatch(redis, o.namespace, name);
       process.stderr.write(`batch ${name}: removed from Redis\n`);
     }
@@ -194,7 +199,9 @@ export async function runBatchCancel(name: string, o: CancelCliOptions): Promise
       return 0;
     }
     const removed = await cancelBatch(redis, o.namespace, name);
-    process.stdout.write(`batch ${name}: cancelled; ${fmtInt(removed)} queued jobs removed (jobs already running finish); results stay until collected or expired\n`);
+    process.stdout.write(
+      `batch ${name}: cancelled; ${fmtInt(removed)} queued jobs removed (jobs already running finish); results stay until collected or expired\n`,
+    );
     return 0;
   });
 }
@@ -239,7 +246,18 @@ function csvFields(task: BatchTask, l: Record<string, unknown>): unknown[] {
   const breeds = l.breeds as P;
   const human = l.humanBreeds as P;
   const faces = l.faces as unknown[] | undefined;
-  return [l.file, l.kind, breeds?.[0]?.name, breeds?.[0]?.probability, human?.[0]?.name, human?.[0]?.probability, l.dogProbability, faces?.length ?? 0, l.message, l.code];
+  return [
+    l.file,
+    l.kind,
+    breeds?.[0]?.name,
+    breeds?.[0]?.probability,
+    human?.[0]?.name,
+    human?.[0]?.probability,
+    l.dogProbability,
+    faces?.length ?? 0,
+    l.message,
+    l.code,
+  ];
 }
 
 /** RFC 4180: quote fields holding a comma, quote or line break; double the quotes. */

@@ -47,7 +47,14 @@ export async function classifyAnswer(pipeline: ImageClassificationPipeline, file
   const r = await pipeline.classify(input);
   // "unknown": none of the model's classes (its calibrated ImageNet-profile test); `top` still lists the closest
   const unknown = r.unknown?.unknown ?? false;
-  return { file, label: unknown ? 'unknown' : r.top[0]!.name, probability: unknown ? null : r.top[0]!.probability, top: r.top, ...(r.unknown ? { unknown: { ...r.unknown, score: +r.unknown.score.toFixed(4), threshold: +r.unknown.threshold.toPrecision(4) } } : {}), timings: r.timings };
+  return {
+    file,
+    label: unknown ? 'unknown' : r.top[0]!.name,
+    probability: unknown ? null : r.top[0]!.probability,
+    top: r.top,
+    ...(r.unknown ? { unknown: { ...r.unknown, score: +r.unknown.score.toFixed(4), threshold: +r.unknown.threshold.toPrecision(4) } } : {}),
+    timings: r.timings,
+  };
 }
 
 /** The `classify --json` line for a file that could not be classified. */

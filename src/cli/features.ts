@@ -25,7 +25,9 @@ export async function runFeatures(dataDir: string, o: FeaturesCliOptions): Promi
     const bar = progress(`features ${split}`, files.length);
     let last = 0;
     const t0 = performance.now();
-    const r = await extractFeatures(files, backbone, { cacheDir: o.featureCache, onProgress: (d) => {
+    const r = await extractFeatures(files, backbone, {
+      cacheDir: o.featureCache,
+      onProgress: (d) => {
         bar.tick(d - last);
         last = d;
       },
@@ -33,8 +35,18 @@ export async function runFeatures(dataDir: string, o: FeaturesCliOptions): Promi
     bar.stop();
     const s = (performance.now() - t0) / 1000;
     failed += r.failures.length;
-    report[split] = { images: files.length, fromCache: r.cached, computed: files.length - r.cached - r.failures.length, failures: r.failures, seconds: +s.toFixed(1), imagesPerSecond: +(files.length / s).toFixed(1) };
-    if (!o.json) process.stdout.write(`${split}: ${files.length} images (${r.cached} cached, ${r.failures.length} unreadable) in ${s.toFixed(1)} s, ${(files.length / s).toFixed(1)} img/s\n`);
+    report[split] = {
+      images: files.length,
+      fromCache: r.cached,
+      computed: files.length - r.cached - r.failures.length,
+      failures: r.failures,
+      seconds: +s.toFixed(1),
+      imagesPerSecond: +(files.length / s).toFixed(1),
+    };
+    if (!o.json)
+      process.stdout.write(
+        `${split}: ${files.length} images (${r.cached} cached, ${r.failures.length} unreadable) in ${s.toFixed(1)} s, ${(files.length / s).toFixed(1)} img/s\n`,
+      );
   }
   backbone.dispose();
   if (o.json) process.stdout.write(JSON.stringify(report) + '\n');

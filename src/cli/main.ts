@@ -26,9 +26,11 @@ const positiveInt = (v: string) => {
 
 const program = new Command()
   .name('imgclass')
-  .description('Image classification with convolutional networks: the dog-breed app and the toolkit behind it.\nModels are read from $IMGCLASS_MODEL_DIR, else the per-user cache, else downloaded.')
+  .description(
+    'Image classification with convolutional networks: the dog-breed app and the toolkit behind it.\nModels are read from $IMGCLASS_MODEL_DIR, else the per-user cache, else downloaded.',
+  )
   .showHelpAfterError()
-  .option('--threads <n>', 'onnxruntime threads per model (default: the machine\'s cores, or $IMGCLASS_THREADS)', positiveInt)
+  .option('--threads <n>', "onnxruntime threads per model (default: the machine's cores, or $IMGCLASS_THREADS)", positiveInt)
   // Ctrl-C restores the terminal and lets training flush its records; serve has its own shutdown.
   .hook('preAction', (root, action) => {
     const threads = root.opts().threads as number | undefined;
@@ -57,10 +59,19 @@ program
   .option('--files-from <file>', FILES_FROM_HELP, collect, [])
   .option('--json', 'one JSON object per line per image')
   .option('--top-k <n>', 'breeds to list', positiveInt, 5)
-  .option('--model <dir>', 'a trained breed classifier (model, ensemble or run directory) instead of ImageNet dog classes; repeat to average several', collect, [])
+  .option(
+    '--model <dir>',
+    'a trained breed classifier (model, ensemble or run directory) instead of ImageNet dog classes; repeat to average several',
+    collect,
+    [],
+  )
   .addOption(new Option('--face-detector <name>', 'human face detector').choices(FACE_DETECTORS).default('yunet'))
   .option('--no-flip', 'do not average over the mirror image (faster, slightly less accurate)')
-  .addOption(new Option('--preset <quality>', "accurate: more views for photos the centre view is unsure of (default); fast: the centre view only").choices(['accurate', 'fast']).default('accurate'))
+  .addOption(
+    new Option('--preset <quality>', 'accurate: more views for photos the centre view is unsure of (default); fast: the centre view only')
+      .choices(['accurate', 'fast'])
+      .default('accurate'),
+  )
   .action(async (paths: string[], o) => {
     needPaths(paths, o);
     process.exitCode = await runPredict(paths, o);
@@ -71,7 +82,12 @@ program
   .description('Classify images with any trained model (e.g. the vehicles classifier): its top classes per image, no dog or face routing.')
   .argument('[paths...]', PATHS_HELP)
   .option('--files-from <file>', FILES_FROM_HELP, collect, [])
-  .requiredOption('--model <dir>', 'a trained model, ensemble or run directory (runs/x: its ensemble if it has one, else its model); repeat to average several', collect, [])
+  .requiredOption(
+    '--model <dir>',
+    'a trained model, ensemble or run directory (runs/x: its ensemble if it has one, else its model); repeat to average several',
+    collect,
+    [],
+  )
   .option('--json', 'one JSON object per line per image')
   .option('--top-k <n>', 'classes to list', positiveInt, 5)
   .option('--no-flip', 'do not average over the mirror image')
@@ -82,7 +98,9 @@ program
 
 program
   .command('export')
-  .description('Write one self-contained ONNX file (normalisation, backbone, flip averaging, head, ensemble averaging inside), verified against the trained model on TF.js.')
+  .description(
+    'Write one self-contained ONNX file (normalisation, backbone, flip averaging, head, ensemble averaging inside), verified against the trained model on TF.js.',
+  )
   .argument('<models...>', 'a trained model directory, an ensemble directory (or several, averaged), or a backbone name such as mobilenet_v1_0.75_224')
   .requiredOption('--out <file.onnx>', 'where to write the ONNX file (a .json with what it is and its verification goes beside it)')
   .option('--verify <dir>', 'photos to verify the export on (default: the data the model was trained on, if present)')
@@ -99,7 +117,14 @@ program
   .option('--port <port>', 'port', (v) => Number(v), 3000)
   .option('--model <dir>', 'a trained classifier directory instead of ImageNet dog classes; an ensemble directory, or repeat to average several', collect, [])
   .addOption(new Option('--face-detector <name>', 'human face detector').choices(FACE_DETECTORS).default('yunet'))
-  .addOption(new Option('--preset <quality>', 'standard: the pipeline every host runs, the browser too (default); fast: + YOLOX-nano person evidence for faces on dog photos; accurate: + more views for photos the centre view is unsure of').choices(QUALITIES).default('standard'))
+  .addOption(
+    new Option(
+      '--preset <quality>',
+      'standard: the pipeline every host runs, the browser too (default); fast: + YOLOX-nano person evidence for faces on dog photos; accurate: + more views for photos the centre view is unsure of',
+    )
+      .choices(QUALITIES)
+      .default('standard'),
+  )
   .option('--max-mb <n>', 'largest upload in MB', (v) => Number(v), 20)
   .option('--queue <n>', 'requests allowed to wait for inference before 503', positiveInt, 16)
   .action(async (o) => {
@@ -122,7 +147,10 @@ program
     process.exitCode = await runFeatures(dir, o);
   });
 
-toolkitCommand('train', 'Train a classifier (transfer head on bottleneck features, or a CNN from scratch) with validation each epoch and the best-validation-loss checkpoint kept.')
+toolkitCommand(
+  'train',
+  'Train a classifier (transfer head on bottleneck features, or a CNN from scratch) with validation each epoch and the best-validation-loss checkpoint kept.',
+)
   .option('--out <dir>', 'run directory (default runs/<data>-<arch>-<time>)')
   .option('--resume <run-dir>', 'continue a killed run from its last finished epoch (with --epochs: train up to that many)')
   .action(async (dir: string, o, cmd: Command) => {
@@ -134,10 +162,17 @@ toolkitCommand('train', 'Train a classifier (transfer head on bottleneck feature
 
 program
   .command('eval')
-  .description('Accuracy, top-k, per-class precision/recall/F1, confusion matrix and worst mistakes. Several models = an ensemble (probabilities averaged). A model may be imagenet:<backbone> (the backbone\'s own ImageNet head).')
+  .description(
+    "Accuracy, top-k, per-class precision/recall/F1, confusion matrix and worst mistakes. Several models = an ensemble (probabilities averaged). A model may be imagenet:<backbone> (the backbone's own ImageNet head).",
+  )
   .argument('<model-dirs-and-data-dir...>', 'MODEL_DIR... DATA_DIR')
   .option('--json', 'one JSON object')
-  .addOption(new Option('--split <name>', 'which photos: default the held-out ones (the test split, else valid; for a set without split folders the seeded test part train held out); all = every photo, training photos included').choices(['train', 'valid', 'test', 'all']))
+  .addOption(
+    new Option(
+      '--split <name>',
+      'which photos: default the held-out ones (the test split, else valid; for a set without split folders the seeded test part train held out); all = every photo, training photos included',
+    ).choices(['train', 'valid', 'test', 'all']),
+  )
   .option('--feature-cache <dir>', FEATURE_CACHE_HELP)
   .option('--no-flip', 'no test-time mirror averaging')
   .option('--out <dir>', 'write eval.json and confusion.png/svg here')
@@ -147,10 +182,10 @@ program
     process.exitCode = await runEvalCli(args, o);
   });
 
-toolkitCommand('sweep', 'Grid search over optimisers × epochs (the seed\'s experiment): a results table, JSON and chart.')
+toolkitCommand('sweep', "Grid search over optimisers × epochs (the seed's experiment): a results table, JSON and chart.")
   .option('--optimizers <list>', 'comma-separated', 'adam,rmsprop,sgd')
   .option('--epoch-list <list>', 'comma-separated epochs', '20,30,40')
-  .option('--lrs <list>', 'comma-separated learning rates (default: each optimiser\'s own)')
+  .option('--lrs <list>', "comma-separated learning rates (default: each optimiser's own)")
   .option('--out <dir>', 'sweep directory')
   .option('--json', 'one JSON array')
   .action(async (dir: string, o, cmd: Command) => {

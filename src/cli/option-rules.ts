@@ -14,16 +14,22 @@ export function rejectInapplicableOptions(command: 'train' | 'sweep' | 'kfold', 
   const problems: string[] = [];
   if (command === 'sweep') {
     const grid: Record<string, string> = { optimizer: '--optimizers', epochs: '--epoch-list', lr: '--lrs' };
-    for (const [key, instead] of Object.entries(grid)) if (given(key)) problems.push(`--${key} does not apply to sweep, which trains a grid: use ${instead} (e.g. ${instead} ${key === 'optimizer' ? 'sgd' : key === 'epochs' ? '3' : '0.001'})`);
+    for (const [key, instead] of Object.entries(grid))
+      if (given(key))
+        problems.push(
+          `--${key} does not apply to sweep, which trains a grid: use ${instead} (e.g. ${instead} ${key === 'optimizer' ? 'sgd' : key === 'epochs' ? '3' : '0.001'})`,
+        );
   }
   const arch = String(o.arch);
   const feature = FEATURE_ARCHS.includes(arch);
   if (!feature) {
-    for (const key of ['backbone', 'input', 'featureCache', 'unknownPhotos']) if (given(key)) problems.push(`--${flag(key)} applies to feature models (--arch ${FEATURE_ARCHS.join('|')}), not --arch ${arch}, which reads pixels`);
+    for (const key of ['backbone', 'input', 'featureCache', 'unknownPhotos'])
+      if (given(key)) problems.push(`--${flag(key)} applies to feature models (--arch ${FEATURE_ARCHS.join('|')}), not --arch ${arch}, which reads pixels`);
     if (given('hidden')) problems.push(`--hidden applies to --arch head only`);
     if (given('dropout')) problems.push(`--dropout applies to feature models; --arch ${arch} has its own fixed dropout`);
   } else {
-    if (given('size')) problems.push(`--size applies to the pixel models (--arch scratch|otsu); --arch ${arch} reads ${o.backbone}'s features at its own input size`);
+    if (given('size'))
+      problems.push(`--size applies to the pixel models (--arch scratch|otsu); --arch ${arch} reads ${o.backbone}'s features at its own input size`);
     if (given('hidden') && arch !== 'head') problems.push(`--hidden applies to --arch head only (--arch ${arch} has no hidden layer)`);
   }
   if (problems.length) throw new ImgclassError('BAD_OPTION', problems.join('\n'));

@@ -16,7 +16,11 @@ export async function filesFromArgs(paths: readonly string[], filesFrom: readonl
   const fromStdin = async () => {
     if (stdinUsed) throw new ImgclassError('BAD_OPTION', 'standard input (-) can be read only once');
     stdinUsed = true;
-    if (process.stdin.isTTY) throw new ImgclassError('BAD_OPTION', '`-` reads paths from standard input, but it is a terminal: pipe a list in (find DIR -type f | imgclass predict -)');
+    if (process.stdin.isTTY)
+      throw new ImgclassError(
+        'BAD_OPTION',
+        '`-` reads paths from standard input, but it is a terminal: pipe a list in (find DIR -type f | imgclass predict -)',
+      );
     const chunks: Buffer[] = [];
     for await (const c of process.stdin) chunks.push(c as Buffer);
     return Buffer.concat(chunks).toString('utf8');

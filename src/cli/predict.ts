@@ -18,7 +18,9 @@ export interface PredictCliOptions {
 }
 
 /** One line of `predict --json`: the app's answer plus the file, or an error for that file. */
-export type PredictLine = ({ file: string } & Omit<DogAppResult, 'width' | 'height'>) | { file: string; kind: 'error'; message: string; code: string; breeds: []; faces: []; dogProbability: null };
+export type PredictLine =
+  | ({ file: string } & Omit<DogAppResult, 'width' | 'height'>)
+  | { file: string; kind: 'error'; message: string; code: string; breeds: []; faces: []; dogProbability: null };
 
 export async function runPredict(paths: string[], o: PredictCliOptions): Promise<number> {
   const files = await filesFromArgs(paths, o.filesFrom);
@@ -64,7 +66,14 @@ function formatHuman(l: PredictLine): string {
   const lines = [`${l.file}: ${l.kind === 'error' ? `error: ${l.message}` : l.message}`];
   if (l.kind !== 'error') {
     for (const b of l.breeds) lines.push(`  ${(b.probability * 100).toFixed(1).padStart(5)}%  ${bar(b.probability)} ${b.name}`);
-    if ('humanBreeds' in l && l.humanBreeds) lines.push('  person resembles: ' + l.humanBreeds.slice(0, 3).map((b) => `${b.name} ${(b.probability * 100).toFixed(1)}%`).join(', '));
+    if ('humanBreeds' in l && l.humanBreeds)
+      lines.push(
+        '  person resembles: ' +
+          l.humanBreeds
+            .slice(0, 3)
+            .map((b) => `${b.name} ${(b.probability * 100).toFixed(1)}%`)
+            .join(', '),
+      );
     if (l.faces.length) lines.push(`  faces: ${l.faces.map((f) => `${f.width}×${f.height} at (${f.x},${f.y})`).join('; ')}`);
   }
   return lines.join('\n') + '\n';

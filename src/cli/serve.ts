@@ -23,7 +23,9 @@ export async function runServe(o: ServeCliOptions): Promise<void> {
   const server = await buildServer({ app, webRoot: path.join(PACKAGE_ROOT, 'web'), limits: { maxBytes: o.maxMb * 1e6 }, maxWaiting: o.queue });
   const address = await server.listen({ host: o.host, port: o.port });
   const d = app.describe();
-  process.stdout.write(`imgclass ready on ${address} (models loaded in ${Math.round(performance.now() - t0)} ms: ${d.backbone}, faces ${d.faceDetector}, breeds ${d.classifier.name})\n`);
+  process.stdout.write(
+    `imgclass ready on ${address} (models loaded in ${Math.round(performance.now() - t0)} ms: ${d.backbone}, faces ${d.faceDetector}, breeds ${d.classifier.name})\n`,
+  );
   const stop = async () => {
     await server.close();
     app.dispose();

@@ -29,20 +29,38 @@ export function trainingOptions(cmd: Command): Command {
     .option('--backbone <name>', 'backbone for feature models', DEFAULT_BACKBONE)
     .addOption(new Option('--input <kind>', 'what a feature model reads').choices(['features', 'features+probabilities']).default('features'))
     .addOption(new Option('--optimizer <name>').choices(OPTIMIZERS).default('rmsprop'))
-    .option('--lr <rate>', 'learning rate (default: the optimiser\'s Keras default)', num)
+    .option('--lr <rate>', "learning rate (default: the optimiser's Keras default)", num)
     .option('--epochs <n>', 'epochs', num, 20)
     .option('--batch-size <n>', 'batch size', num, 20)
-    .option('--patience <n>', `early stopping: stop after this many epochs without a better validation loss; the best epoch's weights are what model/ holds (0 = train every epoch)`, num, DEFAULT_PATIENCE)
-    .addOption(new Option('--class-weight <mode>', 'weigh each class in the loss by n / (classes × its count), for imbalanced data').choices(['none', 'balanced']).default('none'))
+    .option(
+      '--patience <n>',
+      `early stopping: stop after this many epochs without a better validation loss; the best epoch's weights are what model/ holds (0 = train every epoch)`,
+      num,
+      DEFAULT_PATIENCE,
+    )
+    .addOption(
+      new Option('--class-weight <mode>', 'weigh each class in the loss by n / (classes × its count), for imbalanced data')
+        .choices(['none', 'balanced'])
+        .default('none'),
+    )
     .option('--hidden <n>', 'head: hidden units (0 = linear)', num)
     .option('--dropout <p>', 'dropout rate', num)
     .option('--size <px>', 'pixel models: input side', num)
-    .addOption(new Option('--resize <mode>', 'how photos are fitted to the input: centre crop, squash, or keep-aspect (whole photo, shorter side to the input size; feature models on MobileNet)').choices(['center-crop', 'squash', 'keep-aspect']))
-    .option('--valid-from-train <fraction>', 'carve a stratified validation set from train; the data set\'s own valid folder becomes the test set', num)
+    .addOption(
+      new Option(
+        '--resize <mode>',
+        'how photos are fitted to the input: centre crop, squash, or keep-aspect (whole photo, shorter side to the input size; feature models on MobileNet)',
+      ).choices(['center-crop', 'squash', 'keep-aspect']),
+    )
+    .option('--valid-from-train <fraction>', "carve a stratified validation set from train; the data set's own valid folder becomes the test set", num)
     .option('--no-augment', 'no augmentation (mirror features, or flips/shifts/zoom/brightness on pixels)')
     .option('--seed <n>', 'seed for splits and augmentation', num, 42)
     .option('--feature-cache <dir>', FEATURE_CACHE_HELP)
-    .option('--unknown-photos <dir>', 'a folder of photos of none of the classes, to calibrate the "unknown" answer with (held-out photos of the classes are always used); repeat for several', (v: string, all: string[] = []) => [...all, v]);
+    .option(
+      '--unknown-photos <dir>',
+      'a folder of photos of none of the classes, to calibrate the "unknown" answer with (held-out photos of the classes are always used); repeat for several',
+      (v: string, all: string[] = []) => [...all, v],
+    );
 }
 
 export const FEATURE_CACHE_HELP = 'bottleneck feature cache directory (default $IMGCLASS_FEATURE_CACHE, else ~/.cache/imgclass/features)';
@@ -74,7 +92,10 @@ export function toTrainingOptions(dataDir: string, runDir: string, o: Record<str
 
 export async function runTrainCli(dataDir: string, o: Record<string, unknown> & { given?: Set<string> }): Promise<number> {
   if (o.resume && o.out) throw new ImgclassError('BAD_OPTION', '--out and --resume both name the run directory: give one');
-  const runDir = (o.resume as string | undefined) ?? (o.out as string | undefined) ?? path.join('runs', `${path.basename(path.resolve(dataDir))}-${o.arch}-${new Date().toISOString().replace(/[:.]/g, '-')}`);
+  const runDir =
+    (o.resume as string | undefined) ??
+    (o.out as string | undefined) ??
+    path.join('runs', `${path.basename(path.resolve(dataDir))}-${o.arch}-${new Date().toISOString().replace(/[:.]/g, '-')}`);
   const options = toTrainingOptions(dataDir, runDir, o);
   let s: Awaited<ReturnType<typeof runTraining>>;
   if (o.resume) {
@@ -86,26 +107,49 @@ export async function runTrainCli(dataDir: string, o: Record<string, unknown> & 
     s = await runTraining(options);
   }
   const root = path.resolve(dataDir);
-  const warn = leakageWarning(s.leaks.map((l) => ({ file: path.resolve(l.file), copies: l.copies.map((c) => path.resolve(c)) })), 'validation/test', root);
+  const warn = leakageWarning(
+    s.leaks.map((l) => ({ file: path.resolve(l.file), copies: l.copies.map((c) => path.resolve(c)) })),
+    'validation/test',
+    root,
+  );
   if (warn) process.stderr.write(warn + '\n');
-  if (s.imbalance >= IMBALANCE_WARN_RATIO && options.classWeight !== 'balanced') process.stderr.write(`note: the training classes are imbalanced (largest/smallest ${s.imbalance.toFixed(1)}); consider --class-weight balanced\n`);
+  if (s.imbalance >= IMBALANCE_WARN_RATIO && options.classWeight !== 'balanced')
+    process.stderr.write(`note: the training classes are imbalanced (largest/smallest ${s.imbalance.toFixed(1)}); consider --class-weight balanced\n`);
   const b = s.best;
   if (!b) {
     process.stderr.write(`interrupted before the first epoch finished; nothing to keep. Start again with: imgclass train ${dataDir} --out ${runDir}\n`);
     return INTERRUPTED_EXIT_CODE;
   }
   const ran = s.history.length - s.resumedFrom;
-  const how = s.interrupted ? ' (interrupted by Ctrl-C)' : s.stoppedEarly ? ` (early stopping: ${s.history.length - b.epoch} epochs without a better val_loss)` : '';
-  process.stdout.write(`${s.resumedFrom ? `resumed after epoch ${s.resumedFrom}; ` : ''}trained ${ran} epochs in ${s.seconds.toFixed(1)} s${how} on ${s.counts.train} photos, validated on ${s.counts.valid}\nkept epoch ${b.epoch}: val_loss ${b.valLoss.toFixed(4)}, val_acc ${(b.valAcc * 100).toFixed(2)}%\nmodel: ${s.modelDir}\nrun:   ${s.runDir} (config.json, data.json, metrics.csv, curves.png)\n`);
+  const how = s.interrupted
+    ? ' (interrupted by Ctrl-C)'
+    : s.stoppedEarly
+      ? ` (early stopping: ${s.history.length - b.epoch} epochs without a better val_loss)`
+      : '';
+  process.stdout.write(
+    `${s.resumedFrom ? `resumed after epoch ${s.resumedFrom}; ` : ''}trained ${ran} epochs in ${s.seconds.toFixed(1)} s${how} on ${s.counts.train} photos, validated on ${s.counts.valid}\nkept epoch ${b.epoch}: val_loss ${b.valLoss.toFixed(4)}, val_acc ${(b.valAcc * 100).toFixed(2)}%\nmodel: ${s.modelDir}\nrun:   ${s.runDir} (config.json, data.json, metrics.csv, curves.png)\n`,
+  );
   if (s.unknown) process.stdout.write(formatUnknown(s.unknown) + '\n');
   if (s.interrupted) {
     const total = s.history.at(-1)!.epoch;
-    process.stderr.write(`stopped after epoch ${total}; records of the ${total} finished epoch${total === 1 ? "" : "s"} are in ${s.runDir}. Resume with:\n  imgclass train ${dataDir} --resume ${s.runDir}${o.given?.has('epochs') ? ` --epochs ${options.epochs}` : ''}\n`);
+    process.stderr.write(
+      `stopped after epoch ${total}; records of the ${total} finished epoch${total === 1 ? '' : 's'} are in ${s.runDir}. Resume with:\n  imgclass train ${dataDir} --resume ${s.runDir}${o.given?.has('epochs') ? ` --epochs ${options.epochs}` : ''}\n`,
+    );
     return INTERRUPTED_EXIT_CODE;
   }
   if (s.counts.test > 0 && !o.noEval) {
-    const report = await evaluateModels([s.modelDir], dataDir, { outDir: path.join(s.runDir, 'eval-test'), files: s.test, seed: o.seed as number, trainingFiles: s.train, featureCache: options.featureCache, filesDescription: `held-out test photos: ${s.test.length}`, filesName: 'test' });
-    process.stdout.write(`test: ${report.n} held-out photos, accuracy ${(report.accuracy * 100).toFixed(2)}%, macro F1 ${(report.macro.f1 * 100).toFixed(2)}% (${path.join(s.runDir, 'eval-test')}: eval.json, confusion.png, top-losses.png)\n`);
+    const report = await evaluateModels([s.modelDir], dataDir, {
+      outDir: path.join(s.runDir, 'eval-test'),
+      files: s.test,
+      seed: o.seed as number,
+      trainingFiles: s.train,
+      featureCache: options.featureCache,
+      filesDescription: `held-out test photos: ${s.test.length}`,
+      filesName: 'test',
+    });
+    process.stdout.write(
+      `test: ${report.n} held-out photos, accuracy ${(report.accuracy * 100).toFixed(2)}%, macro F1 ${(report.macro.f1 * 100).toFixed(2)}% (${path.join(s.runDir, 'eval-test')}: eval.json, confusion.png, top-losses.png)\n`,
+    );
   }
   return 0;
 }
@@ -117,7 +161,10 @@ export function formatUnknown(u: UnknownCalibration): string {
   return `unknown answer: a photo is "unknown" when its ImageNet probability on the ${u.imagenetIndices.length} ImageNet classes of the training photos is below ${u.threshold.toPrecision(3)}; false unknowns ${pct(m.validation.falseUnknownRate)} of ${m.validation.n} validation photos${m.test ? `, ${pct(m.test.falseUnknownRate)} of ${m.test.n} test photos` : ''}${m.outOfClass ? `; out-of-class photos called unknown: ${pct(m.outOfClass.rejectionRate)} of ${m.outOfClass.n} (${m.outOfClass.source})` : ''}`;
 }
 
-export async function runEvalCli(args: string[], o: { json?: boolean; split?: 'train' | 'valid' | 'test' | 'all'; flip: boolean; out?: string; topLosses: number; featureCache?: string }): Promise<number> {
+export async function runEvalCli(
+  args: string[],
+  o: { json?: boolean; split?: 'train' | 'valid' | 'test' | 'all'; flip: boolean; out?: string; topLosses: number; featureCache?: string },
+): Promise<number> {
   const dataDir = args[args.length - 1]!;
   const models = args.slice(0, -1);
   let bar: ReturnType<typeof progress> | null = null;
@@ -144,8 +191,13 @@ export async function runEvalCli(args: string[], o: { json?: boolean; split?: 't
 }
 
 export async function runSweepCli(dataDir: string, o: Record<string, unknown>): Promise<number> {
-  const runDir = (o.out as string | undefined) ?? path.join('runs', `sweep-${path.basename(path.resolve(dataDir))}-${new Date().toISOString().replace(/[:.]/g, '-')}`);
-  const list = (v: unknown) => String(v).split(',').map((x) => x.trim()).filter(Boolean);
+  const runDir =
+    (o.out as string | undefined) ?? path.join('runs', `sweep-${path.basename(path.resolve(dataDir))}-${new Date().toISOString().replace(/[:.]/g, '-')}`);
+  const list = (v: unknown) =>
+    String(v)
+      .split(',')
+      .map((x) => x.trim())
+      .filter(Boolean);
   const rows = await sweep(toTrainingOptions(dataDir, runDir, o), {
     optimizers: list(o.optimizers) as OptimizerName[],
     epochs: list(o.epochList).map(Number),
@@ -155,23 +207,35 @@ export async function runSweepCli(dataDir: string, o: Record<string, unknown>): 
   else {
     const pct = (x: number | null) => (x === null ? '   -  ' : `${(x * 100).toFixed(2)}%`);
     process.stdout.write('optimizer  epochs  lr        best epoch  val_loss  val_acc   test_acc  seconds\n');
-    for (const r of rows) process.stdout.write(`${r.optimizer.padEnd(9)}  ${String(r.epochs).padStart(6)}  ${String(r.learningRate ?? 'default').padEnd(8)}  ${String(r.bestEpoch).padStart(10)}  ${r.valLoss.toFixed(4)}  ${pct(r.valAccuracy).padStart(7)}  ${pct(r.testAccuracy).padStart(8)}  ${r.seconds.toFixed(1).padStart(7)}\n`);
-    process.stdout.write(`val_acc on the validation photos; test_acc on the held-out test photos of the same split\nresults: ${path.join(runDir, 'sweep.json')}, chart: ${path.join(runDir, 'sweep.png')}\n`);
+    for (const r of rows)
+      process.stdout.write(
+        `${r.optimizer.padEnd(9)}  ${String(r.epochs).padStart(6)}  ${String(r.learningRate ?? 'default').padEnd(8)}  ${String(r.bestEpoch).padStart(10)}  ${r.valLoss.toFixed(4)}  ${pct(r.valAccuracy).padStart(7)}  ${pct(r.testAccuracy).padStart(8)}  ${r.seconds.toFixed(1).padStart(7)}\n`,
+      );
+    process.stdout.write(
+      `val_acc on the validation photos; test_acc on the held-out test photos of the same split\nresults: ${path.join(runDir, 'sweep.json')}, chart: ${path.join(runDir, 'sweep.png')}\n`,
+    );
   }
   return 0;
 }
 
 export async function runKFoldCli(dataDir: string, o: Record<string, unknown>): Promise<number> {
-  const runDir = (o.out as string | undefined) ?? path.join('runs', `kfold-${path.basename(path.resolve(dataDir))}-${new Date().toISOString().replace(/[:.]/g, '-')}`);
+  const runDir =
+    (o.out as string | undefined) ?? path.join('runs', `kfold-${path.basename(path.resolve(dataDir))}-${new Date().toISOString().replace(/[:.]/g, '-')}`);
   const r = await kfold(toTrainingOptions(dataDir, runDir, o), o.folds as number);
-  if (r.duplicatesInPool) process.stderr.write(`warning: ${r.duplicatesInPool} groups of byte-identical photos in train + valid: a fold may validate on a copy of one of its training photos (imgclass explore lists them)\n`);
+  if (r.duplicatesInPool)
+    process.stderr.write(
+      `warning: ${r.duplicatesInPool} groups of byte-identical photos in train + valid: a fold may validate on a copy of one of its training photos (imgclass explore lists them)\n`,
+    );
   const warn = leakageWarning(r.testLeaks, 'test', path.resolve(dataDir));
   if (warn) process.stderr.write(warn + '\n');
   if (o.json) process.stdout.write(JSON.stringify(r) + '\n');
   else {
-    for (const f of r.folds) process.stdout.write(`fold ${f.fold}: best epoch ${f.bestEpoch}, val_loss ${f.valLoss.toFixed(4)}, val_acc ${(f.valAccuracy * 100).toFixed(2)}%\n`);
+    for (const f of r.folds)
+      process.stdout.write(`fold ${f.fold}: best epoch ${f.bestEpoch}, val_loss ${f.valLoss.toFixed(4)}, val_acc ${(f.valAccuracy * 100).toFixed(2)}%\n`);
     const pct = (x: number | null) => (x === null ? '' : `; test accuracy ${(x * 100).toFixed(2)}% on ${r.counts.test} untouched test photos`);
-    process.stdout.write(`mean ± sd: ${(r.mean * 100).toFixed(2)} ± ${(r.sd * 100).toFixed(2)}% (each of the ${r.counts.pool} train + valid photos validated once)\nbest fold ${r.bestFold} kept as ${r.bestModelDir}${pct(r.testAccuracy)}\nall ${r.folds.length} folds as the ensemble ${r.ensembleDir}${pct(r.ensembleTestAccuracy)}\n`);
+    process.stdout.write(
+      `mean ± sd: ${(r.mean * 100).toFixed(2)} ± ${(r.sd * 100).toFixed(2)}% (each of the ${r.counts.pool} train + valid photos validated once)\nbest fold ${r.bestFold} kept as ${r.bestModelDir}${pct(r.testAccuracy)}\nall ${r.folds.length} folds as the ensemble ${r.ensembleDir}${pct(r.ensembleTestAccuracy)}\n`,
+    );
   }
   return 0;
 }

@@ -21,7 +21,9 @@ export interface WorkerCliOptions {
 }
 
 /** The models of one task, loaded once, answering with exactly predict's or classify's lines. */
-export async function loadInference(o: Omit<WorkerCliOptions, 'redis' | 'namespace' | 'concurrency' | 'lockMs' | 'fetchTimeout'>): Promise<{ inference: InferenceTask<unknown>; dispose(): void }> {
+export async function loadInference(
+  o: Omit<WorkerCliOptions, 'redis' | 'namespace' | 'concurrency' | 'lockMs' | 'fetchTimeout'>,
+): Promise<{ inference: InferenceTask<unknown>; dispose(): void }> {
   if (o.task === 'predict') {
     const app = await createDogApp(predictAppOptions(o));
     const inference: InferenceTask<PredictLine> = {
@@ -31,7 +33,8 @@ export async function loadInference(o: Omit<WorkerCliOptions, 'redis' | 'namespa
     };
     return { inference: inference as InferenceTask<unknown>, dispose: () => app.dispose() };
   }
-  if (!o.model.length) throw new ImgclassError('BAD_OPTION', 'worker --task classify needs --model DIR (the trained model that batch submit --task classify expects)');
+  if (!o.model.length)
+    throw new ImgclassError('BAD_OPTION', 'worker --task classify needs --model DIR (the trained model that batch submit --task classify expects)');
   const pipeline = await ImageClassificationPipeline.create(classifyPipelineOptions(o));
   const inference: InferenceTask<Record<string, unknown>> = {
     answer: (file, source) => classifyAnswer(pipeline, file, source),

@@ -71,7 +71,8 @@ export async function loadDataset(root: string, opts: DatasetOptions = {}): Prom
         perClass.set(label, (perClass.get(label) ?? 0) + files.length);
       }
       // An empty split folder is a mistake (a failed copy, links to nowhere), never a quiet success.
-      if (splits[name].length === before) throw new ImgclassError('BAD_DATASET', `${path.join(root, s)}: the ${name} split holds no images${skippedHint(skipped)}`);
+      if (splits[name].length === before)
+        throw new ImgclassError('BAD_DATASET', `${path.join(root, s)}: the ${name} split holds no images${skippedHint(skipped)}`);
     }
     splitSource = 'folders';
   } else {
@@ -82,14 +83,26 @@ export async function loadDataset(root: string, opts: DatasetOptions = {}): Prom
       all.push(...files.map((file) => ({ file, label })));
       perClass.set(label, files.length);
     }
-    const parts = stratifiedSplit(all.map((f) => f.label), { valid: opts.validFraction ?? 0.15, test: opts.testFraction ?? 0.15 }, opts.seed ?? 42);
+    const parts = stratifiedSplit(
+      all.map((f) => f.label),
+      { valid: opts.validFraction ?? 0.15, test: opts.testFraction ?? 0.15 },
+      opts.seed ?? 42,
+    );
     for (const s of ['train', 'valid', 'test'] as const) splits[s] = parts[s].map((i) => all[i]!);
     splitSource = 'stratified';
   }
-  if (classFolders.length < 2) throw new ImgclassError('BAD_DATASET', `${root}: found ${classFolders.length} class folder(s); a data set needs at least two (root/<class>/<images> or root/train/<class>/<images>)`);
+  if (classFolders.length < 2)
+    throw new ImgclassError(
+      'BAD_DATASET',
+      `${root}: found ${classFolders.length} class folder(s); a data set needs at least two (root/<class>/<images> or root/train/<class>/<images>)`,
+    );
   const empty = classFolders.filter((_, i) => !perClass.get(i));
   if (empty.length === classFolders.length) throw new ImgclassError('BAD_DATASET', `${root}: no images in any class folder${skippedHint(skipped)}`);
-  if (empty.length > 0) throw new ImgclassError('BAD_DATASET', `${root}: class folder${empty.length > 1 ? 's' : ''} ${empty.join(', ')} hold${empty.length > 1 ? '' : 's'} no images${skippedHint(skipped)}`);
+  if (empty.length > 0)
+    throw new ImgclassError(
+      'BAD_DATASET',
+      `${root}: class folder${empty.length > 1 ? 's' : ''} ${empty.join(', ')} hold${empty.length > 1 ? '' : 's'} no images${skippedHint(skipped)}`,
+    );
   const classes = await nameClasses(root, classFolders, opts.store);
   return { root, classes, splits, splitSource, skipped };
 }
@@ -112,7 +125,12 @@ async function nameClasses(root: string, folders: string[], store?: FileStore): 
 async function readClassesTsv(file: string): Promise<Map<string, string>> {
   try {
     const rows = (await readFile(file, 'utf8')).trim().split('\n').slice(1);
-    return new Map(rows.map((r) => r.split('\t')).filter((c) => c.length >= 2).map((c) => [c[0]!, c[1]!]));
+    return new Map(
+      rows
+        .map((r) => r.split('\t'))
+        .filter((c) => c.length >= 2)
+        .map((c) => [c[0]!, c[1]!]),
+    );
   } catch {
     return new Map();
   }
@@ -129,7 +147,15 @@ async function subdirs(dir: string): Promise<string[]> {
   const out: string[] = [];
   for (const e of entries) {
     if (e.name.startsWith('.')) continue;
-    if (e.isDirectory() || (e.isSymbolicLink() && (await stat(path.join(dir, e.name)).then((s) => s.isDirectory(), () => false)))) out.push(e.name);
+    if (
+      e.isDirectory() ||
+      (e.isSymbolicLink() &&
+        (await stat(path.join(dir, e.name)).then(
+          (s) => s.isDirectory(),
+          () => false,
+        )))
+    )
+      out.push(e.name);
   }
   return out;
 }
@@ -158,6 +184,9 @@ export function matchClasses(modelClasses: ClassInfo[], dataClasses: ClassInfo[]
     if (byWnid >= 0) return byWnid;
     const byName = modelClasses.findIndex((m) => norm(m.name) === norm(dc.name));
     if (byName >= 0) return byName;
-    throw new ImgclassError('BAD_DATASET', `data class "${dc.name}"${dc.wnid ? ` (${dc.wnid})` : ''} is not one of the model's classes: ${modelClasses.map((m) => m.name).join(', ')}`);
+    throw new ImgclassError(
+      'BAD_DATASET',
+      `data class "${dc.name}"${dc.wnid ? ` (${dc.wnid})` : ''} is not one of the model's classes: ${modelClasses.map((m) => m.name).join(', ')}`,
+    );
   });
 }

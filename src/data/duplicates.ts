@@ -75,6 +75,9 @@ export async function leakedIntoTraining(scored: LabeledFile[], training: Labele
 export function leakageWarning(leaks: { file: string; copies: string[] }[], what: string, root?: string): string | null {
   if (leaks.length === 0) return null;
   const rel = (f: string) => (root && f.startsWith(root) ? f.slice(root.length).replace(/^\/+/, '') : f);
-  const shown = leaks.slice(0, 5).map((l) => `${rel(l.file)} = ${l.copies.map(rel).join(', ')}`).join('; ');
+  const shown = leaks
+    .slice(0, 5)
+    .map((l) => `${rel(l.file)} = ${l.copies.map(rel).join(', ')}`)
+    .join('; ');
   return `warning: ${leaks.length} ${what} photo${leaks.length > 1 ? 's have' : ' has'} a byte-identical copy among the training photos (${shown}${leaks.length > 5 ? '; …' : ''}): their scores are memory, not generalisation`;
 }

@@ -69,15 +69,31 @@ export async function explore(root: string, outDir?: string): Promise<Exploratio
       }
     }
   }
-  const stats = (xs: number[]) => ({ images: xs.reduce((a, b) => a + b, 0), min: Math.min(...xs), mean: xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length), max: Math.max(...xs) });
-  const perSplit = Object.fromEntries((['train', 'valid', 'test'] as const).map((s) => [s, stats(Object.values(perClass).map((c) => c[s]))])) as Exploration['perSplit'];
+  const stats = (xs: number[]) => ({
+    images: xs.reduce((a, b) => a + b, 0),
+    min: Math.min(...xs),
+    mean: xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length),
+    max: Math.max(...xs),
+  });
+  const perSplit = Object.fromEntries(
+    (['train', 'valid', 'test'] as const).map((s) => [s, stats(Object.values(perClass).map((c) => c[s]))]),
+  ) as Exploration['perSplit'];
   const counts = Object.fromEntries(Object.entries(perClass).map(([c, s]) => [c, s.train + s.valid + s.test]));
   const ordered = Object.entries(counts).sort((a, b) => b[1] - a[1]);
-  const imbalance = { ratio: ordered.at(-1)![1] > 0 ? ordered[0]![1] / ordered.at(-1)![1] : Infinity, largest: ordered[0]![0], smallest: ordered.at(-1)![0], counts };
+  const imbalance = {
+    ratio: ordered.at(-1)![1] > 0 ? ordered[0]![1] / ordered.at(-1)![1] : Infinity,
+    largest: ordered[0]![0],
+    smallest: ordered.at(-1)![0],
+    counts,
+  };
   const dup = await findDuplicates(ds.splits);
   const rel = (f: string) => path.relative(root, f);
   const duplicates = {
-    groups: dup.groups.map((g) => ({ files: g.files.map((f) => rel(f.file)), splits: g.files.map((f) => f.split), classes: g.files.map((f) => ds.classes[f.label]!.name) })),
+    groups: dup.groups.map((g) => ({
+      files: g.files.map((f) => rel(f.file)),
+      splits: g.files.map((f) => f.split),
+      classes: g.files.map((f) => ds.classes[f.label]!.name),
+    })),
     acrossSplits: dup.acrossSplits.length,
     acrossClasses: dup.acrossLabels.length,
     redundant: dup.redundant,
@@ -91,8 +107,21 @@ export async function explore(root: string, outDir?: string): Promise<Exploratio
     images: sizes.length,
     perClass,
     perSplit,
-    fileBytes: { min: Math.min(...sizes), median: med(sizes), mean: sizes.reduce((a, b) => a + b, 0) / Math.max(1, sizes.length), max: Math.max(...sizes), over400k: sizes.filter((s) => s > 400_000).length },
-    imageSize: { minWidth: Math.min(...widths), maxWidth: Math.max(...widths), minHeight: Math.min(...heights), maxHeight: Math.max(...heights), medianWidth: med(widths), medianHeight: med(heights) },
+    fileBytes: {
+      min: Math.min(...sizes),
+      median: med(sizes),
+      mean: sizes.reduce((a, b) => a + b, 0) / Math.max(1, sizes.length),
+      max: Math.max(...sizes),
+      over400k: sizes.filter((s) => s > 400_000).length,
+    },
+    imageSize: {
+      minWidth: Math.min(...widths),
+      maxWidth: Math.max(...widths),
+      minHeight: Math.min(...heights),
+      maxHeight: Math.max(...heights),
+      medianWidth: med(widths),
+      medianHeight: med(heights),
+    },
     formats,
     unreadable,
     imbalance,
@@ -102,8 +131,20 @@ export async function explore(root: string, outDir?: string): Promise<Exploratio
   if (outDir) {
     const name = path.basename(path.resolve(root));
     const charts = [
-      await renderChart(barSpec(Object.entries(perClass).flatMap(([c, s]) => (['train', 'valid', 'test'] as const).filter((k) => s[k] > 0).map((k) => ({ label: c, value: s[k], group: k }))), `${name}: images per class`, 'images'), path.join(outDir, 'classes')),
-      await renderChart(smallMultiplesHistogramSpec(sizeRows, `${name}: file sizes per split`, 'KiB', ['train', 'valid', 'test']), path.join(outDir, 'file-sizes')),
+      await renderChart(
+        barSpec(
+          Object.entries(perClass).flatMap(([c, s]) =>
+            (['train', 'valid', 'test'] as const).filter((k) => s[k] > 0).map((k) => ({ label: c, value: s[k], group: k })),
+          ),
+          `${name}: images per class`,
+          'images',
+        ),
+        path.join(outDir, 'classes'),
+      ),
+      await renderChart(
+        smallMultiplesHistogramSpec(sizeRows, `${name}: file sizes per split`, 'KiB', ['train', 'valid', 'test']),
+        path.join(outDir, 'file-sizes'),
+      ),
       await renderChart(sizeScatterSpec(dimRows, `${name}: width × height of each photo`), path.join(outDir, 'image-sizes')),
     ];
     result.charts = charts.map((c) => c.png);
@@ -114,14 +155,28 @@ export async function explore(root: string, outDir?: string): Promise<Exploratio
 
 export function formatExploration(e: Exploration): string {
   const w = Math.max(10, ...Object.keys(e.perClass).map((c) => c.length));
-  const lines = [`${e.root}: ${e.classes} classes, ${e.images} images (${e.splitSource === 'folders' ? 'split folders' : 'no split folders: seeded stratified split'})`, '', `${'class'.padEnd(w)}  train  valid   test`];
-  for (const [c, s] of Object.entries(e.perClass)) lines.push(`${c.padEnd(w)}  ${String(s.train).padStart(5)}  ${String(s.valid).padStart(5)}  ${String(s.test).padStart(5)}`);
+  const lines = [
+    `${e.root}: ${e.classes} classes, ${e.images} images (${e.splitSource === 'folders' ? 'split folders' : 'no split folders: seeded stratified split'})`,
+    '',
+    `${'class'.padEnd(w)}  train  valid   test`,
+  ];
+  for (const [c, s] of Object.entries(e.perClass))
+    lines.push(`${c.padEnd(w)}  ${String(s.train).padStart(5)}  ${String(s.valid).padStart(5)}  ${String(s.test).padStart(5)}`);
   lines.push('');
-  for (const [s, v] of Object.entries(e.perSplit)) if (v.images) lines.push(`${s}: ${v.images} images, per class min ${v.min}, mean ${v.mean.toFixed(1)}, max ${v.max}`);
+  for (const [s, v] of Object.entries(e.perSplit))
+    if (v.images) lines.push(`${s}: ${v.images} images, per class min ${v.min}, mean ${v.mean.toFixed(1)}, max ${v.max}`);
   const kb = (b: number) => `${(b / 1024).toFixed(1)} KiB`;
-  lines.push(`file size: min ${kb(e.fileBytes.min)}, median ${kb(e.fileBytes.median)}, mean ${kb(e.fileBytes.mean)}, max ${kb(e.fileBytes.max)}; ${e.fileBytes.over400k} files over 400 kB`);
-  lines.push(`image size: width ${e.imageSize.minWidth}–${e.imageSize.maxWidth} (median ${e.imageSize.medianWidth}), height ${e.imageSize.minHeight}–${e.imageSize.maxHeight} (median ${e.imageSize.medianHeight})`);
-  lines.push(`formats: ${Object.entries(e.formats).map(([f, n]) => `${f} ${n}`).join(', ')}; unreadable: ${e.unreadable.length}; not images (not counted): ${e.skipped.length}`);
+  lines.push(
+    `file size: min ${kb(e.fileBytes.min)}, median ${kb(e.fileBytes.median)}, mean ${kb(e.fileBytes.mean)}, max ${kb(e.fileBytes.max)}; ${e.fileBytes.over400k} files over 400 kB`,
+  );
+  lines.push(
+    `image size: width ${e.imageSize.minWidth}–${e.imageSize.maxWidth} (median ${e.imageSize.medianWidth}), height ${e.imageSize.minHeight}–${e.imageSize.maxHeight} (median ${e.imageSize.medianHeight})`,
+  );
+  lines.push(
+    `formats: ${Object.entries(e.formats)
+      .map(([f, n]) => `${f} ${n}`)
+      .join(', ')}; unreadable: ${e.unreadable.length}; not images (not counted): ${e.skipped.length}`,
+  );
   for (const u of e.unreadable.slice(0, 20)) lines.push(`  ${u.file}: ${u.reason}`);
   const im = e.imbalance;
   lines.push(
@@ -132,10 +187,14 @@ export function formatExploration(e: Exploration): string {
   const d = e.duplicates;
   if (d.groups.length === 0) lines.push('exact duplicates: none');
   else {
-    lines.push(`exact duplicates: ${d.groups.length} groups of byte-identical photos (${d.redundant} redundant), ${d.acrossSplits} across splits${d.acrossClasses ? `, ${d.acrossClasses} with different labels` : ''}`);
+    lines.push(
+      `exact duplicates: ${d.groups.length} groups of byte-identical photos (${d.redundant} redundant), ${d.acrossSplits} across splits${d.acrossClasses ? `, ${d.acrossClasses} with different labels` : ''}`,
+    );
     for (const g of d.groups.slice(0, 20)) {
       const across = new Set(g.splits).size > 1;
-      lines.push(`  ${g.files.map((f, i) => `${f} (${g.splits[i]})`).join(' = ')}${across ? '  ← across splits: a scored photo is also a training photo' : ''}${new Set(g.classes).size > 1 ? '  ← different labels' : ''}`);
+      lines.push(
+        `  ${g.files.map((f, i) => `${f} (${g.splits[i]})`).join(' = ')}${across ? '  ← across splits: a scored photo is also a training photo' : ''}${new Set(g.classes).size > 1 ? '  ← different labels' : ''}`,
+      );
     }
   }
   if (e.charts) lines.push('', `charts: ${e.charts.join(', ')}`);

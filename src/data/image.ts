@@ -69,7 +69,14 @@ export async function decodeImage(input: Uint8Array, limits: Partial<DecodeLimit
       .raw()
       .toBuffer({ resolveWithObject: true });
     if (info.channels !== 3) throw new Error(`unexpected ${info.channels} channels after conversion`);
-    return { data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength), width: info.width, height: info.height, format: sniffed, originalWidth, originalHeight };
+    return {
+      data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength),
+      width: info.width,
+      height: info.height,
+      format: sniffed,
+      originalWidth,
+      originalHeight,
+    };
   } catch (e) {
     throw new ImgclassError('CORRUPT_IMAGE', `the ${sniffed.toUpperCase()} data is damaged or truncated: ${shortSharpMessage(e)}`, { cause: e });
   }
@@ -77,7 +84,10 @@ export async function decodeImage(input: Uint8Array, limits: Partial<DecodeLimit
 
 function shortSharpMessage(e: unknown): string {
   const m = e instanceof Error ? e.message : String(e);
-  return m.split('\n')[0]!.replace(/^Input buffer has corrupt header: /, '').slice(0, 200);
+  return m
+    .split('\n')[0]!
+    .replace(/^Input buffer has corrupt header: /, '')
+    .slice(0, 200);
 }
 
 /** Convenience: read and decode a file with the same limits. */

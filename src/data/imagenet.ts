@@ -12,7 +12,11 @@ export interface ImagenetClass {
 }
 
 /** `imagenet/classes.tsv` in the model directory (no single public file of this exact form). */
-export const IMAGENET_CLASSES_FILE: StoredFile = { path: 'imagenet/classes.tsv', sha256: '48f5a64be5d0f43330fdde1911df7100b7835a69fb728f04bf0a25703f4c3179', url: null };
+export const IMAGENET_CLASSES_FILE: StoredFile = {
+  path: 'imagenet/classes.tsv',
+  sha256: '48f5a64be5d0f43330fdde1911df7100b7835a69fb728f04bf0a25703f4c3179',
+  url: null,
+};
 
 let cache: Promise<ImagenetClass[]> | undefined;
 let defaultStore: FileStore | undefined;

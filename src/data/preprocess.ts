@@ -22,4 +22,3 @@ export async function preprocessBatch(images: RgbImage[], p: Preprocessing): Pro
   resized.forEach((im, i) => writeSample(im, p, data, i));
   return { data, shape: batchShape(images.length, p, width, height) };
 }
-

@@ -111,7 +111,8 @@ function bilinear2d(img: RgbImage, width: number, height: number, fx: number, fy
       const p3 = (y1 * img.width + x0) * 3;
       const p4 = (y1 * img.width + x1) * 3;
       const d = (y * width + x) * 3;
-      for (let c = 0; c < 3; c++) out[d + c] = Math.min(255, Math.max(0, (c1 * src[p1 + c]! + c2 * src[p2 + c]! + c3 * src[p3 + c]! + c4 * src[p4 + c]! + SCALE / 2) >> 12));
+      for (let c = 0; c < 3; c++)
+        out[d + c] = Math.min(255, Math.max(0, (c1 * src[p1 + c]! + c2 * src[p2 + c]! + c3 * src[p3 + c]! + c4 * src[p4 + c]! + SCALE / 2) >> 12));
     }
   }
   return { data: out, width, height };

@@ -12,7 +12,11 @@ function byClass(labels: readonly number[], seed: number): number[][] {
  * Stratified split: every class is divided in the same proportions (rounded per class), so a
  * small class still lands in every part. Returns index lists, each sorted.
  */
-export function stratifiedSplit(labels: readonly number[], fractions: { valid: number; test: number }, seed = 42): { train: number[]; valid: number[]; test: number[] } {
+export function stratifiedSplit(
+  labels: readonly number[],
+  fractions: { valid: number; test: number },
+  seed = 42,
+): { train: number[]; valid: number[]; test: number[] } {
   const out = { train: [] as number[], valid: [] as number[], test: [] as number[] };
   for (const idx of byClass(labels, seed)) {
     const nTest = Math.round(idx.length * fractions.test);

@@ -30,15 +30,61 @@ export interface Preprocessing {
 /** Named presets, as Keras applications and timm define them. */
 export const PREPROCESSING_PRESETS = {
   /** MobileNet, Inception, Xception, EfficientNet-TF ('tf' mode): x/127.5 − 1, RGB. */
-  tf: (size: number): Preprocessing => ({ width: size, height: size, resize: 'squash', colour: 'rgb', layout: 'nhwc', scale: 1, mean: [127.5, 127.5, 127.5], std: [127.5, 127.5, 127.5] }),
+  tf: (size: number): Preprocessing => ({
+    width: size,
+    height: size,
+    resize: 'squash',
+    colour: 'rgb',
+    layout: 'nhwc',
+    scale: 1,
+    mean: [127.5, 127.5, 127.5],
+    std: [127.5, 127.5, 127.5],
+  }),
   /** ResNet-50 / VGG16 in Keras ('caffe' mode): BGR, ImageNet mean subtracted, no scaling. */
-  caffe: (size: number): Preprocessing => ({ width: size, height: size, resize: 'squash', colour: 'bgr', layout: 'nhwc', scale: 1, mean: [103.939, 116.779, 123.68], std: [1, 1, 1] }),
+  caffe: (size: number): Preprocessing => ({
+    width: size,
+    height: size,
+    resize: 'squash',
+    colour: 'bgr',
+    layout: 'nhwc',
+    scale: 1,
+    mean: [103.939, 116.779, 123.68],
+    std: [1, 1, 1],
+  }),
   /** torchvision/timm ('torch' mode): x/255, ImageNet mean/std, NCHW, shorter side + centre crop. */
-  torch: (size: number): Preprocessing => ({ width: size, height: size, resize: 'center-crop', colour: 'rgb', layout: 'nchw', scale: 1 / 255, mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] }),
+  torch: (size: number): Preprocessing => ({
+    width: size,
+    height: size,
+    resize: 'center-crop',
+    colour: 'rgb',
+    layout: 'nchw',
+    scale: 1 / 255,
+    mean: [0.485, 0.456, 0.406],
+    std: [0.229, 0.224, 0.225],
+  }),
   /** The seed's CNN from scratch: x/255. */
-  rescale: (size: number): Preprocessing => ({ width: size, height: size, resize: 'squash', colour: 'rgb', layout: 'nhwc', scale: 1 / 255, mean: [0, 0, 0], std: [1, 1, 1] }),
+  rescale: (size: number): Preprocessing => ({
+    width: size,
+    height: size,
+    resize: 'squash',
+    colour: 'rgb',
+    layout: 'nhwc',
+    scale: 1 / 255,
+    mean: [0, 0, 0],
+    std: [1, 1, 1],
+  }),
   /** Seed 2: Otsu-binarised greyscale at 300×300, values 0/1. */
-  otsu: (size: number): Preprocessing => ({ width: size, height: size, resize: 'squash', colour: 'grey', layout: 'nhwc', scale: 1 / 255, mean: [0, 0, 0], std: [1, 1, 1], binarize: 'otsu' }),
+  otsu: (size: number): Preprocessing => ({
+    width: size,
+    height: size,
+    resize: 'squash',
+    colour: 'grey',
+    layout: 'nhwc',
+    scale: 1 / 255,
+    mean: [0, 0, 0],
+    std: [1, 1, 1],
+    binarize: 'otsu',
+  }),
 } as const;
 
 export function channelsOf(p: Preprocessing): number {

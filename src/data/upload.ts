@@ -39,7 +39,8 @@ export function resolveLimits(...layers: (Partial<DecodeLimits> | undefined)[]):
     for (const key of Object.keys(DEFAULT_DECODE_LIMITS) as (keyof DecodeLimits)[]) {
       const v = layer?.[key];
       if (v === undefined) continue;
-      if (typeof v !== 'number' || !Number.isFinite(v) || v < 1) throw new ImgclassError('BAD_OPTION', `limit ${key} must be a positive number, not ${String(v)}`);
+      if (typeof v !== 'number' || !Number.isFinite(v) || v < 1)
+        throw new ImgclassError('BAD_OPTION', `limit ${key} must be a positive number, not ${String(v)}`);
       out[key] = v;
     }
   }
@@ -53,12 +54,19 @@ export function sniffFormat(buf: Uint8Array): ImageFormat | { rejected: string }
   if (b.length >= 8 && ascii(0, 8) === '\x89PNG\r\n\x1a\n') return 'png';
   if (b.length >= 6 && (ascii(0, 6) === 'GIF87a' || ascii(0, 6) === 'GIF89a')) return 'gif';
   if (b.length >= 12 && ascii(0, 4) === 'RIFF' && ascii(8, 4) === 'WEBP') return 'webp';
-  if (b.length >= 4 && ((b[0] === 0x49 && b[1] === 0x49 && b[2] === 0x2a && b[3] === 0) || (b[0] === 0x4d && b[1] === 0x4d && b[2] === 0 && b[3] === 0x2a))) return 'tiff';
+  if (b.length >= 4 && ((b[0] === 0x49 && b[1] === 0x49 && b[2] === 0x2a && b[3] === 0) || (b[0] === 0x4d && b[1] === 0x4d && b[2] === 0 && b[3] === 0x2a)))
+    return 'tiff';
   if (b.length >= 12 && ascii(4, 4) === 'ftyp' && ['avif', 'avis'].includes(ascii(8, 4))) return 'avif';
   if (b.length >= 5 && ascii(0, 5) === '%PDF-') return { rejected: 'PDF documents are not accepted; upload a photo (JPEG, PNG, WebP, GIF, TIFF or AVIF)' };
-  const head = new TextDecoder().decode(b.subarray(0, 1024)).replace(/^\uFEFF/, '').trimStart().toLowerCase();
+  const head = new TextDecoder()
+    .decode(b.subarray(0, 1024))
+    .replace(/^\uFEFF/, '')
+    .trimStart()
+    .toLowerCase();
   if (head.startsWith('<svg') || ((head.startsWith('<?xml') || head.startsWith('<!doctype svg')) && head.includes('<svg'))) {
-    return { rejected: 'SVG images are not accepted (vector graphics can carry scripts and have no fixed pixels); upload a photo (JPEG, PNG, WebP, GIF, TIFF or AVIF)' };
+    return {
+      rejected: 'SVG images are not accepted (vector graphics can carry scripts and have no fixed pixels); upload a photo (JPEG, PNG, WebP, GIF, TIFF or AVIF)',
+    };
   }
   if (b.length >= 12 && ascii(4, 4) === 'ftyp') return { rejected: 'HEIC/HEIF and video containers are not supported; convert to JPEG or PNG' };
   if (b.length >= 2 && ascii(0, 2) === 'BM') return { rejected: 'BMP images are not supported; convert to PNG or JPEG' };
@@ -83,7 +91,10 @@ export function checkUpload(input: Uint8Array, lim: DecodeLimits): ImageFormat {
 
 export function checkPixels(w: number, h: number, lim: DecodeLimits): void {
   if (w * h > lim.maxPixels) {
-    throw new ImgclassError('TOO_MANY_PIXELS', `image is ${w}×${h} = ${((w * h) / 1e6).toFixed(1)} megapixels; the limit is ${(lim.maxPixels / 1e6).toFixed(1)} megapixels`);
+    throw new ImgclassError(
+      'TOO_MANY_PIXELS',
+      `image is ${w}×${h} = ${((w * h) / 1e6).toFixed(1)} megapixels; the limit is ${(lim.maxPixels / 1e6).toFixed(1)} megapixels`,
+    );
   }
 }
 

@@ -155,7 +155,10 @@ export function describeSkipped(skipped: readonly SkippedFile[]): string | null 
   const counts = new Map<SkipReason, number>();
   for (const s of skipped) counts.set(s.reason, (counts.get(s.reason) ?? 0) + 1);
   const parts = [...counts].map(([r, n]) => `${n} ${REASON_TEXT[r]}`).join(', ');
-  const examples = skipped.slice(0, 3).map((s) => s.file).join(', ');
+  const examples = skipped
+    .slice(0, 3)
+    .map((s) => s.file)
+    .join(', ');
   return `skipped ${skipped.length} ${skipped.length === 1 ? 'entry that is not an image' : 'entries that are not images'} (${parts}), e.g. ${examples}${skipped.length > 3 ? ', …' : ''}`;
 }
 

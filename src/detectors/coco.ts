@@ -99,7 +99,15 @@ export function decodeYolox(
       }
     }
   }
-  return o.classes.flatMap((c) => nms(found.filter((f) => f.classId === c), o.nmsIou) as CocoBox[]).sort((a, b) => b.score - a.score);
+  return o.classes
+    .flatMap(
+      (c) =>
+        nms(
+          found.filter((f) => f.classId === c),
+          o.nmsIou,
+        ) as CocoBox[],
+    )
+    .sort((a, b) => b.score - a.score);
 }
 
 export class YoloxDetector {
@@ -112,7 +120,11 @@ export class YoloxDetector {
   static async create(options: CocoDetectorOptions = {}): Promise<YoloxDetector> {
     const file = await (options.store ?? getDefaultStore()).resolve('yolox_nano');
     const session = await createSession(file, { threads: options.threads });
-    return new YoloxDetector(session, { scoreThreshold: options.scoreThreshold ?? 0.1, nmsIou: options.nmsIou ?? 0.45, classes: options.classes ?? DEFAULT_CLASSES });
+    return new YoloxDetector(session, {
+      scoreThreshold: options.scoreThreshold ?? 0.1,
+      nmsIou: options.nmsIou ?? 0.45,
+      classes: options.classes ?? DEFAULT_CLASSES,
+    });
   }
 
   async detect(image: RgbImage): Promise<CocoBox[]> {

@@ -58,6 +58,10 @@ export function detectDog(probabilities: Float32Array, options: DogDetectorOptio
  */
 export const DOG_BOX_RESCUE = { mass: 0.1, score: 0.5 } as const;
 
-export function dogBoxRescues(mass: number, boxes: readonly { classId: number; score: number }[], o: { mass: number; score: number } = DOG_BOX_RESCUE): boolean {
+export function dogBoxRescues(
+  mass: number,
+  boxes: readonly { classId: number; score: number }[],
+  o: { mass: number; score: number } = DOG_BOX_RESCUE,
+): boolean {
   return mass >= o.mass && boxes.some((b) => b.classId === 16 && b.score >= o.score);
 }

@@ -19,7 +19,12 @@ const esc = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`)
  * predicted class, their probabilities and the loss. One SVG with the thumbnails embedded (JPEG
  * data URIs), rasterised to PNG by sharp like the charts. Unreadable photos get an empty tile.
  */
-export async function renderTopLossesGallery(items: GalleryItem[], title: string, basePath: string, o: { columns?: number; tile?: number } = {}): Promise<{ svg: string; png: string }> {
+export async function renderTopLossesGallery(
+  items: GalleryItem[],
+  title: string,
+  basePath: string,
+  o: { columns?: number; tile?: number } = {},
+): Promise<{ svg: string; png: string }> {
   const tile = o.tile ?? 150;
   const cols = Math.max(1, Math.min(o.columns ?? 5, items.length || 1));
   const rows = Math.max(1, Math.ceil(items.length / cols));
@@ -38,15 +43,23 @@ export async function renderTopLossesGallery(items: GalleryItem[], title: string
     const x = gap + (i % cols) * (tile + gap);
     const y = top + Math.floor(i / cols) * (tile + captionH + gap);
     const thumb = await readFile(it.file)
-      .then((b) => sharp(b).rotate().resize(tile, tile, { fit: 'contain', background: '#eeeeee' }).flatten({ background: '#eeeeee' }).jpeg({ quality: 80 }).toBuffer())
+      .then((b) =>
+        sharp(b).rotate().resize(tile, tile, { fit: 'contain', background: '#eeeeee' }).flatten({ background: '#eeeeee' }).jpeg({ quality: 80 }).toBuffer(),
+      )
       .catch(() => null);
-    parts.push(thumb ? `<image x="${x}" y="${y}" width="${tile}" height="${tile}" xlink:href="data:image/jpeg;base64,${thumb.toString('base64')}"/>` : `<rect x="${x}" y="${y}" width="${tile}" height="${tile}" fill="#eeeeee"/>`);
+    parts.push(
+      thumb
+        ? `<image x="${x}" y="${y}" width="${tile}" height="${tile}" xlink:href="data:image/jpeg;base64,${thumb.toString('base64')}"/>`
+        : `<rect x="${x}" y="${y}" width="${tile}" height="${tile}" fill="#eeeeee"/>`,
+    );
     const lines = [
       [`true: ${it.actual} (${(it.probabilityOfActual * 100).toFixed(1)}%)`, '#1a7f37'],
       [`said: ${it.predicted} (${(it.probabilityOfPredicted * 100).toFixed(1)}%)`, '#c0392b'],
       [`loss ${it.loss.toFixed(2)} · ${path.basename(it.file)}`, '#555555'],
     ];
-    lines.forEach(([text, color], j) => parts.push(`<text x="${x}" y="${y + tile + 14 + j * 15}" font-size="11" fill="${color}">${esc(clip(text!, 26))}</text>`));
+    lines.forEach(([text, color], j) =>
+      parts.push(`<text x="${x}" y="${y + tile + 14 + j * 15}" font-size="11" fill="${color}">${esc(clip(text!, 26))}</text>`),
+    );
   }
   parts.push('</svg>');
   const svg = parts.join('\n');

@@ -83,7 +83,14 @@ function rankOf(p: ArrayLike<number>, t: number): number {
 /** The k examples the model got most wrong: highest loss on the true class. */
 export function topLosses(yTrue: number[], probs: ArrayLike<number>[], files: string[], classes: string[], k = 10) {
   return yTrue
-    .map((t, i) => ({ file: files[i]!, actual: classes[t]!, predicted: classes[argmax(probs[i]!)]!, probabilityOfActual: probs[i]![t]!, probabilityOfPredicted: probs[i]![argmax(probs[i]!)]!, loss: -Math.log(Math.max(1e-7, probs[i]![t]!)) }))
+    .map((t, i) => ({
+      file: files[i]!,
+      actual: classes[t]!,
+      predicted: classes[argmax(probs[i]!)]!,
+      probabilityOfActual: probs[i]![t]!,
+      probabilityOfPredicted: probs[i]![argmax(probs[i]!)]!,
+      loss: -Math.log(Math.max(1e-7, probs[i]![t]!)),
+    }))
     .filter((x) => x.actual !== x.predicted)
     .sort((a, b) => b.loss - a.loss)
     .slice(0, k);

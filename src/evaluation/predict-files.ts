@@ -34,7 +34,10 @@ export async function openPredictor(specs: string[], dataClasses: ClassInfo[], o
         const out = await unit.classifyCached(
           ok.map((i) => {
             const row = r.rows[i]!;
-            return { direct: { features: row.features, probabilities: row.probabilities }, mirrored: { features: row.flipFeatures, probabilities: row.flipProbabilities } };
+            return {
+              direct: { features: row.features, probabilities: row.probabilities },
+              mirrored: { features: row.flipFeatures, probabilities: row.flipProbabilities },
+            };
           }),
         );
         ok.forEach((i, j) => (probs[i] = out[j]!));

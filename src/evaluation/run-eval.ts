@@ -73,7 +73,10 @@ export async function evaluateModels(modelSpecs: string[], dataDir: string, o: E
   const labeled = files.map((f) => ({ file: f.file, label: mapping[f.label]! }));
   let scored: Awaited<ReturnType<FilePredictor['predict']>>;
   try {
-    scored = await predictor.predict(labeled.map((f) => f.file), (d) => o.onProgress?.(d, labeled.length));
+    scored = await predictor.predict(
+      labeled.map((f) => f.file),
+      (d) => o.onProgress?.(d, labeled.length),
+    );
   } finally {
     predictor.dispose();
   }
@@ -83,15 +86,52 @@ export async function evaluateModels(modelSpecs: string[], dataDir: string, o: E
   const yTrue = keep.map((i) => labeled[i]!.label);
   const names = classes.map((c) => c.name);
   const ev = evaluate(yTrue, probs, names);
-  const leaks = training.length ? await leakedIntoTraining(keep.map((i) => files[i]!), training) : [];
-  const unknown = await unknownRate(dirs, keep.map((i) => labeled[i]!.file), o.featureCache);
-  const report: EvalReport = { ...ev, models: modelSpecs, data: dataDir, scored: { split, description, n: ev.n }, topLosses: topLosses(yTrue, probs, keep.map((i) => labeled[i]!.file), names, o.topLosses ?? 10), failures, leaks, resolved, skipped, ...(unknown ? { unknown } : {}) };
+  const leaks = training.length
+    ? await leakedIntoTraining(
+        keep.map((i) => files[i]!),
+        training,
+      )
+    : [];
+  const unknown = await unknownRate(
+    dirs,
+    keep.map((i) => labeled[i]!.file),
+    o.featureCache,
+  );
+  const report: EvalReport = {
+    ...ev,
+    models: modelSpecs,
+    data: dataDir,
+    scored: { split, description, n: ev.n },
+    topLosses: topLosses(
+      yTrue,
+      probs,
+      keep.map((i) => labeled[i]!.file),
+      names,
+      o.topLosses ?? 10,
+    ),
+    failures,
+    leaks,
+    resolved,
+    skipped,
+    ...(unknown ? { unknown } : {}),
+  };
   if (o.outDir) {
     const label = dirs.map(modelLabel).join(' + ');
     const where = `${path.basename(path.resolve(dataDir))} ${split === 'all' ? 'all photos' : split}`;
     const pictures = [
-      (await renderChart(confusionMatrixSpec(ev.confusion, names, `${label} on ${where}: accuracy ${(ev.accuracy * 100).toFixed(1)}% (n=${ev.n})`), path.join(o.outDir, 'confusion'))).png,
-      (await renderTopLossesGallery(report.topLosses, `${label} on ${where}: the ${report.topLosses.length} worst mistakes (of ${ev.n - Math.round(ev.accuracy * ev.n)})`, path.join(o.outDir, 'top-losses'))).png,
+      (
+        await renderChart(
+          confusionMatrixSpec(ev.confusion, names, `${label} on ${where}: accuracy ${(ev.accuracy * 100).toFixed(1)}% (n=${ev.n})`),
+          path.join(o.outDir, 'confusion'),
+        )
+      ).png,
+      (
+        await renderTopLossesGallery(
+          report.topLosses,
+          `${label} on ${where}: the ${report.topLosses.length} worst mistakes (of ${ev.n - Math.round(ev.accuracy * ev.n)})`,
+          path.join(o.outDir, 'top-losses'),
+        )
+      ).png,
     ];
     report.pictures = pictures;
     await writeFileAtomic(path.join(o.outDir, 'eval.json'), JSON.stringify(report, null, 2));
@@ -102,8 +142,14 @@ export async function evaluateModels(modelSpecs: string[], dataDir: string, o: E
 /** The seed a model's run split its data with (so eval finds the same held-out part); 42 as train's default. */
 async function trainingSeed(dir: string): Promise<number> {
   if (dir.includes(':')) return 42;
-  const members = await readFile(path.join(dir, 'ensemble.json'), 'utf8').then((t) => (JSON.parse(t).members as string[]).map((m) => path.resolve(dir, m)), () => [dir]);
-  const seed = await readManifest(members[0]!).then((m) => m.training?.seed, () => undefined);
+  const members = await readFile(path.join(dir, 'ensemble.json'), 'utf8').then(
+    (t) => (JSON.parse(t).members as string[]).map((m) => path.resolve(dir, m)),
+    () => [dir],
+  );
+  const seed = await readManifest(members[0]!).then(
+    (m) => m.training?.seed,
+    () => undefined,
+  );
   return typeof seed === 'number' ? seed : 42;
 }
 
@@ -128,23 +174,56 @@ async function unknownRate(dirs: string[], files: string[], featureCache?: strin
   }
 }
 
-async function evalFiles(dataDir: string, o: EvalOptions, seed: number): Promise<{ files: LabeledFile[]; dataClasses: ClassInfo[]; description: string; split: string; training: LabeledFile[]; skipped: SkippedFile[] }> {
+async function evalFiles(
+  dataDir: string,
+  o: EvalOptions,
+  seed: number,
+): Promise<{ files: LabeledFile[]; dataClasses: ClassInfo[]; description: string; split: string; training: LabeledFile[]; skipped: SkippedFile[] }> {
   const ds = await loadDataset(dataDir, { seed });
-  if (o.files) return { files: o.files, dataClasses: ds.classes, description: o.filesDescription ?? `${o.files.length} given photos`, split: o.filesName ?? 'given photos', training: o.trainingFiles ?? [], skipped: ds.skipped };
+  if (o.files)
+    return {
+      files: o.files,
+      dataClasses: ds.classes,
+      description: o.filesDescription ?? `${o.files.length} given photos`,
+      split: o.filesName ?? 'given photos',
+      training: o.trainingFiles ?? [],
+      skipped: ds.skipped,
+    };
   const total = ds.splits.train.length + ds.splits.valid.length + ds.splits.test.length;
   if (o.split === 'all') {
     const files = [...ds.splits.train, ...ds.splits.valid, ...ds.splits.test];
-    return { files, dataClasses: ds.classes, description: `all ${total} photos (--split all: the photos the model trained on are included, so this flatters it)`, split: 'all', training: [], skipped: ds.skipped };
+    return {
+      files,
+      dataClasses: ds.classes,
+      description: `all ${total} photos (--split all: the photos the model trained on are included, so this flatters it)`,
+      split: 'all',
+      training: [],
+      skipped: ds.skipped,
+    };
   }
   if (ds.splitSource === 'folders') {
     const which = o.split ?? (ds.splits.test.length ? 'test' : 'valid');
     const training = which === 'train' ? [] : ds.splits.train;
-    return { files: ds.splits[which], dataClasses: ds.classes, description: `the ${which} split folder: ${ds.splits[which].length} of ${total} photos${which === 'train' ? ' (training photos: this flatters the model)' : ''}`, split: which, training, skipped: ds.skipped };
+    return {
+      files: ds.splits[which],
+      dataClasses: ds.classes,
+      description: `the ${which} split folder: ${ds.splits[which].length} of ${total} photos${which === 'train' ? ' (training photos: this flatters the model)' : ''}`,
+      split: which,
+      training,
+      skipped: ds.skipped,
+    };
   }
   // no split folders: the same seeded stratified split train makes (70/15/15), held-out part by default
   const which = o.split ?? 'test';
   const part = { train: 'training', valid: 'validation', test: 'held-out test' }[which];
-  return { files: ds.splits[which], dataClasses: ds.classes, description: `the ${part} part of the seeded 70/15/15 split (seed ${seed}): ${ds.splits[which].length} of ${total} photos${which === 'train' ? ' (this flatters the model)' : ''}`, split: which, training: which === 'train' ? [] : ds.splits.train, skipped: ds.skipped };
+  return {
+    files: ds.splits[which],
+    dataClasses: ds.classes,
+    description: `the ${part} part of the seeded 70/15/15 split (seed ${seed}): ${ds.splits[which].length} of ${total} photos${which === 'train' ? ' (this flatters the model)' : ''}`,
+    split: which,
+    training: which === 'train' ? [] : ds.splits.train,
+    skipped: ds.skipped,
+  };
 }
 
 /** Human-readable report: headline, per-class table, confusion matrix, worst mistakes. */
@@ -154,7 +233,11 @@ export function formatReport(r: EvalReport): string {
   const lines = [
     `${r.resolved.map((m) => m.dir).join(' + ')} on ${r.data}`,
     `scored: ${r.scored.description}`,
-    `n=${r.n}, accuracy ${pct(r.accuracy)}, ${Object.entries(r.topK).map(([k, v]) => `${k} ${pct(v)}`).join(', ')}, log loss ${r.logLoss.toFixed(3)}${r.unknown ? `; unknown answer: ${pct(r.unknown.falseUnknownRate)} of these photos of its classes called unknown` : ''}`,
+    `n=${r.n}, accuracy ${pct(r.accuracy)}, ${Object.entries(r.topK)
+      .map(([k, v]) => `${k} ${pct(v)}`)
+      .join(
+        ', ',
+      )}, log loss ${r.logLoss.toFixed(3)}${r.unknown ? `; unknown answer: ${pct(r.unknown.falseUnknownRate)} of these photos of its classes called unknown` : ''}`,
     '',
   ];
   lines.push(`${'class'.padEnd(w)}  precision  recall     f1  support`);
@@ -162,8 +245,14 @@ export function formatReport(r: EvalReport): string {
     const m = r.perClass[c]!;
     lines.push(`${c.padEnd(w)}  ${pct(m.precision).padStart(9)}  ${pct(m.recall).padStart(6)}  ${pct(m.f1).padStart(6)}  ${String(m.support).padStart(7)}`);
   }
-  lines.push(`${'macro avg'.padEnd(w)}  ${pct(r.macro.precision).padStart(9)}  ${pct(r.macro.recall).padStart(6)}  ${pct(r.macro.f1).padStart(6)}  ${String(r.n).padStart(7)}`);
-  lines.push(`${'weighted avg'.padEnd(w)}  ${pct(r.weighted.precision).padStart(9)}  ${pct(r.weighted.recall).padStart(6)}  ${pct(r.weighted.f1).padStart(6)}  ${String(r.n).padStart(7)}`, '', 'confusion matrix (rows: actual, columns: predicted)');
+  lines.push(
+    `${'macro avg'.padEnd(w)}  ${pct(r.macro.precision).padStart(9)}  ${pct(r.macro.recall).padStart(6)}  ${pct(r.macro.f1).padStart(6)}  ${String(r.n).padStart(7)}`,
+  );
+  lines.push(
+    `${'weighted avg'.padEnd(w)}  ${pct(r.weighted.precision).padStart(9)}  ${pct(r.weighted.recall).padStart(6)}  ${pct(r.weighted.f1).padStart(6)}  ${String(r.n).padStart(7)}`,
+    '',
+    'confusion matrix (rows: actual, columns: predicted)',
+  );
   r.confusion.forEach((row, i) => lines.push(`${r.classes[i]!.slice(0, w).padEnd(w)}  ${row.map((v) => String(v).padStart(4)).join('')}`));
   if (r.topLosses.length) {
     lines.push('', 'worst mistakes');

@@ -62,7 +62,13 @@ export async function extractFeatures(files: string[], backbone: Backbone, opts:
 
   const flush = async () => {
     if (batch.length === 0) return;
-    const outs = await backbone.run(await modelViews(batch.map((b) => b.image), backbone.spec.preprocessing, true));
+    const outs = await backbone.run(
+      await modelViews(
+        batch.map((b) => b.image),
+        backbone.spec.preprocessing,
+        true,
+      ),
+    );
     for (const [j, b] of batch.entries()) {
       const o = outs[2 * j]!;
       const f = outs[2 * j + 1]!;
@@ -92,7 +98,12 @@ export async function extractFeatures(files: string[], backbone: Backbone, opts:
     const hit = await readFile(cachePath(dir, key)).catch(() => null);
     if (hit && hit.byteLength === 2 * (nf + np) * 4) {
       const v = new Float32Array(hit.buffer.slice(hit.byteOffset, hit.byteOffset + hit.byteLength));
-      rows[i] = { features: v.slice(0, nf), probabilities: v.slice(nf, nf + np), flipFeatures: v.slice(nf + np, 2 * nf + np), flipProbabilities: v.slice(2 * nf + np) };
+      rows[i] = {
+        features: v.slice(0, nf),
+        probabilities: v.slice(nf, nf + np),
+        flipFeatures: v.slice(nf + np, 2 * nf + np),
+        flipProbabilities: v.slice(2 * nf + np),
+      };
       cached++;
       done++;
       if (done % 64 === 0) opts.onProgress?.(done, cached);

@@ -91,7 +91,11 @@ export function exposeOnnx(bytes: Uint8Array, spec: BackboneSpec, name: string):
     onnx.NodeProto.create({ opType: op, input: [input], output: [output], name: `imgclass_${output}`, attribute: attrs });
   const int = (n: string, i: number) => onnx.AttributeProto.create({ name: n, type: onnx.AttributeProto.AttributeType.INT, i });
   graph.node!.push(node('Flatten', spec.featuresOutput, BACKBONE_FEATURES, [int('axis', 1)]));
-  graph.node!.push(spec.probabilitiesAreSoftmax ? node('Identity', spec.probabilitiesOutput, BACKBONE_PROBABILITIES, []) : node('Softmax', spec.probabilitiesOutput, BACKBONE_PROBABILITIES, [int('axis', -1)]));
+  graph.node!.push(
+    spec.probabilitiesAreSoftmax
+      ? node('Identity', spec.probabilitiesOutput, BACKBONE_PROBABILITIES, [])
+      : node('Softmax', spec.probabilitiesOutput, BACKBONE_PROBABILITIES, [int('axis', -1)]),
+  );
   const floatOut = (n: string) => onnx.ValueInfoProto.create({ name: n, type: { tensorType: { elemType: onnx.TensorProto.DataType.FLOAT } } });
   graph.output = [floatOut(BACKBONE_PROBABILITIES), floatOut(BACKBONE_FEATURES)];
   return writeModel(model);

@@ -79,4 +79,3 @@ function withFreeInputSize(topology: unknown): tf.io.ModelJSON['modelTopology'] 
 interface KerasConfig {
   layers: { class_name: string; config: { batch_input_shape?: (number | null)[] } }[];
 }
-

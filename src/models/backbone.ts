@@ -43,7 +43,11 @@ export async function loadBackbone(name: string | RegistryEntry = DEFAULT_BACKBO
   }
   const graph = await backboneGraph(entry, spec, store);
   // Batch 2: a photo and its mirror image in one pass (flip averaging's pair).
-  return OnnxBackbone.create(entry.name, spec, graph, { batchSize: opts.batchSize ?? 2, threads: opts.threads, layersDir: entry.format === 'tfjs-layers' ? path.dirname(file) : undefined });
+  return OnnxBackbone.create(entry.name, spec, graph, {
+    batchSize: opts.batchSize ?? 2,
+    threads: opts.threads,
+    layersDir: entry.format === 'tfjs-layers' ? path.dirname(file) : undefined,
+  });
 }
 
 /** The backbone's spec with another resize mode, if the backbone accepts it. */
@@ -67,7 +71,12 @@ class OnnxBackbone implements Backbone {
     private readonly layersDir: string | undefined,
   ) {}
 
-  static async create(name: string, spec: BackboneSpec, graph: BackboneGraph, o: { batchSize: number; threads?: number; layersDir?: string }): Promise<OnnxBackbone> {
+  static async create(
+    name: string,
+    spec: BackboneSpec,
+    graph: BackboneGraph,
+    o: { batchSize: number; threads?: number; layersDir?: string },
+  ): Promise<OnnxBackbone> {
     const session = await createSession(graph.model, { threads: o.threads });
     // Graphs exported with a fixed batch of 1 (VGG-16, EfficientNet-Lite4 in the zoo) take one image at a time.
     return new OnnxBackbone(name, spec, session, graph.fixedBatch ?? o.batchSize, o.layersDir);

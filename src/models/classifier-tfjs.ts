@@ -37,7 +37,10 @@ class TfjsHead implements Classifier {
     if (inputs.length === 0) return [];
     let x: tf.Tensor;
     if (this.manifest.input === 'image') {
-      const { data, shape } = await preprocessBatch(inputs.map((i) => i.image!), this.manifest.preprocessing);
+      const { data, shape } = await preprocessBatch(
+        inputs.map((i) => i.image!),
+        this.manifest.preprocessing,
+      );
       x = tf.tensor(data, shape);
     } else {
       const rows = inputs.map((i) => headInput(this.manifest, i.backbone!));

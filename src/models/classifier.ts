@@ -23,7 +23,6 @@ export interface ClassifierInput {
   backbone?: BackboneOutput;
 }
 
-
 /** Maps images to probabilities over `classes` (breeds, vehicles …). */
 export interface Classifier {
   readonly name: string;
@@ -55,7 +54,12 @@ export class ImagenetSubsetClassifier implements Classifier {
   static async dogBreeds(backbone: string, store?: ModelStore, indices?: number[]): Promise<ImagenetSubsetClassifier> {
     const all = await loadImagenetClasses(store);
     const idx = indices ?? range(IMAGENET_DOG_RANGE.first, IMAGENET_DOG_RANGE.last);
-    return new ImagenetSubsetClassifier(`${backbone}/imagenet-dogs`, backbone, idx, idx.map((i) => ({ name: all[i]!.name, wnid: all[i]!.wnid })));
+    return new ImagenetSubsetClassifier(
+      `${backbone}/imagenet-dogs`,
+      backbone,
+      idx,
+      idx.map((i) => ({ name: all[i]!.name, wnid: all[i]!.wnid })),
+    );
   }
 
   async predict(inputs: ClassifierInput[]): Promise<Float32Array[]> {
@@ -100,7 +104,11 @@ export class TrainedClassifier implements Classifier {
       // may differ from the registry's default when the backbone accepts it; the backbone is then
       // loaded with the manifest's mode (see `backboneOptions`).
       const accepts = entry.backbone?.resizeModes.includes(manifest.preprocessing.resize) ?? false;
-      if (!entry.backbone || !accepts || !samePreprocessing({ ...entry.backbone.preprocessing, resize: manifest.preprocessing.resize }, manifest.preprocessing)) {
+      if (
+        !entry.backbone ||
+        !accepts ||
+        !samePreprocessing({ ...entry.backbone.preprocessing, resize: manifest.preprocessing.resize }, manifest.preprocessing)
+      ) {
         throw new ImgclassError('MODEL_CORRUPT', `${dir} was trained with preprocessing that differs from ${manifest.backbone}'s; refusing to serve it`);
       }
     }
@@ -115,7 +123,8 @@ export class TrainedClassifier implements Classifier {
       throw new ImgclassError('MODEL_CORRUPT', `cannot load the network in ${dir}: ${(e as Error).message}`, { cause: e });
     }
     const outUnits = converted.shapes.probabilities!.at(-1);
-    if (outUnits !== manifest.classes.length) throw new ImgclassError('MODEL_CORRUPT', `${dir}: the network has ${outUnits} outputs but the manifest lists ${manifest.classes.length} classes`);
+    if (outUnits !== manifest.classes.length)
+      throw new ImgclassError('MODEL_CORRUPT', `${dir}: the network has ${outUnits} outputs but the manifest lists ${manifest.classes.length} classes`);
     // A head on 768 features is a few thousand multiply-adds: one thread beats waking a pool.
     const session = await createSession(converted.bytes, manifest.input === 'image' ? { threads: o.threads } : { threads: 1, inline: true });
     return new TrainedClassifier(dir, manifest, network, session);
@@ -146,7 +155,10 @@ export class TrainedClassifier implements Classifier {
       throw new ImgclassError('BAD_OPTION', `model ${this.name} needs backbone ${this.manifest.backbone}, got ${backbone?.name ?? 'none'}`);
     }
     if (!samePreprocessing(backbone.spec.preprocessing, this.manifest.preprocessing)) {
-      throw new ImgclassError('BAD_OPTION', `model ${this.name} was trained on ${this.manifest.preprocessing.resize} views; the backbone gives ${backbone.spec.preprocessing.resize}`);
+      throw new ImgclassError(
+        'BAD_OPTION',
+        `model ${this.name} was trained on ${this.manifest.preprocessing.resize} views; the backbone gives ${backbone.spec.preprocessing.resize}`,
+      );
     }
   }
 
@@ -190,9 +202,15 @@ export class EnsembleClassifier implements Classifier {
     const [first, ...rest] = members;
     if (!first) throw new ImgclassError('BAD_OPTION', `${name}: an ensemble needs at least one model`);
     for (const m of rest) {
-      if (!sameClasses(m.classes, first.classes)) throw new ImgclassError('BAD_OPTION', `${m.name} and ${first.name} have different classes; an ensemble needs the same classes in the same order`);
-      if (m.backbone !== first.backbone) throw new ImgclassError('BAD_OPTION', `${m.name} reads ${m.backbone ?? 'pixels'} and ${first.name} reads ${first.backbone ?? 'pixels'}; an ensemble's models share one backbone`);
-      if (m.backbone && !samePreprocessing(m.manifest.preprocessing, first.manifest.preprocessing)) throw new ImgclassError('BAD_OPTION', `${m.name} and ${first.name} were trained on differently preprocessed photos`);
+      if (!sameClasses(m.classes, first.classes))
+        throw new ImgclassError('BAD_OPTION', `${m.name} and ${first.name} have different classes; an ensemble needs the same classes in the same order`);
+      if (m.backbone !== first.backbone)
+        throw new ImgclassError(
+          'BAD_OPTION',
+          `${m.name} reads ${m.backbone ?? 'pixels'} and ${first.name} reads ${first.backbone ?? 'pixels'}; an ensemble's models share one backbone`,
+        );
+      if (m.backbone && !samePreprocessing(m.manifest.preprocessing, first.manifest.preprocessing))
+        throw new ImgclassError('BAD_OPTION', `${m.name} and ${first.name} were trained on differently preprocessed photos`);
     }
   }
 

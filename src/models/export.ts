@@ -64,7 +64,13 @@ export async function buildExport(source: string[], o: { flip?: boolean; store?:
     const probs = flip ? averageViews(g, bb.probabilities) : bb.probabilities;
     if (model) {
       const headIn = model.singleModels()[0]!.manifest.input === 'features' ? feats : g.node('Concat', [feats, probs], { axis: 1 });
-      g.rename(averageMembers(g, model.singleModels().map((m, i) => emitHead(g, m, headIn, `m${i}/`))), EXPORT_OUTPUT);
+      g.rename(
+        averageMembers(
+          g,
+          model.singleModels().map((m, i) => emitHead(g, m, headIn, `m${i}/`)),
+        ),
+        EXPORT_OUTPUT,
+      );
       outputs = [EXPORT_OUTPUT];
       classes = model.classes;
     } else {
@@ -76,7 +82,10 @@ export async function buildExport(source: string[], o: { flip?: boolean; store?:
     }
   } else {
     // A CNN on pixels: each view through the network, the views' probabilities averaged.
-    const per = averageMembers(g, model!.singleModels().map((m, i) => emitHead(g, m, viewsIn, `m${i}/`)));
+    const per = averageMembers(
+      g,
+      model!.singleModels().map((m, i) => emitHead(g, m, viewsIn, `m${i}/`)),
+    );
     g.rename(flip ? averageViews(g, per) : per, EXPORT_OUTPUT);
     outputs = [EXPORT_OUTPUT];
     classes = model!.classes;
@@ -87,14 +96,25 @@ export async function buildExport(source: string[], o: { flip?: boolean; store?:
     version: 1,
     source,
     classes,
-    input: { name: EXPORT_INPUT, layout: 'nhwc', colour: 'rgb', range: '0-255', height: free ? null : pre.height, width: free ? null : pre.width, resize: pre.resize },
+    input: {
+      name: EXPORT_INPUT,
+      layout: 'nhwc',
+      colour: 'rgb',
+      range: '0-255',
+      height: free ? null : pre.height,
+      width: free ? null : pre.width,
+      resize: pre.resize,
+    },
     outputs,
     flip,
     backbone: backboneName,
     preprocessing: pre,
   };
   model?.dispose();
-  const bytes = g.build({ imgclass: JSON.stringify(info), classes: JSON.stringify(classes.map((c) => c.name)), resize: pre.resize }, `imgclass export of ${source.join(' + ')}`);
+  const bytes = g.build(
+    { imgclass: JSON.stringify(info), classes: JSON.stringify(classes.map((c) => c.name)), resize: pre.resize },
+    `imgclass export of ${source.join(' + ')}`,
+  );
   return { bytes, info };
 }
 
@@ -113,7 +133,13 @@ function backbonePreprocessing(entry: RegistryEntry, model: TrainedModel | null)
 
 /** Mirror left-right: NHWC, reverse the W axis. */
 function mirror(g: GraphBuilder, x: string): string {
-  return g.node('Slice', [x, g.int64('flip_starts', [-1]), g.int64('flip_ends', [Number.MIN_SAFE_INTEGER]), g.int64('flip_axes', [2]), g.int64('flip_steps', [-1])]);
+  return g.node('Slice', [
+    x,
+    g.int64('flip_starts', [-1]),
+    g.int64('flip_ends', [Number.MIN_SAFE_INTEGER]),
+    g.int64('flip_axes', [2]),
+    g.int64('flip_steps', [-1]),
+  ]);
 }
 
 /** The mean over the two halves of a batch of 2N (views, then their mirror images). */
@@ -155,7 +181,11 @@ export function normalise(g: GraphBuilder, x: string, p: Preprocessing): string 
  */
 function otsuBinary(g: GraphBuilder, grey: string): string {
   const flat = g.node('Reshape', [grey, g.int64('otsu_flat', [0, -1, 1])]);
-  const levels = g.constant('otsu_levels', Array.from({ length: 256 }, (_, i) => i), [256]);
+  const levels = g.constant(
+    'otsu_levels',
+    Array.from({ length: 256 }, (_, i) => i),
+    [256],
+  );
   const hist = g.node('ReduceSum', [g.node('Cast', [g.node('Equal', [flat, levels])], { to: 1 }), g.int64('otsu_axis1', [1])], { keepdims: 0 });
   const axis = g.int64('otsu_cum_axis', [1]);
   const wB = g.node('CumSum', [hist, axis]);
@@ -175,12 +205,23 @@ function otsuBinary(g: GraphBuilder, grey: string): string {
   return g.node('Cast', [g.node('Greater', [grey, tImage])], { to: 1 });
 }
 
-async function emitBackbone(g: GraphBuilder, entry: RegistryEntry, spec: BackboneSpec, pre: Preprocessing, input: string, store: ModelStore): Promise<{ probabilities: string; features: string }> {
+async function emitBackbone(
+  g: GraphBuilder,
+  entry: RegistryEntry,
+  spec: BackboneSpec,
+  pre: Preprocessing,
+  input: string,
+  store: ModelStore,
+): Promise<{ probabilities: string; features: string }> {
   const main = await store.resolve(entry);
   if (entry.format === 'tfjs-layers') {
     const files = await readLayersModelFiles(path.dirname(main));
     const shape: Shape = pre.resize === 'keep-aspect' ? [null, null, 3] : [pre.height, pre.width, 3];
-    const conv = emitKerasModel(g, files.modelTopology, decodeWeights(files), input, { expose: [spec.probabilitiesOutput, spec.featuresOutput], inputShape: shape, prefix: 'backbone/' });
+    const conv = emitKerasModel(g, files.modelTopology, decodeWeights(files), input, {
+      expose: [spec.probabilitiesOutput, spec.featuresOutput],
+      inputShape: shape,
+      prefix: 'backbone/',
+    });
     return { probabilities: conv.outputs[spec.probabilitiesOutput]!.name, features: conv.outputs[spec.featuresOutput]!.name };
   }
   const names = g.embed(readModel(await readFile(main)), input, 'backbone/', [spec.probabilitiesOutput, spec.featuresOutput]);
@@ -196,7 +237,6 @@ function emitHead(g: GraphBuilder, m: TrainedClassifier, input: string, prefix: 
   return out.name;
 }
 
-
 /**
  * A trained feature head (or an ensemble of them, averaged) alone, as ONNX: input `input` (what
  * `headInput` builds from the backbone's outputs), output `probabilities`. The browser's device
@@ -204,10 +244,17 @@ function emitHead(g: GraphBuilder, m: TrainedClassifier, input: string, prefix: 
  */
 export function buildHeadOnnx(model: TrainedModel): Uint8Array {
   const members = model.singleModels();
-  if (members.some((m) => m.manifest.input === 'image')) throw new ImgclassError('BAD_OPTION', `${model.name} reads pixels; only heads on backbone features run as a separate head graph`);
+  if (members.some((m) => m.manifest.input === 'image'))
+    throw new ImgclassError('BAD_OPTION', `${model.name} reads pixels; only heads on backbone features run as a separate head graph`);
   const g = new GraphBuilder();
   const input = g.input('input', ['batch', 'dim']);
-  g.rename(averageMembers(g, members.map((m, i) => emitHead(g, m, input, `m${i}/`))), EXPORT_OUTPUT);
+  g.rename(
+    averageMembers(
+      g,
+      members.map((m, i) => emitHead(g, m, input, `m${i}/`)),
+    ),
+    EXPORT_OUTPUT,
+  );
   g.output(EXPORT_OUTPUT, ['batch', model.classes.length]);
   return g.build({ classes: JSON.stringify(model.classes.map((c) => c.name)) }, `imgclass head of ${model.name}`);
 }

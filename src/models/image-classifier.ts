@@ -46,7 +46,9 @@ export class ImageClassifier {
   static async load(o: ImageClassifierOptions = {}): Promise<ImageClassifier> {
     const trained: TrainedModel | undefined = o.model?.length ? await loadTrainedModel(o.model, { threads: o.threads }) : undefined;
     const backboneName = trained ? trained.backbone : (o.backbone ?? DEFAULT_BACKBONE);
-    const backbone = backboneName ? await loadBackbone(backboneName, { store: o.store, engine: o.engine, threads: o.threads, ...trained?.backboneOptions() }) : null;
+    const backbone = backboneName
+      ? await loadBackbone(backboneName, { store: o.store, engine: o.engine, threads: o.threads, ...trained?.backboneOptions() })
+      : null;
     trained?.assertCompatible(backbone);
     const head = trained ?? (await ImagenetSubsetClassifier.dogBreeds(backboneName!, o.store));
     return new ImageClassifier(backbone, head, o.flip ?? (trained ? trained.mirrorInvariant : true));

@@ -58,10 +58,15 @@ export async function readManifest(modelDir: string): Promise<ModelManifest> {
     m = JSON.parse(await readFile(file, 'utf8'));
   } catch (e) {
     const missing = (e as NodeJS.ErrnoException).code === 'ENOENT';
-    throw new ImgclassError(missing ? 'MODEL_NOT_FOUND' : 'MODEL_CORRUPT', missing ? `${modelDir} is not an imgclass model directory (no manifest.json)` : `${file} is not valid JSON`, { cause: e });
+    throw new ImgclassError(
+      missing ? 'MODEL_NOT_FOUND' : 'MODEL_CORRUPT',
+      missing ? `${modelDir} is not an imgclass model directory (no manifest.json)` : `${file} is not valid JSON`,
+      { cause: e },
+    );
   }
   if (m.format !== MODEL_FORMAT) throw new ImgclassError('MODEL_CORRUPT', `${file}: format is "${String(m.format)}", expected "${MODEL_FORMAT}"`);
-  if (m.version > MODEL_FORMAT_VERSION) throw new ImgclassError('MODEL_CORRUPT', `${file}: version ${m.version} is newer than this imgclass understands (${MODEL_FORMAT_VERSION})`);
+  if (m.version > MODEL_FORMAT_VERSION)
+    throw new ImgclassError('MODEL_CORRUPT', `${file}: version ${m.version} is newer than this imgclass understands (${MODEL_FORMAT_VERSION})`);
   if (!Array.isArray(m.classes) || m.classes.length < 2) throw new ImgclassError('MODEL_CORRUPT', `${file}: needs at least two classes`);
   if (!['features', 'features+probabilities', 'image'].includes(m.input)) throw new ImgclassError('MODEL_CORRUPT', `${file}: unknown input kind "${m.input}"`);
   return m;
@@ -85,7 +90,8 @@ export async function loadModelDir(modelDir: string): Promise<LoadedModel> {
     throw new ImgclassError('MODEL_CORRUPT', `cannot load the network in ${dir}: ${(e as Error).message}`, { cause: e });
   }
   const outUnits = model.outputs[0]!.shape[model.outputs[0]!.shape.length - 1];
-  if (outUnits !== manifest.classes.length) throw new ImgclassError('MODEL_CORRUPT', `${dir}: the network has ${outUnits} outputs but the manifest lists ${manifest.classes.length} classes`);
+  if (outUnits !== manifest.classes.length)
+    throw new ImgclassError('MODEL_CORRUPT', `${dir}: the network has ${outUnits} outputs but the manifest lists ${manifest.classes.length} classes`);
   return { manifest, model };
 }
 

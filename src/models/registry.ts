@@ -47,7 +47,6 @@ export interface RegistryEntry {
   backbone?: BackboneSpec;
 }
 
-
 const TFJS_MOBILENET_URL = 'https://storage.googleapis.com/tfjs-models/tfjs/mobilenet_v1_0.75_224';
 const OPENCV_DATA_URL = 'https://raw.githubusercontent.com/opencv/opencv/4.6.0/data/haarcascades';
 const ONNX_ZOO_URL = 'https://github.com/onnx/models/raw/main/validated/vision/classification';
@@ -74,7 +73,11 @@ const BUILTIN: RegistryEntry[] = [
     description: 'MobileNet v1 α=0.75, ImageNet-1k (top-1 ≈ 68%), 768-d pooled features',
     license: 'Apache-2.0',
     main: 'mobilenet_v1_0.75_224/model.json',
-    files: Object.entries(MOBILENET_V1_075_224_SHA256).map(([f, sha256]) => ({ path: `mobilenet_v1_0.75_224/${f}`, sha256, url: `${TFJS_MOBILENET_URL}/${f}` })),
+    files: Object.entries(MOBILENET_V1_075_224_SHA256).map(([f, sha256]) => ({
+      path: `mobilenet_v1_0.75_224/${f}`,
+      sha256,
+      url: `${TFJS_MOBILENET_URL}/${f}`,
+    })),
     // Shorter side to 224, then the centre square: MobileNet was trained on aspect-preserving crops;
     // squashing (Keras load_img) distorts the photo and costs 2 points on Imagewoof (92.8% → 94.8%).
     backbone: {
@@ -94,8 +97,21 @@ const BUILTIN: RegistryEntry[] = [
     license: 'Apache-2.0',
     main: 'resnet50/resnet50-v2-7.onnx',
     // sha256 from the Git LFS pointer of validated/vision/classification/resnet/model/resnet50-v2-7.onnx (102,442,452 bytes).
-    files: [{ path: 'resnet50/resnet50-v2-7.onnx', sha256: '79102261eb6e5fd7af5d27f41316293e388c5cb691e5d25bfb035c4f64fefe31', url: `${ONNX_ZOO_URL}/resnet/model/resnet50-v2-7.onnx` }],
-    backbone: { preprocessing: PREPROCESSING_PRESETS.torch(224), probabilitiesOutput: 'resnetv24_dense0_fwd', probabilitiesAreSoftmax: false, featuresOutput: 'resnetv24_pool1_fwd', featureDim: 2048, resizeModes: FIXED_SIZE },
+    files: [
+      {
+        path: 'resnet50/resnet50-v2-7.onnx',
+        sha256: '79102261eb6e5fd7af5d27f41316293e388c5cb691e5d25bfb035c4f64fefe31',
+        url: `${ONNX_ZOO_URL}/resnet/model/resnet50-v2-7.onnx`,
+      },
+    ],
+    backbone: {
+      preprocessing: PREPROCESSING_PRESETS.torch(224),
+      probabilitiesOutput: 'resnetv24_dense0_fwd',
+      probabilitiesAreSoftmax: false,
+      featuresOutput: 'resnetv24_pool1_fwd',
+      featureDim: 2048,
+      resizeModes: FIXED_SIZE,
+    },
   },
   {
     name: 'vgg16',
@@ -104,8 +120,17 @@ const BUILTIN: RegistryEntry[] = [
     license: 'Apache-2.0',
     main: 'vgg16/vgg16-7.onnx',
     // sha256 from the Git LFS pointer of validated/vision/classification/vgg/model/vgg16-7.onnx (553,437,328 bytes).
-    files: [{ path: 'vgg16/vgg16-7.onnx', sha256: 'f20805a3ecccaa88647bbab4ad011ff2412a9838485ea844de0fcbce349820b9', url: `${ONNX_ZOO_URL}/vgg/model/vgg16-7.onnx` }],
-    backbone: { preprocessing: PREPROCESSING_PRESETS.torch(224), probabilitiesOutput: 'vgg0_dense2_fwd', probabilitiesAreSoftmax: false, featuresOutput: 'flatten_70', featureDim: 4096, resizeModes: FIXED_SIZE },
+    files: [
+      { path: 'vgg16/vgg16-7.onnx', sha256: 'f20805a3ecccaa88647bbab4ad011ff2412a9838485ea844de0fcbce349820b9', url: `${ONNX_ZOO_URL}/vgg/model/vgg16-7.onnx` },
+    ],
+    backbone: {
+      preprocessing: PREPROCESSING_PRESETS.torch(224),
+      probabilitiesOutput: 'vgg0_dense2_fwd',
+      probabilitiesAreSoftmax: false,
+      featuresOutput: 'flatten_70',
+      featureDim: 4096,
+      resizeModes: FIXED_SIZE,
+    },
   },
   {
     name: 'efficientnet_lite4',
@@ -114,7 +139,13 @@ const BUILTIN: RegistryEntry[] = [
     license: 'Apache-2.0',
     main: 'efficientnet_lite4/efficientnet-lite4-11.onnx',
     // sha256 from the Git LFS pointer of validated/vision/classification/efficientnet-lite4/model/efficientnet-lite4-11.onnx (51,946,641 bytes).
-    files: [{ path: 'efficientnet_lite4/efficientnet-lite4-11.onnx', sha256: 'd111689907c06eea7c82e4833ddef758da6453b9d4cf60b7e99ca05c7cbd9c12', url: `${ONNX_ZOO_URL}/efficientnet-lite4/model/efficientnet-lite4-11.onnx` }],
+    files: [
+      {
+        path: 'efficientnet_lite4/efficientnet-lite4-11.onnx',
+        sha256: 'd111689907c06eea7c82e4833ddef758da6453b9d4cf60b7e99ca05c7cbd9c12',
+        url: `${ONNX_ZOO_URL}/efficientnet-lite4/model/efficientnet-lite4-11.onnx`,
+      },
+    ],
     backbone: {
       preprocessing: { width: 224, height: 224, resize: 'center-crop', colour: 'rgb', layout: 'nhwc', scale: 1, mean: [127, 127, 127], std: [128, 128, 128] },
       probabilitiesOutput: 'Softmax:0',
@@ -134,7 +165,14 @@ const BUILTIN: RegistryEntry[] = [
     license: 'BSD-3-Clause (torchvision weights)',
     main: 'inception_v3/inception_v3.onnx',
     files: [{ path: 'inception_v3/inception_v3.onnx', sha256: null, url: null }],
-    backbone: { preprocessing: PREPROCESSING_PRESETS.torch(299), probabilitiesOutput: 'output', probabilitiesAreSoftmax: false, featuresOutput: 'features', featureDim: 2048, resizeModes: FIXED_SIZE },
+    backbone: {
+      preprocessing: PREPROCESSING_PRESETS.torch(299),
+      probabilitiesOutput: 'output',
+      probabilitiesAreSoftmax: false,
+      featuresOutput: 'features',
+      featureDim: 2048,
+      resizeModes: FIXED_SIZE,
+    },
   },
   haar('alt', '6281df13459cc218ff047d02b2ae3859b12ff14a93ffe8952f7b33fad7b9697b'),
   haar('alt2', '7b0c967d9abbdfbde025eb9c786947d151b6426040d07a8f9562ed8fd90724b4'),
@@ -145,7 +183,13 @@ const BUILTIN: RegistryEntry[] = [
     description: 'YuNet face detector (libfacedetection.train), 320×320, BGR 0–255',
     license: 'Apache-2.0',
     main: 'face/yunet_n_320_320.onnx',
-    files: [{ path: 'face/yunet_n_320_320.onnx', sha256: '81dbde155e982455488235acb8ec2dec5d647edf7cf7080d33e4abb69b93a0d2', url: 'https://github.com/ShiqiYu/libfacedetection.train/raw/master/onnx/yunet_n_320_320.onnx' }],
+    files: [
+      {
+        path: 'face/yunet_n_320_320.onnx',
+        sha256: '81dbde155e982455488235acb8ec2dec5d647edf7cf7080d33e4abb69b93a0d2',
+        url: 'https://github.com/ShiqiYu/libfacedetection.train/raw/master/onnx/yunet_n_320_320.onnx',
+      },
+    ],
   },
   {
     name: 'yunet_s',
@@ -153,7 +197,13 @@ const BUILTIN: RegistryEntry[] = [
     description: 'YuNet face detector, small variant, 320×320, BGR 0–255',
     license: 'Apache-2.0',
     main: 'face/yunet_s_320_320.onnx',
-    files: [{ path: 'face/yunet_s_320_320.onnx', sha256: 'beb05bf2378aee45cd7c41056da07265b7bb91041ed1b06f923819a9c744ec36', url: 'https://github.com/ShiqiYu/libfacedetection.train/raw/master/onnx/yunet_s_320_320.onnx' }],
+    files: [
+      {
+        path: 'face/yunet_s_320_320.onnx',
+        sha256: 'beb05bf2378aee45cd7c41056da07265b7bb91041ed1b06f923819a9c744ec36',
+        url: 'https://github.com/ShiqiYu/libfacedetection.train/raw/master/onnx/yunet_s_320_320.onnx',
+      },
+    ],
   },
   {
     name: 'yolox_nano',
@@ -161,7 +211,13 @@ const BUILTIN: RegistryEntry[] = [
     description: 'YOLOX-nano COCO detector (80 classes; dog = 16, person = 0), 416×416',
     license: 'Apache-2.0',
     main: 'coco/yolox_nano.onnx',
-    files: [{ path: 'coco/yolox_nano.onnx', sha256: '695e750a5d5754bb5a8d5325643b59282191a7e7a564e435a415fd3c578eab14', url: 'https://github.com/Megvii-BaseDetection/YOLOX/releases/download/0.1.1rc0/yolox_nano.onnx' }],
+    files: [
+      {
+        path: 'coco/yolox_nano.onnx',
+        sha256: '695e750a5d5754bb5a8d5325643b59282191a7e7a564e435a415fd3c578eab14',
+        url: 'https://github.com/Megvii-BaseDetection/YOLOX/releases/download/0.1.1rc0/yolox_nano.onnx',
+      },
+    ],
   },
   {
     // The class list ships with the model directory; it has no single public file of this exact form.

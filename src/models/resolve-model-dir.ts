@@ -16,16 +16,30 @@ export interface ResolvedModelDir {
   note: string | null;
 }
 
-const isFile = (p: string) => stat(p).then((s) => s.isFile(), () => false);
+const isFile = (p: string) =>
+  stat(p).then(
+    (s) => s.isFile(),
+    () => false,
+  );
 
 export async function resolveModelDir(given: string): Promise<ResolvedModelDir> {
   if (await isFile(path.join(given, 'manifest.json'))) return { given, dir: given, kind: 'model', note: null };
   if (await isFile(path.join(given, 'ensemble.json'))) return { given, dir: given, kind: 'ensemble', note: null };
   const ensemble = path.join(given, 'ensemble');
-  if (await isFile(path.join(ensemble, 'ensemble.json'))) return { given, dir: ensemble, kind: 'ensemble', note: `${given} is a run directory: using its ensemble ${ensemble} (every fold model, probabilities averaged)` };
+  if (await isFile(path.join(ensemble, 'ensemble.json')))
+    return {
+      given,
+      dir: ensemble,
+      kind: 'ensemble',
+      note: `${given} is a run directory: using its ensemble ${ensemble} (every fold model, probabilities averaged)`,
+    };
   const model = path.join(given, 'model');
-  if (await isFile(path.join(model, 'manifest.json'))) return { given, dir: model, kind: 'model', note: `${given} is a run directory: using its model ${model} (the best-validation checkpoint)` };
-  throw new ImgclassError('MODEL_NOT_FOUND', `${given} is not a model directory (manifest.json), an ensemble directory (ensemble.json) or a run directory (model/ or ensemble/ inside)`);
+  if (await isFile(path.join(model, 'manifest.json')))
+    return { given, dir: model, kind: 'model', note: `${given} is a run directory: using its model ${model} (the best-validation checkpoint)` };
+  throw new ImgclassError(
+    'MODEL_NOT_FOUND',
+    `${given} is not a model directory (manifest.json), an ensemble directory (ensemble.json) or a run directory (model/ or ensemble/ inside)`,
+  );
 }
 
 /** A model directory's name for titles: the run it belongs to (`vehicles-head/model`), not the bare `model`. */

@@ -28,14 +28,26 @@ export interface LayersModelFiles {
  */
 export async function readLayersModelFiles(dir: string): Promise<LayersModelFiles> {
   const jsonPath = path.join(dir, 'model.json');
-  let json: { modelTopology?: unknown; weightsManifest?: tf.io.WeightsManifestConfig; format?: string; generatedBy?: string; convertedBy?: string | null; trainingConfig?: tf.io.TrainingConfig };
+  let json: {
+    modelTopology?: unknown;
+    weightsManifest?: tf.io.WeightsManifestConfig;
+    format?: string;
+    generatedBy?: string;
+    convertedBy?: string | null;
+    trainingConfig?: tf.io.TrainingConfig;
+  };
   try {
     json = JSON.parse(await readFile(jsonPath, 'utf8'));
   } catch (e) {
     const missing = (e as NodeJS.ErrnoException).code === 'ENOENT';
-    throw new ImgclassError(missing ? 'MODEL_NOT_FOUND' : 'MODEL_CORRUPT', missing ? `model file not found: ${jsonPath}` : `model file is not valid JSON: ${jsonPath}`, { cause: e });
+    throw new ImgclassError(
+      missing ? 'MODEL_NOT_FOUND' : 'MODEL_CORRUPT',
+      missing ? `model file not found: ${jsonPath}` : `model file is not valid JSON: ${jsonPath}`,
+      { cause: e },
+    );
   }
-  if (!json.modelTopology || !Array.isArray(json.weightsManifest)) throw new ImgclassError('MODEL_CORRUPT', `${jsonPath} has no modelTopology or weightsManifest`);
+  if (!json.modelTopology || !Array.isArray(json.weightsManifest))
+    throw new ImgclassError('MODEL_CORRUPT', `${jsonPath} has no modelTopology or weightsManifest`);
   const specs: tf.io.WeightsManifestEntry[] = [];
   const buffers: Buffer[] = [];
   for (const group of json.weightsManifest) {
@@ -50,7 +62,8 @@ export async function readLayersModelFiles(dir: string): Promise<LayersModelFile
   }
   const all = Buffer.concat(buffers);
   const expected = specs.reduce((n, s) => n + s.shape.reduce((a, b) => a * b, 1) * bytesPerElement(s.quantization?.dtype ?? s.dtype), 0);
-  if (all.byteLength !== expected) throw new ImgclassError('MODEL_CORRUPT', `weights in ${dir} are ${all.byteLength} bytes; model.json describes ${expected} (truncated or corrupt)`);
+  if (all.byteLength !== expected)
+    throw new ImgclassError('MODEL_CORRUPT', `weights in ${dir} are ${all.byteLength} bytes; model.json describes ${expected} (truncated or corrupt)`);
   return {
     modelTopology: json.modelTopology,
     weightSpecs: specs,
@@ -104,7 +117,8 @@ export function fileSaver(dir: string): tf.io.IOHandler {
   return {
     async save(artifacts) {
       const weightData = artifacts.weightData;
-      const bytes = weightData instanceof ArrayBuffer ? new Uint8Array(weightData) : new Uint8Array(Buffer.concat((weightData ?? []).map((b) => new Uint8Array(b))));
+      const bytes =
+        weightData instanceof ArrayBuffer ? new Uint8Array(weightData) : new Uint8Array(Buffer.concat((weightData ?? []).map((b) => new Uint8Array(b))));
       await writeFileAtomic(path.join(dir, 'weights.bin'), bytes);
       const json = {
         format: 'layers-model',

@@ -117,7 +117,8 @@ export function unknownVerdict(calibrations: readonly UnknownCalibration[], imag
     const score = profileMass(imagenetProbabilities, c.imagenetIndices);
     return { unknown: score < c.threshold, score, threshold: c.threshold };
   }
-  const logMargin = calibrations.reduce((a, c) => a + Math.log(Math.max(1e-9, profileMass(imagenetProbabilities, c.imagenetIndices)) / c.threshold), 0) / calibrations.length;
+  const logMargin =
+    calibrations.reduce((a, c) => a + Math.log(Math.max(1e-9, profileMass(imagenetProbabilities, c.imagenetIndices)) / c.threshold), 0) / calibrations.length;
   return { unknown: logMargin < 0, score: Math.exp(logMargin), threshold: 1 };
 }
 

@@ -62,7 +62,8 @@ function loadError(model: string | Uint8Array, e: unknown): ImgclassError {
 export async function createSession(model: string | Uint8Array, o: SessionOptions = {}): Promise<OrtSession> {
   if (o.inline) {
     try {
-      const s = typeof model === 'string' ? await ort.InferenceSession.create(model, sessionOptions(o)) : await ort.InferenceSession.create(model, sessionOptions(o));
+      const s =
+        typeof model === 'string' ? await ort.InferenceSession.create(model, sessionOptions(o)) : await ort.InferenceSession.create(model, sessionOptions(o));
       return { inputNames: s.inputNames, outputNames: s.outputNames, run: (feeds) => s.run(feeds), release: () => s.release() };
     } catch (e) {
       throw loadError(model, e);
@@ -165,7 +166,8 @@ class WorkerSession implements OrtSession {
     const transfer: ArrayBuffer[] = [];
     for (const [k, t] of Object.entries(feeds)) {
       // A buffer handed over by an earlier run is detached (empty): say so rather than send nothing.
-      if ((t.data as Float32Array).byteLength === 0 && t.size > 0) return Promise.reject(new Error(`input ${k}: its buffer was already handed to the onnxruntime worker by an earlier run; make a new tensor per run`));
+      if ((t.data as Float32Array).byteLength === 0 && t.size > 0)
+        return Promise.reject(new Error(`input ${k}: its buffer was already handed to the onnxruntime worker by an earlier run; make a new tensor per run`));
       wire[k] = { type: t.type, data: t.data, dims: t.dims };
       const buf = (t.data as Float32Array).buffer;
       if (buf instanceof ArrayBuffer && !transfer.includes(buf)) transfer.push(buf);

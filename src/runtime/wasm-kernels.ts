@@ -22,7 +22,16 @@ type KernelArgs = { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.
 function convGeometry(xShape: number[], filterShape: number[], attrs: tf.Conv2DBackpropFilterAttrs | tf.Conv2DBackpropInputAttrs) {
   const format = tf.backend_util.convertConv2DDataFormat(attrs.dataFormat);
   if (format !== 'channelsLast') throw new Error('wasm conv backprop: only NHWC is supported');
-  const info = tf.backend_util.computeConv2DInfo(xShape as [number, number, number, number], filterShape as [number, number, number, number], attrs.strides, 1, attrs.pad, attrs.dimRoundingMode, false, format);
+  const info = tf.backend_util.computeConv2DInfo(
+    xShape as [number, number, number, number],
+    filterShape as [number, number, number, number],
+    attrs.strides,
+    1,
+    attrs.pad,
+    attrs.dimRoundingMode,
+    false,
+    format,
+  );
   return { ...info, top: info.padInfo.top, left: info.padInfo.left };
 }
 
@@ -33,7 +42,19 @@ function convGeometry(xShape: number[], filterShape: number[], attrs: tf.Conv2DB
  * Padding taps are skipped (they contribute zeros).
  */
 function forEachPatchCell(g: ReturnType<typeof convGeometry>, n0: number, nc: number, visit: (row: number, xAt: number, kAt: number) => void): void {
-  const { inHeight: ih, inWidth: iw, inChannels: ci, outHeight: oh, outWidth: ow, filterHeight: kh, filterWidth: kw, strideHeight: sh, strideWidth: sw, top, left } = g;
+  const {
+    inHeight: ih,
+    inWidth: iw,
+    inChannels: ci,
+    outHeight: oh,
+    outWidth: ow,
+    filterHeight: kh,
+    filterWidth: kw,
+    strideHeight: sh,
+    strideWidth: sw,
+    top,
+    left,
+  } = g;
   let row = 0;
   for (let b = n0; b < n0 + nc; b++) {
     const xb = b * ih * iw * ci;
@@ -84,7 +105,11 @@ function conv2DBackpropFilterWasm(args: KernelArgs): tf.TensorInfo {
       let dst = kAt * m + row;
       for (let q = 0; q < ci; q++, dst += m) c[dst] = xv[xAt + q]!;
     });
-    const out = batchMatMul({ inputs: { a: colsT, b: dyc }, backend: args.backend as tf.KernelBackend, attrs: { transposeA: false, transposeB: false } }) as tf.TensorInfo;
+    const out = batchMatMul({
+      inputs: { a: colsT, b: dyc },
+      backend: args.backend as tf.KernelBackend,
+      attrs: { transposeA: false, transposeB: false },
+    }) as tf.TensorInfo;
     const outV = backend.typedArrayFromHeap(out);
     for (let i = 0; i < acc.length; i++) acc[i]! += outV[i]!;
     for (const t of [colsT, dyc, out]) backend.disposeData(t.dataId);
@@ -120,7 +145,11 @@ function conv2DBackpropInputWasm(args: KernelArgs): tf.TensorInfo {
     const m = nc * rowsPerImage;
     const dyc = backend.makeOutput([1, m, co], 'float32');
     backend.typedArrayFromHeap(dyc).set(dyv.subarray(n0 * rowsPerImage * co, (n0 + nc) * rowsPerImage * co));
-    const colsInfo = batchMatMul({ inputs: { a: dyc, b: wT }, backend: args.backend as tf.KernelBackend, attrs: { transposeA: false, transposeB: false } }) as tf.TensorInfo;
+    const colsInfo = batchMatMul({
+      inputs: { a: dyc, b: wT },
+      backend: args.backend as tf.KernelBackend,
+      attrs: { transposeA: false, transposeB: false },
+    }) as tf.TensorInfo;
     const cols = backend.typedArrayFromHeap(colsInfo);
     forEachPatchCell(g, n0, nc, (row, xAt, kAt) => {
       const src = row * k + kAt;

@@ -72,7 +72,12 @@ export async function buildDeviceAssets(app: DogApp, o: { maxBytes?: number; max
     return { url, bytes: bytes.length };
   };
   const store = app.options.store ?? getDefaultStore();
-  const limits: DecodeLimits = { ...DEFAULT_DECODE_LIMITS, ...app.options.limits, ...(o.maxBytes ? { maxBytes: o.maxBytes } : {}), ...(o.maxPixels ? { maxPixels: o.maxPixels } : {}) };
+  const limits: DecodeLimits = {
+    ...DEFAULT_DECODE_LIMITS,
+    ...app.options.limits,
+    ...(o.maxBytes ? { maxBytes: o.maxBytes } : {}),
+    ...(o.maxPixels ? { maxPixels: o.maxPixels } : {}),
+  };
   const backbone = app.backbone;
   const head = app.classifier;
   let reason: string | undefined;
@@ -83,7 +88,7 @@ export async function buildDeviceAssets(app: DogApp, o: { maxBytes?: number; max
   else if (head instanceof TrainedClassifier || head instanceof EnsembleClassifier) {
     const model = head as TrainedModel;
     const input = model.singleModels()[0]!.manifest.input;
-    if (input === 'image') reason ??= 'this server\'s breed model reads pixels (a CNN of its own); device mode runs heads on the backbone\'s features';
+    if (input === 'image') reason ??= "this server's breed model reads pixels (a CNN of its own); device mode runs heads on the backbone's features";
     else {
       headSpec = { kind: 'onnx', input };
       headAsset = add('head.onnx', buildHeadOnnx(model), 'application/octet-stream');
@@ -103,7 +108,12 @@ export async function buildDeviceAssets(app: DogApp, o: { maxBytes?: number; max
     available: !reason,
     ...(reason ? { reason } : {}),
     bundle: add('device.js', bundle.code, 'text/javascript').url,
-    ort: { version: ORT_WEB_VERSION, module: `${ORT_WEB_PREFIX}ort.wasm.min.mjs`, glue: `${ORT_WEB_PREFIX}ort-wasm-simd-threaded.mjs`, wasm: add('ort-wasm-simd-threaded.wasm', wasmBytes, 'application/wasm') },
+    ort: {
+      version: ORT_WEB_VERSION,
+      module: `${ORT_WEB_PREFIX}ort.wasm.min.mjs`,
+      glue: `${ORT_WEB_PREFIX}ort-wasm-simd-threaded.mjs`,
+      wasm: add('ort-wasm-simd-threaded.wasm', wasmBytes, 'application/wasm'),
+    },
     models: {
       backbone: add(`${backbone.name}.onnx`, backboneBytes, 'application/octet-stream'),
       faces: add(`${yunet.model ?? 'yunet_n'}.onnx`, facesBytes, 'application/octet-stream'),

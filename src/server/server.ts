@@ -78,14 +78,20 @@ export async function buildServer(o: ServerOptions): Promise<FastifyInstance> {
   server.get('/assets/:hash/:name', async (req, reply) => {
     const file = (await deviceAssets()).files.get(req.url.split('?')[0]!);
     if (!file) return sendError(reply, 404, `no asset ${req.url}`);
-    return reply.header('Cache-Control', IMMUTABLE).type(file.type).send(Buffer.from(file.bytes.buffer, file.bytes.byteOffset, file.bytes.byteLength));
+    return reply
+      .header('Cache-Control', IMMUTABLE)
+      .type(file.type)
+      .send(Buffer.from(file.bytes.buffer, file.bytes.byteOffset, file.bytes.byteLength));
   });
   // onnxruntime-web's own scripts, from the installed package (never a CDN); the version is in the path.
   server.get(`${ORT_WEB_PREFIX}:file`, async (req, reply) => {
     const name = (req.params as { file: string }).file;
     const type = ORT_WEB_FILES[name];
     if (!type) return sendError(reply, 404, `no onnxruntime-web file ${name}`);
-    return reply.header('Cache-Control', IMMUTABLE).type(type).send(await readFile(path.join(ORT_WEB_DIST, name)));
+    return reply
+      .header('Cache-Control', IMMUTABLE)
+      .type(type)
+      .send(await readFile(path.join(ORT_WEB_DIST, name)));
   });
 
   server.get('/api/health', async () => ({ status: 'ok', uptimeS: Math.round((Date.now() - started) / 1000), queue: queue.stats }));

@@ -51,7 +51,15 @@ export function seedScratchCnn(o: CnnOptions): tfl.Sequential {
   const m = tfl.sequential({ name: 'seed_scratch_cnn' });
   const filters = [16, 32, 64, 128];
   filters.forEach((f, i) => {
-    m.add(tfl.layers.conv2d({ filters: f, kernelSize: i === 0 ? 3 : 2, padding: 'same', activation: 'relu', ...(i === 0 ? { inputShape: [o.size, o.size, o.channels] } : {}) }));
+    m.add(
+      tfl.layers.conv2d({
+        filters: f,
+        kernelSize: i === 0 ? 3 : 2,
+        padding: 'same',
+        activation: 'relu',
+        ...(i === 0 ? { inputShape: [o.size, o.size, o.channels] } : {}),
+      }),
+    );
     m.add(tfl.layers.maxPooling2d({ poolSize: 2 }));
   });
   m.add(tfl.layers.globalAveragePooling2d({}));

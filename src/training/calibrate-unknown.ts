@@ -1,12 +1,26 @@
 import type { FeatureRow } from '../features/bottleneck.js';
-import { chooseThreshold, imagenetView, DEFAULT_FALSE_UNKNOWN_TARGET, DEFAULT_PROFILE_COVERAGE, falseUnknownRate, imagenetProfile, profileMass, rejectionRate, type UnknownCalibration } from '../models/unknown.js';
+import {
+  chooseThreshold,
+  imagenetView,
+  DEFAULT_FALSE_UNKNOWN_TARGET,
+  DEFAULT_PROFILE_COVERAGE,
+  falseUnknownRate,
+  imagenetProfile,
+  profileMass,
+  rejectionRate,
+  type UnknownCalibration,
+} from '../models/unknown.js';
 
 /**
  * Calibrate the "unknown" answer of a feature model from the rows `train` already has: the profile
  * from the training photos, the threshold from the validation photos (held out from the weights)
  * and, when given, out-of-class photos; then measured, untouched, on the test photos.
  */
-export function calibrateUnknown(rows: Record<'train' | 'valid' | 'test', FeatureRow[]>, outOfClass: { rows: FeatureRow[]; source: string } | null, o: { target?: number; coverage?: number } = {}): UnknownCalibration | null {
+export function calibrateUnknown(
+  rows: Record<'train' | 'valid' | 'test', FeatureRow[]>,
+  outOfClass: { rows: FeatureRow[]; source: string } | null,
+  o: { target?: number; coverage?: number } = {},
+): UnknownCalibration | null {
   if (rows.train.length === 0 || rows.valid.length === 0) return null;
   const target = o.target ?? DEFAULT_FALSE_UNKNOWN_TARGET;
   const coverage = o.coverage ?? DEFAULT_PROFILE_COVERAGE;

@@ -33,7 +33,11 @@ export function mirrorAugmenter(rows: FeatureRow[], input: ModelInput, seed: num
 }
 
 /** Decode and preprocess image files into one tensor (for CNNs trained on pixels). Unreadable files are skipped. */
-export async function imageTensor(files: LabeledFile[], p: Preprocessing, onProgress?: (done: number) => void): Promise<{ x: tf.Tensor4D; labels: number[]; failures: { file: string; reason: string }[] }> {
+export async function imageTensor(
+  files: LabeledFile[],
+  p: Preprocessing,
+  onProgress?: (done: number) => void,
+): Promise<{ x: tf.Tensor4D; labels: number[]; failures: { file: string; reason: string }[] }> {
   const per = p.width * p.height * channelsOf(p);
   const buf = new Float32Array(files.length * per);
   const labels: number[] = [];

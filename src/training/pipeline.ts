@@ -99,7 +99,11 @@ export async function prepareSplits(o: Pick<TrainingOptions, 'dataDir' | 'validF
   if (o.splits) return { dataset, ...o.splits };
   let { train, valid, test } = dataset.splits;
   if (o.validFromTrain || valid.length === 0) {
-    const parts = stratifiedSplit(train.map((f) => f.label), { valid: o.validFromTrain ?? 0.15, test: 0 }, o.seed ?? 42);
+    const parts = stratifiedSplit(
+      train.map((f) => f.label),
+      { valid: o.validFromTrain ?? 0.15, test: 0 },
+      o.seed ?? 42,
+    );
     if (test.length === 0) test = valid;
     valid = parts.valid.map((i) => train[i]!);
     train = parts.train.map((i) => train[i]!);
@@ -134,11 +138,17 @@ export async function featuresFor(data: PreparedData, backbone: Backbone, o: { f
     if (files.length === 0) continue;
     const bar = o.quiet ? null : progress(`features ${split}`, files.length);
     let last = 0;
-    const r = await extractFeatures(files.map((f) => f.file), backbone, { cacheDir: o.featureCache, onProgress: (d) => {
-        bar?.tick(d - last);
-        last = d;
+    const r = await extractFeatures(
+      files.map((f) => f.file),
+      backbone,
+      {
+        cacheDir: o.featureCache,
+        onProgress: (d) => {
+          bar?.tick(d - last);
+          last = d;
+        },
       },
-    });
+    );
     bar?.stop();
     r.rows.forEach((row, i) => {
       if (row) {
@@ -206,13 +216,33 @@ export async function runTraining(request: TrainingOptions | ResumeRequest): Pro
   if (request.resume) {
     saved = await readRunForResume(request.runDir);
     const merged = resumeOptions<TrainingOptions>(request.runDir, saved.config, request, saved.point.epoch);
-    o = { ...merged, dataDir: request.dataDir, runDir: request.runDir, resume: true, quiet: request.quiet, featureCache: request.featureCache ?? merged.featureCache, splits: request.splits };
+    o = {
+      ...merged,
+      dataDir: request.dataDir,
+      runDir: request.runDir,
+      resume: true,
+      quiet: request.quiet,
+      featureCache: request.featureCache ?? merged.featureCache,
+      splits: request.splits,
+    };
   } else {
     o = request;
-    if (await stat(configPath).then(() => true, () => false)) throw new ImgclassError('BAD_RUN', `${o.runDir} already holds a training run; continue it with --resume ${o.runDir}, or choose another --out`);
+    if (
+      await stat(configPath).then(
+        () => true,
+        () => false,
+      )
+    )
+      throw new ImgclassError('BAD_RUN', `${o.runDir} already holds a training run; continue it with --resume ${o.runDir}, or choose another --out`);
   }
   const data = await prepareSplits(o);
-  const dataRecord = { root: data.dataset.root, splitSource: data.dataset.splitSource, classes: data.dataset.classes, fingerprint: await fingerprint(data.dataset), counts: { train: data.train.length, valid: data.valid.length, test: data.test.length } };
+  const dataRecord = {
+    root: data.dataset.root,
+    splitSource: data.dataset.splitSource,
+    classes: data.dataset.classes,
+    fingerprint: await fingerprint(data.dataset),
+    counts: { train: data.train.length, valid: data.valid.length, test: data.test.length },
+  };
   if (saved?.data) checkSameData(o.runDir, o.dataDir, saved.data, dataRecord);
   // Only now, every check passed: recorded with every default resolved, and rewritten on resume
   // so it states the epochs now aimed at.
@@ -232,11 +262,17 @@ export async function runTraining(request: TrainingOptions | ResumeRequest): Pro
     const [tr, va] = [await imageTensor(data.train, preprocessing), await imageTensor(data.valid, preprocessing)];
     tensors = { xTrain: tr.x, yTrain: oneHot(tr.labels, data.dataset.classes.length), xValid: va.x, yValid: oneHot(va.labels, data.dataset.classes.length) };
     trainLabels = tr.labels;
-    if (o.augment !== false) tensors.augment = imageAugmenter(tr.x, { flip: true, shift: 0.1, zoom: 0.15, brightness: 0.2, rotation: 10 }, o.arch === 'otsu', seed);
+    if (o.augment !== false)
+      tensors.augment = imageAugmenter(tr.x, { flip: true, shift: 0.1, zoom: 0.15, brightness: 0.2, rotation: 10 }, o.arch === 'otsu', seed);
   } else {
     backbone = await loadBackbone(o.backbone, { resize: o.resize });
     const f = await featuresFor(data, backbone, o);
-    tensors = { xTrain: featureMatrix(f.rows.train, input), yTrain: oneHot(f.labels.train, data.dataset.classes.length), xValid: featureMatrix(f.rows.valid, input), yValid: oneHot(f.labels.valid, data.dataset.classes.length) };
+    tensors = {
+      xTrain: featureMatrix(f.rows.train, input),
+      yTrain: oneHot(f.labels.train, data.dataset.classes.length),
+      xValid: featureMatrix(f.rows.valid, input),
+      yValid: oneHot(f.labels.valid, data.dataset.classes.length),
+    };
     if (o.augment !== false) tensors.augment = mirrorAugmenter(f.rows.train, input, seed);
     inputDim = tensors.xTrain.shape[1]!;
     trainLabels = f.labels.train;
@@ -244,13 +280,15 @@ export async function runTraining(request: TrainingOptions | ResumeRequest): Pro
     const skippedNote = walked ? describeSkipped(walked.skipped) : null;
     if (skippedNote && !o.quiet) process.stderr.write(`--unknown-photos: ${skippedNote}\n`);
     const outFiles = walked?.files ?? [];
-    if (o.unknownPhotos?.length && outFiles.length === 0) throw new ImgclassError('BAD_OPTION', `no photos found in --unknown-photos ${o.unknownPhotos.join(', ')}`);
+    if (o.unknownPhotos?.length && outFiles.length === 0)
+      throw new ImgclassError('BAD_OPTION', `no photos found in --unknown-photos ${o.unknownPhotos.join(', ')}`);
     const outOfClass = outFiles.length ? await extractFeatures(outFiles, backbone, { cacheDir: o.featureCache }) : null;
     unknown = calibrateUnknown(f.rows, outOfClass ? { rows: outOfClass.rows.filter((r) => r !== null), source: o.unknownPhotos!.join(', ') } : null);
   }
   const counts = data.dataset.classes.map((_, c) => trainLabels.filter((l) => l === c).length);
   const imbalance = Math.max(...counts) / Math.max(1, Math.min(...counts));
-  const classWeight = hp.classWeight === 'balanced' ? Object.fromEntries(counts.map((n, c) => [c, n > 0 ? trainLabels.length / (counts.length * n) : 0])) : undefined;
+  const classWeight =
+    hp.classWeight === 'balanced' ? Object.fromEntries(counts.map((n, c) => [c, n > 0 ? trainLabels.length / (counts.length * n) : 0])) : undefined;
   const model = await buildModel(o, data.dataset.classes, inputDim, backbone);
   backbone?.dispose();
   if (saved?.point.lastDir) await loadWeightsInto(model, saved.point.lastDir, o.runDir);
@@ -264,14 +302,46 @@ export async function runTraining(request: TrainingOptions | ResumeRequest): Pro
     input,
     preprocessing,
     classes: data.dataset.classes,
-    training: { name: path.basename(o.runDir), arch: o.arch, resize: preprocessing.resize, optimizer: o.optimizer, learningRate: hp.learningRate, epochs: o.epochs, batchSize: o.batchSize, patience: hp.patience, hidden: hp.hidden, dropout: hp.dropout, classWeight: classWeight ? { mode: 'balanced', weights: classWeight } : 'none', augment: o.augment !== false, seed, data: o.dataDir },
+    training: {
+      name: path.basename(o.runDir),
+      arch: o.arch,
+      resize: preprocessing.resize,
+      optimizer: o.optimizer,
+      learningRate: hp.learningRate,
+      epochs: o.epochs,
+      batchSize: o.batchSize,
+      patience: hp.patience,
+      hidden: hp.hidden,
+      dropout: hp.dropout,
+      classWeight: classWeight ? { mode: 'balanced', weights: classWeight } : 'none',
+      augment: o.augment !== false,
+      seed,
+      data: o.dataDir,
+    },
     ...(unknown ? { unknown } : {}),
   };
-  const result = await trainModel(model, tensors, { optimizer: o.optimizer, learningRate: hp.learningRate, epochs: o.epochs, batchSize: o.batchSize, patience: hp.patience, seed, classWeight }, o.runDir, manifest, { resume: saved?.point, quiet: o.quiet });
+  const result = await trainModel(
+    model,
+    tensors,
+    { optimizer: o.optimizer, learningRate: hp.learningRate, epochs: o.epochs, batchSize: o.batchSize, patience: hp.patience, seed, classWeight },
+    o.runDir,
+    manifest,
+    { resume: saved?.point, quiet: o.quiet },
+  );
   tf.dispose([tensors.xTrain, tensors.yTrain, tensors.xValid, tensors.yValid]);
   model.dispose();
   if (result.history.length > 0) await recordOutcome(path.join(o.runDir, 'model'), result, o.epochs);
-  return { ...result, runDir: o.runDir, modelDir: path.join(o.runDir, 'model'), counts: { train: data.train.length, valid: data.valid.length, test: data.test.length }, test: data.test, train: data.train, leaks, unknown, imbalance };
+  return {
+    ...result,
+    runDir: o.runDir,
+    modelDir: path.join(o.runDir, 'model'),
+    counts: { train: data.train.length, valid: data.valid.length, test: data.test.length },
+    test: data.test,
+    train: data.train,
+    leaks,
+    unknown,
+    imbalance,
+  };
 }
 
 /**
@@ -297,7 +367,9 @@ async function loadWeightsInto(model: tfl.LayersModel, lastDir: string, runDir: 
   try {
     model.setWeights(last.model.getWeights());
   } catch (e) {
-    throw new ImgclassError('BAD_RUN', `cannot resume ${runDir}: its last checkpoint does not fit the network these options build: ${(e as Error).message}`, { cause: e });
+    throw new ImgclassError('BAD_RUN', `cannot resume ${runDir}: its last checkpoint does not fit the network these options build: ${(e as Error).message}`, {
+      cause: e,
+    });
   } finally {
     last.model.dispose();
   }

@@ -51,7 +51,22 @@ export interface SavedRun {
 }
 
 /** Options that decide what is trained: given again with --resume, they must equal the run's. */
-export const FIXED_OPTIONS = ['arch', 'backbone', 'input', 'optimizer', 'learningRate', 'batchSize', 'patience', 'hidden', 'dropout', 'size', 'resize', 'validFromTrain', 'augment', 'seed'] as const;
+export const FIXED_OPTIONS = [
+  'arch',
+  'backbone',
+  'input',
+  'optimizer',
+  'learningRate',
+  'batchSize',
+  'patience',
+  'hidden',
+  'dropout',
+  'size',
+  'resize',
+  'validFromTrain',
+  'augment',
+  'seed',
+] as const;
 const REQUIRED_CONFIG = ['arch', 'optimizer', 'batchSize', 'epochs'] as const;
 
 const notARun = (dir: string, why: string) => new ImgclassError('BAD_RUN', `cannot resume ${dir}: ${why}`);
@@ -68,7 +83,8 @@ export async function readRunForResume(runDir: string): Promise<SavedRun> {
   if (missing.length) throw notARun(runDir, `config.json lacks ${missing.join(', ')}`);
   const point = await readPoint(runDir);
   const data = await readJson(runDir, 'data.json');
-  if (data === undefined && (point.epoch > 0 || point.bestValLoss < Infinity)) throw notARun(runDir, 'data.json is missing, so the data it trained on cannot be checked');
+  if (data === undefined && (point.epoch > 0 || point.bestValLoss < Infinity))
+    throw notARun(runDir, 'data.json is missing, so the data it trained on cannot be checked');
   if (data !== undefined && !isSavedData(data)) throw notARun(runDir, 'data.json is damaged (no classes, fingerprint or counts)');
   return { config, data: (data as SavedData | undefined) ?? null, point };
 }
@@ -85,14 +101,18 @@ async function readPoint(runDir: string): Promise<ResumePoint> {
   }
   const modelDir = path.join(runDir, 'model');
   let best = checkpoint.best;
-  const hasModel = await stat(await settledDir(modelDir)).then(() => true, () => false);
+  const hasModel = await stat(await settledDir(modelDir)).then(
+    () => true,
+    () => false,
+  );
   if (hasModel) {
     const m = await readManifest(modelDir).catch((e: Error) => {
       throw notARun(runDir, `its best model (model/) is damaged: ${e.message}; move it away to resume`);
     });
     const mm = (m.metrics ?? {}) as { bestEpoch?: number; valLoss?: number; valAccuracy?: number; loss?: number; accuracy?: number };
     // model/ is swapped in before last/: after a kill it can hold a better epoch than the checkpoint knows
-    if (typeof mm.valLoss === 'number' && (!best || mm.valLoss < best.valLoss)) best = { epoch: mm.bestEpoch ?? 0, loss: mm.loss ?? NaN, acc: mm.accuracy ?? NaN, valLoss: mm.valLoss, valAcc: mm.valAccuracy ?? NaN };
+    if (typeof mm.valLoss === 'number' && (!best || mm.valLoss < best.valLoss))
+      best = { epoch: mm.bestEpoch ?? 0, loss: mm.loss ?? NaN, acc: mm.accuracy ?? NaN, valLoss: mm.valLoss, valAcc: mm.valAccuracy ?? NaN };
   }
   return { ...checkpoint, best, lastDir: checkpoint.epoch > 0 ? lastDir : null, bestValLoss: best?.valLoss ?? Infinity };
 }
@@ -130,8 +150,14 @@ function validCheckpoint(runDir: string, cp: unknown): Checkpoint {
  */
 export function resumeOptions<T extends object>(runDir: string, saved: Record<string, unknown>, givenOptions: object, finished: number): T {
   const given = givenOptions as Record<string, unknown>;
-  const conflicts = FIXED_OPTIONS.filter((k) => given[k] !== undefined && JSON.stringify(given[k]) !== JSON.stringify(saved[k])).map((k) => `${flag(k)} ${String(given[k])} (the run has ${saved[k] === undefined ? 'the default' : String(saved[k])})`);
-  if (conflicts.length) throw new ImgclassError('BAD_OPTION', `cannot resume ${runDir} with different options: ${conflicts.join('; ')}. Leave them out to continue the run as it was, or start a new run with --out`);
+  const conflicts = FIXED_OPTIONS.filter((k) => given[k] !== undefined && JSON.stringify(given[k]) !== JSON.stringify(saved[k])).map(
+    (k) => `${flag(k)} ${String(given[k])} (the run has ${saved[k] === undefined ? 'the default' : String(saved[k])})`,
+  );
+  if (conflicts.length)
+    throw new ImgclassError(
+      'BAD_OPTION',
+      `cannot resume ${runDir} with different options: ${conflicts.join('; ')}. Leave them out to continue the run as it was, or start a new run with --out`,
+    );
   const epochs = (given.epochs as number | undefined) ?? (saved.epochs as number);
   if (epochs < finished) throw new ImgclassError('BAD_OPTION', `cannot resume ${runDir} with --epochs ${epochs}: it already finished ${finished} epochs`);
   return { ...saved, epochs } as unknown as T;
@@ -140,17 +166,38 @@ export function resumeOptions<T extends object>(runDir: string, saved: Record<st
 /** Refuse a data set that is not the one the run trained on (classes, split sizes, files). */
 export function checkSameData(runDir: string, dataDir: string, saved: SavedData, now: SavedData): void {
   const names = (cs: ClassInfo[]) => cs.map((c) => c.name).join(', ');
-  if (names(saved.classes) !== names(now.classes)) throw new ImgclassError('BAD_DATASET', `cannot resume ${runDir} on ${dataDir}: its classes differ (the run has ${names(saved.classes)}; ${dataDir} has ${names(now.classes)})`);
+  if (names(saved.classes) !== names(now.classes))
+    throw new ImgclassError(
+      'BAD_DATASET',
+      `cannot resume ${runDir} on ${dataDir}: its classes differ (the run has ${names(saved.classes)}; ${dataDir} has ${names(now.classes)})`,
+    );
   const c = (x: SavedData['counts']) => `${x.train}/${x.valid}/${x.test}`;
-  if (c(saved.counts) !== c(now.counts)) throw new ImgclassError('BAD_DATASET', `cannot resume ${runDir} on ${dataDir}: the train/valid/test split differs (the run has ${c(saved.counts)} images, now ${c(now.counts)})`);
-  if (saved.fingerprint.sha256 !== now.fingerprint.sha256) throw new ImgclassError('BAD_DATASET', `cannot resume ${runDir} on ${dataDir}: the files differ from the ones the run trained on (data fingerprint ${saved.fingerprint.sha256}, now ${now.fingerprint.sha256})`);
+  if (c(saved.counts) !== c(now.counts))
+    throw new ImgclassError(
+      'BAD_DATASET',
+      `cannot resume ${runDir} on ${dataDir}: the train/valid/test split differs (the run has ${c(saved.counts)} images, now ${c(now.counts)})`,
+    );
+  if (saved.fingerprint.sha256 !== now.fingerprint.sha256)
+    throw new ImgclassError(
+      'BAD_DATASET',
+      `cannot resume ${runDir} on ${dataDir}: the files differ from the ones the run trained on (data fingerprint ${saved.fingerprint.sha256}, now ${now.fingerprint.sha256})`,
+    );
 }
 
-const FLAGS: Record<string, string> = { learningRate: '--lr', batchSize: '--batch-size', validFromTrain: '--valid-from-train', augment: '--augment/--no-augment' };
+const FLAGS: Record<string, string> = {
+  learningRate: '--lr',
+  batchSize: '--batch-size',
+  validFromTrain: '--valid-from-train',
+  augment: '--augment/--no-augment',
+};
 const flag = (k: string) => FLAGS[k] ?? `--${k}`;
 
 async function whatItIs(dir: string): Promise<string> {
-  const has = (f: string) => stat(path.join(dir, f)).then(() => true, () => false);
+  const has = (f: string) =>
+    stat(path.join(dir, f)).then(
+      () => true,
+      () => false,
+    );
   if ((await has('kfold.json')) || (await has('fold-1'))) return '; it is a k-fold directory, whose folds cannot be resumed one by one';
   if (await has('sweep.json')) return '; it is a sweep directory';
   if (await has('explore.json')) return '; it is an explore report';

@@ -53,14 +53,23 @@ export interface TrainResult {
  * the last committed epoch and a loadable best model; `resume` (read and checked by resume.ts,
  * weights already loaded into `model`) continues after its epoch; optimiser moments restart from zero.
  */
-export async function trainModel(model: tfl.LayersModel, data: TrainTensors, cfg: TrainConfig, runDir: string, manifest: Omit<ModelManifest, 'createdAt'>, opts: { resume?: ResumePoint; quiet?: boolean } = {}): Promise<TrainResult> {
+export async function trainModel(
+  model: tfl.LayersModel,
+  data: TrainTensors,
+  cfg: TrainConfig,
+  runDir: string,
+  manifest: Omit<ModelManifest, 'createdAt'>,
+  opts: { resume?: ResumePoint; quiet?: boolean } = {},
+): Promise<TrainResult> {
   await mkdir(runDir, { recursive: true });
   // only this process writes here now: put back a checkpoint swap a kill cut short, drop half-built copies
   await recoverDir(path.join(runDir, 'model'));
   await recoverDir(path.join(runDir, 'last'));
   await removeStaleTempFiles(runDir);
   const point = opts.resume;
-  let state: Checkpoint = point ? { epoch: point.epoch, best: point.best, sinceBest: point.sinceBest, history: [...point.history], resumes: point.resumes ?? [] } : { epoch: 0, best: null, sinceBest: 0, history: [] };
+  let state: Checkpoint = point
+    ? { epoch: point.epoch, best: point.best, sinceBest: point.sinceBest, history: [...point.history], resumes: point.resumes ?? [] }
+    : { epoch: 0, best: null, sinceBest: 0, history: [] };
   // what a new best must beat: the model in model/, which a kill may have left one epoch ahead of last/
   let bestValLoss = point?.bestValLoss ?? Infinity;
   const resumedFrom = state.epoch;
@@ -96,17 +105,33 @@ export async function trainModel(model: tfl.LayersModel, data: TrainTensors, cfg
       });
       if (x !== data.xTrain) x.dispose();
       if (interrupted) break;
-      const m: EpochMetrics = { epoch, loss: num(h.history.loss), acc: num(h.history.acc), valLoss: num(h.history.val_loss), valAcc: num(h.history.val_acc), seconds: round((performance.now() - te) / 1000, 3) };
+      const m: EpochMetrics = {
+        epoch,
+        loss: num(h.history.loss),
+        acc: num(h.history.acc),
+        valLoss: num(h.history.val_loss),
+        valAcc: num(h.history.val_acc),
+        seconds: round((performance.now() - te) / 1000, 3),
+      };
       const history = [...state.history, m];
       const improved = m.valLoss < bestValLoss;
       if (improved) {
-        await saveModelDir(path.join(runDir, 'model'), model, { ...manifest, createdAt: new Date().toISOString(), metrics: { bestEpoch: epoch, valLoss: m.valLoss, valAccuracy: m.valAcc, loss: m.loss, accuracy: m.acc } });
+        await saveModelDir(path.join(runDir, 'model'), model, {
+          ...manifest,
+          createdAt: new Date().toISOString(),
+          metrics: { bestEpoch: epoch, valLoss: m.valLoss, valAccuracy: m.valAcc, loss: m.loss, accuracy: m.acc },
+        });
         bestValLoss = m.valLoss;
         state = { epoch, best: m, sinceBest: 0, history, resumes };
       } else {
         state = { ...state, epoch, sinceBest: state.sinceBest + 1, history, resumes };
       }
-      await saveModelDir(path.join(runDir, 'last'), model, { ...manifest, createdAt: new Date().toISOString(), metrics: { epoch } }, { [CHECKPOINT_FILE]: JSON.stringify(state) });
+      await saveModelDir(
+        path.join(runDir, 'last'),
+        model,
+        { ...manifest, createdAt: new Date().toISOString(), metrics: { epoch } },
+        { [CHECKPOINT_FILE]: JSON.stringify(state) },
+      );
       await writeViews(runDir, state);
       bar?.log(epochLine(m, cfg.epochs, improved));
       if (cfg.patience && state.sinceBest >= cfg.patience) stoppedEarly = true;
@@ -115,7 +140,11 @@ export async function trainModel(model: tfl.LayersModel, data: TrainTensors, cfg
     unregister();
     bar?.stop();
   }
-  if (!state.best) throw new ImgclassError('BAD_OPTION', interrupted ? 'stopped before the first epoch finished; nothing to keep' : `no epoch was trained (--epochs ${cfg.epochs})`);
+  if (!state.best)
+    throw new ImgclassError(
+      'BAD_OPTION',
+      interrupted ? 'stopped before the first epoch finished; nothing to keep' : `no epoch was trained (--epochs ${cfg.epochs})`,
+    );
   // metrics.jsonl may still hold epochs of a killed attempt that were never committed: rewrite it
   await writeViews(runDir, state);
   await writeRunArtifacts(runDir, state.history, manifest.training?.name as string | undefined, { bestEpoch: state.best.epoch, resumes });
@@ -135,7 +164,9 @@ export function epochLine(m: EpochMetrics, epochs: number, best: boolean): strin
 }
 
 async function writeRunArtifacts(runDir: string, history: EpochMetrics[], name: string | undefined, marks: { bestEpoch?: number; resumes: number[] }) {
-  const csv = ['epoch,loss,acc,val_loss,val_acc,seconds', ...history.map((h) => [h.epoch, h.loss, h.acc, h.valLoss, h.valAcc, h.seconds ?? ''].join(','))].join('\n') + '\n';
+  const csv =
+    ['epoch,loss,acc,val_loss,val_acc,seconds', ...history.map((h) => [h.epoch, h.loss, h.acc, h.valLoss, h.valAcc, h.seconds ?? ''].join(','))].join('\n') +
+    '\n';
   await writeFileAtomic(path.join(runDir, 'metrics.csv'), csv);
   if (history.length > 0) await renderChart(trainingCurvesSpec(history, name ?? path.basename(runDir), marks), path.join(runDir, 'curves'));
 }

@@ -26,7 +26,10 @@ export interface SweepRow {
  * The seed's tuning experiment: a grid over optimisers × epochs (× learning rates), each trained
  * with the same data, splits and seed; a results table, JSON and a chart.
  */
-export async function sweep(base: TrainingOptions, grid: { optimizers: OptimizerName[]; epochs: number[]; learningRates?: (number | undefined)[] }): Promise<SweepRow[]> {
+export async function sweep(
+  base: TrainingOptions,
+  grid: { optimizers: OptimizerName[]; epochs: number[]; learningRates?: (number | undefined)[] },
+): Promise<SweepRow[]> {
   const rows: SweepRow[] = [];
   const lrs = grid.learningRates?.length ? grid.learningRates : [base.learningRate];
   await prepareSplits(base); // the data set checked (and what is not an image reported) once, before the first run
@@ -35,16 +38,44 @@ export async function sweep(base: TrainingOptions, grid: { optimizers: Optimizer
   for (const c of combos) {
     const runDir = path.join(base.runDir, `${c.optimizer}-e${c.epochs}${c.lr ? `-lr${c.lr}` : ''}`);
     const s = await runTraining({ ...base, runDir, optimizer: c.optimizer, epochs: c.epochs, learningRate: c.lr, quiet: true });
-    const test = s.test.length ? await evaluateModels([s.modelDir], base.dataDir, { files: s.test, seed: base.seed, trainingFiles: s.train, featureCache: base.featureCache, filesName: 'test' }) : null;
-    rows.push({ optimizer: c.optimizer, epochs: c.epochs, learningRate: c.lr ?? null, bestEpoch: s.best.epoch, valLoss: s.best.valLoss, valAccuracy: s.best.valAcc, testAccuracy: test?.accuracy ?? null, seconds: s.seconds, modelDir: s.modelDir });
-    bar.log(`${c.optimizer} ${c.epochs} epochs${c.lr ? ` lr ${c.lr}` : ''}: best epoch ${s.best.epoch}, val_acc ${(s.best.valAcc * 100).toFixed(2)}%${test ? `, test_acc ${(test.accuracy * 100).toFixed(2)}% (n=${test.n})` : ''}, ${s.seconds.toFixed(1)} s`);
+    const test = s.test.length
+      ? await evaluateModels([s.modelDir], base.dataDir, {
+          files: s.test,
+          seed: base.seed,
+          trainingFiles: s.train,
+          featureCache: base.featureCache,
+          filesName: 'test',
+        })
+      : null;
+    rows.push({
+      optimizer: c.optimizer,
+      epochs: c.epochs,
+      learningRate: c.lr ?? null,
+      bestEpoch: s.best.epoch,
+      valLoss: s.best.valLoss,
+      valAccuracy: s.best.valAcc,
+      testAccuracy: test?.accuracy ?? null,
+      seconds: s.seconds,
+      modelDir: s.modelDir,
+    });
+    bar.log(
+      `${c.optimizer} ${c.epochs} epochs${c.lr ? ` lr ${c.lr}` : ''}: best epoch ${s.best.epoch}, val_acc ${(s.best.valAcc * 100).toFixed(2)}%${test ? `, test_acc ${(test.accuracy * 100).toFixed(2)}% (n=${test.n})` : ''}, ${s.seconds.toFixed(1)} s`,
+    );
     bar.tick();
   }
   bar.stop();
   await writeFileAtomic(path.join(base.runDir, 'sweep.json'), JSON.stringify(rows, null, 2));
   const label = (r: SweepRow) => `${r.optimizer} ${r.epochs} ep${r.learningRate ? ` lr ${r.learningRate}` : ''}`;
   await renderChart(
-    barSpec(rows.flatMap((r) => [{ label: label(r), value: r.valAccuracy, group: 'validation' }, ...(r.testAccuracy !== null ? [{ label: label(r), value: r.testAccuracy, group: 'test' }] : [])]), `sweep on ${path.basename(path.resolve(base.dataDir))} (${base.arch}): accuracy at the best epoch`, 'accuracy (axis does not start at 0)', { zero: false, format: '.1%' }),
+    barSpec(
+      rows.flatMap((r) => [
+        { label: label(r), value: r.valAccuracy, group: 'validation' },
+        ...(r.testAccuracy !== null ? [{ label: label(r), value: r.testAccuracy, group: 'test' }] : []),
+      ]),
+      `sweep on ${path.basename(path.resolve(base.dataDir))} (${base.arch}): accuracy at the best epoch`,
+      'accuracy (axis does not start at 0)',
+      { zero: false, format: '.1%' },
+    ),
     path.join(base.runDir, 'sweep'),
   );
   return rows;
@@ -84,16 +115,27 @@ export interface KFoldResult {
 export async function kfold(base: TrainingOptions, k: number): Promise<KFoldResult> {
   const data = await prepareSplits(base);
   const pool = [...data.train, ...data.valid];
-  const folds = stratifiedKFold(pool.map((f) => f.label), k, base.seed ?? 42);
+  const folds = stratifiedKFold(
+    pool.map((f) => f.label),
+    k,
+    base.seed ?? 42,
+  );
   const rows: FoldRow[] = [];
   const dup = await findDuplicates({ train: pool });
   const testLeaks = await leakedIntoTraining(data.test, pool);
   const bar = progress('k-fold', k, 'fold');
   for (const [i, f] of folds.entries()) {
     const runDir = path.join(base.runDir, `fold-${i + 1}`);
-    const s = await runTraining({ ...base, runDir, quiet: true, splits: { train: f.train.map((j) => pool[j]!), valid: f.valid.map((j) => pool[j]!), test: data.test } });
+    const s = await runTraining({
+      ...base,
+      runDir,
+      quiet: true,
+      splits: { train: f.train.map((j) => pool[j]!), valid: f.valid.map((j) => pool[j]!), test: data.test },
+    });
     rows.push({ fold: i + 1, bestEpoch: s.best.epoch, valLoss: s.best.valLoss, valAccuracy: s.best.valAcc, modelDir: s.modelDir });
-    bar.log(`fold ${i + 1}/${k}: best epoch ${s.best.epoch} of ${s.history.length}, val_loss ${s.best.valLoss.toFixed(4)}, val_acc ${(s.best.valAcc * 100).toFixed(2)}% (n=${f.valid.length}), ${s.seconds.toFixed(1)} s`);
+    bar.log(
+      `fold ${i + 1}/${k}: best epoch ${s.best.epoch} of ${s.history.length}, val_loss ${s.best.valLoss.toFixed(4)}, val_acc ${(s.best.valAcc * 100).toFixed(2)}% (n=${f.valid.length}), ${s.seconds.toFixed(1)} s`,
+    );
     bar.tick();
   }
   bar.stop();
@@ -106,14 +148,43 @@ export async function kfold(base: TrainingOptions, k: number): Promise<KFoldResu
   await cp(best.modelDir, bestModelDir, { recursive: true });
   const ensembleDir = path.join(base.runDir, 'ensemble');
   await mkdir(ensembleDir, { recursive: true });
-  await saveEnsemble(ensembleDir, rows.map((r) => r.modelDir));
-  const held = { files: data.test, seed: base.seed, trainingFiles: pool, featureCache: base.featureCache, filesDescription: `the untouched test photos: ${data.test.length}`, filesName: 'test' };
+  await saveEnsemble(
+    ensembleDir,
+    rows.map((r) => r.modelDir),
+  );
+  const held = {
+    files: data.test,
+    seed: base.seed,
+    trainingFiles: pool,
+    featureCache: base.featureCache,
+    filesDescription: `the untouched test photos: ${data.test.length}`,
+    filesName: 'test',
+  };
   const test = data.test.length ? await evaluateModels([bestModelDir], base.dataDir, held) : null;
-  const ensembleTest = data.test.length ? await evaluateModels([ensembleDir], base.dataDir, { ...held, outDir: path.join(base.runDir, 'eval-test-ensemble') }) : null;
-  const result: KFoldResult = { folds: rows, mean, sd, bestFold: best.fold, bestModelDir, testAccuracy: test?.accuracy ?? null, ensembleDir, ensembleTestAccuracy: ensembleTest?.accuracy ?? null, counts: { pool: pool.length, test: data.test.length }, duplicatesInPool: dup.groups.length, testLeaks };
+  const ensembleTest = data.test.length
+    ? await evaluateModels([ensembleDir], base.dataDir, { ...held, outDir: path.join(base.runDir, 'eval-test-ensemble') })
+    : null;
+  const result: KFoldResult = {
+    folds: rows,
+    mean,
+    sd,
+    bestFold: best.fold,
+    bestModelDir,
+    testAccuracy: test?.accuracy ?? null,
+    ensembleDir,
+    ensembleTestAccuracy: ensembleTest?.accuracy ?? null,
+    counts: { pool: pool.length, test: data.test.length },
+    duplicatesInPool: dup.groups.length,
+    testLeaks,
+  };
   await writeFileAtomic(path.join(base.runDir, 'kfold.json'), JSON.stringify(result, null, 2));
   await renderChart(
-    barSpec(rows.map((r) => ({ label: `fold ${r.fold}`, value: r.valAccuracy })), `${k}-fold validation accuracy: ${(mean * 100).toFixed(2)} ± ${(sd * 100).toFixed(2)}% (${pool.length} photos, each validated once)`, 'validation accuracy (axis does not start at 0)', { zero: false, format: '.1%' }),
+    barSpec(
+      rows.map((r) => ({ label: `fold ${r.fold}`, value: r.valAccuracy })),
+      `${k}-fold validation accuracy: ${(mean * 100).toFixed(2)} ± ${(sd * 100).toFixed(2)}% (${pool.length} photos, each validated once)`,
+      'validation accuracy (axis does not start at 0)',
+      { zero: false, format: '.1%' },
+    ),
     path.join(base.runDir, 'kfold'),
   );
   return result;

@@ -74,7 +74,10 @@ export async function settledDir(target: string): Promise<string> {
  */
 export async function recoverDir(target: string): Promise<void> {
   const old = await siblings(target, '.old-');
-  let present = await stat(target).then(() => true, () => false);
+  let present = await stat(target).then(
+    () => true,
+    () => false,
+  );
   if (!present && old.length > 0) {
     await rename(old.shift()!, target);
     present = true;
@@ -93,6 +96,8 @@ async function siblings(target: string, infix: string): Promise<string[]> {
   const dir = path.dirname(target);
   const prefix = path.basename(target) + infix;
   const names = await readdir(dir).catch(() => [] as string[]);
-  const found = await Promise.all(names.filter((n) => n.startsWith(prefix)).map(async (n) => ({ p: path.join(dir, n), t: (await stat(path.join(dir, n)).catch(() => null))?.mtimeMs ?? 0 })));
+  const found = await Promise.all(
+    names.filter((n) => n.startsWith(prefix)).map(async (n) => ({ p: path.join(dir, n), t: (await stat(path.join(dir, n)).catch(() => null))?.mtimeMs ?? 0 })),
+  );
   return found.sort((a, b) => b.t - a.t).map((f) => f.p);
 }

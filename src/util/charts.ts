@@ -65,7 +65,12 @@ export function trainingCurvesSpec(history: CurvePoint[], title: string, marks: 
                 mark: { type: 'rule' },
                 encoding: {
                   x: { field: 'epoch', type: 'quantitative' },
-                  strokeDash: { field: 'what', type: 'nominal', title: null, scale: { domain: rules.map((r) => r.what), range: rules.map((r) => (r.what.startsWith('kept') ? [1, 0] : [4, 3])) } },
+                  strokeDash: {
+                    field: 'what',
+                    type: 'nominal',
+                    title: null,
+                    scale: { domain: rules.map((r) => r.what), range: rules.map((r) => (r.what.startsWith('kept') ? [1, 0] : [4, 3])) },
+                  },
                   color: { value: '#555' },
                 },
               },
@@ -84,7 +89,19 @@ export function trainingCurvesSpec(history: CurvePoint[], title: string, marks: 
 
 /** Confusion matrix heat map with counts (rows: true class, columns: predicted). */
 export function confusionMatrixSpec(matrix: number[][], classes: string[], title: string): vegaLite.TopLevelSpec {
-  const values = matrix.flatMap((row, i) => row.map((count, j) => ({ actual: classes[i], predicted: classes[j], count, share: count / Math.max(1, row.reduce((a, b) => a + b, 0)) })));
+  const values = matrix.flatMap((row, i) =>
+    row.map((count, j) => ({
+      actual: classes[i],
+      predicted: classes[j],
+      count,
+      share:
+        count /
+        Math.max(
+          1,
+          row.reduce((a, b) => a + b, 0),
+        ),
+    })),
+  );
   const side = Math.max(240, Math.min(900, classes.length * 36));
   return {
     title,
@@ -97,7 +114,10 @@ export function confusionMatrixSpec(matrix: number[][], classes: string[], title
     },
     layer: [
       { mark: 'rect', encoding: { color: { field: 'share', type: 'quantitative', scale: { scheme: 'blues', domain: [0, 1] }, title: 'row share' } } },
-      { mark: { type: 'text', fontSize: 10 }, encoding: { text: { field: 'count', type: 'quantitative' }, color: { condition: { test: 'datum.share > 0.5', value: 'white' }, value: 'black' } } },
+      {
+        mark: { type: 'text', fontSize: 10 },
+        encoding: { text: { field: 'count', type: 'quantitative' }, color: { condition: { test: 'datum.share > 0.5', value: 'white' }, value: 'black' } },
+      },
     ],
   } as vegaLite.TopLevelSpec;
 }
@@ -107,12 +127,22 @@ export function confusionMatrixSpec(matrix: number[][], classes: string[], title
  * its bar's end. `zero: false` lets the axis start near the smallest value: accuracies between
  * 0.89 and 0.98 on an axis from 0 look all the same.
  */
-export function barSpec(values: { label: string; value: number; group?: string }[], title: string, xTitle: string, o: { zero?: boolean; format?: string } = {}): vegaLite.TopLevelSpec {
+export function barSpec(
+  values: { label: string; value: number; group?: string }[],
+  title: string,
+  xTitle: string,
+  o: { zero?: boolean; format?: string } = {},
+): vegaLite.TopLevelSpec {
   const zero = o.zero ?? true;
   const lo = Math.min(...values.map((v) => v.value));
   const hi = Math.max(...values.map((v) => v.value));
   const pad = Math.max((hi - lo) * 0.25, Math.abs(hi) * 0.01, 1e-6);
-  const x = { field: 'value', type: 'quantitative', title: xTitle, scale: zero ? { zero: true, domainMax: hi + pad } : { zero: false, domain: [lo - pad, hi + pad], clamp: true, nice: false } };
+  const x = {
+    field: 'value',
+    type: 'quantitative',
+    title: xTitle,
+    scale: zero ? { zero: true, domainMax: hi + pad } : { zero: false, domain: [lo - pad, hi + pad], clamp: true, nice: false },
+  };
   const grouped = values.some((v) => v.group);
   const groups = [...new Set(values.map((v) => v.group))];
   const shared = {
@@ -127,7 +157,10 @@ export function barSpec(values: { label: string; value: number; group?: string }
     height: { step: grouped ? 14 : 18 },
     layer: [
       { mark: 'bar', encoding: { ...shared, ...(grouped ? { color: { field: 'group', type: 'nominal', title: null, scale: { domain: groups } } } : {}) } },
-      { mark: { type: 'text', align: 'left', dx: 3, fontSize: 10 }, encoding: { ...shared, text: { field: 'value', type: 'quantitative', format: o.format ?? '' } } },
+      {
+        mark: { type: 'text', align: 'left', dx: 3, fontSize: 10 },
+        encoding: { ...shared, text: { field: 'value', type: 'quantitative', format: o.format ?? '' } },
+      },
     ],
   } as vegaLite.TopLevelSpec;
 }
@@ -136,7 +169,12 @@ export function barSpec(values: { label: string; value: number; group?: string }
  * One histogram per group, stacked as small multiples on a shared x axis (overlapping
  * semi-transparent histograms cannot be told apart).
  */
-export function smallMultiplesHistogramSpec(values: { value: number; group: string }[], title: string, xTitle: string, groups: string[]): vegaLite.TopLevelSpec {
+export function smallMultiplesHistogramSpec(
+  values: { value: number; group: string }[],
+  title: string,
+  xTitle: string,
+  groups: string[],
+): vegaLite.TopLevelSpec {
   return {
     title,
     data: { values },
@@ -163,7 +201,11 @@ export function sizeScatterSpec(values: { width: number; height: number; group: 
     width: 360,
     height: 360,
     layer: [
-      { data: { values: [{ a: 0 }, { a: max }] }, mark: { type: 'line', color: '#bbb', strokeDash: [4, 3] }, encoding: { x: { field: 'a', type: 'quantitative' }, y: { field: 'a', type: 'quantitative' } } },
+      {
+        data: { values: [{ a: 0 }, { a: max }] },
+        mark: { type: 'line', color: '#bbb', strokeDash: [4, 3] },
+        encoding: { x: { field: 'a', type: 'quantitative' }, y: { field: 'a', type: 'quantitative' } },
+      },
       {
         data: { values },
         mark: { type: 'point', filled: true, opacity: 0.55, size: 22 },

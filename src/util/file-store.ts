@@ -54,14 +54,20 @@ export class FileStore {
     const where = `looked in ${tried.join(' and ')}`;
     const hint = `Set IMGCLASS_MODEL_DIR to a directory holding ${file.path} (layout as in shared/README.md)`;
     if (!file.url) throw new ImgclassError('MODEL_NOT_FOUND', `model file ${file.path} (${owner}) not found: ${where}. It has no public download. ${hint}.`);
-    if (this.offline) throw new ImgclassError('MODEL_NOT_FOUND', `model file ${file.path} (${owner}) not found: ${where}; downloads are off (IMGCLASS_OFFLINE=1). ${hint}.`);
+    if (this.offline)
+      throw new ImgclassError('MODEL_NOT_FOUND', `model file ${file.path} (${owner}) not found: ${where}; downloads are off (IMGCLASS_OFFLINE=1). ${hint}.`);
     // Nothing is trusted on first use: a download without a pinned sha256 is never made.
-    if (!file.sha256) throw new ImgclassError('MODEL_NOT_FOUND', `model file ${file.path} (${owner}) not found: ${where}. Its download has no pinned sha256. ${hint}.`);
+    if (!file.sha256)
+      throw new ImgclassError('MODEL_NOT_FOUND', `model file ${file.path} (${owner}) not found: ${where}. Its download has no pinned sha256. ${hint}.`);
     try {
       await this.download(file.url, cached, file.sha256);
     } catch (e) {
       if (e instanceof ImgclassError) throw e;
-      throw new ImgclassError('MODEL_NOT_FOUND', `model file ${file.path} (${owner}) not found: ${where}, and downloading ${file.url} failed (${(e as Error).message}). ${hint}.`, { cause: e });
+      throw new ImgclassError(
+        'MODEL_NOT_FOUND',
+        `model file ${file.path} (${owner}) not found: ${where}, and downloading ${file.url} failed (${(e as Error).message}). ${hint}.`,
+        { cause: e },
+      );
     }
     return cached;
   }

@@ -68,14 +68,16 @@ export function emitKerasModel(
   opts: { expose?: string[]; inputShape?: Shape; prefix?: string } = {},
 ): KerasConversion {
   const model = parseTopology(topology);
-  if (model.inputLayers.length !== 1) throw new ImgclassError('MODEL_CORRUPT', `ONNX conversion supports models with one input, this one has ${model.inputLayers.length}`);
+  if (model.inputLayers.length !== 1)
+    throw new ImgclassError('MODEL_CORRUPT', `ONNX conversion supports models with one input, this one has ${model.inputLayers.length}`);
   const byLayer = groupWeights(weights);
   const values = new Map<string, Tensor>();
   const prefix = opts.prefix ?? '';
   const firstInput = model.layers.find((l) => l.config.name === model.inputLayers[0]);
   const declared = inputShapeOf(firstInput ?? model.layers[0]!);
   const shape = opts.inputShape ?? declared;
-  const entry: Tensor = shape.length === 3 ? { name: g.node('Transpose', [input], { perm: [0, 3, 1, 2] }, g.unique(`${prefix}input_nchw`)), shape } : { name: input, shape };
+  const entry: Tensor =
+    shape.length === 3 ? { name: g.node('Transpose', [input], { perm: [0, 3, 1, 2] }, g.unique(`${prefix}input_nchw`)), shape } : { name: input, shape };
   for (const layer of model.layers) {
     const name = layer.config.name;
     if (layer.class_name === 'InputLayer') {
@@ -121,7 +123,10 @@ function parseTopology(topology: unknown): ParsedModel {
     const inbound = new Map<string, string[]>();
     layers.forEach((l, i) => inbound.set(l.config.name, i === 0 ? [] : [layers[i - 1]!.config.name]));
     const first = layers[0]!.class_name === 'InputLayer' ? layers[0]!.config.name : '__input__';
-    const all: KerasLayer[] = first === '__input__' ? [{ class_name: 'InputLayer', config: { name: first, batch_input_shape: layers[0]!.config.batch_input_shape } }, ...layers] : layers;
+    const all: KerasLayer[] =
+      first === '__input__'
+        ? [{ class_name: 'InputLayer', config: { name: first, batch_input_shape: layers[0]!.config.batch_input_shape } }, ...layers]
+        : layers;
     if (first === '__input__') inbound.set(layers[0]!.config.name, [first]);
     return { layers: all, inbound, inputLayers: [first], outputLayers: [layers[layers.length - 1]!.config.name] };
   }
@@ -217,14 +222,21 @@ function convertLayer(layer: KerasLayer, ins: Tensor[], ctx: Ctx): Tensor {
       const gamma = c.scale === false ? new Float32Array(n).fill(1) : weight(ctx, name, 'gamma').data;
       const beta = c.center === false ? new Float32Array(n) : weight(ctx, name, 'beta').data;
       const epsilon = typeof c.epsilon === 'number' ? c.epsilon : 0.001;
-      const inputs = [x.name, g.constant(`${ctx.out}/gamma`, gamma, [n]), g.constant(`${ctx.out}/beta`, beta, [n]), g.constant(`${ctx.out}/mean`, mean.data, [n]), g.constant(`${ctx.out}/variance`, variance.data, [n])];
+      const inputs = [
+        x.name,
+        g.constant(`${ctx.out}/gamma`, gamma, [n]),
+        g.constant(`${ctx.out}/beta`, beta, [n]),
+        g.constant(`${ctx.out}/mean`, mean.data, [n]),
+        g.constant(`${ctx.out}/variance`, variance.data, [n]),
+      ];
       return { name: g.node('BatchNormalization', inputs, { epsilon: { float: epsilon } }, g.unique(ctx.out)), shape: x.shape };
     }
     case 'Activation':
       return { name: activation(g, x.name, activationName(c.activation), x.shape.length === 3 ? 1 : -1, ctx.out, name, true), shape: x.shape };
     case 'ReLU': {
       if (c.threshold && c.threshold !== 0) fail(`layer ${name}: ReLU with a threshold is not supported`);
-      if (c.negative_slope && c.negative_slope !== 0) return { name: g.node('LeakyRelu', [x.name], { alpha: { float: c.negative_slope as number } }, g.unique(ctx.out)), shape: x.shape };
+      if (c.negative_slope && c.negative_slope !== 0)
+        return { name: g.node('LeakyRelu', [x.name], { alpha: { float: c.negative_slope as number } }, g.unique(ctx.out)), shape: x.shape };
       const max = c.max_value as number | null | undefined;
       return { name: max == null ? g.node('Relu', [x.name], {}, g.unique(ctx.out)) : clip(g, x.name, 0, max, ctx.out), shape: x.shape };
     }
@@ -237,13 +249,22 @@ function convertLayer(layer: KerasLayer, ins: Tensor[], ctx: Ctx): Tensor {
       const p = c.padding;
       const [[top, bottom], [left, right]] =
         typeof p === 'number'
-          ? [[p, p], [p, p]]
+          ? [
+              [p, p],
+              [p, p],
+            ]
           : Array.isArray(p) && typeof p[0] === 'number'
-            ? [[p[0] as number, p[0] as number], [(p[1] ?? p[0]) as number, (p[1] ?? p[0]) as number]]
+            ? [
+                [p[0] as number, p[0] as number],
+                [(p[1] ?? p[0]) as number, (p[1] ?? p[0]) as number],
+              ]
             : (p as [[number, number], [number, number]]);
       const pads = g.int64(`${ctx.out}/pads`, [0, 0, top, left, 0, 0, bottom, right]);
       const [h, w, ch] = x.shape;
-      return { name: g.node('Pad', [x.name, pads], {}, g.unique(ctx.out)), shape: [h == null ? null : h + top + bottom, w == null ? null : w + left + right, ch!] };
+      return {
+        name: g.node('Pad', [x.name, pads], {}, g.unique(ctx.out)),
+        shape: [h == null ? null : h + top + bottom, w == null ? null : w + left + right, ch!],
+      };
     }
     case 'MaxPooling2D':
     case 'AveragePooling2D': {
@@ -252,7 +273,10 @@ function convertLayer(layer: KerasLayer, ins: Tensor[], ctx: Ctx): Tensor {
       const padding = String(c.padding ?? 'valid');
       const attrs = { kernel_shape: k, strides: s, ...padAttrs(padding, x.shape, k, s, [1, 1]) };
       if (layer.class_name === 'AveragePooling2D' && padding === 'same') Object.assign(attrs, { count_include_pad: 0 });
-      return { name: g.node(layer.class_name === 'MaxPooling2D' ? 'MaxPool' : 'AveragePool', [x.name], attrs, g.unique(ctx.out)), shape: spatialOut(x.shape, k, s, [1, 1], padding, x.shape[2]!) };
+      return {
+        name: g.node(layer.class_name === 'MaxPooling2D' ? 'MaxPool' : 'AveragePool', [x.name], attrs, g.unique(ctx.out)),
+        shape: spatialOut(x.shape, k, s, [1, 1], padding, x.shape[2]!),
+      };
     }
     case 'GlobalAveragePooling2D':
     case 'GlobalMaxPooling2D': {
@@ -290,7 +314,15 @@ function convertLayer(layer: KerasLayer, ins: Tensor[], ctx: Ctx): Tensor {
       if (axis !== -1 && axis !== rank) fail(`layer ${name}: concatenation over axis ${axis} is not supported (only the last axis)`);
       const shape = [...x.shape];
       shape[rank - 1] = ins.reduce<number | null>((a, t) => (a == null || t.shape[rank - 1] == null ? null : a + t.shape[rank - 1]!), 0);
-      return { name: g.node('Concat', ins.map((t) => t.name), { axis: rank === 3 ? 1 : -1 }, g.unique(ctx.out)), shape };
+      return {
+        name: g.node(
+          'Concat',
+          ins.map((t) => t.name),
+          { axis: rank === 3 ? 1 : -1 },
+          g.unique(ctx.out),
+        ),
+        shape,
+      };
     }
     default:
       return fail(`layer ${name} (${layer.class_name}) cannot be converted to ONNX: unsupported layer type`);
@@ -346,7 +378,8 @@ function padAttrs(padding: string, shape: Shape, k: [number, number], s: [number
 }
 
 function spatialOut(shape: Shape, k: [number, number], s: [number, number], d: [number, number], padding: string, channels: number): Shape {
-  const one = (size: number | null, i: 0 | 1) => (size == null ? null : padding === 'same' ? Math.ceil(size / s[i]) : Math.floor((size - d[i] * (k[i] - 1) - 1) / s[i]) + 1);
+  const one = (size: number | null, i: 0 | 1) =>
+    size == null ? null : padding === 'same' ? Math.ceil(size / s[i]) : Math.floor((size - d[i] * (k[i] - 1) - 1) / s[i]) + 1;
   return [one(shape[0]!, 0), one(shape[1]!, 1), channels];
 }
 

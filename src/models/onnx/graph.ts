@@ -46,7 +46,12 @@ export class GraphBuilder {
   constant(base: string, data: Float32Array | number[], dims: number[]): string {
     const name = this.unique(base);
     const values = data instanceof Float32Array ? data : Float32Array.from(data);
-    this.initializers.push({ name, dims, dataType: onnx.TensorProto.DataType.FLOAT, rawData: new Uint8Array(values.buffer, values.byteOffset, values.byteLength) });
+    this.initializers.push({
+      name,
+      dims,
+      dataType: onnx.TensorProto.DataType.FLOAT,
+      rawData: new Uint8Array(values.buffer, values.byteOffset, values.byteLength),
+    });
     return name;
   }
 
@@ -62,7 +67,13 @@ export class GraphBuilder {
   node(op: string, inputs: string[], attrs: Record<string, AttributeValue> = {}, outputName?: string): string {
     const out = outputName ?? this.unique(`${op.toLowerCase()}`);
     this.used.add(out);
-    this.nodes.push({ opType: op, input: inputs, output: [out], name: this.unique(`${out}__node`), attribute: Object.entries(attrs).map(([k, v]) => attribute(k, v)) });
+    this.nodes.push({
+      opType: op,
+      input: inputs,
+      output: [out],
+      name: this.unique(`${out}__node`),
+      attribute: Object.entries(attrs).map(([k, v]) => attribute(k, v)),
+    });
     return out;
   }
 
@@ -106,7 +117,12 @@ export class GraphBuilder {
 function valueInfo(name: string, dims: Dim[]): onnxProto.onnx.IValueInfoProto {
   return {
     name,
-    type: { tensorType: { elemType: onnx.TensorProto.DataType.FLOAT, shape: { dim: dims.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d ?? undefined })) } } },
+    type: {
+      tensorType: {
+        elemType: onnx.TensorProto.DataType.FLOAT,
+        shape: { dim: dims.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d ?? undefined })) },
+      },
+    },
   };
 }
 
