@@ -36,7 +36,7 @@ function boundaries(fmt: string, b: Buffer): number[] {
   // every byte of the first 48 (signature and the first header fields), then each container's own structures
   const cuts = new Set<number>([...Array.from({ length: 48 }, (_, i) => i), b.length - 2, b.length - 1]);
   if (fmt === 'jpeg') {
-    for (let i = 2; i + 3 < b.length; ) {
+    for (let i = 2; i + 3 < b.length;) {
       if (b[i] !== 0xff) break;
       const marker = b[i + 1]!;
       [i, i + 1, i + 2, i + 4, i + 9].forEach((c) => cuts.add(c));
@@ -48,20 +48,20 @@ function boundaries(fmt: string, b: Buffer): number[] {
       i += 2 + b.readUInt16BE(i + 2);
     }
   } else if (fmt === 'png') {
-    for (let i = 8; i + 8 <= b.length; ) {
+    for (let i = 8; i + 8 <= b.length;) {
       const len = b.readUInt32BE(i);
       [i, i + 4, i + 8, i + 8 + (len >> 1), i + 8 + len, i + 12 + len - 1].forEach((c) => cuts.add(c));
       i += 12 + len;
     }
   } else if (fmt === 'webp') {
-    for (let i = 12; i + 8 <= b.length; ) {
+    for (let i = 12; i + 8 <= b.length;) {
       const len = b.readUInt32LE(i + 4);
       [i, i + 4, i + 8, i + 8 + (len >> 1), i + 8 + len].forEach((c) => cuts.add(c));
       i += 8 + len + (len & 1);
     }
   } else if (fmt === 'avif') {
     const boxes = (start: number, end: number, depth: number) => {
-      for (let i = start; i + 8 <= end; ) {
+      for (let i = start; i + 8 <= end;) {
         const len = b.readUInt32BE(i);
         const type = b.toString('latin1', i + 4, i + 8);
         if (len < 8) break;
@@ -103,7 +103,7 @@ function boundaries(fmt: string, b: Buffer): number[] {
 function withSize(fmt: string, src: Buffer, w: number, h: number): Buffer | null {
   const b = Buffer.from(src);
   if (fmt === 'jpeg') {
-    for (let i = 2; i + 9 < b.length; ) {
+    for (let i = 2; i + 9 < b.length;) {
       const m = b[i + 1]!;
       if (m >= 0xc0 && m <= 0xcf && m !== 0xc4 && m !== 0xc8 && m !== 0xcc) {
         b.writeUInt16BE(Math.min(h, 0xffff), i + 5);

@@ -3,7 +3,7 @@ import { createRequire } from 'node:module';
 // OpenCV.js is a 10 MB Emscripten module. Its Module object has a `then` method that resolves
 // with the Module itself, so `await`-ing it directly never settles (each resolution finds a new
 // thenable). We take the module once, drop `then`, and hand out a plain object.
-// biome-ignore lint/suspicious/noExplicitAny: OpenCV.js ships no types; its API is used through this one alias
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- OpenCV.js ships no types; its API is used through this one alias
 export type OpenCv = any;
 
 let cv: Promise<OpenCv> | undefined;
