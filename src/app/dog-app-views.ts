@@ -8,6 +8,7 @@ import type { ImageClassifier } from '../models/image-classifier.js';
 import { topK, type ClassInfo, type ClassProbability } from '../models/probabilities.js';
 import type { ResultKind } from './messages.js';
 import { composeMessage } from './messages.js';
+import type { DogPipelineResult } from './dog-pipeline.js';
 import type { QualityPolicy } from './quality.js';
 import { combineViews, dogViewPlan, viewImages } from './views.js';
 
@@ -37,15 +38,8 @@ export interface ViewsAppOptions {
   topK: number;
 }
 
-export interface ViewsAnswer {
-  kind: ResultKind;
-  message: string;
-  breeds: ClassProbability[];
-  humanBreeds?: ClassProbability[];
-  faces: FaceBox[];
-  dogProbability: number;
-  timings: { backboneMs: number; facesMs: number; objectsMs: number };
-}
+/** The shared pipeline's answer (less the image size), with YOLOX's time too. */
+export type ViewsAnswer = Omit<DogPipelineResult, 'width' | 'height' | 'timings'> & { timings: DogPipelineResult['timings'] & { objectsMs: number } };
 
 export async function classifyWithViews(parts: ViewsAppParts, image: RgbImage, policy: QualityPolicy, o: ViewsAppOptions): Promise<ViewsAnswer> {
   const t1 = performance.now();

@@ -47,6 +47,16 @@ const collect = (v: string, all: string[]) => [...all, v];
 const PATHS_HELP = 'image files or directories (walked recursively, links followed, files chosen by content); - reads paths from standard input';
 const FILES_FROM_HELP = 'read more paths from this file (one a line, or NUL-separated as find -print0 writes); - is standard input; repeatable';
 
+/** predict's and serve's --preset (app/quality.ts). */
+function presetOption(): Option {
+  return new Option(
+    '--preset <quality>',
+    'standard: the pipeline every host runs, the browser too (default); fast: + YOLOX-nano person evidence for faces on dog photos; accurate: + more views for photos the centre view is unsure of',
+  )
+    .choices(QUALITIES)
+    .default('standard');
+}
+
 /** predict and classify need something to read: paths, a --files-from list, or both. */
 function needPaths(paths: string[], o: { filesFrom?: string[] }): void {
   if (paths.length === 0 && !o.filesFrom?.length) throw new ImgclassError('BAD_OPTION', 'give image paths, - (paths on standard input) or --files-from FILE');
@@ -67,14 +77,7 @@ program
   )
   .addOption(new Option('--face-detector <name>', 'human face detector').choices(FACE_DETECTORS).default('yunet'))
   .option('--no-flip', 'do not average over the mirror image (faster, slightly less accurate)')
-  .addOption(
-    new Option(
-      '--preset <quality>',
-      'standard: the pipeline every host runs, the browser too (default); fast: + YOLOX-nano person evidence for faces on dog photos; accurate: + more views for photos the centre view is unsure of',
-    )
-      .choices(QUALITIES)
-      .default('standard'),
-  )
+  .addOption(presetOption())
   .action(async (paths: string[], o) => {
     needPaths(paths, o);
     process.exitCode = await runPredict(paths, o);
@@ -120,14 +123,7 @@ program
   .option('--port <port>', 'port', (v) => Number(v), 3000)
   .option('--model <dir>', 'a trained classifier directory instead of ImageNet dog classes; an ensemble directory, or repeat to average several', collect, [])
   .addOption(new Option('--face-detector <name>', 'human face detector').choices(FACE_DETECTORS).default('yunet'))
-  .addOption(
-    new Option(
-      '--preset <quality>',
-      'standard: the pipeline every host runs, the browser too (default); fast: + YOLOX-nano person evidence for faces on dog photos; accurate: + more views for photos the centre view is unsure of',
-    )
-      .choices(QUALITIES)
-      .default('standard'),
-  )
+  .addOption(presetOption())
   .option('--max-mb <n>', 'largest upload in MB', (v) => Number(v), 20)
   .option('--queue <n>', 'requests allowed to wait for inference before 503', positiveInt, 16)
   .action(async (o) => {
