@@ -104,7 +104,9 @@ export class DogApp {
   ) {}
 
   static async create(options: DogAppOptions = {}): Promise<DogApp> {
-    const opts = { ...DOG_APP_DEFAULTS, ...options };
+    // an option given as undefined (a CLI flag not set) keeps its default
+    const given = Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) as DogAppOptions;
+    const opts = { ...DOG_APP_DEFAULTS, ...given };
     const store = opts.store;
     const [unit, faceDetector, coco] = await Promise.all([
       // A breed head on pixels keeps its own flip policy unless told; one on the backbone shares the detection's.
