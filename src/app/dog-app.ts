@@ -8,10 +8,10 @@ import { HaarFaceDetector, type HaarOptions } from '../detectors/face/haar.js';
 import type { FaceBox, FaceDetector } from '../detectors/face/types.js';
 import { YunetFaceDetector, type YunetOptions } from '../detectors/face/yunet.js';
 import type { Backbone, BackboneOptions, BackboneOutput } from '../models/backbone.js';
-import type { Classifier, ClassProbability } from '../models/classifier.js';
+import type { Classifier } from '../models/classifier.js';
 import { ImageClassifier } from '../models/image-classifier.js';
 import type { ModelStore } from '../models/store.js';
-import { DOG_PIPELINE_DEFAULTS, faceCropRect, round, runDogPipeline, type DogPipelineHost, type ResultKind } from './dog-pipeline.js';
+import { DOG_PIPELINE_DEFAULTS, faceCropRect, round, runDogPipeline, type DogPipelineHost, type DogPipelineResult } from './dog-pipeline.js';
 
 export type { ResultKind } from './dog-pipeline.js';
 
@@ -70,17 +70,7 @@ export interface Timings {
 }
 
 /** The answer for one image; the JSON shape of `imgclass predict --json` (less `file`). */
-export interface DogAppResult {
-  kind: ResultKind;
-  message: string;
-  /** For a dog: its breeds. For a human alone: the breeds the person resembles. */
-  breeds: ClassProbability[];
-  /** For both: the breeds the person resembles (the dog's are in `breeds`). */
-  humanBreeds?: ClassProbability[];
-  faces: FaceBox[];
-  dogProbability: number;
-  width: number;
-  height: number;
+export interface DogAppResult extends Omit<DogPipelineResult, 'timings'> {
   timings: Timings;
 }
 
