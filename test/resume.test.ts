@@ -151,7 +151,8 @@ test('kill -9 at random moments, then --resume: the run continues from its last 
   await syntheticSet(dataDir, 24);
   const runDir = path.join(root, 'run');
   const epochs = 12;
-  const opts = ['--arch', 'scratch', '--size', '16', '--optimizer', 'adam', '--batch-size', '4', '--epochs', String(epochs)];
+  // early stopping off (it is on by default): this test is about resuming, and must see every epoch run
+  const opts = ['--arch', 'scratch', '--size', '16', '--optimizer', 'adam', '--batch-size', '4', '--epochs', String(epochs), '--patience', '0'];
   let lastEpoch = 0;
   let bestLoss = Infinity;
   const kills: string[] = [];
