@@ -8,13 +8,13 @@
  */
 import path from 'node:path';
 import sharp from 'sharp';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { type BrowserContext, type Page } from 'playwright-core';
+import { launchChromium } from '../support/chromium.js';
 import { createDogApp } from '../src/app/dog-app.js';
 import { buildServer } from '../src/server/server.js';
 import { sampleClassFolders, sharedDataDir } from '../support/shared.js';
 import { median, quantile, table } from './stats.js';
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const shotArg = process.argv.indexOf('--screenshot');
 const screenshot = shotArg > 0 ? process.argv[shotArg + 1] : undefined;
 const data = sharedDataDir();
@@ -30,10 +30,7 @@ const app = await createDogApp();
 const server = await buildServer({ app, webRoot: path.resolve(import.meta.dirname, '..', 'web') });
 const base = await server.listen({ host: '127.0.0.1', port: 0 });
 await (await fetch(`${base}/api/device`)).json(); // export the device assets before timing anything
-const browser = await chromium.launch({
-  executablePath: CHROMIUM,
-  args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking'],
-});
+const browser = await launchChromium();
 const context = await browser.newContext({ viewport: { width: 1000, height: 760 } });
 
 /** Bytes received over the network by this page (cache and Cache API hits are 0). */

@@ -1,20 +1,20 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { type Browser, type BrowserContext, type Page } from 'playwright-core';
 import type { FastifyInstance } from 'fastify';
 import { createDogApp, type DogApp } from '../src/app/dog-app.js';
 import { buildServer } from '../src/server/server.js';
+import { launchChromium } from '../support/chromium.js';
 import { sampleClassFolders, sharedDataDir } from './shared.js';
 import type { DogAppResult } from '../src/app/dog-app.js';
 
 // Device mode against the server, in Debian's Chromium: the same photos through the browser's
 // pipeline (onnxruntime-web, the pure resize) and through POST /api/predict must give the same
 // answers, and no request in device mode may carry the photo.
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const data = sharedDataDir();
 const outDir = path.resolve(import.meta.dirname, 'out');
 const firstFile = (dir: string) => path.join(dir, readdirSync(dir).sort()[0]!);
@@ -37,22 +37,10 @@ let browser: Browser;
 let context: BrowserContext;
 
 before(async () => {
-  assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: apt-get install chromium (.ci/run does)`);
   app = await createDogApp();
   server = await buildServer({ app, webRoot: path.resolve(import.meta.dirname, '..', 'web') });
   base = await server.listen({ host: '127.0.0.1', port: 0 });
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
+  browser = await launchChromium();
   // One context for the whole file: the second visit must find the models in this browser's cache.
   context = await browser.newContext({ viewport: { width: 1100, height: 900 } });
   await mkdir(outDir, { recursive: true });

@@ -1,17 +1,16 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { chromium, type Browser } from 'playwright-core';
+import { type Browser } from 'playwright-core';
 import type { FastifyInstance } from 'fastify';
 import { createDogApp, type DogApp } from '../src/app/dog-app.js';
 import { buildServer } from '../src/server/server.js';
+import { launchChromium } from '../support/chromium.js';
 import { sampleClassFolders, sharedDataDir } from './shared.js';
 
 // A real browser (Debian's chromium, installed by .ci/run) against the real server on loopback.
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const data = sharedDataDir();
 const outDir = path.resolve(import.meta.dirname, 'out');
 let app: DogApp;
@@ -20,22 +19,10 @@ let base: string;
 let browser: Browser;
 
 before(async () => {
-  assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: apt-get install chromium (.ci/run does)`);
   app = await createDogApp();
   server = await buildServer({ app, webRoot: path.resolve(import.meta.dirname, '..', 'web') });
   base = await server.listen({ host: '127.0.0.1', port: 0 });
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
+  browser = await launchChromium();
   await mkdir(outDir, { recursive: true });
 });
 after(async () => {

@@ -7,8 +7,7 @@ import type { BackboneOutput } from '../models/backbone.js';
 import type { ImageClassifier } from '../models/image-classifier.js';
 import { topK, type ClassInfo, type ClassProbability } from '../models/probabilities.js';
 import type { ResultKind } from './messages.js';
-import { composeMessage } from './messages.js';
-import type { DogPipelineResult } from './dog-pipeline.js';
+import { dogAnswer, type DogPipelineResult } from './dog-pipeline.js';
 import type { QualityPolicy } from './quality.js';
 import { combineViews, dogViewPlan, viewImages } from './views.js';
 
@@ -90,12 +89,7 @@ export async function classifyWithViews(parts: ViewsAppParts, image: RgbImage, p
   const t5 = performance.now();
   const r = (v: number) => Math.round(v * 10) / 10;
   return {
-    kind,
-    message: composeMessage(kind, breeds, humanBreeds, faces.length),
-    breeds,
-    ...(humanBreeds ? { humanBreeds } : {}),
-    faces,
-    dogProbability: Math.round(dog.probability * 1e4) / 1e4,
+    ...dogAnswer(kind, breeds, humanBreeds, faces, dog.probability),
     timings: { backboneMs: r(t2 - t1 + (t5 - t4)), facesMs: r(t3 - t2), objectsMs: r(t4 - t3) },
   };
 }

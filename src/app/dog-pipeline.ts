@@ -104,12 +104,7 @@ export async function runDogPipeline(host: DogPipelineHost, image: RgbImage, o: 
     else breeds = resemblance;
   }
   return {
-    kind,
-    message: composeMessage(kind, breeds, humanBreeds, faces.length),
-    breeds,
-    ...(humanBreeds ? { humanBreeds } : {}),
-    faces,
-    dogProbability: round(dog.probability, 4),
+    ...dogAnswer(kind, breeds, humanBreeds, faces, dog.probability),
     width: image.width,
     height: image.height,
     timings: { backboneMs: round(t2 - t1, 1), facesMs: round(t3 - t2, 1) },
@@ -147,4 +142,16 @@ async function findHumanFaces(
 export function round(v: number, digits: number): number {
   const f = 10 ** digits;
   return Math.round(v * f) / f;
+}
+
+/** The answer's words and numbers, the same for every preset and host: kind, message, breeds, faces. */
+export function dogAnswer(kind: ResultKind, breeds: ClassProbability[], humanBreeds: ClassProbability[] | undefined, faces: FaceBox[], dogProbability: number) {
+  return {
+    kind,
+    message: composeMessage(kind, breeds, humanBreeds, faces.length),
+    breeds,
+    ...(humanBreeds ? { humanBreeds } : {}),
+    faces,
+    dogProbability: round(dogProbability, 4),
+  };
 }
