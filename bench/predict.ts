@@ -1,14 +1,16 @@
 /**
  * npm run bench:predict — the dog app per photo on 200 shared photos (dogs, people, negatives):
  * decode, backbone, faces, total, on the ONNX engine; the old TF.js-wasm path on the same photos;
- * and one bare ORT MobileNet pass as the floor. All in one run, so the ratios hold.
+ * and one bare ORT MobileNet pass as the floor. All in one run, so the ratios hold. It also prices
+ * each photo's model passes bare (bare-pass.ts), which shows how much of the time is work the
+ * pipeline asks for and how much is ours around it.
  */
 import path from 'node:path';
 import { createDogApp, type DogApp } from '../src/app/dog-app.js';
 import { loadImage } from '../src/data/image.js';
 import { loadBackbone } from '../src/models/backbone.js';
 import { sampleClassFolders, sharedDataDir } from '../support/shared.js';
-import { barePassMs, threadsNote } from './bare-pass.js';
+import { barePassMs, bareWorkMs, threadsNote } from './bare-pass.js';
 import { fmt, median, quantile, table } from './stats.js';
 
 const data = sharedDataDir();
@@ -28,18 +30,28 @@ console.log(
 
 async function perPhoto(app: DogApp, list: string[]) {
   for (const f of list.slice(0, 5)) await app.classify(f); // warm-up
-  const s = { decode: [] as number[], backbone: [] as number[], faces: [] as number[], total: [] as number[] };
+  // Count the views each photo sends through the backbone (photo, mirror, face crops and theirs),
+  // to price its model work bare below.
+  const backbone = app.backbone;
+  const run = backbone.run.bind(backbone);
+  let views = 0;
+  backbone.run = (images) => ((views += images.length), run(images));
+  const s = { decode: [] as number[], backbone: [] as number[], faces: [] as number[], total: [] as number[], views: [] as number[] };
   for (const f of list) {
+    views = 0;
     const r = await app.classify(f);
     s.decode.push(r.timings.decodeMs);
     s.backbone.push(r.timings.backboneMs);
     s.faces.push(r.timings.facesMs);
     s.total.push(r.timings.totalMs);
+    s.views.push(views);
   }
+  backbone.run = run;
   return s;
 }
 
 const floor = await barePassMs(files[0]!);
+const work = await bareWorkMs(files[0]!);
 const onnx = await createDogApp();
 const o = await perPhoto(onnx, files);
 onnx.dispose();
@@ -53,6 +65,9 @@ tfjs.dispose();
 const floorAfter = await barePassMs(files[0]!);
 
 const x = (ms: number) => `${(ms / floor).toFixed(1)}×`;
+// Each photo's model work with nothing around it: its backbone views in pairs, plus one YuNet pass.
+const bare = o.views.map((v) => (v / 2) * work.backbonePair + work.yunet);
+const overBare = o.total.map((t, i) => t / bare[i]!);
 console.log(
   table(
     ['per photo (median)', 'ONNX engine', 'ratio to bare pass', 'TF.js wasm (old path)', 'ratio'],
@@ -69,6 +84,14 @@ console.log(
         x(median(t.total)),
       ],
       ['total, --no-flip', fmt(median(nf.total)), x(median(nf.total)), '', ''],
+      [
+        "the photo's model passes, bare and one after another (backbone pair " + `${fmt(work.backbonePair)}, YuNet ${fmt(work.yunet)})`,
+        fmt(median(bare)),
+        x(median(bare)),
+        '',
+        '',
+      ],
+      ['total ÷ that bare work (per photo, median)', `${median(overBare).toFixed(2)}×`, '', '', ''],
     ],
   ),
 );

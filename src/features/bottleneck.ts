@@ -60,30 +60,42 @@ export async function extractFeatures(files: string[], backbone: Backbone, opts:
   const batch: { i: number; key: string; image: Awaited<ReturnType<typeof decodeImage>> }[] = [];
   const bs = opts.batchSize ?? 16;
 
-  const flush = async () => {
-    if (batch.length === 0) return;
+  const embed = async (items: typeof batch) => {
     const outs = await backbone.run(
       await modelViews(
-        batch.map((b) => b.image),
+        items.map((b) => b.image),
         backbone.spec.preprocessing,
         true,
       ),
     );
-    for (const [j, b] of batch.entries()) {
-      const o = outs[2 * j]!;
-      const f = outs[2 * j + 1]!;
-      const row = { features: o.features, probabilities: o.probabilities, flipFeatures: f.features, flipProbabilities: f.probabilities };
-      rows[b.i] = row;
-      const packed = new Float32Array(2 * (nf + np));
-      packed.set(row.features, 0);
-      packed.set(row.probabilities, nf);
-      packed.set(row.flipFeatures, nf + np);
-      packed.set(row.flipProbabilities, 2 * nf + np);
-      await writeFileAtomic(cachePath(dir, b.key), new Uint8Array(packed.buffer));
-    }
-    done += batch.length;
-    batch.length = 0;
+    await Promise.all(
+      items.map((b, j) => {
+        const o = outs[2 * j]!;
+        const f = outs[2 * j + 1]!;
+        const row = { features: o.features, probabilities: o.probabilities, flipFeatures: f.features, flipProbabilities: f.probabilities };
+        rows[b.i] = row;
+        const packed = new Float32Array(2 * (nf + np));
+        packed.set(row.features, 0);
+        packed.set(row.probabilities, nf);
+        packed.set(row.flipFeatures, nf + np);
+        packed.set(row.flipProbabilities, 2 * nf + np);
+        return writeFileAtomic(cachePath(dir, b.key), new Uint8Array(packed.buffer));
+      }),
+    );
+    done += items.length;
     opts.onProgress?.(done, cached);
+  };
+  // Double buffering: a full batch goes to the backbone and the loop reads and decodes the next
+  // one meanwhile (sharp decodes on libuv's threads, the backbone runs on its worker), so the
+  // cores are not idle while JPEGs decode. At most one batch is in flight.
+  let inFlight: Promise<void> = Promise.resolve();
+  const flush = async () => {
+    if (batch.length === 0) return;
+    const items = batch.splice(0);
+    await inFlight;
+    inFlight = embed(items);
+    // an error surfaces at the next flush or at the end, never as an unhandled rejection
+    inFlight.catch(() => undefined);
   };
 
   for (const [i, file] of files.entries()) {
@@ -119,6 +131,7 @@ export async function extractFeatures(files: string[], backbone: Backbone, opts:
     if (batch.length >= bs) await flush();
   }
   await flush();
+  await inFlight;
   opts.onProgress?.(done, cached);
   return { rows, failures, cached };
 }

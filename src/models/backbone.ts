@@ -5,7 +5,7 @@ import type { ResizeMode } from '../data/transform.js';
 import { ImgclassError } from '../util/errors.js';
 import { BACKBONE_FEATURES, BACKBONE_INPUT, BACKBONE_PROBABILITIES, backboneGraph, imagenetHeadFromLayers, type BackboneGraph } from './backbone-graph.js';
 import { DEFAULT_BACKBONE, registryEntry, type BackboneSpec, type RegistryEntry } from './registry.js';
-import { createSession, ort, type OrtSession } from '../runtime/ort.js';
+import { createSession, ort, type OrtOutputs, type OrtSession } from '../runtime/ort.js';
 import { getDefaultStore, type ModelStore } from './store.js';
 import type { Backbone, BackboneOutput, Engine } from './backbone-types.js';
 
@@ -88,25 +88,30 @@ class OnnxBackbone implements Backbone {
   }
 
   async run(images: RgbImage[]): Promise<BackboneOutput[]> {
-    const out: BackboneOutput[] = [];
     const p = this.spec.preprocessing;
     const batchSize = p.resize === 'keep-aspect' ? 1 : this.batchSize;
+    // Every chunk is sent as soon as it is preprocessed, without waiting for the one before: the
+    // worker queues them and goes from one pass to the next with no gap, while this thread packs
+    // the next chunk.
+    const passes: Promise<BackboneOutput[]>[] = [];
     for (let i = 0; i < images.length; i += batchSize) {
       const chunk = images.slice(i, i + batchSize);
       const { data, shape } = await preprocessBatch(chunk, p);
-      const res = await this.session.run({ [BACKBONE_INPUT]: new ort.Tensor('float32', data, shape) });
-      const probs = res[BACKBONE_PROBABILITIES]!.data as Float32Array;
-      const feats = res[BACKBONE_FEATURES]!.data as Float32Array;
-      const nc = probs.length / chunk.length;
-      const nf = feats.length / chunk.length;
-      for (let j = 0; j < chunk.length; j++) {
-        out.push({ probabilities: probs.subarray(j * nc, (j + 1) * nc), features: feats.subarray(j * nf, (j + 1) * nf) });
-      }
+      passes.push(this.session.run({ [BACKBONE_INPUT]: new ort.Tensor('float32', data, shape) }).then((res) => splitBatch(res, chunk.length)));
     }
-    return out;
+    return (await Promise.all(passes)).flat();
   }
 
   dispose(): void {
     void this.session.release();
   }
+}
+
+/** One batch's outputs, one BackboneOutput per image (views into the batch's arrays). */
+function splitBatch(res: OrtOutputs, n: number): BackboneOutput[] {
+  const probs = res[BACKBONE_PROBABILITIES]!.data as Float32Array;
+  const feats = res[BACKBONE_FEATURES]!.data as Float32Array;
+  const nc = probs.length / n;
+  const nf = feats.length / n;
+  return Array.from({ length: n }, (_, j) => ({ probabilities: probs.subarray(j * nc, (j + 1) * nc), features: feats.subarray(j * nf, (j + 1) * nf) }));
 }

@@ -1,7 +1,8 @@
 /**
- * A bounded work queue. Inference is CPU-bound on the main thread (TF.js wasm), so running more
- * than `concurrency` at once only adds memory; past `maxWaiting` queued jobs a burst is refused
- * (the server answers 503 + Retry-After) instead of piling decoded images up in memory.
+ * A bounded work queue. Inference is CPU-bound (on ORT's worker threads), so running many jobs
+ * at once only adds memory; a few overlap usefully (one decodes and detects faces while another's
+ * backbone pass runs). Past `maxWaiting` queued jobs a burst is refused (the server answers 503 +
+ * Retry-After) instead of piling decoded images up in memory.
  */
 export class QueueFullError extends Error {
   constructor(readonly waiting: number) {

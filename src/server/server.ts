@@ -23,7 +23,10 @@ export interface ServerOptions {
   /** Shorthands for limits.maxBytes and limits.maxPixels. */
   maxBytes?: number;
   maxPixels?: number;
-  /** Inference jobs run at once and allowed to wait. */
+  /**
+   * Inference jobs run at once (default 2: one request's decoding and face search overlap
+   * another's backbone pass; measured by bench:serve) and allowed to wait.
+   */
   concurrency?: number;
   maxWaiting?: number;
   logger?: boolean;
@@ -44,7 +47,7 @@ export async function buildServer(o: ServerOptions): Promise<FastifyInstance> {
   const { maxBytes } = limits;
   // every upload is decoded here, with this server's limits, before the app sees it
   const decode = (bytes: Uint8Array) => decodeInput(bytes, limits);
-  const queue = new BoundedQueue(o.concurrency ?? 1, o.maxWaiting ?? 16);
+  const queue = new BoundedQueue(o.concurrency ?? 2, o.maxWaiting ?? 16);
   const started = Date.now();
   const server = Fastify({ logger: o.logger ?? false, bodyLimit: maxBytes });
 

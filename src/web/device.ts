@@ -157,13 +157,25 @@ export class DeviceApp {
     return {
       backbone: {
         fit: async (im) => resizeLike(im, p.width, p.height, p.resize, 'linear'),
-        run: (views) => this.runBackbone(views),
+        run: (views) => this.serial(() => this.runBackbone(views)),
       },
-      detectFaces: (image) => this.detectFaces(image),
+      detectFaces: (image) => this.serial(() => this.detectFaces(image)),
       crop: async (image, r) => cropPixels(image, r),
-      breeds: { classes: m.classes, predict: (views) => this.breeds(views.map((v) => v.output)) },
+      breeds: { classes: m.classes, predict: (views) => this.serial(() => this.breeds(views.map((v) => v.output))) },
     };
   }
+
+  /**
+   * The pipeline starts the backbone and the face search together (Node overlaps them on worker
+   * threads). onnxruntime-web's wasm runs one call at a time and a session must not be entered
+   * twice, so here the model calls queue behind each other, in the order they were made.
+   */
+  private serial<T>(call: () => Promise<T>): Promise<T> {
+    const result = this.queue.then(call);
+    this.queue = result.catch(() => undefined);
+    return result;
+  }
+  private queue: Promise<unknown> = Promise.resolve();
 
   private async runBackbone(views: RgbImage[]): Promise<BackboneOutput[]> {
     const p = this.manifest.backbone.preprocessing;
