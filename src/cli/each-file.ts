@@ -16,15 +16,28 @@ export async function forEachFile<Line>(
 ): Promise<number> {
   const bar = progress(label, files.length);
   let failed = 0;
+  // The next file starts while this one finishes (its read and decode overlap this one's model
+  // passes, which run on ORT's worker threads); lines are still written in the files' order.
+  const ahead = 2;
+  const started: Promise<{ line: Line } | { error: unknown }>[] = [];
+  const start = (i: number) => {
+    if (i < files.length)
+      started[i] = answer(files[i]!).then(
+        (line) => ({ line }),
+        (error: unknown) => ({ error }),
+      );
+  };
+  for (let i = 0; i < ahead; i++) start(i);
   try {
-    for (const file of files) {
+    for (const [i, file] of files.entries()) {
+      const done = await started[i]!;
+      start(i + ahead);
       let line: Line;
-      try {
-        line = await answer(file);
-      } catch (e) {
-        if (!isImgclassError(e)) throw e;
+      if ('line' in done) line = done.line;
+      else {
+        if (!isImgclassError(done.error)) throw done.error;
         failed++;
-        line = failure(file, e, describeError(e));
+        line = failure(file, done.error, describeError(done.error));
       }
       bar.tick();
       write(line);
