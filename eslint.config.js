@@ -43,6 +43,7 @@ export default tseslint.config(
         HTMLElement: 'readonly',
         Event: 'readonly',
         getComputedStyle: 'readonly',
+        AbortSignal: 'readonly',
       },
     },
   },

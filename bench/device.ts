@@ -3,13 +3,16 @@
  * the same 20 shared photos, in one page: per-photo round trip as the page sees it (file chosen →
  * answer shown). First visit: the first photo pays for fetching and compiling the models; steady
  * state is the median of the rest. Second visit (same browser profile): bytes fetched and the first
- * photo again. Bytes are what crossed the network (CDP encodedDataLength), cache hits count 0.
+ * photo again. Offline visit (the browser offline, the service worker serving the page): time to
+ * the page and to models ready, and the first photo. Bytes are the bodies the server sent, counted
+ * on the server (the page's and the service worker's requests alike; cache hits never reach it).
  * `--screenshot FILE` saves the page in device mode after a dog photo (the README's picture).
  */
 import path from 'node:path';
 import sharp from 'sharp';
-import { type BrowserContext, type Page } from 'playwright-core';
+import { type Page } from 'playwright-core';
 import { launchChromium } from '../support/chromium.js';
+import { meterServer, modelFiles } from '../support/served.js';
 import { createDogApp } from '../src/app/dog-app.js';
 import { buildServer } from '../src/server/server.js';
 import { sampleClassFolders, sharedDataDir } from '../support/shared.js';
@@ -28,25 +31,22 @@ const photos = [
 
 const app = await createDogApp();
 const server = await buildServer({ app, webRoot: path.resolve(import.meta.dirname, '..', 'web') });
+const served = meterServer(server);
 const base = await server.listen({ host: '127.0.0.1', port: 0 });
 await (await fetch(`${base}/api/device`)).json(); // export the device assets before timing anything
 const browser = await launchChromium();
 const context = await browser.newContext({ viewport: { width: 1000, height: 760 } });
 
-/** Bytes received over the network by this page (cache and Cache API hits are 0). */
-async function meter(page: Page, ctx: BrowserContext) {
-  const cdp = await ctx.newCDPSession(page);
-  await cdp.send('Network.enable');
-  const byUrl = new Map<string, string>();
-  let total = 0;
-  let models = 0;
-  cdp.on('Network.requestWillBeSent', (e) => byUrl.set(e.requestId, e.request.url));
-  cdp.on('Network.loadingFinished', (e) => {
-    total += e.encodedDataLength;
-    const url = byUrl.get(e.requestId) ?? '';
-    if (/\/assets\/.*\.(onnx|wasm)$/.test(url)) models += e.encodedDataLength;
-  });
-  return () => ({ total, models });
+/** Bytes the server sent from now on: all, and the models and wasm. */
+function meter() {
+  const from = served.length;
+  return () => {
+    const log = served.slice(from);
+    const sum = (xs: typeof log) => xs.reduce((n, r) => n + r.bytes, 0);
+    // the browser's update check of /sw.js is made outside the page's emulated network (setOffline)
+    const page = log.filter((r) => r.url !== '/sw.js');
+    return { total: sum(log), models: sum(modelFiles(log)), requests: page.length, pageBytes: sum(page) };
+  };
 }
 
 async function classify(page: Page, file: string): Promise<number> {
@@ -59,14 +59,31 @@ async function classify(page: Page, file: string): Promise<number> {
   return performance.now() - t0;
 }
 
+/** Waits for the service worker's update check (register() runs one late): its request belongs to this visit. */
+const swSettled = (page: Page) =>
+  page.evaluate(async () => {
+    const reg = await navigator.serviceWorker.getRegistration();
+    return reg?.update().then(
+      () => true,
+      () => false, // offline
+    );
+  });
+
 async function visit(label: string) {
   const page = await context.newPage();
-  const bytes = await meter(page, context);
+  const bytes = meter();
+  const t0 = performance.now();
   await page.goto(`${base}/?run=device`);
+  const loadedMs = performance.now() - t0;
+  const ready = page
+    .waitForFunction(() => /ready|unavailable/.test(document.getElementById('device-status')!.textContent ?? ''), undefined, { timeout: 120_000 })
+    .then(() => performance.now() - t0);
   // The first photo is chosen at once: its time includes fetching/compiling the models.
   const first = await classify(page, photos[0]!);
+  const readyMs = await ready;
   const status = await page.textContent('#device-status');
-  return { label, page, bytes, first, status };
+  await swSettled(page);
+  return { label, page, bytes, first, status, loadedMs, readyMs };
 }
 
 const mbs = (n: number) => `${(n / 1e6).toFixed(2)} MB`;
@@ -89,6 +106,14 @@ const v2 = await visit('second visit');
 const b2 = v2.bytes();
 const threads = await v2.page.evaluate(() => crossOriginIsolated);
 await v2.page.close();
+await context.setOffline(true);
+const v3 = await visit('offline visit');
+const b3 = v3.bytes();
+const offlineIsolated = await v3.page.evaluate(() => crossOriginIsolated);
+const offlineMs: number[] = [];
+for (const f of photos.slice(1, 6)) offlineMs.push(await classify(v3.page, f));
+await v3.page.close();
+await context.setOffline(false);
 
 const row = (name: string, xs: number[]) => [name, `${median(xs).toFixed(0)} ms`, `${quantile(xs, 0.9).toFixed(0)} ms`];
 console.log(`bench:device: ${photos.length} photos (dogs, people, negatives), headless Chromium, cross-origin isolated: ${threads} (${v1.status})\n`);
@@ -99,6 +124,8 @@ console.log(
       row('device mode, first photo of the first visit (fetch + compile models)', [v1.first]),
       row('device mode, first photo of the second visit (models from the cache)', [v2.first]),
       row(`device mode, steady state (${deviceMs.length} photos)`, deviceMs),
+      row('device mode offline, first photo (service worker, models from the cache)', [v3.first]),
+      row(`device mode offline, steady state (${offlineMs.length} photos)`, offlineMs),
       row('server path (POST /api/predict), first photo', [serverFirst]),
       row(`server path, steady state (${serverMs.length} photos)`, serverMs),
     ],
@@ -111,6 +138,19 @@ console.log(
     [
       ['first visit (page, code, models, wasm; device mode)', mbs(b1.total), mbs(b1.models)],
       ['second visit', mbs(b2.total), mbs(b2.models)],
+      [`offline visit (${b3.requests} requests from the page reached the server; /sw.js update check left out)`, mbs(b3.pageBytes), mbs(b3.models)],
+    ],
+  ),
+);
+console.log();
+const ms = (x: number) => `${x.toFixed(0)} ms`;
+console.log(
+  table(
+    ['page load (goto → load event; → device mode ready)', 'page', 'models ready'],
+    [
+      ['first visit', ms(v1.loadedMs), ms(v1.readyMs)],
+      ['second visit', ms(v2.loadedMs), ms(v2.readyMs)],
+      [`offline (cross-origin isolated: ${offlineIsolated})`, ms(v3.loadedMs), ms(v3.readyMs)],
     ],
   ),
 );

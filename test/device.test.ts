@@ -1,7 +1,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
-import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
+import { appendFile, cp, mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { type Browser, type BrowserContext, type Page } from 'playwright-core';
@@ -9,12 +9,14 @@ import type { FastifyInstance } from 'fastify';
 import { createDogApp, type DogApp } from '../src/app/dog-app.js';
 import { buildServer } from '../src/server/server.js';
 import { launchChromium } from '../support/chromium.js';
+import { meterServer, modelFiles, type Served } from '../support/served.js';
 import { sampleClassFolders, sharedDataDir } from './shared.js';
 import type { DogAppResult } from '../src/app/dog-app.js';
 
 // Device mode against the server, in Debian's Chromium: the same photos through the browser's
 // pipeline (onnxruntime-web, the pure resize) and through POST /api/predict must give the same
-// answers, and no request in device mode may carry the photo.
+// answers, and no request in device mode may carry the photo. After the first visit the page works
+// offline (service worker, src/web/sw.ts) with the same answers.
 const data = sharedDataDir();
 const outDir = path.resolve(import.meta.dirname, 'out');
 const firstFile = (dir: string) => path.join(dir, readdirSync(dir).sort()[0]!);
@@ -35,10 +37,28 @@ let server: FastifyInstance;
 let base: string;
 let browser: Browser;
 let context: BrowserContext;
+/** A copy of web/, so that a test can deploy a new page. */
+let webRoot: string;
+/** Every response the server sent (the page's and the service worker's requests alike). */
+let served: Served[];
+/** While true the server drops every connection, like a server out of reach (on top of setOffline). */
+let down = false;
+const reachedWhileDown: string[] = [];
+/** Device mode's answers online, by file: the offline visit must give the same. */
+const online = new Map<string, DeviceAnswer>();
 
 before(async () => {
   app = await createDogApp();
-  server = await buildServer({ app, webRoot: path.resolve(import.meta.dirname, '..', 'web') });
+  webRoot = await mkdtemp(path.join(os.tmpdir(), 'imgclass-web-'));
+  await cp(path.resolve(import.meta.dirname, '..', 'web'), webRoot, { recursive: true });
+  server = await buildServer({ app, webRoot });
+  served = meterServer(server);
+  server.addHook('onRequest', async (req, reply) => {
+    if (!down) return;
+    reachedWhileDown.push(`${req.method} ${req.url}`);
+    reply.hijack();
+    req.raw.socket.destroy();
+  });
   base = await server.listen({ host: '127.0.0.1', port: 0 });
   browser = await launchChromium();
   // One context for the whole file: the second visit must find the models in this browser's cache.
@@ -93,6 +113,7 @@ test("device mode gives the server's answers on 24 photos, and no request carrie
     const { answer: dev, error } = await runOnPage(page, p.file);
     assert.ok(dev, `device mode failed on ${p.file}: ${error}`);
     const where = path.relative(data, p.file);
+    online.set(p.file, dev);
     assert.equal(dev.kind, srv.kind, `${where}: device ${dev.kind} vs server ${srv.kind}`);
     assert.equal(dev.breeds[0]?.name, srv.breeds[0]?.name, `${where}: top breed`);
     assert.equal(dev.humanBreeds?.[0]?.name, srv.humanBreeds?.[0]?.name, `${where}: person's top breed`);
@@ -133,7 +154,14 @@ test("device mode gives the server's answers on 24 photos, and no request carrie
 
 test('a second visit loads no model bytes, and the choice of device mode is remembered', async () => {
   const page = await context.newPage();
+  const from = served.length;
   const log = await openDevice(page, base); // no ?run=: localStorage remembers device mode
+  // counted on the server, so the service worker's own requests count too
+  assert.deepEqual(
+    modelFiles(served.slice(from)).map((r) => r.url),
+    [],
+    'no model or wasm bytes from the server',
+  );
   assert.equal(await page.isChecked('#run-device'), true);
   assert.match((await page.textContent('#device-status'))!, /from this browser's cache/);
   assert.equal(await page.evaluate(() => (window as unknown as { __imgclassDevice: { fetched: number } }).__imgclassDevice.fetched), 0);
@@ -164,5 +192,122 @@ test('bad input in device mode: a clear message, and the page keeps working', as
   const good = await runOnPage(page, dog);
   assert.equal(good.answer?.kind, 'dog');
   assert.ok(!(await page.isVisible('#message.error')));
+  await page.close();
+});
+
+test('offline after the first visit: the page loads, stays cross-origin isolated, and device mode gives the same answers', async () => {
+  const page = await context.newPage();
+  await openDevice(page);
+  const threads = (await page.textContent('#device-status'))!.match(/(\d+) threads?/)![1];
+  await page.waitForFunction(() => navigator.serviceWorker.controller !== null, undefined, { timeout: 10_000 });
+  // what the service worker keeps: the page, its manifest, device mode's code, models and wasm; nothing under /api/
+  const cached = await page.evaluate(async () => {
+    const out: Record<string, string[]> = {};
+    for (const name of await caches.keys()) out[name] = (await (await caches.open(name)).keys()).map((r) => new URL(r.url).pathname);
+    return out;
+  });
+  const names = Object.keys(cached).sort();
+  assert.equal(names.length, 2, `caches: ${names.join(', ')}`);
+  assert.match(names[1]!, /^imgclass-shell-[0-9a-f]{16}$/);
+  assert.deepEqual(cached[names[1]!]!.sort(), ['/', '/app.js', '/device-manifest.json', '/style.css']);
+  assert.ok(cached['imgclass-assets']!.some((u) => u.endsWith('.onnx')) && cached['imgclass-assets']!.some((u) => u.endsWith('.wasm')));
+  assert.ok(
+    !Object.values(cached)
+      .flat()
+      .some((u) => u.startsWith('/api/')),
+    'nothing under /api/ is cached',
+  );
+
+  // the update check register() starts runs late: let it finish online (jobs run in order)
+  await page.evaluate(async () => (await navigator.serviceWorker.getRegistration())!.update().then(() => true));
+  const from = served.length;
+  const log: Logged[] = [];
+  page.on('request', (r) => log.push({ method: r.method(), url: r.url(), body: r.postDataBuffer() }));
+  await context.setOffline(true);
+  down = true;
+  try {
+    await page.reload();
+    await page.waitForFunction(() => /ready|unavailable/.test(document.getElementById('device-status')!.textContent ?? ''), undefined, { timeout: 90_000 });
+    assert.match((await page.textContent('#device-status'))!, new RegExp(`Models ready on this device .*from this browser's cache; ${threads} thread`));
+    assert.equal(await page.evaluate(() => crossOriginIsolated), true, 'the page served by the service worker is cross-origin isolated');
+    assert.match((await page.textContent('#offline-note'))!, /offline/);
+    // a dog and a person, offline, against the same photos online
+    for (const file of [photos.find((p) => p.set === 'dog')!.file, photos.find((p) => p.set === 'human')!.file]) {
+      const { answer, error } = await runOnPage(page, file);
+      assert.ok(answer, `offline device mode failed on ${file}: ${error}`);
+      const want = online.get(file)!;
+      assert.equal(answer.kind, want.kind);
+      for (const list of ['breeds', 'humanBreeds'] as const) {
+        assert.deepEqual(
+          answer[list]?.map((b) => b.name),
+          want[list]?.map((b) => b.name),
+          `${list} of ${file}`,
+        );
+        answer[list]?.forEach((b, i) => assert.ok(Math.abs(b.probability - want[list]![i]!.probability) <= 1e-3, `${file}: ${b.name}`));
+      }
+      assert.equal(answer.faces.length, want.faces.length);
+      assert.ok(Math.abs(answer.dogProbability - want.dogProbability) <= 1e-3);
+    }
+    // the server path says at once that it needs the network, and offers device mode
+    await page.click('#run-server');
+    assert.match((await page.textContent('#offline-note'))!, /offline, and "on the server" needs the network/);
+    const t0 = Date.now();
+    const srv = await runOnPage(page, photos[0]!.file);
+    assert.ok(Date.now() - t0 < 10_000, 'no hang');
+    assert.match(srv.error ?? '', /offline/);
+    assert.match((await page.textContent('#message'))!, /You are offline, and "on the server" needs the network/);
+    await page.click('#use-device');
+    assert.equal(await page.isChecked('#run-device'), true);
+    assert.equal((await runOnPage(page, photos[0]!.file)).answer?.kind, online.get(photos[0]!.file)!.kind);
+  } finally {
+    down = false;
+    await context.setOffline(false);
+  }
+  // The browser's own update check of the worker script (GET /sw.js) is made outside the page's
+  // emulated network, so setOffline does not stop it; the dropped connection fails it, as being
+  // offline would, and the installed worker stays. Nothing else may reach the server.
+  assert.deepEqual(
+    [...served.slice(from).map((r) => `${r.method} ${r.url}`), ...reachedWhileDown].filter((r) => r !== 'GET /sw.js'),
+    [],
+    'nothing from the page reached the server while offline',
+  );
+  assert.deepEqual(
+    log.filter((r) => r.method !== 'GET' || (r.body && r.body.length > 0)).map((r) => `${r.method} ${r.url}`),
+    [],
+    'no request with a body',
+  );
+  await page.close();
+});
+
+test('the service worker: served from the root, revalidated on every visit, versioned by the deploy', async () => {
+  const res = await fetch(`${base}/sw.js`);
+  assert.equal(res.status, 200);
+  assert.equal(res.headers.get('cache-control'), 'no-cache');
+  assert.equal(res.headers.get('service-worker-allowed'), '/');
+  assert.match(res.headers.get('content-type') ?? '', /javascript/);
+  assert.equal(res.headers.get('cross-origin-embedder-policy'), 'require-corp');
+  const code = await res.text();
+  const manifest = (await (await fetch(`${base}/device-manifest.json`)).json()) as { bundle: string; models: { backbone: { url: string } } };
+  assert.ok(code.includes(manifest.bundle) && code.includes(manifest.models.backbone.url), 'the deploy is built into the worker');
+  assert.equal(await (await fetch(`${base}/sw.js`)).text(), code, 'same deploy, same bytes (no reinstall)');
+});
+
+test('a new deploy: the new worker replaces the old page cache, and the models it still lists stay', async () => {
+  const page = await context.newPage();
+  await openDevice(page);
+  const shells = () => page.evaluate(async () => (await caches.keys()).filter((n) => n.startsWith('imgclass-shell-')));
+  const [old] = await shells();
+  assert.ok(old);
+  await appendFile(path.join(webRoot, 'style.css'), '\n/* deploy 2 */\n');
+  const from = served.length;
+  await page.reload();
+  // the page registers the worker again; the browser finds new bytes, installs, activates
+  for (let t = Date.now(); (await shells()).includes(old) && Date.now() - t < 20_000;) await new Promise((r) => setTimeout(r, 200));
+  const [now, ...more] = await shells();
+  assert.deepEqual(more, [], 'one page cache');
+  assert.notEqual(now, old);
+  const css = await page.evaluate(async (name) => (await (await caches.open(name)).match('/style.css'))!.text(), now!);
+  assert.match(css, /deploy 2/);
+  assert.deepEqual(modelFiles(served.slice(from)), [], 'the models did not change: none fetched again');
   await page.close();
 });

@@ -1,4 +1,6 @@
 // The dog-breed app page: no framework, no external requests. Everything it needs is served here.
+// After the first visit it also works offline: /sw.js (src/web/sw.ts) keeps the page, and device
+// mode's code and models, in this browser.
 const $ = (id) => document.getElementById(id);
 const drop = $('drop');
 const history = [];
@@ -10,6 +12,20 @@ const fromUrl = new URLSearchParams(location.search).get('run');
 let mode = fromUrl === 'device' || fromUrl === 'server' ? fromUrl : localStorage.getItem(MODE_KEY) === 'device' ? 'device' : 'server';
 let device = null; // Promise of the loaded DeviceApp
 const mb = (n) => `${(n / 1e6).toFixed(1)} MB`;
+
+// Offline: "on the server" cannot answer; say so before anyone tries, and offer device mode.
+const OFFLINE_SERVER = 'You are offline, and "on the server" needs the network. "On this device" works offline once its models are kept here.';
+const offline = () => navigator.onLine === false;
+class OfflineError extends Error {}
+
+function showNetwork() {
+  const note = $('offline-note');
+  note.hidden = !offline();
+  note.textContent = mode === 'server' ? OFFLINE_SERVER : 'You are offline: the photo is analysed on this device with the models kept in this browser.';
+}
+window.addEventListener('online', showNetwork);
+window.addEventListener('offline', showNetwork);
+$('use-device').addEventListener('click', () => setMode('device'));
 
 function setMode(next) {
   mode = next;
@@ -23,6 +39,8 @@ function setMode(next) {
       ? 'On this device: your photo is analysed in this browser and never sent anywhere. Only the models are downloaded (once; then they are kept).'
       : "On the server: your photo is sent to this app's server, analysed there, and not stored.";
   $('device-status').hidden = mode !== 'device';
+  $('use-device').hidden = true;
+  showNetwork();
   if (mode === 'device') loadDevice().catch(() => {});
 }
 for (const r of document.querySelectorAll('input[name="run"]')) r.addEventListener('change', () => setMode(r.value));
@@ -36,7 +54,7 @@ function deviceStatus(text, isError = false) {
 function loadDevice() {
   device ??= (async () => {
     deviceStatus('Preparing the models…');
-    const manifest = await (await fetch('/api/device')).json();
+    const manifest = await (await fetch('/device-manifest.json')).json();
     if (!manifest.available) throw new Error(manifest.reason);
     const total = [manifest.ort.wasm, manifest.models.backbone, manifest.models.faces, manifest.models.head].filter(Boolean).reduce((n, a) => n + a.bytes, 0);
     deviceStatus(`Loading the models (${mb(total)})…`);
@@ -56,7 +74,12 @@ function loadDevice() {
     return app;
   })();
   device.catch((err) => {
-    deviceStatus(`Device mode is unavailable: ${err.message}. Use "on the server" instead.`, true);
+    deviceStatus(
+      offline()
+        ? 'Device mode is unavailable offline until its models have been kept in this browser: open this page once online in device mode.'
+        : `Device mode is unavailable: ${err.message}. Use "on the server" instead.`,
+      true,
+    );
     device = null;
   });
   return device;
@@ -70,8 +93,15 @@ fetch('/api/models')
       `JPEG, PNG, WebP, GIF, TIFF or AVIF · up to ${(m.limits.maxBytes / 1e6).toFixed(0)} MB and ${(m.limits.maxPixels / 1e6).toFixed(0)} megapixels`;
   })
   .catch(() => {
-    $('models').textContent = 'models: unavailable';
+    $('models').textContent = offline() ? 'offline' : 'models: unavailable';
   });
+
+// The service worker: the page, and device mode once used, keep working offline.
+navigator.serviceWorker
+  ?.register('/sw.js', { scope: '/' })
+  .then(() => navigator.serviceWorker.ready)
+  .then(() => ($('offline-ready').hidden = false))
+  .catch(() => {});
 
 for (const input of [$('file'), $('camera')]) {
   input.addEventListener('change', () => {
@@ -108,18 +138,17 @@ async function submit(file) {
       const app = await loadDevice();
       answer = await app.classify(file);
     } else {
-      const body = new FormData();
-      body.append('image', file, file.name || 'upload');
-      const res = await fetch('/api/predict', { method: 'POST', body });
-      answer = await res.json();
-      if (!res.ok) throw new Error(answer.error || `HTTP ${res.status}`);
+      answer = await predictOnServer(file);
     }
   } catch (err) {
     clearCanvas();
-    setMessage(`Sorry, that did not work: ${err.message}`, true);
-    window.__imgclassLast = { mode: where, error: err.message };
+    const isOffline = err instanceof OfflineError;
+    setMessage(isOffline ? err.message : `Sorry, that did not work: ${err.message}`, true);
+    $('use-device').hidden = !isOffline;
+    window.__imgclassLast = { mode: where, error: err.message, offline: isOffline };
     return;
   }
+  $('use-device').hidden = true;
   const roundTrip = performance.now() - started;
   const url = URL.createObjectURL(file);
   await draw(url, answer.faces);
@@ -132,6 +161,23 @@ async function submit(file) {
   remember(url, answer);
   // For tests and benchmarks: the last answer as the page got it.
   window.__imgclassLast = { mode: where, answer, roundTripMs: roundTrip };
+}
+
+/** POST /api/predict; offline (or no answer in time) is an OfflineError at once, never a hang. */
+async function predictOnServer(file) {
+  if (offline()) throw new OfflineError(OFFLINE_SERVER);
+  const body = new FormData();
+  body.append('image', file, file.name || 'upload');
+  let res;
+  try {
+    res = await fetch('/api/predict', { method: 'POST', body, signal: AbortSignal.timeout(60_000) });
+  } catch (err) {
+    if (err.name === 'TimeoutError') throw new OfflineError('The server did not answer within 60 s. "On this device" needs no network.');
+    throw new OfflineError(`The server cannot be reached (${offline() ? 'you are offline' : err.message}). "On this device" needs no network.`);
+  }
+  const answer = await res.json().catch(() => ({ error: `HTTP ${res.status}` }));
+  if (!res.ok) throw new Error(answer.error || `HTTP ${res.status}`);
+  return answer;
 }
 
 function setMessage(text, isError) {

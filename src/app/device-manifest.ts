@@ -30,3 +30,33 @@ export interface DeviceManifest {
   yunet: { scoreThreshold: number; nmsIou: number };
   limits: DecodeLimits;
 }
+
+/** Every content-addressed URL device mode loads: the bundle, onnxruntime-web's scripts and wasm, the models. */
+export function deviceAssetUrls(m: DeviceManifest): string[] {
+  return [m.bundle, m.ort.module, m.ort.glue, m.ort.wasm.url, m.models.backbone.url, m.models.faces.url, ...(m.models.head ? [m.models.head.url] : [])];
+}
+
+/**
+ * The headers that make the page cross-origin isolated (so onnxruntime-web may use threads):
+ * the server sends them on every response, and the service worker keeps them on every response it
+ * serves from its cache, so the page stays isolated offline.
+ */
+export const ISOLATION_HEADERS: Readonly<Record<string, string>> = {
+  'Cross-Origin-Opener-Policy': 'same-origin',
+  'Cross-Origin-Embedder-Policy': 'require-corp',
+  'Cross-Origin-Resource-Policy': 'same-origin',
+};
+
+/**
+ * What the server builds into the service worker (`GET /sw.js`, src/web/sw.ts). A new deploy
+ * changes `version`, hence the script's bytes: the browser installs the new worker, which replaces
+ * the old caches.
+ */
+export interface OfflineConfig {
+  /** Hash of the page's files and the device manifest: names the shell cache. */
+  version: string;
+  /** Content-addressed files fetched at install (device mode's code; the models and wasm come on first use). */
+  precache: string[];
+  /** Every content-addressed URL of this deploy: anything else in the asset cache is deleted on activate. Null when device mode is not built. */
+  keep: string[] | null;
+}

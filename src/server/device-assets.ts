@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -13,7 +13,7 @@ import { ImagenetSubsetClassifier, TrainedClassifier, EnsembleClassifier, type T
 import { buildHeadOnnx } from '../models/export.js';
 import { registryEntry } from '../models/registry.js';
 import { getDefaultStore } from '../models/store.js';
-import type { DeviceAsset, DeviceManifest } from '../app/device-manifest.js';
+import { deviceAssetUrls, type DeviceAsset, type DeviceManifest, type OfflineConfig } from '../app/device-manifest.js';
 
 /**
  * Everything the page's device mode downloads, prepared once (on the first request for it): the
@@ -38,30 +38,63 @@ export const ORT_WEB_FILES: Record<string, string> = {
 };
 export const ORT_WEB_PREFIX = `/ort/${ORT_WEB_VERSION}/`;
 
-/** The browser entry beside this module: .ts when run from source (tsx), .js in dist/. */
-function deviceEntry(): string {
-  const base = fileURLToPath(new URL('../web/device', import.meta.url));
+/** A browser entry in src/web beside this module: .ts when run from source (tsx), .js in dist/. */
+function webEntry(name: string): string {
+  const base = fileURLToPath(new URL(`../web/${name}`, import.meta.url));
   for (const ext of ['.ts', '.js']) if (existsSync(base + ext)) return base + ext;
-  throw new Error(`device-mode entry not found beside ${base}`);
+  throw new Error(`browser entry ${name} not found beside ${base}`);
 }
 
 /**
- * Bundle device mode for the browser. platform 'browser' makes the build fail on any Node-only
- * import (fs, sharp, onnxruntime-node) reaching the shared modules: the layering is checked here.
+ * Bundle a browser entry. platform 'browser' makes the build fail on any Node-only import (fs,
+ * sharp, onnxruntime-node) reaching the shared modules: the layering is checked here.
  */
-export async function bundleDevice(): Promise<{ code: Uint8Array; inputs: string[] }> {
+async function bundle(name: string, o: { format: 'esm' | 'iife'; define?: Record<string, string> }): Promise<{ code: Uint8Array; inputs: string[] }> {
   const r = await esbuild.build({
-    entryPoints: [deviceEntry()],
+    entryPoints: [webEntry(name)],
     bundle: true,
-    format: 'esm',
+    format: o.format,
     platform: 'browser',
     target: 'es2022',
     minify: true,
     write: false,
     metafile: true,
     logLevel: 'silent',
+    ...(o.define ? { define: o.define } : {}),
   });
   return { code: r.outputFiles[0]!.contents, inputs: Object.keys(r.metafile.inputs) };
+}
+
+/** Device mode for the browser (src/web/device.ts and the shared pipeline modules). */
+export const bundleDevice = () => bundle('device', { format: 'esm' });
+
+/**
+ * What the service worker (src/web/sw.ts) of this deploy must know. The version hashes every file
+ * of the page (webRoot) and the device manifest, so any change gives the worker new bytes, which is
+ * what makes the browser install it. `manifest` is null when device mode could not be prepared.
+ */
+export async function offlineConfig(webRoot: string, manifest: DeviceManifest | null): Promise<OfflineConfig> {
+  const hash = createHash('sha256');
+  const files = (await readdir(webRoot, { recursive: true, withFileTypes: true })).filter((f) => f.isFile());
+  for (const f of files.map((f) => path.join(f.parentPath, f.name)).sort()) {
+    hash
+      .update(path.relative(webRoot, f))
+      .update('\0')
+      .update(await readFile(f))
+      .update('\0');
+  }
+  hash.update(JSON.stringify(manifest));
+  const usable = manifest?.available ? manifest : null;
+  return {
+    version: hash.digest('hex').slice(0, 16),
+    precache: usable ? [usable.bundle, usable.ort.module, usable.ort.glue] : [],
+    keep: manifest ? deviceAssetUrls(manifest) : null,
+  };
+}
+
+/** The service worker with `config` built in: a classic script (every browser runs those). */
+export async function bundleServiceWorker(config: OfflineConfig): Promise<Uint8Array> {
+  return (await bundle('sw', { format: 'iife', define: { __IMGCLASS_OFFLINE__: JSON.stringify(config) } })).code;
 }
 
 export async function buildDeviceAssets(app: DogApp, o: { maxBytes?: number; maxPixels?: number } = {}): Promise<DeviceAssets> {

@@ -8,7 +8,8 @@ import { ImageClassificationPipeline } from '../app/image-classification.js';
 import { decodeInput, resolveLimits, type DecodeLimits } from '../data/image.js';
 import { ImgclassError, type ImgclassErrorCode } from '../util/errors.js';
 import { BoundedQueue, QueueFullError } from './queue.js';
-import { buildDeviceAssets, ORT_WEB_DIST, ORT_WEB_FILES, ORT_WEB_PREFIX, type DeviceAssets } from './device-assets.js';
+import { ISOLATION_HEADERS } from '../app/device-manifest.js';
+import { buildDeviceAssets, bundleServiceWorker, offlineConfig, ORT_WEB_DIST, ORT_WEB_FILES, ORT_WEB_PREFIX, type DeviceAssets } from './device-assets.js';
 
 export interface ServerOptions {
   app: DogApp;
@@ -58,10 +59,9 @@ export async function buildServer(o: ServerOptions): Promise<FastifyInstance> {
   server.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: maxBytes }, (_req, body, done) => done(null, body));
   // Cross-origin isolation: lets device mode's onnxruntime-web use threads (SharedArrayBuffer).
   // Everything the page loads is same-origin, so nothing it needs is blocked by it.
+  // The service worker keeps the same headers on what it serves offline (src/web/sw.ts).
   server.addHook('onSend', async (_req, reply, payload) => {
-    void reply.header('Cross-Origin-Opener-Policy', 'same-origin');
-    void reply.header('Cross-Origin-Embedder-Policy', 'require-corp');
-    void reply.header('Cross-Origin-Resource-Policy', 'same-origin');
+    void reply.headers(ISOLATION_HEADERS);
     return payload;
   });
   await server.register(fastifyStatic, { root: path.resolve(o.webRoot), index: 'index.html' });
@@ -74,9 +74,33 @@ export async function buildServer(o: ServerOptions): Promise<FastifyInstance> {
     return device;
   };
   const IMMUTABLE = 'public, max-age=31536000, immutable';
-  server.get('/api/device', async (_req, reply) => {
-    void reply.header('Cache-Control', 'no-cache');
-    return (await deviceAssets()).manifest;
+  // The manifest: `/api/device` for programs; the page reads `/device-manifest.json`, the one the
+  // service worker keeps for offline visits (it never stores anything under /api/).
+  for (const url of ['/api/device', '/device-manifest.json']) {
+    server.get(url, async (_req, reply) => {
+      void reply.header('Cache-Control', 'no-cache');
+      return (await deviceAssets()).manifest;
+    });
+  }
+  // The service worker that makes the page work offline: from the root, so its scope is the whole
+  // app, and revalidated on every visit, so a new deploy's worker is found at once.
+  let worker: { version: string; bytes: Promise<Uint8Array> } | undefined;
+  server.get('/sw.js', async (_req, reply) => {
+    const manifest = await deviceAssets().then(
+      (d) => d.manifest,
+      () => null,
+    );
+    const config = await offlineConfig(path.resolve(o.webRoot), manifest);
+    if (worker?.version !== config.version) worker = { version: config.version, bytes: bundleServiceWorker(config) };
+    const bytes = await worker.bytes.catch((e) => {
+      worker = undefined;
+      throw e;
+    });
+    return reply
+      .header('Cache-Control', 'no-cache')
+      .header('Service-Worker-Allowed', '/')
+      .type('text/javascript')
+      .send(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
   });
   server.get('/assets/:hash/:name', async (req, reply) => {
     const file = (await deviceAssets()).files.get(req.url.split('?')[0]!);

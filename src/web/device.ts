@@ -14,7 +14,8 @@ import { checkPixels, checkUpload, isTruncated } from '../data/upload.js';
 import { decodeYunet, YUNET_SIZE, yunetInput, yunetLetterbox } from '../detectors/face/yunet-decode.js';
 import { headInput, restrictProbabilities, type BackboneOutput } from '../models/probabilities.js';
 import { ImgclassError } from '../util/errors.js';
-import type { DeviceAsset, DeviceManifest } from '../app/device-manifest.js';
+import { deviceAssetUrls, type DeviceAsset, type DeviceManifest } from '../app/device-manifest.js';
+import { ASSET_CACHE } from './offline.js';
 
 export type { DeviceManifest } from '../app/device-manifest.js';
 
@@ -30,16 +31,20 @@ export interface DeviceResult extends Omit<DogPipelineResult, 'timings'> {
   timings: { decodeMs: number; backboneMs: number; facesMs: number; totalMs: number };
 }
 
-const CACHE = 'imgclass-models-v1';
-
-/** Models are content-addressed, so a cached copy is never stale; old versions are pruned. */
-async function fetchAll(assets: DeviceAsset[], onProgress: (p: LoadProgress) => void): Promise<Uint8Array[]> {
+/**
+ * Models are content-addressed, so a cached copy is never stale; files of older deploys are pruned.
+ * The cache is the service worker's asset cache (sw.ts): the worker stores what passes through it,
+ * and this stores what it fetched while no worker controlled the page (the first visit, or a
+ * browser without service workers).
+ */
+async function fetchAll(manifest: DeviceManifest, assets: DeviceAsset[], onProgress: (p: LoadProgress) => void): Promise<Uint8Array[]> {
   const total = assets.reduce((n, a) => n + a.bytes, 0);
   let loaded = 0;
   let fetched = 0;
-  const cache = typeof caches !== 'undefined' ? await caches.open(CACHE).catch(() => null) : null;
+  const cache = typeof caches !== 'undefined' ? await caches.open(ASSET_CACHE).catch(() => null) : null;
+  const worker = typeof navigator !== 'undefined' && !!navigator.serviceWorker?.controller;
   if (cache) {
-    const keep = new Set(assets.map((a) => new URL(a.url, location.href).href));
+    const keep = new Set(deviceAssetUrls(manifest).map((u) => new URL(u, location.href).href));
     for (const req of await cache.keys()) if (!keep.has(req.url)) await cache.delete(req);
   }
   const report = () => onProgress({ loaded, total, fetched });
@@ -70,7 +75,7 @@ async function fetchAll(assets: DeviceAsset[], onProgress: (p: LoadProgress) => 
         bytes.set(p, o);
         o += p.length;
       }
-      await cache?.put(a.url, new Response(bytes, { headers: { 'Content-Type': 'application/octet-stream' } })).catch(() => undefined);
+      if (!worker) await cache?.put(a.url, new Response(bytes, { headers: { 'Content-Type': 'application/octet-stream' } })).catch(() => undefined);
       return bytes;
     }),
   );
@@ -93,7 +98,7 @@ export class DeviceApp {
     const moduleUrl = manifest.ort.module;
     const ort = (await import(/* @vite-ignore */ moduleUrl)) as typeof Ort;
     const assets = [manifest.ort.wasm, manifest.models.backbone, manifest.models.faces, ...(manifest.models.head ? [manifest.models.head] : [])];
-    const [wasm, backbone, faces, head] = await fetchAll(assets, onProgress);
+    const [wasm, backbone, faces, head] = await fetchAll(manifest, assets, onProgress);
     ort.env.wasm.wasmBinary = wasm!.buffer as ArrayBuffer;
     ort.env.wasm.wasmPaths = { mjs: manifest.ort.glue };
     // Threads need SharedArrayBuffer, i.e. a cross-origin isolated page (the server sends COOP/COEP).
