@@ -19,7 +19,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { combineViews, type CombineRule } from '../src/app/views.js';
-import { DOG_DETECTOR_DEFAULTS, dogBoxRescues } from '../src/detectors/dog.js';
+import { DOG_DETECTOR_DEFAULTS, dogBoxRescues } from '../src/detectors/imagenet-dog-rule.js';
 import { areaInside, isPersonFace, PERSON_EVIDENCE_DEFAULTS, personFaces, type PersonEvidenceOptions } from '../src/detectors/person.js';
 import { IMAGENET_DOG_RANGE } from '../src/models/imagenet.js';
 import { sharedDataDir } from '../support/shared.js';
@@ -231,7 +231,7 @@ function kind(s: PhotoSig, r: PersonRule) {
   const d = s.dogMass >= (h ? D.thresholdWithPerson : D.threshold) || rescued;
   return d && h ? 'both' : d ? 'dog' : h ? 'human' : 'neither';
 }
-/** The app's rule itself (detectors/person.ts, detectors/dog.ts), on the cached signals. */
+/** The app's rule itself (detectors/person.ts, detectors/imagenet-dog-rule.ts), on the cached signals. */
 function appKind(s: PhotoSig) {
   const faces = s.faces.filter((f) => f.score >= 0.7 && f.area >= 0.005);
   const judge = s.dogMass >= D.threshold;
