@@ -156,7 +156,8 @@ const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
 const passes = (o: BreedOption) => o.views.length * (o.mirror ? 2 : 1);
 const results = options.map((o) => ({ o, t: score(tune, o), r: score(report, o) }));
 console.log(
-  `## Breeds: ${scored.length} unseen Imagewoof photos (dingo's ${dingo.length} left out), tuning half ${tune.length} (even ids), report half ${report.length} (odd ids)\n`,
+  `## Breeds: ${scored.length} unseen Imagewoof photos (dingo's ${dingo.length} left out), tuning half ` +
+    `${tune.length} (even ids), report half ${report.length} (odd ids)\n`,
 );
 console.log(
   table(
@@ -179,7 +180,9 @@ const CHOSEN = { default: process.env.BREEDS_DEFAULT ?? 'centre 0.875 + dog box 
 const today = results.find((x) => x.o.name === 'centre (today)')!;
 const chosen = results.find((x) => x.o.name === CHOSEN.default)!;
 console.log(
-  `\nchosen default: ${chosen.o.name}: report top-1 ${pct(chosen.r.top1)} vs today ${pct(today.r.top1)} (${((chosen.r.top1 - today.r.top1) * 100).toFixed(1)} points), top-3 ${pct(chosen.r.top3)} vs ${pct(today.r.top3)}`,
+  `\nchosen default: ${chosen.o.name}: report top-1 ${pct(chosen.r.top1)} vs today ${pct(today.r.top1)} ` +
+    `(${((chosen.r.top1 - today.r.top1) * 100).toFixed(1)} points), top-3 ${pct(chosen.r.top3)} vs ` +
+    `${pct(today.r.top3)}`,
 );
 
 const perBreed = [...target.entries()]
