@@ -49,7 +49,8 @@ const photos = [
   .sort((a, b) => a.k - b.k)
   .map((x) => x.f);
 console.log(
-  `bench:batch on ${photos.length} photos (${dogs.length} dogs, ${people.length} people, ${negatives.length} neither), ${os.cpus().length} cores, load average ${os.loadavg()[0]!.toFixed(1)} at start\n`,
+  `bench:batch on ${photos.length} photos (${dogs.length} dogs, ${people.length} people, ${negatives.length} ` +
+    `neither), ${os.cpus().length} cores, load average ${os.loadavg()[0]!.toFixed(1)} at start\n`,
 );
 
 const rows: (string | number)[][] = [];

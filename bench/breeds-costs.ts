@@ -104,6 +104,8 @@ export async function measureCosts(data: string, dogFiles: string[], apps: { nam
     yolox: m('yolox'),
     yunet: m('yunet'),
     apps: appResults,
-    note: `bare pass ${before.toFixed(1)} ms before, ${after.toFixed(1)} ms after; ${files.length} dog photos, app on ${mixed.length} (dogs, LFW, negatives); ${threadsNote()}`,
+    note:
+      `bare pass ${before.toFixed(1)} ms before, ${after.toFixed(1)} ms after; ${files.length} dog photos, app on ` +
+      `${mixed.length} (dogs, LFW, negatives); ${threadsNote()}`,
   };
 }

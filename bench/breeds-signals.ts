@@ -12,7 +12,7 @@ import { viewImages, viewName, type ViewSpec } from '../src/app/views.js';
 import { loadImage, type RgbImage } from '../src/data/image.js';
 import { flipHorizontal } from '../src/data/transform.js';
 import { YoloxDetector, type CocoBox } from '../src/detectors/coco.js';
-import { dogClassIndices } from '../src/detectors/dog.js';
+import { dogClassIndices } from '../src/detectors/imagenet-dog-rule.js';
 import { YunetFaceDetector } from '../src/detectors/face/yunet.js';
 import { loadBackbone, type Backbone } from '../src/models/backbone.js';
 import { IMAGENET_DOG_RANGE } from '../src/models/imagenet.js';

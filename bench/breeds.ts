@@ -19,7 +19,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { combineViews, type CombineRule } from '../src/app/views.js';
-import { DOG_DETECTOR_DEFAULTS, dogBoxRescues } from '../src/detectors/dog.js';
+import { DOG_DETECTOR_DEFAULTS, dogBoxRescues } from '../src/detectors/imagenet-dog-rule.js';
 import { areaInside, isPersonFace, PERSON_EVIDENCE_DEFAULTS, personFaces, type PersonEvidenceOptions } from '../src/detectors/person.js';
 import { IMAGENET_DOG_RANGE } from '../src/models/imagenet.js';
 import { sharedDataDir } from '../support/shared.js';
@@ -156,7 +156,8 @@ const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
 const passes = (o: BreedOption) => o.views.length * (o.mirror ? 2 : 1);
 const results = options.map((o) => ({ o, t: score(tune, o), r: score(report, o) }));
 console.log(
-  `## Breeds: ${scored.length} unseen Imagewoof photos (dingo's ${dingo.length} left out), tuning half ${tune.length} (even ids), report half ${report.length} (odd ids)\n`,
+  `## Breeds: ${scored.length} unseen Imagewoof photos (dingo's ${dingo.length} left out), tuning half ` +
+    `${tune.length} (even ids), report half ${report.length} (odd ids)\n`,
 );
 console.log(
   table(
@@ -179,7 +180,9 @@ const CHOSEN = { default: process.env.BREEDS_DEFAULT ?? 'centre 0.875 + dog box 
 const today = results.find((x) => x.o.name === 'centre (today)')!;
 const chosen = results.find((x) => x.o.name === CHOSEN.default)!;
 console.log(
-  `\nchosen default: ${chosen.o.name}: report top-1 ${pct(chosen.r.top1)} vs today ${pct(today.r.top1)} (${((chosen.r.top1 - today.r.top1) * 100).toFixed(1)} points), top-3 ${pct(chosen.r.top3)} vs ${pct(today.r.top3)}`,
+  `\nchosen default: ${chosen.o.name}: report top-1 ${pct(chosen.r.top1)} vs today ${pct(today.r.top1)} ` +
+    `(${((chosen.r.top1 - today.r.top1) * 100).toFixed(1)} points), top-3 ${pct(chosen.r.top3)} vs ` +
+    `${pct(today.r.top3)}`,
 );
 
 const perBreed = [...target.entries()]
@@ -231,7 +234,7 @@ function kind(s: PhotoSig, r: PersonRule) {
   const d = s.dogMass >= (h ? D.thresholdWithPerson : D.threshold) || rescued;
   return d && h ? 'both' : d ? 'dog' : h ? 'human' : 'neither';
 }
-/** The app's rule itself (detectors/person.ts, detectors/dog.ts), on the cached signals. */
+/** The app's rule itself (detectors/person.ts, detectors/imagenet-dog-rule.ts), on the cached signals. */
 function appKind(s: PhotoSig) {
   const faces = s.faces.filter((f) => f.score >= 0.7 && f.area >= 0.005);
   const judge = s.dogMass >= D.threshold;

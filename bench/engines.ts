@@ -52,7 +52,8 @@ rows.push(['all', String(all.length), `**${((100 * agree) / all.length).toFixed(
 console.log(table(['photos', 'n', 'same decision (kind)', 'same top breed', 'max |Δ dogProbability|'], rows));
 for (const f of all.filter((f) => onnx.get(f)!.kind !== tfjs.get(f)!.kind))
   console.log(
-    `  differs: ${path.relative(data, f)}: ONNX ${onnx.get(f)!.kind} (dog ${onnx.get(f)!.dogProbability}), TF.js ${tfjs.get(f)!.kind} (dog ${tfjs.get(f)!.dogProbability})`,
+    `  differs: ${path.relative(data, f)}: ONNX ${onnx.get(f)!.kind} (dog ${onnx.get(f)!.dogProbability}), TF.js ` +
+      `${tfjs.get(f)!.kind} (dog ${tfjs.get(f)!.dogProbability})`,
   );
 
 // 2. the export against TF.js on 1,000 photos

@@ -25,7 +25,8 @@ const files = [
   .slice(0, 200);
 const tfjsCount = Number(process.env.BENCH_TFJS_PHOTOS ?? 40);
 console.log(
-  `bench:predict on ${files.length} photos (TF.js path on every ${Math.round(files.length / tfjsCount)}th, ${tfjsCount}), ${threadsNote()}, ${process.env.CI ? 'CI' : 'local'}\n`,
+  `bench:predict on ${files.length} photos (TF.js path on every ${Math.round(files.length / tfjsCount)}th, ` +
+    `${tfjsCount}), ${threadsNote()}, ${process.env.CI ? 'CI' : 'local'}\n`,
 );
 
 async function perPhoto(app: DogApp, list: string[]) {

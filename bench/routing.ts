@@ -1,183 +1,205 @@
 /**
- * Measures the app's routing (dog / human / neither) on the shared photo sets for every detector
- * choice. Signals are computed once per image and cached in bench/out/routing-signals.json; each
- * rule variant is then evaluated from them. Thresholds are chosen on the "tune" half
- * (imagewoof/train sample, even LFW people, even negatives) and reported on the "test" half
- * (imagewoof/val, odd LFW people, odd negatives): photos the choice never saw.
+ * npm run bench:routing — the dog app's routing (dog / human / both / neither) on the shared photo
+ * sets, measured on the app itself: every photo goes through `DogApp.classify` (the shared
+ * `runDogPipeline`), and the tables count the kind of answer the app gave.
  *
- *   npm run bench:routing [-- --limit N]
+ * - "The app" is `createDogApp()` with every default (the 'standard' preset, the one every host runs).
+ * - The other rows are the same app with some of its own options changed (the seed's rules, Haar,
+ *   the face check off …); their values are read from the modules that hold the defaults, so a
+ *   changed default changes the rows with it.
+ *
+ * Thresholds were chosen on a "tune" half (a 300-photo imagewoof/train sample, even-numbered LFW
+ * people, even-numbered negatives) and are reported on the other half (imagewoof/val, odd-numbered
+ * LFW people, odd-numbered negatives): photos the choice never saw.
+ *
+ * The variants run the same models on the same photo, so the model calls are shared between them
+ * (a backbone batch or a face detection with identical input is run once and its output replayed;
+ * every decision is still the app's). BENCH_SHARE_MODELS=0 turns that off.
+ *
+ *   BENCH_LIMIT=N       at most N photos per set (default: every photo of every set, 3,038)
+ *   BENCH_VARIANTS=app  only the app as shipped (default: all ten rows, about 25 min on 2 busy cores)
+ * Per-photo answers go to bench/out/routing-kinds.json.
  */
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { loadImage } from '../src/data/image.js';
-import { flipHorizontal } from '../src/data/transform.js';
-import { dogClassIndices } from '../src/detectors/dog.js';
-import { HaarFaceDetector } from '../src/detectors/face/haar.js';
-import { YunetFaceDetector } from '../src/detectors/face/yunet.js';
-import type { FaceDetector } from '../src/detectors/face/types.js';
-import { loadBackbone } from '../src/models/backbone.js';
-import { cropFace } from '../src/app/dog-app.js';
-import { walkImages } from '../src/data/walk.js';
+import { createDogApp, DOG_APP_DEFAULTS, type DogApp, type DogAppOptions, type ResultKind } from '../src/app/dog-app.js';
+import { loadImage, type RgbImage } from '../src/data/image.js';
+import { imageFilesIn } from '../src/data/walk.js';
+import { DOG_DETECTOR_DEFAULTS } from '../src/detectors/imagenet-dog-rule.js';
+import { HAAR_DEFAULTS } from '../src/detectors/face/haar.js';
+import type { FaceBox } from '../src/detectors/face/types.js';
+import { YUNET_DEFAULTS } from '../src/detectors/face/yunet-decode.js';
+import type { BackboneOutput } from '../src/models/backbone.js';
+import { IMAGENET_DOG_RANGE, IMAGENET_WILD_DOGS } from '../src/models/imagenet.js';
 import { sharedDataDir } from '../support/shared.js';
+import { table } from './stats.js';
 
-const listImageFiles = async (dir: string) => (await walkImages([dir])).files;
-
-type Expect = 'dog' | 'human' | 'neither';
-interface FaceSig {
-  score: number;
-  cropDog: number;
-  area: number;
-}
-interface Sig {
+type Half = 'tune' | 'test';
+type SetName = 'imagewoof/train' | 'imagewoof/val' | 'lfw' | 'negatives';
+interface Photo {
   file: string;
-  set: string;
-  half: 'tune' | 'test';
-  expect: Expect;
-  top: number;
-  topFlip: number;
-  dogMass: number; // 151–268, mean over flip
-  wildMass: number; // 273–275, mean over flip
-  dogMassNoFlip: number;
-  wildMassNoFlip: number;
-  faces: Record<string, FaceSig[]>;
+  set: SetName;
+  half: Half;
 }
 
-const limitArg = process.argv.indexOf('--limit');
-const limit = limitArg > 0 ? Number(process.argv[limitArg + 1]) : Infinity;
+const limit = Number(process.env.BENCH_LIMIT ?? Infinity);
+const onlyApp = process.env.BENCH_VARIANTS === 'app';
+const shareModels = process.env.BENCH_SHARE_MODELS !== '0';
 const data = sharedDataDir();
-const outDir = path.join(import.meta.dirname, 'out');
-mkdirSync(outDir, { recursive: true });
-const cacheFile = path.join(outDir, 'routing-signals.json');
+const every = <T>(xs: T[], n: number) => (xs.length <= n ? xs : Array.from({ length: n }, (_, i) => xs[Math.floor((i * xs.length) / n)]!));
 
-function every<T>(xs: T[], n: number): T[] {
-  if (xs.length <= n) return xs;
-  const step = xs.length / n;
-  return Array.from({ length: n }, (_, i) => xs[Math.floor(i * step)]!);
-}
-
-async function sets(): Promise<{ file: string; set: string; half: 'tune' | 'test'; expect: Expect }[]> {
-  const out: { file: string; set: string; half: 'tune' | 'test'; expect: Expect }[] = [];
-  for (const f of every(await listImageFiles(path.join(data, 'imagewoof/train')), Math.min(limit, 300)))
-    out.push({ file: f, set: 'imagewoof/train', half: 'tune', expect: 'dog' });
-  for (const f of every(await listImageFiles(path.join(data, 'imagewoof/val')), Math.min(limit, 1000)))
-    out.push({ file: f, set: 'imagewoof/val', half: 'test', expect: 'dog' });
-  const lfw = every(await listImageFiles(path.join(data, 'lfw')), Math.min(limit, 738));
+async function photos(): Promise<Photo[]> {
+  const files = (dir: string, n: number) => imageFilesIn(path.join(data, dir)).then((fs) => every(fs, Math.min(limit, n)));
+  const out: Photo[] = [];
+  for (const file of await files('imagewoof/train', 300)) out.push({ file, set: 'imagewoof/train', half: 'tune' });
+  for (const file of await files('imagewoof/val', Infinity)) out.push({ file, set: 'imagewoof/val', half: 'test' });
+  const lfw = await files('lfw', Infinity);
   const people = [...new Set(lfw.map((f) => path.basename(path.dirname(f))))].sort();
-  for (const f of lfw) out.push({ file: f, set: 'lfw', half: people.indexOf(path.basename(path.dirname(f))) % 2 ? 'test' : 'tune', expect: 'human' });
-  every(await listImageFiles(path.join(data, 'negatives')), Math.min(limit, 1000)).forEach((f, i) => {
-    out.push({ file: f, set: 'negatives', half: i % 2 ? 'test' : 'tune', expect: 'neither' });
-  });
+  for (const file of lfw) out.push({ file, set: 'lfw', half: people.indexOf(path.basename(path.dirname(file))) % 2 ? 'test' : 'tune' });
+  (await files('negatives', Infinity)).forEach((file, i) => out.push({ file, set: 'negatives', half: i % 2 ? 'test' : 'tune' }));
   return out;
 }
 
-async function computeSignals(): Promise<Sig[]> {
-  if (existsSync(cacheFile) && !process.argv.includes('--fresh')) return JSON.parse(readFileSync(cacheFile, 'utf8'));
-  const backbone = await loadBackbone();
-  const detectors: Record<string, FaceDetector> = {
-    yunet: await YunetFaceDetector.create({ scoreThreshold: 0.5 }),
-    haar: await HaarFaceDetector.create(),
-    'haar-seed': await HaarFaceDetector.create({ padFraction: 0, minSide: 0 }),
-  };
-  const dogIdx = dogClassIndices(false);
-  const mass = (p: Float32Array, idx: number[]) => idx.reduce((s, i) => s + p[i]!, 0);
-  const argmax = (p: Float32Array) => p.reduce((b, v, i) => (v > p[b]! ? i : b), 0);
-  const items = await sets();
-  const sigs: Sig[] = [];
-  const t0 = performance.now();
-  for (const [n, it] of items.entries()) {
-    const img = await loadImage(it.file);
-    const [o, f] = await backbone.run([img, flipHorizontal(img)]);
-    const faces: Record<string, FaceSig[]> = {};
-    for (const [name, det] of Object.entries(detectors)) {
-      const boxes = (await det.detect(img)).slice(0, 4);
-      const crops = await Promise.all(boxes.map((b) => cropFace(img, b)));
-      const outs = crops.length ? await backbone.run(crops.flatMap((c) => [c, flipHorizontal(c)])) : [];
-      faces[name] = boxes.map((b, i) => ({
-        score: b.score,
-        area: (b.width * b.height) / (img.width * img.height),
-        cropDog: (mass(outs[2 * i]!.probabilities, [...dogIdx, 273, 274, 275]) + mass(outs[2 * i + 1]!.probabilities, [...dogIdx, 273, 274, 275])) / 2,
-      }));
-    }
-    sigs.push({
-      ...it,
-      top: argmax(o!.probabilities),
-      topFlip: argmax(o!.probabilities.map((v, i) => (v + f!.probabilities[i]!) / 2)),
-      dogMass: (mass(o!.probabilities, dogIdx) + mass(f!.probabilities, dogIdx)) / 2,
-      wildMass: (mass(o!.probabilities, [273, 274, 275]) + mass(f!.probabilities, [273, 274, 275])) / 2,
-      dogMassNoFlip: mass(o!.probabilities, dogIdx),
-      wildMassNoFlip: mass(o!.probabilities, [273, 274, 275]),
-      faces,
-    });
-    if (n % 100 === 99) process.stderr.write(`${n + 1}/${items.length} images, ${((n + 1) / ((performance.now() - t0) / 1000)).toFixed(1)}/s\n`);
-  }
-  writeFileSync(cacheFile, JSON.stringify(sigs));
-  return sigs;
-}
+// The rows: the app's own options, their values from the modules that define the defaults.
+const range = `${IMAGENET_DOG_RANGE.first}–${IMAGENET_DOG_RANGE.last}`;
+const wild = `${IMAGENET_WILD_DOGS[0]}–${IMAGENET_WILD_DOGS[IMAGENET_WILD_DOGS.length - 1]}`;
+const dogRule = DOG_DETECTOR_DEFAULTS;
+const flip = DOG_APP_DEFAULTS.flipAverage ? ', flip' : '';
+const area = `≥ ${+(DOG_APP_DEFAULTS.minFaceArea * 100).toFixed(2)}% area`;
+const faceCheck = `face check (crop dog mass < ${DOG_APP_DEFAULTS.faceDogVeto})`;
+const noCheck = { faceDogVeto: 1, minFaceArea: 0 };
+const seedHaar = { faceDetector: 'haar', haar: { padFraction: 0, minSide: 0 }, ...noCheck } as const;
+const seedDog = { rule: 'argmax', wildDogs: false } as const;
+const appDogRule = `default: mass on ${range} + ${wild} ≥ ${dogRule.threshold} (${dogRule.thresholdWithPerson} with a person)${flip}`;
+const appFaceRule = `default: YuNet ≥ ${YUNET_DEFAULTS.scoreThreshold}, ${faceCheck}, ${area}`;
+const strictYunet = +(YUNET_DEFAULTS.scoreThreshold + 0.1).toFixed(2);
 
 interface Variant {
-  name: string;
-  isDog: (s: Sig, human: boolean) => boolean;
-  isHuman: (s: Sig) => boolean;
+  dog: string;
+  face: string;
+  options: DogAppOptions;
 }
+const APP: Variant = { dog: `**${appDogRule}**`, face: `**${appFaceRule}**`, options: {} };
+const variants: Variant[] = onlyApp
+  ? [APP]
+  : [
+      { dog: `seed: argmax in ${range}, no flip`, face: 'seed: Haar, no padding, no check', options: { dog: seedDog, flipAverage: false, ...seedHaar } },
+      { dog: `seed: argmax in ${range}${flip}`, face: appFaceRule, options: { dog: seedDog } },
+      {
+        dog: `mass on ${range} + ${wild} ≥ ${dogRule.threshold}, with a person too${flip}`,
+        face: appFaceRule,
+        options: { dog: { thresholdWithPerson: dogRule.threshold } },
+      },
+      { dog: appDogRule, face: 'seed: Haar, no padding, no check', options: seedHaar },
+      {
+        dog: appDogRule,
+        face: `Haar, pad ${HAAR_DEFAULTS.padFraction} + upscale to ${HAAR_DEFAULTS.minSide} px, no check`,
+        options: { faceDetector: 'haar', ...noCheck },
+      },
+      { dog: appDogRule, face: `Haar, pad + upscale, ${faceCheck}, ${area}`, options: { faceDetector: 'haar' } },
+      { dog: appDogRule, face: `YuNet ≥ ${YUNET_DEFAULTS.scoreThreshold}, no check`, options: noCheck },
+      { dog: appDogRule, face: `YuNet ≥ ${YUNET_DEFAULTS.scoreThreshold}, ${faceCheck}, any size`, options: { minFaceArea: 0 } },
+      APP,
+      { dog: appDogRule, face: `YuNet ≥ ${strictYunet}, ${faceCheck}, ${area}`, options: { yunet: { scoreThreshold: strictYunet } } },
+    ];
 
-function variants(): Variant[] {
-  const v: Variant[] = [];
-  const inRange = (t: number, wild: boolean) => (t >= 151 && t <= 268) || (wild && t >= 273 && t <= 275);
-  const dogRules: [string, Variant['isDog']][] = [
-    ['seed: argmax in 151–268', (s) => inRange(s.top, false)],
-    ['argmax in 151–268 + 273–275', (s) => inRange(s.top, true)],
-    ['mass ≥ 0.5 (151–268, no flip)', (s) => s.dogMassNoFlip >= 0.5],
-    ['mass+wild ≥ 0.5, flip', (s) => s.dogMass + s.wildMass >= 0.5],
-    ['mass+wild ≥ 0.3, flip', (s) => s.dogMass + s.wildMass >= 0.3],
-    ['default: mass+wild ≥ 0.3 (0.6 with a person), flip', (s, human) => s.dogMass + s.wildMass >= (human ? 0.6 : 0.3)],
-  ];
-  const big = (f: FaceSig) => f.area >= 0.005;
-  const faceRules: [string, (s: Sig) => boolean][] = [
-    ['seed: haar, no padding', (s) => s.faces['haar-seed']!.length > 0],
-    ['haar, pad + upscale', (s) => s.faces.haar!.length > 0],
-    ['haar, pad + upscale, face check, ≥0.5% area', (s) => s.faces.haar!.some((f) => f.cropDog < 0.5 && big(f))],
-    ['yunet ≥ 0.7', (s) => s.faces.yunet!.some((f) => f.score >= 0.7)],
-    ['yunet ≥ 0.7, face check', (s) => s.faces.yunet!.some((f) => f.score >= 0.7 && f.cropDog < 0.5)],
-    ['default: yunet ≥ 0.7, face check, ≥0.5% area', (s) => s.faces.yunet!.some((f) => f.score >= 0.7 && f.cropDog < 0.5 && big(f))],
-    ['yunet ≥ 0.8, face check, ≥0.5% area', (s) => s.faces.yunet!.some((f) => f.score >= 0.8 && f.cropDog < 0.5 && big(f))],
-  ];
-  for (const [dn, d] of dogRules) for (const [fn, f] of faceRules) v.push({ name: `${dn} | ${fn}`, isDog: d, isHuman: f });
-  return v;
-}
-
-function rates(sigs: Sig[], v: Variant) {
-  const by = (set: string, want: (s: Sig) => boolean) => {
-    const xs = sigs.filter((s) => s.set === set);
-    return xs.length ? xs.filter(want).length / xs.length : NaN;
-  };
-  const kind = (s: Sig) => {
-    const h = v.isHuman(s);
-    const d = v.isDog(s, h);
-    return d && h ? 'both' : d ? 'dog' : h ? 'human' : 'neither';
-  };
-  return {
-    dogsTrain: by('imagewoof/train', (s) => kind(s) === 'dog'),
-    dogsVal: by('imagewoof/val', (s) => kind(s) === 'dog'),
-    dogsValAnyDog: by('imagewoof/val', (s) => ['dog', 'both'].includes(kind(s))),
-    humans: by('lfw', (s) => kind(s) === 'human'),
-    neither: by('negatives', (s) => kind(s) === 'neither'),
-  };
-}
-
-const sigs = await computeSignals();
-const pct = (x: number) => (Number.isNaN(x) ? '   -  ' : `${(x * 100).toFixed(1).padStart(5)}%`);
-for (const half of ['tune', 'test'] as const) {
-  const hs = sigs.filter((s) => s.half === half);
-  console.log(
-    `\n## ${half} half (${hs.length} images: ${['imagewoof/train', 'imagewoof/val', 'lfw', 'negatives'].map((s) => `${s} ${hs.filter((h) => h.set === s).length}`).join(', ')})`,
-  );
-  console.log(
-    `| dog rule | face rule | dogs→dog (train) | dogs→dog (val) | dog found: dog or both (val) | humans→human | negatives→neither |\n|---|---|---|---|---|---|---|`,
-  );
-  for (const v of variants()) {
-    const r = rates(hs, v);
-    console.log(
-      `| ${v.name.replace(' | ', ' | ')} | ${pct(r.dogsTrain)} | ${pct(r.dogsVal)} | ${pct(r.dogsValAnyDog)} | ${pct(r.humans)} | ${pct(r.neither)} |`,
-    );
+// Model calls shared between the variants' apps, for the photo being measured (cleared after it).
+const backboneRuns = new Map<string, Promise<BackboneOutput[]>>();
+const faceRuns = new WeakMap<RgbImage, Map<string, Promise<FaceBox[]>>>();
+const wrapped = new WeakSet<object>();
+function shareModelCalls(app: DogApp, v: Variant): void {
+  const backbone = app.backbone;
+  if (!wrapped.has(backbone)) {
+    wrapped.add(backbone);
+    const run = backbone.run.bind(backbone);
+    backbone.run = (views: RgbImage[]) => {
+      const h = createHash('sha1');
+      for (const im of views) h.update(`${im.width}x${im.height}`).update(im.data);
+      const key = h.digest('hex');
+      if (!backboneRuns.has(key)) backboneRuns.set(key, run(views));
+      return backboneRuns.get(key)!;
+    };
   }
+  const detector = app.faceDetector;
+  const detect = detector.detect.bind(detector);
+  const key = JSON.stringify([v.options.faceDetector ?? DOG_APP_DEFAULTS.faceDetector, v.options.haar, v.options.yunet]);
+  detector.detect = (image: RgbImage) => {
+    const runs = faceRuns.get(image) ?? new Map<string, Promise<FaceBox[]>>();
+    faceRuns.set(image, runs);
+    if (!runs.has(key)) runs.set(key, detect(image));
+    return runs.get(key)!;
+  };
+}
+
+const list = await photos();
+const apps: DogApp[] = [];
+for (const v of variants) apps.push(await createDogApp(v.options)); // one at a time: OpenCV.js does not load twice at once
+if (shareModels) variants.forEach((v, i) => shareModelCalls(apps[i]!, v));
+const kinds: ResultKind[][] = variants.map(() => []);
+const t0 = performance.now();
+for (const [n, p] of list.entries()) {
+  const image = await loadImage(p.file);
+  for (const [i, app] of apps.entries()) kinds[i]!.push((await app.classify(image)).kind);
+  backboneRuns.clear();
+  if (n % 100 === 99 || n === list.length - 1)
+    process.stderr.write(`${n + 1}/${list.length} photos, ${((n + 1) / ((performance.now() - t0) / 1000)).toFixed(1)}/s\n`);
+}
+for (const app of apps) app.dispose();
+const outDir = path.join(import.meta.dirname, 'out');
+mkdirSync(outDir, { recursive: true });
+writeFileSync(
+  path.join(outDir, 'routing-kinds.json'),
+  JSON.stringify(
+    list.map((p, j) => ({
+      ...p,
+      file: path.relative(data, p.file),
+      kinds: Object.fromEntries(variants.map((v, i) => [`${v.dog} | ${v.face}`, kinds[i]![j]])),
+    })),
+  ),
+);
+
+const pct = (k: number, n: number) => (n ? `${((100 * k) / n).toFixed(1)}%` : '-');
+const appKinds = kinds[variants.indexOf(APP)]!;
+const isUnseen = (p: Photo) => path.basename(p.file).startsWith('ILSVRC2012_val_');
+
+// 1. The app as shipped: the kind of answer, per set.
+const groups: [string, (p: Photo) => boolean][] = [
+  ['imagewoof/train sample (tune)', (p) => p.set === 'imagewoof/train'],
+  ['imagewoof/val (report)', (p) => p.set === 'imagewoof/val'],
+  ['imagewoof/val, ILSVRC2012_val_* only (MobileNet never saw them)', (p) => p.set === 'imagewoof/val' && isUnseen(p)],
+  ['lfw, even-numbered people (tune)', (p) => p.set === 'lfw' && p.half === 'tune'],
+  ['lfw, odd-numbered people (report)', (p) => p.set === 'lfw' && p.half === 'test'],
+  ['negatives, even (tune)', (p) => p.set === 'negatives' && p.half === 'tune'],
+  ['negatives, odd (report)', (p) => p.set === 'negatives' && p.half === 'test'],
+];
+const KINDS: ResultKind[] = ['dog', 'human', 'both', 'neither'];
+console.log('## The app as shipped (createDogApp() defaults): kind of answer per set\n');
+console.log(
+  table(
+    ['photos', 'n', ...KINDS],
+    groups.map(([name, keep]) => {
+      const idx = list.flatMap((p, j) => (keep(p) ? [j] : []));
+      return [name, idx.length, ...KINDS.map((k) => pct(idx.filter((j) => appKinds[j] === k).length, idx.length))];
+    }),
+  ),
+);
+
+// 2. Each rule against the app's, per half.
+for (const half of ['tune', 'test'] as const) {
+  const inHalf = list.flatMap((p, j) => (p.half === half ? [j] : []));
+  const dogSet: SetName = half === 'tune' ? 'imagewoof/train' : 'imagewoof/val';
+  const ofSet = (s: SetName) => inHalf.filter((j) => list[j]!.set === s);
+  const [dogs, humans, negatives] = [ofSet(dogSet), ofSet('lfw'), ofSet('negatives')];
+  const rate = (ks: ResultKind[], js: number[], want: ResultKind[]) => pct(js.filter((j) => want.includes(ks[j]!)).length, js.length);
+  console.log(`\n## ${half === 'tune' ? 'tune' : 'report'} half: ${dogSet} ${dogs.length}, lfw ${humans.length}, negatives ${negatives.length}\n`);
+  console.log(
+    table(
+      ['dog rule', 'face rule', 'dogs→dog', 'dog found: dog or both', 'humans→human', 'negatives→neither'],
+      variants.map((v, i) => {
+        const ks = kinds[i]!;
+        return [v.dog, v.face, rate(ks, dogs, ['dog']), rate(ks, dogs, ['dog', 'both']), rate(ks, humans, ['human']), rate(ks, negatives, ['neither'])];
+      }),
+    ),
+  );
 }

@@ -69,7 +69,9 @@ const floor = await barePassMs(sampleClassFolders(path.join(data, 'imagewoof/val
 const onnx = await load('onnx', seconds);
 const tfjs = await load('tfjs', Math.min(seconds, 20));
 console.log(
-  `bench:serve: ${connections} connections, ${seconds} s (TF.js ${Math.min(seconds, 20)} s), ${photos.length} photos rotating; bare ORT MobileNet pass ${floor.toFixed(1)} ms → target ≥ 1/(4 × pass) = ${(1000 / (4 * floor)).toFixed(1)} req/s\n`,
+  `bench:serve: ${connections} connections, ${seconds} s (TF.js ${Math.min(seconds, 20)} s), ${photos.length} ` +
+    `photos rotating; bare ORT MobileNet pass ${floor.toFixed(1)} ms → target ≥ 1/(4 × pass) = ` +
+    `${(1000 / (4 * floor)).toFixed(1)} req/s\n`,
 );
 console.log(
   table(
@@ -82,5 +84,6 @@ console.log(
   ),
 );
 console.log(
-  `\nONNX: ${(onnx.predict.requests.average / tfjs.predict.requests.average).toFixed(1)}× the old path's requests/s; one request per ${(1000 / onnx.predict.requests.average / floor).toFixed(1)} bare passes.`,
+  `\nONNX: ${(onnx.predict.requests.average / tfjs.predict.requests.average).toFixed(1)}× the old path's ` +
+    `requests/s; one request per ${(1000 / onnx.predict.requests.average / floor).toFixed(1)} bare passes.`,
 );

@@ -152,7 +152,8 @@ const fivexx =
     .reduce((a, [, n]) => a + n, 0);
 const growth = (rssEnd - rssStart) / rssStart;
 console.log(
-  `bench:soak: ${seconds} s on ${base}, ${connections} connections, ${good.length} good and ${hostile.length} hostile bodies rotating (${bodies.map((b) => b[0]).join(', ')})\n`,
+  `bench:soak: ${seconds} s on ${base}, ${connections} connections, ${good.length} good and ${hostile.length} ` +
+    `hostile bodies rotating (${bodies.map((b) => b[0]).join(', ')})\n`,
 );
 console.log(
   table(

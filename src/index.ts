@@ -34,7 +34,7 @@ export { loadModelDir, saveModelDir, readManifest, type ModelManifest, type Clas
 export { extractFeatures, type FeatureRow } from './features/bottleneck.js';
 
 // detectors
-export { detectDog, type DogRule, type DogDetectorOptions } from './detectors/dog.js';
+export { detectDog, type DogRule, type DogDetectorOptions } from './detectors/imagenet-dog-rule.js';
 export { HaarFaceDetector, type HaarOptions } from './detectors/face/haar.js';
 export { YunetFaceDetector, type YunetOptions } from './detectors/face/yunet.js';
 export type { FaceBox, FaceDetector } from './detectors/face/types.js';

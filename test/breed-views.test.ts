@@ -5,7 +5,7 @@ import { createDogApp, type DogApp } from '../src/app/dog-app.js';
 import { combineViews, dogViewPlan, squareAround, viewRegion } from '../src/app/views.js';
 import { loadImage } from '../src/data/image.js';
 import { COCO_CLASSES, decodeYolox, YoloxDetector, type CocoBox } from '../src/detectors/coco.js';
-import { dogBoxRescues } from '../src/detectors/dog.js';
+import { dogBoxRescues } from '../src/detectors/imagenet-dog-rule.js';
 import { personFaces } from '../src/detectors/person.js';
 import { sharedDataDir } from './shared.js';
 

@@ -282,7 +282,9 @@ test('fuzz: ~1,050 mutants of real photos through decoding and the app: an answe
     app.dispose();
   }
   const mb = (b: number) => Math.round(b / 1e6);
-  const summary = `${all.length} mutants: ${answered} answered, refused ${JSON.stringify(codes)}; slowest ${Math.round(slowest.ms)} ms (${slowest.name}); RSS ${mb(rssWarm)} MB after warm-up, max ${mb(rssMax)} MB`;
+  const summary =
+    `${all.length} mutants: ${answered} answered, refused ${JSON.stringify(codes)}; slowest ` +
+    `${Math.round(slowest.ms)} ms (${slowest.name}); RSS ${mb(rssWarm)} MB after warm-up, max ${mb(rssMax)} MB`;
   t.diagnostic(summary);
   assert.deepEqual(bad, [], summary);
   assert.ok(answered > 50 && Object.keys(codes).length >= 4, `both outcomes exercised: ${summary}`);

@@ -1,6 +1,6 @@
 import type { RgbImage } from '../data/image.js';
 import type { YoloxDetector, CocoBox } from '../detectors/coco.js';
-import { detectDog, dogBoxRescues, DOG_BOX_RESCUE, type DogDetectorOptions } from '../detectors/dog.js';
+import { detectDog, dogBoxRescues, DOG_BOX_RESCUE, type DogDetectorOptions } from '../detectors/imagenet-dog-rule.js';
 import type { FaceBox, FaceDetector } from '../detectors/face/types.js';
 import { personFaces } from '../detectors/person.js';
 import type { BackboneOutput } from '../models/backbone.js';

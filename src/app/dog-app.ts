@@ -3,7 +3,7 @@ import { classifyWithViews, type ViewsAppParts } from './dog-app-views.js';
 import { DEFAULT_QUALITY, QUALITY_PRESETS, type Quality } from './quality.js';
 import { decodeInput, type DecodeLimits, type DecodedImage, type ImageInput, type RgbImage } from '../data/image.js';
 import { crop } from '../data/transform.js';
-import { DOG_DETECTOR_DEFAULTS, type DogDetectorOptions } from '../detectors/dog.js';
+import { DOG_DETECTOR_DEFAULTS, type DogDetectorOptions } from '../detectors/imagenet-dog-rule.js';
 import { HaarFaceDetector, type HaarOptions } from '../detectors/face/haar.js';
 import type { FaceBox, FaceDetector } from '../detectors/face/types.js';
 import { YunetFaceDetector, type YunetOptions } from '../detectors/face/yunet.js';

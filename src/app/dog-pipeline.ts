@@ -1,5 +1,5 @@
 import type { Rect, RgbImage } from '../data/pixels.js';
-import { detectDog, type DogDetectorOptions } from '../detectors/dog.js';
+import { detectDog, type DogDetectorOptions } from '../detectors/imagenet-dog-rule.js';
 import type { FaceBox } from '../detectors/face/types.js';
 import { topK, type BackboneOutput, type ClassInfo, type ClassProbability } from '../models/probabilities.js';
 import { embedWith, type BackboneHost } from '../models/views.js';

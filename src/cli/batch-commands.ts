@@ -29,7 +29,8 @@ function queueOptions(cmd: Command): Command {
 export function registerBatchCommands(program: Command): void {
   queueOptions(program.command('worker'))
     .description(
-      'Take batch jobs from Redis and answer them with the same inference as predict (or classify); run one per core on any number of machines. SIGTERM finishes the jobs in hand and exits.',
+      'Take batch jobs from Redis and answer them with the same inference as predict (or classify); run one per ' +
+        'core on any number of machines. SIGTERM finishes the jobs in hand and exits.',
     )
     .addOption(new Option('--task <task>', 'which jobs to take').choices(BATCH_TASKS).default('predict'))
     .option('--concurrency <n>', 'jobs held at once (inference runs one at a time; more overlaps URL downloads)', positiveInt, 1)

@@ -115,9 +115,12 @@ export function formatStatus(s: BatchStatus, tty: boolean): string {
   const pct = s.total ? (100 * finished) / s.total : 100;
   const state = s.status === 'cancelled' ? 'cancelled' : s.complete ? 'complete' : 'running';
   const lines = [
-    `batch ${s.name} (${s.task}, ${state}): ${fmtInt(s.done)} of ${fmtInt(s.total)} done (${pct.toFixed(1)}%), ${fmtInt(s.errors + s.failed)} errors, ${fmtInt(s.pending)} pending`,
+    `batch ${s.name} (${s.task}, ${state}): ${fmtInt(s.done)} of ${fmtInt(s.total)} done (${pct.toFixed(1)}%), ` +
+      `${fmtInt(s.errors + s.failed)} errors, ${fmtInt(s.pending)} pending`,
     `  rate ${s.rate === null ? '–' : `${s.rate.toFixed(2)} inputs/s`}, ETA ${s.etaSeconds === null ? '–' : duration(s.etaSeconds)}`,
-    `  queue ${s.queue}: ${fmtInt(s.queueCounts.waiting)} waiting, ${s.queueCounts.active} active, ${s.queueCounts.delayed} delayed (retries), ${s.queueCounts.failed} failed; ${s.workers} worker${s.workers === 1 ? '' : 's'} connected`,
+    `  queue ${s.queue}: ${fmtInt(s.queueCounts.waiting)} waiting, ${s.queueCounts.active} active, ` +
+      `${s.queueCounts.delayed} delayed (retries), ${s.queueCounts.failed} failed; ${s.workers} ` +
+      `worker${s.workers === 1 ? '' : 's'} connected`,
   ];
   if (tty) {
     const n = Math.round((pct / 100) * 30);

@@ -29,9 +29,13 @@ export async function runExport(models: string[], o: ExportCliOptions): Promise<
   await writeFileAtomic(sidecar, JSON.stringify({ ...built.info, verification, bytes: built.bytes.byteLength }, null, 2) + '\n');
   const v = verification;
   process.stdout.write(
-    `wrote ${o.out} (${(built.bytes.byteLength / 1e6).toFixed(1)} MB, ${built.info.classes.length} classes, input ${built.info.input.height ?? 'H'}×${built.info.input.width ?? 'W'} ${built.info.input.resize}, flip ${built.info.flip ? 'on' : 'off'}) and ${sidecar}\n` +
-      `verified against TF.js on ${v.n} photos (${v.photos}): max |Δp| ${v.maxAbsDiff.toExponential(2)}, mean |Δp| ${v.meanAbsDiff.toExponential(2)}, top-1 agreement ${(v.top1Agreement * 100).toFixed(1)}%` +
-      `${v.maxAbsFeatureDiff !== undefined ? `, max |Δfeature| ${v.maxAbsFeatureDiff.toExponential(2)}` : ''} (${((performance.now() - t0) / 1000).toFixed(1)} s)\n`,
+    `wrote ${o.out} (${(built.bytes.byteLength / 1e6).toFixed(1)} MB, ${built.info.classes.length} classes, input ` +
+      `${built.info.input.height ?? 'H'}×${built.info.input.width ?? 'W'} ${built.info.input.resize}, flip ` +
+      `${built.info.flip ? 'on' : 'off'}) and ${sidecar}\n` +
+      `verified against TF.js on ${v.n} photos (${v.photos}): max |Δp| ${v.maxAbsDiff.toExponential(2)}, mean |Δp| ` +
+      `${v.meanAbsDiff.toExponential(2)}, top-1 agreement ${(v.top1Agreement * 100).toFixed(1)}%` +
+      `${v.maxAbsFeatureDiff !== undefined ? `, max |Δfeature| ${v.maxAbsFeatureDiff.toExponential(2)}` : ''} ` +
+      `(${((performance.now() - t0) / 1000).toFixed(1)} s)\n`,
   );
   return 0;
 }

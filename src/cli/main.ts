@@ -27,7 +27,8 @@ const positiveInt = (v: string) => {
 const program = new Command()
   .name('imgclass')
   .description(
-    'Image classification with convolutional networks: the dog-breed app and the toolkit behind it.\nModels are read from $IMGCLASS_MODEL_DIR, else the per-user cache, else downloaded.',
+    'Image classification with convolutional networks: the dog-breed app and the toolkit behind it.\n' +
+      'Models are read from $IMGCLASS_MODEL_DIR, else the per-user cache, else downloaded.',
   )
   .showHelpAfterError()
   .option('--threads <n>', "onnxruntime threads per model (default: the machine's cores, or $IMGCLASS_THREADS)", positiveInt)
@@ -51,7 +52,8 @@ const FILES_FROM_HELP = 'read more paths from this file (one a line, or NUL-sepa
 function presetOption(): Option {
   return new Option(
     '--preset <quality>',
-    'standard: the pipeline every host runs, the browser too (default); fast: + YOLOX-nano person evidence for faces on dog photos; accurate: + more views for photos the centre view is unsure of',
+    'standard: the pipeline every host runs, the browser too (default); fast: + YOLOX-nano person evidence for ' +
+      'faces on dog photos; accurate: + more views for photos the centre view is unsure of',
   )
     .choices(QUALITIES)
     .default('standard');
@@ -105,7 +107,8 @@ program
 program
   .command('export')
   .description(
-    'Write one self-contained ONNX file (normalisation, backbone, flip averaging, head, ensemble averaging inside), verified against the trained model on TF.js.',
+    'Write one self-contained ONNX file (normalisation, backbone, flip averaging, head, ensemble averaging ' +
+      'inside), verified against the trained model on TF.js.',
   )
   .argument('<models...>', 'a trained model directory, an ensemble directory (or several, averaged), or a backbone name such as mobilenet_v1_0.75_224')
   .requiredOption('--out <file.onnx>', 'where to write the ONNX file (a .json with what it is and its verification goes beside it)')
@@ -162,14 +165,16 @@ toolkitCommand(
 program
   .command('eval')
   .description(
-    "Accuracy, top-k, per-class precision/recall/F1, confusion matrix and worst mistakes. Several models = an ensemble (probabilities averaged). A model may be imagenet:<backbone> (the backbone's own ImageNet head).",
+    'Accuracy, top-k, per-class precision/recall/F1, confusion matrix and worst mistakes. Several models = an ' +
+      "ensemble (probabilities averaged). A model may be imagenet:<backbone> (the backbone's own ImageNet head).",
   )
   .argument('<model-dirs-and-data-dir...>', 'MODEL_DIR... DATA_DIR')
   .option('--json', 'one JSON object')
   .addOption(
     new Option(
       '--split <name>',
-      'which photos: default the held-out ones (the test split, else valid; for a set without split folders the seeded test part train held out); all = every photo, training photos included',
+      'which photos: default the held-out ones (the test split, else valid; for a set without split folders the ' +
+        'seeded test part train held out); all = every photo, training photos included',
     ).choices(['train', 'valid', 'test', 'all']),
   )
   .option('--feature-cache <dir>', FEATURE_CACHE_HELP)

@@ -37,5 +37,8 @@ export async function nonDogModelHint(dirs: string[]): Promise<string | null> {
       .slice(0, 6)
       .map((c) => c.name)
       .join(', ') + (m.classes.length > 6 ? ', …' : '');
-  return `hint: ${dirs.join(' + ')} classifies ${names}, not dog breeds; predict only asks it about photos it first finds a dog in. To classify whole photos with it: imgclass classify --model ${dirs.join(' --model ')} PATH...`;
+  return (
+    `hint: ${dirs.join(' + ')} classifies ${names}, not dog breeds; predict only asks it about photos it first ` +
+    `finds a dog in. To classify whole photos with it: imgclass classify --model ${dirs.join(' --model ')} PATH...`
+  );
 }

@@ -17,7 +17,8 @@ export function rejectInapplicableOptions(command: 'train' | 'sweep' | 'kfold', 
     for (const [key, instead] of Object.entries(grid))
       if (given(key))
         problems.push(
-          `--${key} does not apply to sweep, which trains a grid: use ${instead} (e.g. ${instead} ${key === 'optimizer' ? 'sgd' : key === 'epochs' ? '3' : '0.001'})`,
+          `--${key} does not apply to sweep, which trains a grid: use ${instead} (e.g. ${instead} ` +
+            `${key === 'optimizer' ? 'sgd' : key === 'epochs' ? '3' : '0.001'})`,
         );
   }
   const arch = String(o.arch);

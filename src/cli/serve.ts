@@ -24,7 +24,8 @@ export async function runServe(o: ServeCliOptions): Promise<void> {
   const address = await server.listen({ host: o.host, port: o.port });
   const d = app.describe();
   process.stdout.write(
-    `imgclass ready on ${address} (models loaded in ${Math.round(performance.now() - t0)} ms: ${d.backbone}, faces ${d.faceDetector}, breeds ${d.classifier.name})\n`,
+    `imgclass ready on ${address} (models loaded in ${Math.round(performance.now() - t0)} ms: ${d.backbone}, ` +
+      `faces ${d.faceDetector}, breeds ${d.classifier.name})\n`,
   );
   const stop = async () => {
     await server.close();

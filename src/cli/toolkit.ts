@@ -127,13 +127,18 @@ export async function runTrainCli(dataDir: string, o: Record<string, unknown> & 
       ? ` (early stopping: ${s.history.length - b.epoch} epochs without a better val_loss)`
       : '';
   process.stdout.write(
-    `${s.resumedFrom ? `resumed after epoch ${s.resumedFrom}; ` : ''}trained ${ran} epochs in ${s.seconds.toFixed(1)} s${how} on ${s.counts.train} photos, validated on ${s.counts.valid}\nkept epoch ${b.epoch}: val_loss ${b.valLoss.toFixed(4)}, val_acc ${(b.valAcc * 100).toFixed(2)}%\nmodel: ${s.modelDir}\nrun:   ${s.runDir} (config.json, data.json, metrics.csv, curves.png)\n`,
+    `${s.resumedFrom ? `resumed after epoch ${s.resumedFrom}; ` : ''}` +
+      `trained ${ran} epochs in ${s.seconds.toFixed(1)} s${how} on ${s.counts.train} photos, validated on ${s.counts.valid}\n` +
+      `kept epoch ${b.epoch}: val_loss ${b.valLoss.toFixed(4)}, val_acc ${(b.valAcc * 100).toFixed(2)}%\n` +
+      `model: ${s.modelDir}\n` +
+      `run:   ${s.runDir} (config.json, data.json, metrics.csv, curves.png)\n`,
   );
   if (s.unknown) process.stdout.write(formatUnknown(s.unknown) + '\n');
   if (s.interrupted) {
     const total = s.history.at(-1)!.epoch;
     process.stderr.write(
-      `stopped after epoch ${total}; records of the ${total} finished epoch${total === 1 ? '' : 's'} are in ${s.runDir}. Resume with:\n  imgclass train ${dataDir} --resume ${s.runDir}${o.given?.has('epochs') ? ` --epochs ${options.epochs}` : ''}\n`,
+      `stopped after epoch ${total}; records of the ${total} finished epoch${total === 1 ? '' : 's'} are in ${s.runDir}. Resume with:\n` +
+        `  imgclass train ${dataDir} --resume ${s.runDir}${o.given?.has('epochs') ? ` --epochs ${options.epochs}` : ''}\n`,
     );
     return INTERRUPTED_EXIT_CODE;
   }
@@ -148,7 +153,9 @@ export async function runTrainCli(dataDir: string, o: Record<string, unknown> & 
       filesName: 'test',
     });
     process.stdout.write(
-      `test: ${report.n} held-out photos, accuracy ${(report.accuracy * 100).toFixed(2)}%, macro F1 ${(report.macro.f1 * 100).toFixed(2)}% (${path.join(s.runDir, 'eval-test')}: eval.json, confusion.png, top-losses.png)\n`,
+      `test: ${report.n} held-out photos, accuracy ${(report.accuracy * 100).toFixed(2)}%, macro F1 ` +
+        `${(report.macro.f1 * 100).toFixed(2)}% (${path.join(s.runDir, 'eval-test')}: eval.json, confusion.png, ` +
+        `top-losses.png)\n`,
     );
   }
   return 0;
@@ -158,7 +165,15 @@ export async function runTrainCli(dataDir: string, o: Record<string, unknown> & 
 export function formatUnknown(u: UnknownCalibration): string {
   const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
   const m = u.measured;
-  return `unknown answer: a photo is "unknown" when its ImageNet probability on the ${u.imagenetIndices.length} ImageNet classes of the training photos is below ${u.threshold.toPrecision(3)}; false unknowns ${pct(m.validation.falseUnknownRate)} of ${m.validation.n} validation photos${m.test ? `, ${pct(m.test.falseUnknownRate)} of ${m.test.n} test photos` : ''}${m.outOfClass ? `; out-of-class photos called unknown: ${pct(m.outOfClass.rejectionRate)} of ${m.outOfClass.n} (${m.outOfClass.source})` : ''}`;
+  const onTest = m.test ? `, ${pct(m.test.falseUnknownRate)} of ${m.test.n} test photos` : '';
+  const outOfClass = m.outOfClass
+    ? `; out-of-class photos called unknown: ${pct(m.outOfClass.rejectionRate)} of ${m.outOfClass.n} (${m.outOfClass.source})`
+    : '';
+  return (
+    `unknown answer: a photo is "unknown" when its ImageNet probability on the ${u.imagenetIndices.length} ` +
+    `ImageNet classes of the training photos is below ${u.threshold.toPrecision(3)}; ` +
+    `false unknowns ${pct(m.validation.falseUnknownRate)} of ${m.validation.n} validation photos${onTest}${outOfClass}`
+  );
 }
 
 export async function runEvalCli(
@@ -209,10 +224,13 @@ export async function runSweepCli(dataDir: string, o: Record<string, unknown>): 
     process.stdout.write('optimizer  epochs  lr        best epoch  val_loss  val_acc   test_acc  seconds\n');
     for (const r of rows)
       process.stdout.write(
-        `${r.optimizer.padEnd(9)}  ${String(r.epochs).padStart(6)}  ${String(r.learningRate ?? 'default').padEnd(8)}  ${String(r.bestEpoch).padStart(10)}  ${r.valLoss.toFixed(4)}  ${pct(r.valAccuracy).padStart(7)}  ${pct(r.testAccuracy).padStart(8)}  ${r.seconds.toFixed(1).padStart(7)}\n`,
+        `${r.optimizer.padEnd(9)}  ${String(r.epochs).padStart(6)}  ${String(r.learningRate ?? 'default').padEnd(8)}  ` +
+          `${String(r.bestEpoch).padStart(10)}  ${r.valLoss.toFixed(4)}  ${pct(r.valAccuracy).padStart(7)}  ` +
+          `${pct(r.testAccuracy).padStart(8)}  ${r.seconds.toFixed(1).padStart(7)}\n`,
       );
     process.stdout.write(
-      `val_acc on the validation photos; test_acc on the held-out test photos of the same split\nresults: ${path.join(runDir, 'sweep.json')}, chart: ${path.join(runDir, 'sweep.png')}\n`,
+      `val_acc on the validation photos; test_acc on the held-out test photos of the same split\n` +
+        `results: ${path.join(runDir, 'sweep.json')}, chart: ${path.join(runDir, 'sweep.png')}\n`,
     );
   }
   return 0;
@@ -224,7 +242,8 @@ export async function runKFoldCli(dataDir: string, o: Record<string, unknown>): 
   const r = await kfold(toTrainingOptions(dataDir, runDir, o), o.folds as number);
   if (r.duplicatesInPool)
     process.stderr.write(
-      `warning: ${r.duplicatesInPool} groups of byte-identical photos in train + valid: a fold may validate on a copy of one of its training photos (imgclass explore lists them)\n`,
+      `warning: ${r.duplicatesInPool} groups of byte-identical photos in train + valid: a fold may validate on a ` +
+        `copy of one of its training photos (imgclass explore lists them)\n`,
     );
   const warn = leakageWarning(r.testLeaks, 'test', path.resolve(dataDir));
   if (warn) process.stderr.write(warn + '\n');
@@ -234,7 +253,9 @@ export async function runKFoldCli(dataDir: string, o: Record<string, unknown>): 
       process.stdout.write(`fold ${f.fold}: best epoch ${f.bestEpoch}, val_loss ${f.valLoss.toFixed(4)}, val_acc ${(f.valAccuracy * 100).toFixed(2)}%\n`);
     const pct = (x: number | null) => (x === null ? '' : `; test accuracy ${(x * 100).toFixed(2)}% on ${r.counts.test} untouched test photos`);
     process.stdout.write(
-      `mean ± sd: ${(r.mean * 100).toFixed(2)} ± ${(r.sd * 100).toFixed(2)}% (each of the ${r.counts.pool} train + valid photos validated once)\nbest fold ${r.bestFold} kept as ${r.bestModelDir}${pct(r.testAccuracy)}\nall ${r.folds.length} folds as the ensemble ${r.ensembleDir}${pct(r.ensembleTestAccuracy)}\n`,
+      `mean ± sd: ${(r.mean * 100).toFixed(2)} ± ${(r.sd * 100).toFixed(2)}% (each of the ${r.counts.pool} train + valid photos validated once)\n` +
+        `best fold ${r.bestFold} kept as ${r.bestModelDir}${pct(r.testAccuracy)}\n` +
+        `all ${r.folds.length} folds as the ensemble ${r.ensembleDir}${pct(r.ensembleTestAccuracy)}\n`,
     );
   }
   return 0;

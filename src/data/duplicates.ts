@@ -79,5 +79,8 @@ export function leakageWarning(leaks: { file: string; copies: string[] }[], what
     .slice(0, 5)
     .map((l) => `${rel(l.file)} = ${l.copies.map(rel).join(', ')}`)
     .join('; ');
-  return `warning: ${leaks.length} ${what} photo${leaks.length > 1 ? 's have' : ' has'} a byte-identical copy among the training photos (${shown}${leaks.length > 5 ? '; …' : ''}): their scores are memory, not generalisation`;
+  return (
+    `warning: ${leaks.length} ${what} photo${leaks.length > 1 ? 's have' : ' has'} a byte-identical copy among ` +
+    `the training photos (${shown}${leaks.length > 5 ? '; …' : ''}): their scores are memory, not generalisation`
+  );
 }

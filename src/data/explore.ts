@@ -167,10 +167,12 @@ export function formatExploration(e: Exploration): string {
     if (v.images) lines.push(`${s}: ${v.images} images, per class min ${v.min}, mean ${v.mean.toFixed(1)}, max ${v.max}`);
   const kb = (b: number) => `${(b / 1024).toFixed(1)} KiB`;
   lines.push(
-    `file size: min ${kb(e.fileBytes.min)}, median ${kb(e.fileBytes.median)}, mean ${kb(e.fileBytes.mean)}, max ${kb(e.fileBytes.max)}; ${e.fileBytes.over400k} files over 400 kB`,
+    `file size: min ${kb(e.fileBytes.min)}, median ${kb(e.fileBytes.median)}, mean ${kb(e.fileBytes.mean)}, max ` +
+      `${kb(e.fileBytes.max)}; ${e.fileBytes.over400k} files over 400 kB`,
   );
   lines.push(
-    `image size: width ${e.imageSize.minWidth}–${e.imageSize.maxWidth} (median ${e.imageSize.medianWidth}), height ${e.imageSize.minHeight}–${e.imageSize.maxHeight} (median ${e.imageSize.medianHeight})`,
+    `image size: width ${e.imageSize.minWidth}–${e.imageSize.maxWidth} (median ${e.imageSize.medianWidth}), ` +
+      `height ${e.imageSize.minHeight}–${e.imageSize.maxHeight} (median ${e.imageSize.medianHeight})`,
   );
   lines.push(
     `formats: ${Object.entries(e.formats)
@@ -181,19 +183,25 @@ export function formatExploration(e: Exploration): string {
   const im = e.imbalance;
   lines.push(
     im.ratio >= IMBALANCE_WARN_RATIO
-      ? `class balance: IMBALANCED, ${im.largest} has ${im.ratio.toFixed(1)}× the photos of ${im.smallest} (${im.counts[im.largest]} vs ${im.counts[im.smallest]}); accuracy flatters the large classes: read macro F1, and train with --class-weight balanced`
-      : `class balance: ${im.largest} ${im.counts[im.largest]} … ${im.smallest} ${im.counts[im.smallest]} photos (largest/smallest ${im.ratio.toFixed(2)}), balanced enough`,
+      ? `class balance: IMBALANCED, ${im.largest} has ${im.ratio.toFixed(1)}× the photos of ${im.smallest} ` +
+          `(${im.counts[im.largest]} vs ${im.counts[im.smallest]}); accuracy flatters the large classes: read macro F1, ` +
+          `and train with --class-weight balanced`
+      : `class balance: ${im.largest} ${im.counts[im.largest]} … ${im.smallest} ${im.counts[im.smallest]} photos ` +
+          `(largest/smallest ${im.ratio.toFixed(2)}), balanced enough`,
   );
   const d = e.duplicates;
   if (d.groups.length === 0) lines.push('exact duplicates: none');
   else {
     lines.push(
-      `exact duplicates: ${d.groups.length} groups of byte-identical photos (${d.redundant} redundant), ${d.acrossSplits} across splits${d.acrossClasses ? `, ${d.acrossClasses} with different labels` : ''}`,
+      `exact duplicates: ${d.groups.length} groups of byte-identical photos (${d.redundant} redundant), ` +
+        `${d.acrossSplits} across splits${d.acrossClasses ? `, ${d.acrossClasses} with different labels` : ''}`,
     );
     for (const g of d.groups.slice(0, 20)) {
       const across = new Set(g.splits).size > 1;
       lines.push(
-        `  ${g.files.map((f, i) => `${f} (${g.splits[i]})`).join(' = ')}${across ? '  ← across splits: a scored photo is also a training photo' : ''}${new Set(g.classes).size > 1 ? '  ← different labels' : ''}`,
+        `  ${g.files.map((f, i) => `${f} (${g.splits[i]})`).join(' = ')}` +
+          (across ? '  ← across splits: a scored photo is also a training photo' : '') +
+          (new Set(g.classes).size > 1 ? '  ← different labels' : ''),
       );
     }
   }

@@ -159,7 +159,11 @@ export function describeSkipped(skipped: readonly SkippedFile[]): string | null 
     .slice(0, 3)
     .map((s) => s.file)
     .join(', ');
-  return `skipped ${skipped.length} ${skipped.length === 1 ? 'entry that is not an image' : 'entries that are not images'} (${parts}), e.g. ${examples}${skipped.length > 3 ? ', …' : ''}`;
+  return (
+    `skipped ${skipped.length} ` +
+    `${skipped.length === 1 ? 'entry that is not an image' : 'entries that are not images'} (${parts}), e.g. ` +
+    `${examples}${skipped.length > 3 ? ', …' : ''}`
+  );
 }
 
 /** The image files under one folder, for callers that report nothing themselves (benchmarks, tests). */

@@ -34,7 +34,8 @@ export async function renderTopLossesGallery(
   const width = Math.max(cols * (tile + gap) + gap, Math.ceil(title.length * 8.6) + 2 * gap);
   const height = top + rows * (tile + captionH + gap) + gap;
   const parts: string[] = [
-    `<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" width="${width}" height="${height}" font-family="DejaVu Sans, sans-serif">`,
+    `<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" width="${width}" ` +
+      `height="${height}" font-family="DejaVu Sans, sans-serif">`,
     `<rect width="100%" height="100%" fill="white"/>`,
     `<text x="${gap}" y="22" font-size="15" font-weight="bold">${esc(title)}</text>`,
   ];

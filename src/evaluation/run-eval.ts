@@ -207,7 +207,9 @@ async function evalFiles(
     return {
       files: ds.splits[which],
       dataClasses: ds.classes,
-      description: `the ${which} split folder: ${ds.splits[which].length} of ${total} photos${which === 'train' ? ' (training photos: this flatters the model)' : ''}`,
+      description:
+        `the ${which} split folder: ${ds.splits[which].length} of ${total} ` +
+        `photos${which === 'train' ? ' (training photos: this flatters the model)' : ''}`,
       split: which,
       training,
       skipped: ds.skipped,
@@ -219,7 +221,9 @@ async function evalFiles(
   return {
     files: ds.splits[which],
     dataClasses: ds.classes,
-    description: `the ${part} part of the seeded 70/15/15 split (seed ${seed}): ${ds.splits[which].length} of ${total} photos${which === 'train' ? ' (this flatters the model)' : ''}`,
+    description:
+      `the ${part} part of the seeded 70/15/15 split (seed ${seed}): ${ds.splits[which].length} of ${total} ` +
+      `photos${which === 'train' ? ' (this flatters the model)' : ''}`,
     split: which,
     training: which === 'train' ? [] : ds.splits.train,
     skipped: ds.skipped,
@@ -235,9 +239,8 @@ export function formatReport(r: EvalReport): string {
     `scored: ${r.scored.description}`,
     `n=${r.n}, accuracy ${pct(r.accuracy)}, ${Object.entries(r.topK)
       .map(([k, v]) => `${k} ${pct(v)}`)
-      .join(
-        ', ',
-      )}, log loss ${r.logLoss.toFixed(3)}${r.unknown ? `; unknown answer: ${pct(r.unknown.falseUnknownRate)} of these photos of its classes called unknown` : ''}`,
+      .join(', ')}, log loss ${r.logLoss.toFixed(3)}` +
+      (r.unknown ? `; unknown answer: ${pct(r.unknown.falseUnknownRate)} of these photos of its classes called unknown` : ''),
     '',
   ];
   lines.push(`${'class'.padEnd(w)}  precision  recall     f1  support`);
@@ -246,10 +249,12 @@ export function formatReport(r: EvalReport): string {
     lines.push(`${c.padEnd(w)}  ${pct(m.precision).padStart(9)}  ${pct(m.recall).padStart(6)}  ${pct(m.f1).padStart(6)}  ${String(m.support).padStart(7)}`);
   }
   lines.push(
-    `${'macro avg'.padEnd(w)}  ${pct(r.macro.precision).padStart(9)}  ${pct(r.macro.recall).padStart(6)}  ${pct(r.macro.f1).padStart(6)}  ${String(r.n).padStart(7)}`,
+    `${'macro avg'.padEnd(w)}  ${pct(r.macro.precision).padStart(9)}  ${pct(r.macro.recall).padStart(6)}  ` +
+      `${pct(r.macro.f1).padStart(6)}  ${String(r.n).padStart(7)}`,
   );
   lines.push(
-    `${'weighted avg'.padEnd(w)}  ${pct(r.weighted.precision).padStart(9)}  ${pct(r.weighted.recall).padStart(6)}  ${pct(r.weighted.f1).padStart(6)}  ${String(r.n).padStart(7)}`,
+    `${'weighted avg'.padEnd(w)}  ${pct(r.weighted.precision).padStart(9)}  ${pct(r.weighted.recall).padStart(6)}  ` +
+      `${pct(r.weighted.f1).padStart(6)}  ${String(r.n).padStart(7)}`,
     '',
     'confusion matrix (rows: actual, columns: predicted)',
   );

@@ -180,7 +180,8 @@ export function checkSameData(runDir: string, dataDir: string, saved: SavedData,
   if (saved.fingerprint.sha256 !== now.fingerprint.sha256)
     throw new ImgclassError(
       'BAD_DATASET',
-      `cannot resume ${runDir} on ${dataDir}: the files differ from the ones the run trained on (data fingerprint ${saved.fingerprint.sha256}, now ${now.fingerprint.sha256})`,
+      `cannot resume ${runDir} on ${dataDir}: the files differ from the ones the run trained on (data fingerprint ` +
+        `${saved.fingerprint.sha256}, now ${now.fingerprint.sha256})`,
     );
 }
 

@@ -59,7 +59,9 @@ export async function sweep(
       modelDir: s.modelDir,
     });
     bar.log(
-      `${c.optimizer} ${c.epochs} epochs${c.lr ? ` lr ${c.lr}` : ''}: best epoch ${s.best.epoch}, val_acc ${(s.best.valAcc * 100).toFixed(2)}%${test ? `, test_acc ${(test.accuracy * 100).toFixed(2)}% (n=${test.n})` : ''}, ${s.seconds.toFixed(1)} s`,
+      `${c.optimizer} ${c.epochs} epochs${c.lr ? ` lr ${c.lr}` : ''}: best epoch ${s.best.epoch}, val_acc ` +
+        `${(s.best.valAcc * 100).toFixed(2)}%${test ? `, test_acc ${(test.accuracy * 100).toFixed(2)}% (n=${test.n})` : ''}, ` +
+        `${s.seconds.toFixed(1)} s`,
     );
     bar.tick();
   }
@@ -134,7 +136,9 @@ export async function kfold(base: TrainingOptions, k: number): Promise<KFoldResu
     });
     rows.push({ fold: i + 1, bestEpoch: s.best.epoch, valLoss: s.best.valLoss, valAccuracy: s.best.valAcc, modelDir: s.modelDir });
     bar.log(
-      `fold ${i + 1}/${k}: best epoch ${s.best.epoch} of ${s.history.length}, val_loss ${s.best.valLoss.toFixed(4)}, val_acc ${(s.best.valAcc * 100).toFixed(2)}% (n=${f.valid.length}), ${s.seconds.toFixed(1)} s`,
+      `fold ${i + 1}/${k}: best epoch ${s.best.epoch} of ${s.history.length}, val_loss ` +
+        `${s.best.valLoss.toFixed(4)}, val_acc ${(s.best.valAcc * 100).toFixed(2)}% (n=${f.valid.length}), ` +
+        `${s.seconds.toFixed(1)} s`,
     );
     bar.tick();
   }
