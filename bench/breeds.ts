@@ -250,7 +250,11 @@ const base = { faceScore: 0.7, minArea: 0.005, veto: 0.5 };
 const personRules: PersonRule[] = [{ name: 'today: YuNet ≥ 0.7, face check, ≥ 0.5% area', ...base }];
 for (const personScore of [0.3, 0.5])
   for (const animalScore of [0.1, 0.2, 0.3, 0.5])
-    personRules.push({ name: `today + COCO evidence (person ≥ ${personScore}, dog/cat ≥ ${animalScore})`, ...base, evidence: { personScore, animalScore } });
+    personRules.push({
+      name: `today + COCO evidence (person ≥ ${personScore}, dog/cat ≥ ${animalScore})`,
+      ...base,
+      evidence: { personScore, animalScore },
+    });
 for (const overrule of [0.5, 0.7])
   personRules.push({
     name: `today + COCO evidence (0.3, 0.2) + rescue (0.1, 0.5) + a vetoed face stands inside a person box ≥ ${overrule}`,
