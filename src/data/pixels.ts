@@ -65,14 +65,6 @@ export function cropPixels(img: RgbImage, r: Rect): RgbImage {
   return { data: out, width, height };
 }
 
-/** Pad right and bottom with a constant grey up to width×height (letterboxing at the top-left). */
-export function padPixels(img: RgbImage, width: number, height: number, value: number): RgbImage {
-  if (img.width === width && img.height === height) return img;
-  const out = new Uint8Array(width * height * 3).fill(value);
-  for (let y = 0; y < img.height; y++) out.set(img.data.subarray(y * img.width * 3, (y + 1) * img.width * 3), y * width * 3);
-  return { data: out, width, height };
-}
-
 /** Mirror left-right, in memory (cheap; used for flip averaging). */
 export function flipHorizontal(img: RgbImage): RgbImage {
   const out = new Uint8Array(img.data.length);

@@ -120,14 +120,23 @@ export function writeSample(img: RgbImage, p: Preprocessing, out: Float32Array, 
   }
   // y = x·(scale/std) + (−mean/std) per channel: one multiply-add per value on the hot path
   // (the same arithmetic an exported graph does).
-  const order = p.colour === 'bgr' ? [2, 1, 0] : [0, 1, 2];
+  const [s0, s1, s2] = p.colour === 'bgr' ? [2, 1, 0] : [0, 1, 2];
+  const [m0, m1, m2] = [0, 1, 2].map((ch) => p.scale / p.std[ch]!) as [number, number, number];
+  const [a0, a1, a2] = [0, 1, 2].map((ch) => -p.mean[ch]! / p.std[ch]!) as [number, number, number];
   const d = img.data;
-  for (let ch = 0; ch < 3; ch++) {
-    const mul = p.scale / p.std[ch]!;
-    const add = -p.mean[ch]! / p.std[ch]!;
-    const src = order[ch]!;
-    if (p.layout === 'nhwc') for (let i = 0; i < hw; i++) out[base + i * 3 + ch] = d[i * 3 + src]! * mul + add;
-    else for (let i = 0, o = base + ch * hw; i < hw; i++) out[o + i] = d[i * 3 + src]! * mul + add;
+  // One pass over the pixels, all three channels at once (the hot loop of every forward pass).
+  if (p.layout === 'nhwc') {
+    for (let i = 0, k = 0, o = base; i < hw; i++, k += 3, o += 3) {
+      out[o] = d[k + s0]! * m0 + a0;
+      out[o + 1] = d[k + s1]! * m1 + a1;
+      out[o + 2] = d[k + s2]! * m2 + a2;
+    }
+  } else {
+    for (let i = 0, k = 0; i < hw; i++, k += 3) {
+      out[base + i] = d[k + s0]! * m0 + a0;
+      out[base + hw + i] = d[k + s1]! * m1 + a1;
+      out[base + 2 * hw + i] = d[k + s2]! * m2 + a2;
+    }
   }
 }
 

@@ -1,4 +1,4 @@
-import { padPixels, type RgbImage } from '../../data/pixels.js';
+import type { RgbImage } from '../../data/pixels.js';
 import { clampBox, nms, type FaceBox } from './types.js';
 
 /**
@@ -20,15 +20,21 @@ export function yunetLetterbox(image: { width: number; height: number }): { scal
   return { scale, width: Math.max(1, Math.round(image.width * scale)), height: Math.max(1, Math.round(image.height * scale)) };
 }
 
-/** The resized image padded (black, bottom-right) and packed as planar BGR floats. */
+/**
+ * The resized image padded (black, bottom-right) and packed as planar BGR floats, in one pass
+ * over the image's own pixels: the padding is the array's zeros.
+ */
 export function yunetInput(resized: RgbImage): Float32Array {
-  const boxed = padPixels(resized, YUNET_SIZE, YUNET_SIZE, 0);
+  const { width, height, data } = resized;
+  if (width > YUNET_SIZE || height > YUNET_SIZE) throw new Error(`yunetInput: ${width}×${height} does not fit ${YUNET_SIZE}²`);
   const plane = YUNET_SIZE * YUNET_SIZE;
   const x = new Float32Array(3 * plane);
-  for (let i = 0; i < plane; i++) {
-    x[i] = boxed.data[i * 3 + 2]!; // B
-    x[plane + i] = boxed.data[i * 3 + 1]!; // G
-    x[2 * plane + i] = boxed.data[i * 3]!; // R
+  for (let y = 0; y < height; y++) {
+    for (let col = 0, o = y * YUNET_SIZE, s = y * width * 3; col < width; col++, o++, s += 3) {
+      x[o] = data[s + 2]!; // B
+      x[plane + o] = data[s + 1]!; // G
+      x[2 * plane + o] = data[s]!; // R
+    }
   }
   return x;
 }
