@@ -94,10 +94,16 @@ class OnnxBackbone implements Backbone {
     // worker queues them and goes from one pass to the next with no gap, while this thread packs
     // the next chunk.
     const passes: Promise<BackboneOutput[]>[] = [];
-    for (let i = 0; i < images.length; i += batchSize) {
-      const chunk = images.slice(i, i + batchSize);
-      const { data, shape } = await preprocessBatch(chunk, p);
-      passes.push(this.session.run({ [BACKBONE_INPUT]: new ort.Tensor('float32', data, shape) }).then((res) => splitBatch(res, chunk.length)));
+    try {
+      for (let i = 0; i < images.length; i += batchSize) {
+        const chunk = images.slice(i, i + batchSize);
+        const { data, shape } = await preprocessBatch(chunk, p);
+        passes.push(this.session.run({ [BACKBONE_INPUT]: new ort.Tensor('float32', data, shape) }).then((res) => splitBatch(res, chunk.length)));
+      }
+    } catch (e) {
+      // passes already sent may still fail; this error is the one to report, theirs must not go unhandled
+      for (const pass of passes) pass.catch(() => undefined);
+      throw e;
     }
     return (await Promise.all(passes)).flat();
   }
