@@ -8,6 +8,7 @@ import * as esbuild from 'esbuild';
 import type { DogApp } from '../app/dog-app.js';
 import { DEFAULT_DECODE_LIMITS, type DecodeLimits } from '../data/upload.js';
 import { YUNET_DEFAULTS } from '../detectors/face/yunet-decode.js';
+import { loadYunetGraph } from '../detectors/face/yunet-graph.js';
 import { backboneGraph } from '../models/backbone-graph.js';
 import { ImagenetSubsetClassifier, TrainedClassifier, EnsembleClassifier, type TrainedModel } from '../models/classifier.js';
 import { buildHeadOnnx } from '../models/export.js';
@@ -133,7 +134,7 @@ export async function buildDeviceAssets(app: DogApp, o: { maxBytes?: number; max
   const [bundle, backboneBytes, facesBytes, wasmBytes] = await Promise.all([
     bundleDevice(),
     readFile(graph.model),
-    readFile(await store.resolve(yunet.model ?? 'yunet_n')),
+    loadYunetGraph(yunet.model, store),
     readFile(path.join(ORT_WEB_DIST, 'ort-wasm-simd-threaded.wasm')),
   ]);
   const o2 = app.options;

@@ -8,10 +8,10 @@
 import type * as Ort from 'onnxruntime-web';
 import { runDogPipeline, round, type DogPipelineHost, type DogPipelineResult } from '../app/dog-pipeline.js';
 import { cropPixels, type RgbImage } from '../data/pixels.js';
-import { fitInside, resample, resizeLike } from '../data/resample.js';
+import { fitInside, resizeLike } from '../data/resample.js';
 import { batchShape, channelsOf, writeSample } from '../data/tensor.js';
 import { checkPixels, checkUpload, isTruncated } from '../data/upload.js';
-import { decodeYunet, YUNET_SIZE, yunetInput, yunetLetterbox } from '../detectors/face/yunet-decode.js';
+import { decodeYunet, YUNET_FEEDS, yunetFeeds } from '../detectors/face/yunet-decode.js';
 import { headInput, restrictProbabilities, type BackboneOutput } from '../models/probabilities.js';
 import { ImgclassError } from '../util/errors.js';
 import { deviceAssetUrls, type DeviceAsset, type DeviceManifest } from '../app/device-manifest.js';
@@ -196,12 +196,16 @@ export class DeviceApp {
   }
 
   private async detectFaces(image: RgbImage) {
-    const box = yunetLetterbox(image);
-    const x = yunetInput(resample(image, box.width, box.height, 'linear'));
-    const res = await this.faces.run({ [this.faces.inputNames[0]!]: new this.ort.Tensor('float32', x, [1, 3, YUNET_SIZE, YUNET_SIZE]) });
+    // the served YuNet letterboxes in its own graph, as on the server (yunet-graph.ts)
+    const x = yunetFeeds(image);
+    const res = await this.faces.run({
+      [YUNET_FEEDS.pixels]: new this.ort.Tensor('uint8', x.pixels, x.dims),
+      [YUNET_FEEDS.size]: new this.ort.Tensor('int64', x.size, [4]),
+      [YUNET_FEEDS.pads]: new this.ort.Tensor('int64', x.pads, [8]),
+    });
     const outputs: Record<string, Float32Array> = {};
     for (const [k, v] of Object.entries(res)) outputs[k] = (await v.getData()) as Float32Array;
-    return decodeYunet(outputs, box.scale, image, this.manifest.yunet);
+    return decodeYunet(outputs, x.scale, image, this.manifest.yunet);
   }
 
   private async breeds(outputs: BackboneOutput[]): Promise<Float32Array[]> {

@@ -2,11 +2,11 @@ import type { RgbImage } from '../../data/pixels.js';
 import { clampBox, nms, type FaceBox } from './types.js';
 
 /**
- * YuNet's input and output arithmetic, with no host dependency: the server (onnxruntime-node,
- * sharp for the resize) and the browser's device mode (onnxruntime-web, the pure resize) letterbox,
- * pack and decode with this one module.
+ * YuNet's input and output arithmetic, with no host dependency: the server (onnxruntime-node) and
+ * the browser's device mode (onnxruntime-web) feed and decode with this one module, and run the
+ * same graph, which letterboxes the pixels itself (yunet-graph.ts).
  *
- * Input 1×3×320×320 BGR 0–255; one anchor-free prior per cell at strides 8/16/32;
+ * YuNet's own input is 1×3×320×320 BGR 0–255; one anchor-free prior per cell at strides 8/16/32;
  * box = ((col + dx)·s, (row + dy)·s, e^dw·s, e^dh·s); score = sqrt(cls·obj). The image is
  * letterboxed (aspect kept, padded bottom-right) so boxes map back by one scale.
  */
@@ -14,29 +14,30 @@ export const YUNET_SIZE = 320;
 export const YUNET_STRIDES = [8, 16, 32] as const;
 export const YUNET_DEFAULTS = { scoreThreshold: 0.7, nmsIou: 0.3 } as const;
 
+/** The inputs of YuNet with its preprocessing in the graph (yunet-graph.ts). */
+export const YUNET_FEEDS = { pixels: 'pixels', size: 'letterbox_size', pads: 'letterbox_pads' } as const;
+
+/**
+ * What each host feeds that graph for one image: a copy of its RGB pixels (1×H×W×3 uint8; a copy,
+ * because a worker session takes ownership of its inputs), the letterbox size as Resize's `sizes`
+ * (N, C, H, W) and the black padding to 320² at the bottom and right as Pad's `pads`. The scale
+ * maps YuNet's boxes back to the image (decodeYunet).
+ */
+export function yunetFeeds(image: RgbImage): { pixels: Uint8Array; dims: number[]; size: BigInt64Array; pads: BigInt64Array; scale: number } {
+  const box = yunetLetterbox(image);
+  return {
+    pixels: image.data.slice(),
+    dims: [1, image.height, image.width, 3],
+    size: BigInt64Array.from([1n, 3n, BigInt(box.height), BigInt(box.width)]),
+    pads: BigInt64Array.from([0n, 0n, 0n, 0n, 0n, 0n, BigInt(YUNET_SIZE - box.height), BigInt(YUNET_SIZE - box.width)]),
+    scale: box.scale,
+  };
+}
+
 /** The letterbox: the scale and the size the image is resized to before padding to 320². */
 export function yunetLetterbox(image: { width: number; height: number }): { scale: number; width: number; height: number } {
   const scale = YUNET_SIZE / Math.max(image.width, image.height);
   return { scale, width: Math.max(1, Math.round(image.width * scale)), height: Math.max(1, Math.round(image.height * scale)) };
-}
-
-/**
- * The resized image padded (black, bottom-right) and packed as planar BGR floats, in one pass
- * over the image's own pixels: the padding is the array's zeros.
- */
-export function yunetInput(resized: RgbImage): Float32Array {
-  const { width, height, data } = resized;
-  if (width > YUNET_SIZE || height > YUNET_SIZE) throw new Error(`yunetInput: ${width}×${height} does not fit ${YUNET_SIZE}²`);
-  const plane = YUNET_SIZE * YUNET_SIZE;
-  const x = new Float32Array(3 * plane);
-  for (let y = 0; y < height; y++) {
-    for (let col = 0, o = y * YUNET_SIZE, s = y * width * 3; col < width; col++, o++, s += 3) {
-      x[o] = data[s + 2]!; // B
-      x[plane + o] = data[s + 1]!; // G
-      x[2 * plane + o] = data[s]!; // R
-    }
-  }
-  return x;
 }
 
 /** Faces in the original image's coordinates from YuNet's outputs (`cls_8`, `obj_8`, `bbox_8`, …). */

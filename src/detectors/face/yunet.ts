@@ -1,9 +1,9 @@
 import { createSession, ort, type OrtSession } from '../../runtime/ort.js';
 import type { RgbImage } from '../../data/image.js';
-import { resize } from '../../data/transform.js';
-import { getDefaultStore, type ModelStore } from '../../models/store.js';
+import type { ModelStore } from '../../models/store.js';
 import type { FaceBox, FaceDetector } from './types.js';
-import { decodeYunet, YUNET_DEFAULTS, YUNET_SIZE, yunetInput, yunetLetterbox } from './yunet-decode.js';
+import { decodeYunet, YUNET_DEFAULTS, YUNET_FEEDS, yunetFeeds } from './yunet-decode.js';
+import { loadYunetGraph } from './yunet-graph.js';
 
 export interface YunetOptions {
   /** `yunet_n` (default, 75k params) or `yunet_s`. */
@@ -15,8 +15,9 @@ export interface YunetOptions {
 }
 
 /**
- * YuNet (libfacedetection) through onnxruntime-node; the letterbox, packing and decoding are
- * yunet-decode.ts, shared with the browser's device mode.
+ * YuNet (libfacedetection) through onnxruntime-node, with the letterbox inside its graph
+ * (yunet-graph.ts); the feeds and the decoding are yunet-decode.ts, shared with the browser's
+ * device mode, which runs the same graph.
  */
 export class YunetFaceDetector implements FaceDetector {
   readonly name = 'yunet';
@@ -27,17 +28,19 @@ export class YunetFaceDetector implements FaceDetector {
   ) {}
 
   static async create(options: YunetOptions = {}): Promise<YunetFaceDetector> {
-    const file = await (options.store ?? getDefaultStore()).resolve(options.model ?? 'yunet_n');
-    const session = await createSession(file, { threads: 1 });
+    const session = await createSession(await loadYunetGraph(options.model, options.store), { threads: 1 });
     return new YunetFaceDetector(session, options.scoreThreshold ?? YUNET_DEFAULTS.scoreThreshold, options.nmsIou ?? YUNET_DEFAULTS.nmsIou);
   }
 
   async detect(image: RgbImage): Promise<FaceBox[]> {
-    const box = yunetLetterbox(image);
-    const x = yunetInput(await resize(image, box.width, box.height));
-    const out = await this.session.run({ [this.session.inputNames[0]!]: new ort.Tensor('float32', x, [1, 3, YUNET_SIZE, YUNET_SIZE]) });
+    const x = yunetFeeds(image);
+    const out = await this.session.run({
+      [YUNET_FEEDS.pixels]: new ort.Tensor('uint8', x.pixels, x.dims),
+      [YUNET_FEEDS.size]: new ort.Tensor('int64', x.size, [4]),
+      [YUNET_FEEDS.pads]: new ort.Tensor('int64', x.pads, [8]),
+    });
     const outputs = Object.fromEntries(Object.entries(out).map(([k, v]) => [k, v.data as Float32Array]));
-    return decodeYunet(outputs, box.scale, image, { scoreThreshold: this.scoreThreshold, nmsIou: this.nmsIou });
+    return decodeYunet(outputs, x.scale, image, { scoreThreshold: this.scoreThreshold, nmsIou: this.nmsIou });
   }
 
   dispose(): void {
