@@ -37,7 +37,8 @@ async function timeBare(model: string | Uint8Array, options: SessionOptions, fee
 
 async function backboneFeeds(photo: string, flip: boolean) {
   const entry = registryEntry(DEFAULT_BACKBONE);
-  const graph = await backboneGraph(entry, entry.backbone!, getDefaultStore());
+  // the bare network: its input already normalised, none of the engine's nodes in front
+  const graph = await backboneGraph(entry, entry.backbone!, getDefaultStore(), { input: 'normalised' });
   const image = await loadImage(photo);
   const { data, shape } = await preprocessBatch(flip ? [image, flipHorizontal(image)] : [image], entry.backbone!.preprocessing);
   return { model: graph.model, feeds: { [BACKBONE_INPUT]: new ort.Tensor('float32', data, shape) } };

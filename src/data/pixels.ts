@@ -65,6 +65,19 @@ export function cropPixels(img: RgbImage, r: Rect): RgbImage {
   return { data: out, width, height };
 }
 
+/**
+ * Images of one size as one NHWC uint8 batch: what a model graph that normalises its own input
+ * takes (a copy, so the batch's buffer can be handed to a worker thread).
+ */
+export function packPixels(images: RgbImage[]): { data: Uint8Array; dims: [number, number, number, number] } {
+  const { width, height } = images[0]!;
+  if (images.some((im) => im.width !== width || im.height !== height)) throw new Error('photos of different shapes cannot share a batch');
+  const size = width * height * 3;
+  const data = new Uint8Array(images.length * size);
+  images.forEach((im, i) => data.set(im.data, i * size));
+  return { data, dims: [images.length, height, width, 3] };
+}
+
 /** Mirror left-right, in memory (cheap; used for flip averaging). */
 export function flipHorizontal(img: RgbImage): RgbImage {
   const out = new Uint8Array(img.data.length);

@@ -4,27 +4,29 @@ import path from 'node:path';
 import { writeFileAtomic } from '../util/atomic.js';
 import { ImgclassError } from '../util/errors.js';
 import { GraphBuilder, onnx, readModel, writeModel, type AttributeProto, type ModelProto } from './onnx/graph.js';
+import { BACKBONE_TENSORS } from './backbone-types.js';
 import { kerasToOnnx } from './onnx/from-keras.js';
+import { withPixelInput } from './onnx/preprocessing.js';
 import type { BackboneSpec, RegistryEntry } from './registry.js';
 import { sha256File, type ModelStore } from './store.js';
 import { decodeWeights, readLayersModelFiles } from './tfjs-io.js';
 
 /**
  * Every backbone, whatever its source, becomes one ONNX graph of the same shape for the engine:
- * input `input` (the preprocessed batch in the spec's layout), outputs `probabilities` (softmax
- * over ImageNet) and `features` (the pooled penultimate vector, flat).
+ * input `pixels` (the fitted images as they are: uint8, NHWC, RGB; the spec's normalisation and
+ * layout are the graph's first nodes, onnx/preprocessing.ts), outputs `probabilities` (softmax
+ * over ImageNet) and `features` (the pooled penultimate vector, flat). Benchmarks can ask for the
+ * bare network instead (`input: 'normalised'`: input `input`, the preprocessed float batch).
  * - TF.js layers models (MobileNet) are converted here from their weights on first load;
  * - registry ONNX files (ResNet-50, VGG-16, EfficientNet-Lite4 …) get their penultimate tensor
  *   exposed as an output and a softmax on their logits.
  * Either result is cached under the store's cache directory, keyed by the sha256 of the source
  * files (and the converter's version), so it is built once per machine and never goes stale.
  */
-export const BACKBONE_INPUT = 'input';
-export const BACKBONE_PROBABILITIES = 'probabilities';
-export const BACKBONE_FEATURES = 'features';
+export const { input: BACKBONE_INPUT, pixels: BACKBONE_PIXELS, probabilities: BACKBONE_PROBABILITIES, features: BACKBONE_FEATURES } = BACKBONE_TENSORS;
 
 /** Bump when the conversion changes what it writes: cached graphs of older versions are rebuilt. */
-const CONVERTER_VERSION = 1;
+const CONVERTER_VERSION = 2;
 
 export interface BackboneGraph {
   /** Path of the cached .onnx file. */
@@ -33,13 +35,23 @@ export interface BackboneGraph {
   fixedBatch?: number;
 }
 
-export async function backboneGraph(entry: RegistryEntry, spec: BackboneSpec, store: ModelStore): Promise<BackboneGraph> {
+export async function backboneGraph(
+  entry: RegistryEntry,
+  spec: BackboneSpec,
+  store: ModelStore,
+  o: { input?: 'pixels' | 'normalised' } = {},
+): Promise<BackboneGraph> {
   const main = await store.resolve(entry);
   const sources = entry.files.map((f) => path.join(path.dirname(main), path.relative(path.dirname(entry.main), f.path)));
-  const freeSize = spec.preprocessing.resize === 'keep-aspect';
-  const hash = createHash('sha256').update(JSON.stringify({ v: CONVERTER_VERSION, freeSize, probs: spec.probabilitiesOutput, feats: spec.featuresOutput }));
+  const p = spec.preprocessing;
+  const freeSize = p.resize === 'keep-aspect';
+  const pixels = (o.input ?? 'pixels') === 'pixels';
+  const hash = createHash('sha256').update(
+    JSON.stringify({ v: CONVERTER_VERSION, freeSize, probs: spec.probabilitiesOutput, feats: spec.featuresOutput, pre: pixels ? p : null }),
+  );
   for (const s of sources) hash.update(await sha256File(s));
-  const target = path.join(store.cacheDir, 'converted', `${entry.name}${freeSize ? '-free' : ''}-${hash.digest('hex').slice(0, 16)}.onnx`);
+  const kind = `${freeSize ? '-free' : ''}${pixels ? '' : '-bare'}`;
+  const target = path.join(store.cacheDir, 'converted', `${entry.name}${kind}-${hash.digest('hex').slice(0, 16)}.onnx`);
   const cached = await readFile(target).catch(() => null);
   if (cached) {
     // A cached graph that does not parse (disk trouble, a foreign file) is rebuilt, not trusted.
@@ -49,7 +61,11 @@ export async function backboneGraph(entry: RegistryEntry, spec: BackboneSpec, st
       /* rebuild below */
     }
   }
-  const bytes = entry.format === 'tfjs-layers' ? await convertLayers(path.dirname(main), spec) : exposeOnnx(await readFile(main), spec, entry.name);
+  const bare = entry.format === 'tfjs-layers' ? await convertLayers(path.dirname(main), spec) : exposeOnnx(await readFile(main), spec, entry.name);
+  const batch = describe(target, readModel(bare)).fixedBatch ?? 'batch';
+  const bytes = pixels
+    ? withPixelInput(bare, p, { modelInput: BACKBONE_INPUT, pixels: BACKBONE_PIXELS, dims: [batch, freeSize ? 'height' : p.height, freeSize ? 'width' : p.width, 3] })
+    : bare;
   await writeFileAtomic(target, bytes);
   return describe(target, readModel(bytes));
 }

@@ -5,6 +5,19 @@ import type { BackboneSpec } from './registry.js';
 export type { BackboneOutput } from './probabilities.js';
 
 /**
+ * The tensor names of every engine backbone graph (backbone-graph.ts), here with no host
+ * dependency so the browser's device mode feeds the served graph by the same names.
+ */
+export const BACKBONE_TENSORS = {
+  /** The fitted images as they are: uint8 NHWC RGB (the graph normalises them). */
+  pixels: 'pixels',
+  /** The bare network's input, already normalised (benchmarks' floor only). */
+  input: 'input',
+  probabilities: 'probabilities',
+  features: 'features',
+} as const;
+
+/**
  * A pretrained network with its preprocessing attached (keras-hub's backbone + preprocessor):
  * callers hand it decoded RGB images and never see normalisation constants.
  */

@@ -1,9 +1,10 @@
 import path from 'node:path';
 import type { RgbImage } from '../data/image.js';
-import { preprocessBatch } from '../data/preprocess.js';
+import { packPixels } from '../data/pixels.js';
+import { resizeFor } from '../data/preprocess.js';
 import type { ResizeMode } from '../data/transform.js';
 import { ImgclassError } from '../util/errors.js';
-import { BACKBONE_FEATURES, BACKBONE_INPUT, BACKBONE_PROBABILITIES, backboneGraph, imagenetHeadFromLayers, type BackboneGraph } from './backbone-graph.js';
+import { BACKBONE_FEATURES, BACKBONE_PIXELS, BACKBONE_PROBABILITIES, backboneGraph, imagenetHeadFromLayers, type BackboneGraph } from './backbone-graph.js';
 import { DEFAULT_BACKBONE, registryEntry, type BackboneSpec, type RegistryEntry } from './registry.js';
 import { createSession, ort, type OrtOutputs, type OrtSession } from '../runtime/ort.js';
 import { getDefaultStore, type ModelStore } from './store.js';
@@ -58,7 +59,7 @@ export function backboneSpecWith(name: string, spec: BackboneSpec, resize: Resiz
 }
 
 /**
- * A backbone on onnxruntime. Its graph takes the preprocessed batch (the spec's layout) and gives
+ * A backbone on onnxruntime. Its graph takes the fitted pixels and normalises them itself, and gives
  * `probabilities` (softmax over ImageNet) and `features` (pooled, flat), whether it was converted
  * from TF.js or is a registry ONNX file with its penultimate tensor exposed (see backbone-graph.ts).
  */
@@ -90,15 +91,15 @@ class OnnxBackbone implements Backbone {
   async run(images: RgbImage[]): Promise<BackboneOutput[]> {
     const p = this.spec.preprocessing;
     const batchSize = p.resize === 'keep-aspect' ? 1 : this.batchSize;
-    // Every chunk is sent as soon as it is preprocessed, without waiting for the one before: the
+    // Every chunk is sent as soon as it is fitted, without waiting for the one before: the
     // worker queues them and goes from one pass to the next with no gap, while this thread packs
-    // the next chunk.
+    // the next chunk. The pixels go as they are; the graph normalises them (backbone-graph.ts).
     const passes: Promise<BackboneOutput[]>[] = [];
     try {
       for (let i = 0; i < images.length; i += batchSize) {
-        const chunk = images.slice(i, i + batchSize);
-        const { data, shape } = await preprocessBatch(chunk, p);
-        passes.push(this.session.run({ [BACKBONE_INPUT]: new ort.Tensor('float32', data, shape) }).then((res) => splitBatch(res, chunk.length)));
+        const chunk = await Promise.all(images.slice(i, i + batchSize).map((im) => resizeFor(im, p)));
+        const { data, dims } = packPixels(chunk);
+        passes.push(this.session.run({ [BACKBONE_PIXELS]: new ort.Tensor('uint8', data, dims) }).then((res) => splitBatch(res, chunk.length)));
       }
     } catch (e) {
       // passes already sent may still fail; this error is the one to report, theirs must not go unhandled

@@ -8,6 +8,7 @@ import { loadImagenetClasses } from './imagenet.js';
 import type { ClassInfo } from './model-dir.js';
 import { emitKerasModel, type Shape } from './onnx/from-keras.js';
 import { GraphBuilder, readModel } from './onnx/graph.js';
+import { normalise } from './onnx/preprocessing.js';
 import { registryEntry, type BackboneSpec, type RegistryEntry } from './registry.js';
 import { getDefaultStore, type ModelStore } from './store.js';
 import { decodeWeights, readLayersModelFiles } from './tfjs-io.js';
@@ -151,58 +152,6 @@ function averageViews(g: GraphBuilder, x: string): string {
 
 function averageMembers(g: GraphBuilder, outs: string[]): string {
   return outs.length === 1 ? outs[0]! : g.node('Mean', outs);
-}
-
-/**
- * 0–255 RGB NHWC pixels → the model's input, per its Preprocessing (the same arithmetic as
- * `writeSample`): channel order, greyscale and Otsu binarisation, scale/mean/std, layout.
- */
-export function normalise(g: GraphBuilder, x: string, p: Preprocessing): string {
-  let y = x;
-  if (p.colour === 'grey') {
-    // toGrey: round(0.299 R + 0.587 G + 0.114 B), rounding half up like Math.round.
-    const weighted = g.node('MatMul', [y, g.constant('grey_weights', [0.299, 0.587, 0.114], [3, 1])]);
-    y = g.node('Floor', [g.node('Add', [weighted, g.constant('half', [0.5], [])])]);
-    if (p.binarize === 'otsu') y = g.node('Mul', [otsuBinary(g, y), g.constant('white', [255], [])]);
-  } else if (p.colour === 'bgr') {
-    y = g.node('Gather', [y, g.int64('bgr', [2, 1, 0])], { axis: 3 });
-  }
-  const c = p.colour === 'grey' ? 1 : 3;
-  const mul = Array.from({ length: c }, (_, i) => p.scale / p.std[i]!);
-  const add = Array.from({ length: c }, (_, i) => -p.mean[i]! / p.std[i]!);
-  y = g.node('Add', [g.node('Mul', [y, g.constant('norm_scale', mul, [c])]), g.constant('norm_shift', add, [c])]);
-  return p.layout === 'nchw' ? g.node('Transpose', [y], { perm: [0, 3, 1, 2] }) : y;
-}
-
-/**
- * Otsu's threshold per image, in the graph (otsuThreshold's arithmetic): a 256-bin histogram by
- * comparison with every level, cumulative class weights and sums, the first level of maximal
- * between-class variance; pixels above it are 1.
- */
-function otsuBinary(g: GraphBuilder, grey: string): string {
-  const flat = g.node('Reshape', [grey, g.int64('otsu_flat', [0, -1, 1])]);
-  const levels = g.constant(
-    'otsu_levels',
-    Array.from({ length: 256 }, (_, i) => i),
-    [256],
-  );
-  const hist = g.node('ReduceSum', [g.node('Cast', [g.node('Equal', [flat, levels])], { to: 1 }), g.int64('otsu_axis1', [1])], { keepdims: 0 });
-  const axis = g.int64('otsu_cum_axis', [1]);
-  const wB = g.node('CumSum', [hist, axis]);
-  const sumB = g.node('CumSum', [g.node('Mul', [hist, levels]), axis]);
-  const total = g.node('ReduceSum', [hist, g.int64('otsu_axis1b', [1])], { keepdims: 1 });
-  const sumAll = g.node('ReduceSum', [g.node('Mul', [hist, levels]), g.int64('otsu_axis1c', [1])], { keepdims: 1 });
-  const wF = g.node('Sub', [total, wB]);
-  const mB = g.node('Div', [sumB, wB]);
-  const mF = g.node('Div', [g.node('Sub', [sumAll, sumB]), wF]);
-  const d = g.node('Sub', [mB, mF]);
-  const between = g.node('Mul', [g.node('Mul', [wB, wF]), g.node('Mul', [d, d])]);
-  const zero = g.constant('otsu_zero', [0], []);
-  const valid = g.node('And', [g.node('Greater', [wB, zero]), g.node('Greater', [wF, zero])]);
-  const masked = g.node('Where', [valid, between, g.constant('otsu_invalid', [-1], [])]);
-  const t = g.node('Cast', [g.node('ArgMax', [masked], { axis: 1, keepdims: 1, select_last_index: 0 })], { to: 1 });
-  const tImage = g.node('Reshape', [t, g.int64('otsu_t_shape', [-1, 1, 1, 1])]);
-  return g.node('Cast', [g.node('Greater', [grey, tImage])], { to: 1 });
 }
 
 async function emitBackbone(

@@ -7,11 +7,11 @@
  */
 import type * as Ort from 'onnxruntime-web';
 import { runDogPipeline, round, type DogPipelineHost, type DogPipelineResult } from '../app/dog-pipeline.js';
-import { cropPixels, type RgbImage } from '../data/pixels.js';
+import { cropPixels, packPixels, type RgbImage } from '../data/pixels.js';
 import { fitInside, resizeLike } from '../data/resample.js';
-import { batchShape, channelsOf, writeSample } from '../data/tensor.js';
 import { checkPixels, checkUpload, isTruncated } from '../data/upload.js';
 import { decodeYunet, YUNET_FEEDS, yunetFeeds } from '../detectors/face/yunet-decode.js';
+import { BACKBONE_TENSORS } from '../models/backbone-types.js';
 import { headInput, restrictProbabilities, type BackboneOutput } from '../models/probabilities.js';
 import { ImgclassError } from '../util/errors.js';
 import { deviceAssetUrls, type DeviceAsset, type DeviceManifest } from '../app/device-manifest.js';
@@ -183,14 +183,16 @@ export class DeviceApp {
   private queue: Promise<unknown> = Promise.resolve();
 
   private async runBackbone(views: RgbImage[]): Promise<BackboneOutput[]> {
-    const p = this.manifest.backbone.preprocessing;
     const out: BackboneOutput[] = [];
     // One view per run: 'keep-aspect' views differ in size, and the server runs batches of 1 too.
     for (const v of views) {
-      const data = new Float32Array(v.width * v.height * channelsOf(p));
-      writeSample(v, p, data, 0);
-      const res = await this.backbone.run({ input: new this.ort.Tensor('float32', data, batchShape(1, p, v.width, v.height)) });
-      out.push({ probabilities: (await res.probabilities!.getData()) as Float32Array, features: (await res.features!.getData()) as Float32Array });
+      // the served backbone graph normalises its own input (backbone-graph.ts), as on the server
+      const { data, dims } = packPixels([v]);
+      const res = await this.backbone.run({ [BACKBONE_TENSORS.pixels]: new this.ort.Tensor('uint8', data, dims) });
+      out.push({
+        probabilities: (await res[BACKBONE_TENSORS.probabilities]!.getData()) as Float32Array,
+        features: (await res[BACKBONE_TENSORS.features]!.getData()) as Float32Array,
+      });
     }
     return out;
   }
@@ -216,7 +218,7 @@ export class DeviceApp {
     const data = new Float32Array(rows.length * dim);
     rows.forEach((r, i) => data.set(r, i * dim));
     const res = await this.head!.run({ input: new this.ort.Tensor('float32', data, [rows.length, dim]) });
-    const probs = (await res.probabilities!.getData()) as Float32Array;
+    const probs = (await res[BACKBONE_TENSORS.probabilities]!.getData()) as Float32Array;
     const n = this.manifest.classes.length;
     return rows.map((_, i) => probs.slice(i * n, (i + 1) * n));
   }

@@ -32,9 +32,10 @@ export class GraphBuilder {
     return name;
   }
 
-  input(name: string, dims: Dim[]): string {
+  /** A graph input; float32 unless `elemType` says otherwise (onnx.TensorProto.DataType). */
+  input(name: string, dims: Dim[], elemType: number = onnx.TensorProto.DataType.FLOAT): string {
     this.used.add(name);
-    this.inputs.push(valueInfo(name, dims));
+    this.inputs.push(valueInfo(name, dims, elemType));
     return name;
   }
 
@@ -114,12 +115,12 @@ export class GraphBuilder {
   }
 }
 
-function valueInfo(name: string, dims: Dim[]): onnxProto.onnx.IValueInfoProto {
+function valueInfo(name: string, dims: Dim[], elemType: number = onnx.TensorProto.DataType.FLOAT): onnxProto.onnx.IValueInfoProto {
   return {
     name,
     type: {
       tensorType: {
-        elemType: onnx.TensorProto.DataType.FLOAT,
+        elemType,
         shape: { dim: dims.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d ?? undefined })) },
       },
     },
