@@ -8,7 +8,8 @@
  * (ours to remove) and work (the pipeline's to decide).
  */
 import { readFile } from 'node:fs/promises';
-import { loadImage } from '../src/data/image.js';
+import type { DogApp } from '../src/app/dog-app.js';
+import { loadImage, type ImageInput } from '../src/data/image.js';
 import { preprocessBatch } from '../src/data/preprocess.js';
 import { flipHorizontal } from '../src/data/pixels.js';
 import { YUNET_SIZE } from '../src/detectors/face/yunet-decode.js';
@@ -71,3 +72,28 @@ export async function bareWorkMs(photo: string, runs = 100): Promise<{ backboneP
 }
 
 export const threadsNote = () => `onnxruntime intra-op threads ${defaultThreads()}`;
+
+/**
+ * How many backbone views the dog app sends for each photo (the photo and its mirror image, and
+ * a pair per face crop checked), counted on the app's own backbone while it classifies them.
+ */
+export async function viewsPerPhoto(app: DogApp, inputs: ImageInput[]): Promise<number[]> {
+  const backbone = app.backbone;
+  const run = backbone.run.bind(backbone);
+  let views = 0;
+  backbone.run = (images) => ((views += images.length), run(images));
+  const counts: number[] = [];
+  try {
+    for (const input of inputs) {
+      views = 0;
+      await app.classify(input);
+      counts.push(views);
+    }
+  } finally {
+    backbone.run = run;
+  }
+  return counts;
+}
+
+/** A photo's model passes with nothing around them: its backbone views in pairs, plus one YuNet pass. */
+export const bareModelWork = (views: number, work: { backbonePair: number; yunet: number }) => (views / 2) * work.backbonePair + work.yunet;

@@ -10,7 +10,7 @@ import { createDogApp, type DogApp } from '../src/app/dog-app.js';
 import { loadImage } from '../src/data/image.js';
 import { loadBackbone } from '../src/models/backbone.js';
 import { sampleClassFolders, sharedDataDir } from '../support/shared.js';
-import { barePassMs, bareWorkMs, threadsNote } from './bare-pass.js';
+import { bareModelWork, barePassMs, bareWorkMs, threadsNote, viewsPerPhoto } from './bare-pass.js';
 import { fmt, median, quantile, table } from './stats.js';
 
 const data = sharedDataDir();
@@ -31,23 +31,14 @@ console.log(
 
 async function perPhoto(app: DogApp, list: string[]) {
   for (const f of list.slice(0, 5)) await app.classify(f); // warm-up
-  // Count the views each photo sends through the backbone (photo, mirror, face crops and theirs),
-  // to price its model work bare below.
-  const backbone = app.backbone;
-  const run = backbone.run.bind(backbone);
-  let views = 0;
-  backbone.run = (images) => ((views += images.length), run(images));
-  const s = { decode: [] as number[], backbone: [] as number[], faces: [] as number[], total: [] as number[], views: [] as number[] };
+  const s = { decode: [] as number[], backbone: [] as number[], faces: [] as number[], total: [] as number[] };
   for (const f of list) {
-    views = 0;
     const r = await app.classify(f);
     s.decode.push(r.timings.decodeMs);
     s.backbone.push(r.timings.backboneMs);
     s.faces.push(r.timings.facesMs);
     s.total.push(r.timings.totalMs);
-    s.views.push(views);
   }
-  backbone.run = run;
   return s;
 }
 
@@ -55,6 +46,8 @@ const floor = await barePassMs(files[0]!);
 const work = await bareWorkMs(files[0]!);
 const onnx = await createDogApp();
 const o = await perPhoto(onnx, files);
+// the views each photo sends through the backbone (photo, mirror, face crops and theirs), to price its model work bare
+const views = await viewsPerPhoto(onnx, files);
 onnx.dispose();
 const onnxNoFlip = await createDogApp({ flipAverage: false });
 const nf = await perPhoto(onnxNoFlip, files);
@@ -68,8 +61,7 @@ const floorAfter = await barePassMs(files[0]!);
 // The floor moves between runs on a shared machine: ratios are to the mean of before and after.
 const floorMean = (floor + floorAfter) / 2;
 const x = (ms: number) => `${(ms / floorMean).toFixed(1)}×`;
-// Each photo's model work with nothing around it: its backbone views in pairs, plus one YuNet pass.
-const bare = o.views.map((v) => (v / 2) * work.backbonePair + work.yunet);
+const bare = views.map((v) => bareModelWork(v, work));
 const overBare = o.total.map((t, i) => t / bare[i]!);
 console.log(
   table(

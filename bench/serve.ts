@@ -11,7 +11,7 @@ import autocannon from 'autocannon';
 import { createDogApp } from '../src/app/dog-app.js';
 import { buildServer } from '../src/server/server.js';
 import { sampleClassFolders, sharedDataDir } from '../support/shared.js';
-import { barePassMs } from './bare-pass.js';
+import { bareModelWork, barePassMs, bareWorkMs, viewsPerPhoto } from './bare-pass.js';
 import { table } from './stats.js';
 
 const seconds = Number(process.env.BENCH_SECONDS ?? 20);
@@ -67,6 +67,12 @@ async function load(engine: 'onnx' | 'tfjs', duration: number) {
 
 const floorPhoto = sampleClassFolders(path.join(data, 'imagewoof/val'), 1)[0]!.file;
 const floorBefore = await barePassMs(floorPhoto);
+// What the rotation asks of the models per request, bare: its mean over the photos (throughput is a mean, not a median).
+const work = await bareWorkMs(floorPhoto);
+const counter = await createDogApp();
+const views = await viewsPerPhoto(counter, photos);
+counter.dispose();
+const meanWork = views.reduce((a, v) => a + bareModelWork(v, work), 0) / views.length;
 const onnx = await load('onnx', seconds);
 const tfjs = await load('tfjs', Math.min(seconds, 20));
 // The floor moves on a shared machine: measured before and after the load, ratios to the mean.
@@ -91,4 +97,10 @@ console.log(
 console.log(
   `\nONNX: ${(onnx.predict.requests.average / tfjs.predict.requests.average).toFixed(1)}× the old path's ` +
     `requests/s; one request per ${(1000 / onnx.predict.requests.average / floor).toFixed(1)} bare passes.`,
+);
+console.log(
+  `The rotation's model work per request, bare and one pass after another (mean of its photos: ` +
+    `${(views.reduce((a, v) => a + v, 0) / views.length).toFixed(2)} backbone views, a pair ${work.backbonePair.toFixed(1)} ms; YuNet ` +
+    `${work.yunet.toFixed(1)} ms): ${meanWork.toFixed(1)} ms = ${(meanWork / floor).toFixed(1)} bare passes, before any decoding; ` +
+    `served: one request per ${(1000 / onnx.predict.requests.average / meanWork).toFixed(2)}× that work.`,
 );

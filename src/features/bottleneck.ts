@@ -4,7 +4,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { decodeImage, readImageFile, DEFAULT_DECODE_LIMITS } from '../data/image.js';
 import type { Backbone } from '../models/backbone.js';
-import { modelViews } from '../models/image-classifier.js';
+import { resizeFor } from '../data/preprocess.js';
+import type { RgbImage } from '../data/pixels.js';
+import { viewsOf } from '../models/views.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { isImgclassError } from '../util/errors.js';
 
@@ -57,14 +59,13 @@ export async function extractFeatures(files: string[], backbone: Backbone, opts:
   const failures: ExtractResult['failures'] = [];
   let cached = 0;
   let done = 0;
-  const batch: { i: number; key: string; image: Awaited<ReturnType<typeof decodeImage>> }[] = [];
+  const batch: { i: number; key: string; fitted: RgbImage }[] = [];
   const bs = opts.batchSize ?? 16;
 
   const embed = async (items: typeof batch) => {
     const outs = await backbone.run(
-      await modelViews(
-        items.map((b) => b.image),
-        backbone.spec.preprocessing,
+      viewsOf(
+        items.map((b) => b.fitted),
         true,
       ),
     );
@@ -85,9 +86,10 @@ export async function extractFeatures(files: string[], backbone: Backbone, opts:
     done += items.length;
     opts.onProgress?.(done, cached);
   };
-  // Double buffering: a full batch goes to the backbone and the loop reads and decodes the next
-  // one meanwhile (sharp decodes on libuv's threads, the backbone runs on its worker), so the
-  // cores are not idle while JPEGs decode. At most one batch is in flight.
+  // Double buffering: a full batch goes to the backbone and the loop reads, decodes and fits the
+  // next one meanwhile (sharp works on libuv's threads, the backbone runs on its worker), so the
+  // cores are not idle while JPEGs decode and the backbone never waits for a resize. At most one
+  // batch is in flight. (Fitting is what the unit does first too: views.ts, `embedWith`.)
   let inFlight: Promise<void> = Promise.resolve();
   const flush = async () => {
     if (batch.length === 0) return;
@@ -122,7 +124,7 @@ export async function extractFeatures(files: string[], backbone: Backbone, opts:
       continue;
     }
     try {
-      batch.push({ i, key, image: await decodeImage(bytes) });
+      batch.push({ i, key, fitted: await resizeFor(await decodeImage(bytes), backbone.spec.preprocessing) });
     } catch (e) {
       if (!isImgclassError(e)) throw e;
       failures.push({ file, reason: e.message });
