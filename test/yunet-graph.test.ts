@@ -14,7 +14,8 @@ import { sampleClassFolders, sharedDataDir } from './shared.js';
 // YuNet letterboxes inside its own graph (yunet-graph.ts). Checked here against a letterbox written
 // out in plain arithmetic: planar BGR, linear resampling with pixel centres at half-pixel offsets
 // (a triangle filter stretched over the shrink factor when shrinking, as PIL and libvips do), black
-// padding at the bottom and right; then the original YuNet file on that input must find the same faces.
+// padding at the bottom and right; then the original YuNet file on that input must find the same faces
+// as the detector, which has sharp shrink a photo larger than its letterbox before the graph.
 const data = sharedDataDir();
 const photos = [
   ...sampleClassFolders(path.join(data, 'lfw'), 1).slice(0, 3), // 90² → 320² (enlarged)
@@ -73,7 +74,8 @@ test("YuNet's in-graph letterbox is linear resampling at half-pixel centres, BGR
   try {
     for (const file of photos) {
       const image = await loadImage(file);
-      const x = yunetFeeds(image);
+      // the graph's own Resize, shrinking included (the detector below lets the host shrink first)
+      const x = await yunetFeeds(image, async (im) => im);
       const outputs = await runYunet(probe, {
         [YUNET_FEEDS.pixels]: new ort.Tensor('uint8', x.pixels, x.dims),
         [YUNET_FEEDS.size]: new ort.Tensor('int64', x.size, [4]),

@@ -8,7 +8,7 @@
 import type * as Ort from 'onnxruntime-web';
 import { runDogPipeline, round, type DogPipelineHost, type DogPipelineResult } from '../app/dog-pipeline.js';
 import { cropPixels, packPixels, type RgbImage } from '../data/pixels.js';
-import { fitInside, resizeLike } from '../data/resample.js';
+import { fitInside, resample, resizeLike } from '../data/resample.js';
 import { checkPixels, checkUpload, isTruncated } from '../data/upload.js';
 import { decodeYunet, YUNET_FEEDS, yunetFeeds } from '../detectors/face/yunet-decode.js';
 import { BACKBONE_TENSORS } from '../models/backbone-types.js';
@@ -199,7 +199,7 @@ export class DeviceApp {
 
   private async detectFaces(image: RgbImage) {
     // the served YuNet letterboxes in its own graph, as on the server (yunet-graph.ts)
-    const x = yunetFeeds(image);
+    const x = await yunetFeeds(image, async (im, w, h) => resample(im, w, h, 'linear'));
     const res = await this.faces.run({
       [YUNET_FEEDS.pixels]: new this.ort.Tensor('uint8', x.pixels, x.dims),
       [YUNET_FEEDS.size]: new this.ort.Tensor('int64', x.size, [4]),
