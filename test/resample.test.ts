@@ -82,7 +82,8 @@ test('the device bundle builds for the browser with no Node-only module in it', 
     'src/app/messages.ts',
     'src/detectors/imagenet-dog-rule.ts',
     'src/detectors/face/yunet-decode.ts',
-    'src/data/tensor.ts',
+    'src/data/pixels.ts',
+    'src/models/backbone-types.ts',
     'src/data/resample.ts',
   ]) {
     assert.ok(inputs.includes(shared), `${shared} is bundled, not copied`);

@@ -45,19 +45,9 @@ export async function readImageFile(path: string, maxBytes = DEFAULT_DECODE_LIMI
 export async function decodeImage(input: Uint8Array, limits: Partial<DecodeLimits> = {}): Promise<DecodedImage> {
   const lim = { ...DEFAULT_DECODE_LIMITS, ...limits };
   const sniffed = checkUpload(input, lim);
-  // The header is read and the pixels decoded at the same time (two libuv threads), which saves
-  // the header's round trip on every photo. Refusing a decompression bomb does not depend on the
-  // order: the decode has its own pixel limit, which libvips applies to the header before it
-  // decodes a single pixel; the separate header read is what gives the precise error and the size.
-  const decoding = sharp(input, { pages: 1, failOn: 'truncated', limitInputPixels: lim.maxPixels })
-    .rotate()
-    .resize({ width: lim.maxSide, height: lim.maxSide, fit: 'inside', withoutEnlargement: true })
-    .flatten({ background: '#ffffff' })
-    .toColourspace('srgb')
-    .removeAlpha()
-    .raw()
-    .toBuffer({ resolveWithObject: true });
-  decoding.catch(() => undefined); // awaited below unless the header already refused the image
+  // Header first: refuse decompression bombs before a single pixel is decoded. (Reading the header
+  // and decoding at the same time saved 0.6 ms a photo but made libvips' error text depend on
+  // timing: a truncated JPEG was reported as "Unknown error" or "premature end" at random.)
   let meta: Metadata;
   try {
     meta = await sharp(input, { pages: 1, limitInputPixels: false }).metadata();
@@ -72,7 +62,14 @@ export async function decodeImage(input: Uint8Array, limits: Partial<DecodeLimit
   const originalWidth = rotated ? h : w;
   const originalHeight = rotated ? w : h;
   try {
-    const { data, info } = await decoding;
+    const { data, info } = await sharp(input, { pages: 1, failOn: 'truncated', limitInputPixels: lim.maxPixels })
+      .rotate()
+      .resize({ width: lim.maxSide, height: lim.maxSide, fit: 'inside', withoutEnlargement: true })
+      .flatten({ background: '#ffffff' })
+      .toColourspace('srgb')
+      .removeAlpha()
+      .raw()
+      .toBuffer({ resolveWithObject: true });
     if (info.channels !== 3) throw new Error(`unexpected ${info.channels} channels after conversion`);
     return {
       data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength),
