@@ -1,5 +1,6 @@
 import type { RgbImage } from '../data/image.js';
-import type { YoloxDetector, CocoBox } from '../detectors/coco.js';
+import type { YoloxDetector } from '../detectors/coco.js';
+import type { CocoBox } from '../detectors/coco-decode.js';
 import { detectDog, dogBoxRescues, DOG_BOX_RESCUE, type DogDetectorOptions } from '../detectors/imagenet-dog-rule.js';
 import type { FaceBox, FaceDetector } from '../detectors/face/types.js';
 import { personFaces } from '../detectors/person.js';

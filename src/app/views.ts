@@ -1,6 +1,6 @@
 import type { RgbImage } from '../data/image.js';
 import { crop } from '../data/transform.js';
-import { COCO_CLASSES, type CocoBox } from '../detectors/coco.js';
+import { COCO_CLASSES, type CocoBox } from '../detectors/coco-decode.js';
 
 /**
  * Test-time views of a photo for the breed answer, and how their answers are combined. Host

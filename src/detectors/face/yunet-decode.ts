@@ -1,4 +1,5 @@
 import type { RgbImage } from '../../data/pixels.js';
+import { LETTERBOX_FEEDS, letterboxFeeds, type LetterboxFeeds } from '../letterbox.js';
 import { clampBox, nms, type FaceBox } from './types.js';
 
 /**
@@ -15,29 +16,15 @@ export const YUNET_STRIDES = [8, 16, 32] as const;
 export const YUNET_DEFAULTS = { scoreThreshold: 0.7, nmsIou: 0.3 } as const;
 
 /** The inputs of YuNet with its preprocessing in the graph (yunet-graph.ts). */
-export const YUNET_FEEDS = { pixels: 'pixels', size: 'letterbox_size', pads: 'letterbox_pads' } as const;
+export const YUNET_FEEDS = LETTERBOX_FEEDS;
 
 /**
- * What each host feeds that graph for one image: a copy of its RGB pixels (1×H×W×3 uint8; a copy,
- * because a worker session takes ownership of its inputs), the letterbox size as Resize's `sizes`
- * (N, C, H, W) and the black padding to 320² at the bottom and right as Pad's `pads`. The scale
- * maps YuNet's boxes back to the image (decodeYunet).
+ * What each host feeds that graph for one image (letterbox.ts): a copy of its RGB pixels, the
+ * letterbox size as Resize's `sizes` and the black padding to 320² at the bottom and right as Pad's
+ * `pads`. The scale maps YuNet's boxes back to the image (decodeYunet).
  */
-export function yunetFeeds(image: RgbImage): { pixels: Uint8Array; dims: number[]; size: BigInt64Array; pads: BigInt64Array; scale: number } {
-  const box = yunetLetterbox(image);
-  return {
-    pixels: image.data.slice(),
-    dims: [1, image.height, image.width, 3],
-    size: BigInt64Array.from([1n, 3n, BigInt(box.height), BigInt(box.width)]),
-    pads: BigInt64Array.from([0n, 0n, 0n, 0n, 0n, 0n, BigInt(YUNET_SIZE - box.height), BigInt(YUNET_SIZE - box.width)]),
-    scale: box.scale,
-  };
-}
-
-/** The letterbox: the scale and the size the image is resized to before padding to 320². */
-export function yunetLetterbox(image: { width: number; height: number }): { scale: number; width: number; height: number } {
-  const scale = YUNET_SIZE / Math.max(image.width, image.height);
-  return { scale, width: Math.max(1, Math.round(image.width * scale)), height: Math.max(1, Math.round(image.height * scale)) };
+export function yunetFeeds(image: RgbImage): LetterboxFeeds {
+  return letterboxFeeds(image, YUNET_SIZE);
 }
 
 /** Faces in the original image's coordinates from YuNet's outputs (`cls_8`, `obj_8`, `bbox_8`, …). */
