@@ -11,7 +11,7 @@ import path from 'node:path';
 import { cropFace } from '../src/app/dog-app.js';
 import { viewImages, viewName, type ViewSpec } from '../src/app/views.js';
 import { loadImage, type RgbImage } from '../src/data/image.js';
-import { flipHorizontal } from '../src/data/transform.js';
+import { cropRegion, flipHorizontal } from '../src/data/transform.js';
 import type { CocoBox } from '../src/detectors/coco-decode.js';
 import { YoloxDetector } from '../src/detectors/coco.js';
 import { loadYoloxGraph } from '../src/detectors/coco-graph.js';
@@ -154,7 +154,7 @@ export async function collectSignals(data: string, outDir: string, fresh: boolea
     const sig: PhotoSig = { ...p, width: img.width, height: img.height, dogMass: (mass(centre[0]) + mass(centre[1])) / 2, boxes, faces };
     if (p.set === 'imagewoof') {
       const dog = bestDogBox(boxes);
-      const images = await viewImages(img, CANDIDATE_VIEWS, dog);
+      const images = await viewImages(img, CANDIDATE_VIEWS, dog, cropRegion);
       const views: Record<string, [string, string]> = {};
       for (const [i, v] of CANDIDATE_VIEWS.entries()) {
         const [d, m] = i === 0 ? centre : await pair(fixed, images[i]!);

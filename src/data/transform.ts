@@ -1,5 +1,5 @@
 import sharp, { type Sharp } from 'sharp';
-import { cropRect, resizedSize, type ResizeMode, type RgbImage } from './pixels.js';
+import { cropRect, resizedSize, type Rect, type ResizeMode, type RgbImage } from './pixels.js';
 
 // Pure pixel arithmetic lives in pixels.ts (shared with the browser); re-exported for callers.
 export { MAX_ASPECT, RESIZE_MODES, flipHorizontal, resizedSize, toGrey, type ResizeMode } from './pixels.js';
@@ -36,7 +36,12 @@ export async function padTo(img: RgbImage, width: number, height: number, value:
 
 /** Crop a rectangle (clamped to the image). */
 export async function crop(img: RgbImage, x: number, y: number, w: number, h: number): Promise<RgbImage> {
-  return toRgb(raw(img).extract(cropRect(img, { x, y, width: w, height: h })));
+  return cropRegion(img, { x, y, width: w, height: h });
+}
+
+/** `crop` with the rectangle as one value: the shape the shared pipelines' hosts take (the same pixels as pixels.ts's cropPixels). */
+export async function cropRegion(img: RgbImage, r: Rect): Promise<RgbImage> {
+  return toRgb(raw(img).extract(cropRect(img, r)));
 }
 
 /** Encode RGB pixels (e.g. for thumbnails and reports). */

@@ -166,7 +166,18 @@ export class DeviceApp {
       },
       detectFaces: (image) => this.serial(() => this.detectFaces(image)),
       crop: async (image, r) => cropPixels(image, r),
-      breeds: { classes: m.classes, predict: (views) => this.serial(() => this.breeds(views.map((v) => v.output))) },
+      breeds: {
+        classes: m.classes,
+        predict: (views) =>
+          this.serial(() =>
+            this.breeds(
+              views.map((v) => {
+                if (!v.output) throw new Error('device mode runs heads on the backbone: a view came without its backbone outputs');
+                return v.output;
+              }),
+            ),
+          ),
+      },
     };
   }
 
