@@ -40,7 +40,6 @@ export async function classifyWithViews(host: ViewsPipelineHost, image: RgbImage
   const [backbone, search] = await Promise.all([timedFrom(t1, embedWith(host.backbone, [image], o.flipAverage)), timedFrom(t1, searchFaces(host, image, o))]);
   const whole = backbone.value[0]!;
   const found = search.value;
-  const t3 = performance.now();
   // Photos that may hold a dog (the mass rule's threshold, or the band where a dog box decides):
   // the centre view's breeds, and whether they are sure enough alone.
   const dogMass = detectDog(whole.probabilities, o.dog, false);
@@ -51,7 +50,9 @@ export async function classifyWithViews(host: ViewsPipelineHost, image: RgbImage
   // YOLOX only where it has a question to answer: where the dog is, whether the backbone missed
   // a dog, whose faces these are.
   const ask = (mayBeDog && (moreViews || !judge || found.faces.length > 0)) || found.vetoed.some(Boolean);
+  const t3 = performance.now();
   const objects = ask ? await host.detectObjects(image) : [];
+  const objectsMs = ask ? performance.now() - t3 : 0; // YOLOX alone, 0 when it was not asked
   const keep = personFaces(
     found.faces.map((box, i) => ({ box, vetoed: found.vetoed[i]! })),
     objects,
@@ -76,7 +77,7 @@ export async function classifyWithViews(host: ViewsPipelineHost, image: RgbImage
     ...dogAnswer(kind, { dog: dogProbs, person: personProbs }, host.breeds.classes, o.topK, faces, dog.probability),
     width: image.width,
     height: image.height,
-    timings: { backboneMs: round(backbone.ms + (t5 - t4), 1), facesMs: round(search.ms, 1), objectsMs: round(t4 - t3, 1) },
+    timings: { backboneMs: round(backbone.ms + (t5 - t4), 1), facesMs: round(search.ms, 1), objectsMs: round(objectsMs, 1) },
   };
 }
 
