@@ -8,7 +8,7 @@ import path from 'node:path';
 import { createDogApp, type DogAppOptions } from '../src/app/dog-app.js';
 import { viewImages } from '../src/app/views.js';
 import { loadImage } from '../src/data/image.js';
-import { flipHorizontal } from '../src/data/transform.js';
+import { cropRegion, flipHorizontal } from '../src/data/transform.js';
 import { YoloxDetector } from '../src/detectors/coco.js';
 import { YunetFaceDetector } from '../src/detectors/face/yunet.js';
 import { loadBackbone } from '../src/models/backbone.js';
@@ -62,7 +62,7 @@ export async function measureCosts(data: string, dogFiles: string[], apps: { nam
     await time(
       'cropPair',
       async () => {
-        const [v] = await viewImages(img, [{ kind: 'dog', margin: 0.1 }], bestDogBox(boxes));
+        const [v] = await viewImages(img, [{ kind: 'dog', margin: 0.1 }], bestDogBox(boxes), cropRegion);
         return fixed.run([v!, flipHorizontal(v!)]);
       },
       keep,

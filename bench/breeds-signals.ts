@@ -5,13 +5,18 @@
  * image separately; YOLOX-nano's boxes; YuNet's faces with the app's face check; and the same
  * detector signals on LFW and the negatives. Every option is then scored from these numbers.
  */
+import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { cropFace } from '../src/app/dog-app.js';
 import { viewImages, viewName, type ViewSpec } from '../src/app/views.js';
 import { loadImage, type RgbImage } from '../src/data/image.js';
-import { flipHorizontal } from '../src/data/transform.js';
-import { YoloxDetector, type CocoBox } from '../src/detectors/coco.js';
+import { cropRegion, flipHorizontal } from '../src/data/transform.js';
+import type { CocoBox } from '../src/detectors/coco-decode.js';
+import { YoloxDetector } from '../src/detectors/coco.js';
+import { loadYoloxGraph } from '../src/detectors/coco-graph.js';
+import { loadYunetGraph } from '../src/detectors/face/yunet-graph.js';
+import { getDefaultStore } from '../src/models/store.js';
 import { dogClassIndices } from '../src/detectors/imagenet-dog-rule.js';
 import { YunetFaceDetector } from '../src/detectors/face/yunet.js';
 import { loadBackbone, type Backbone } from '../src/models/backbone.js';
@@ -92,11 +97,31 @@ async function pair(b: Backbone, im: RgbImage): Promise<[Float32Array, Float32Ar
   return [d!.probabilities, m!.probabilities];
 }
 
+/**
+ * What the cached signals were computed with: the detector graphs as the app runs them (YOLOX's and
+ * YuNet's letterbox are inside them, so a change there changes this) and SIGNALS_FORMAT for what
+ * lies outside them (this file's views, crops and fields; bump it when they change). The backbone is
+ * the registry's, pinned by sha256. A cache with another key is computed again: no stale boxes after
+ * a preprocessing change.
+ */
+const SIGNALS_FORMAT = 2;
+async function signalsKey(): Promise<string> {
+  const store = getDefaultStore();
+  const hash = createHash('sha256').update(`format ${SIGNALS_FORMAT}\0`);
+  for (const bytes of [await loadYoloxGraph(store), await loadYunetGraph('yunet_n', store)]) hash.update(bytes);
+  return hash.digest('hex').slice(0, 16);
+}
+
 export async function collectSignals(data: string, outDir: string, fresh: boolean): Promise<PhotoSig[]> {
   mkdirSync(outDir, { recursive: true });
   const cacheFile = path.join(outDir, 'breeds-signals.json');
   const done = new Map<string, PhotoSig>();
-  if (existsSync(cacheFile) && !fresh) for (const s of JSON.parse(readFileSync(cacheFile, 'utf8')) as PhotoSig[]) done.set(s.file, s);
+  const key = await signalsKey();
+  if (existsSync(cacheFile) && !fresh) {
+    const cached = JSON.parse(readFileSync(cacheFile, 'utf8')) as { key?: string; photos?: PhotoSig[] };
+    if (cached.key === key) for (const s of cached.photos ?? []) done.set(s.file, s);
+    else process.stderr.write(`signals: ${cacheFile} was computed by other models or preprocessing; computing them again\n`);
+  }
   const list = await photoList(data);
   if (list.every((p) => done.has(p.file))) return list.map((p) => done.get(p.file)!);
   const fixed = await loadBackbone(undefined, { batchSize: 2 });
@@ -105,7 +130,7 @@ export async function collectSignals(data: string, outDir: string, fresh: boolea
   const yunet = await YunetFaceDetector.create({ scoreThreshold: 0.5 });
   const t0 = performance.now();
   let n = 0;
-  const save = () => writeFileSync(cacheFile, JSON.stringify([...done.values()]));
+  const save = () => writeFileSync(cacheFile, JSON.stringify({ key, photos: [...done.values()] }));
   for (const p of list) {
     if (done.has(p.file)) continue;
     const img = await loadImage(p.file);
@@ -129,7 +154,7 @@ export async function collectSignals(data: string, outDir: string, fresh: boolea
     const sig: PhotoSig = { ...p, width: img.width, height: img.height, dogMass: (mass(centre[0]) + mass(centre[1])) / 2, boxes, faces };
     if (p.set === 'imagewoof') {
       const dog = bestDogBox(boxes);
-      const images = await viewImages(img, CANDIDATE_VIEWS, dog);
+      const images = await viewImages(img, CANDIDATE_VIEWS, dog, cropRegion);
       const views: Record<string, [string, string]> = {};
       for (const [i, v] of CANDIDATE_VIEWS.entries()) {
         const [d, m] = i === 0 ? centre : await pair(fixed, images[i]!);

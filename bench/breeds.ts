@@ -316,7 +316,7 @@ if (!process.argv.includes('--no-timing')) {
     report.map((s) => s.file),
     [
       { name: "app, quality 'fast'", options: { quality: 'fast' } },
-      { name: "app, quality 'accurate' (default)", options: { quality: 'accurate' } },
+      { name: "app, quality 'accurate'", options: { quality: 'accurate' } },
     ],
   );
   const x = (ms: number) => `${(ms / c.bare).toFixed(1)}×`;

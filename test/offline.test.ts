@@ -33,6 +33,7 @@ test("the worker's version follows the page's files and the manifest; it precach
   const asset = (name: string) => ({ url: `/assets/0123/${name}`, bytes: 1 });
   const manifest = {
     available: true,
+    quality: 'standard',
     bundle: '/assets/0123/device.js',
     ort: { version: '1.30.0', module: '/ort/1.30.0/ort.wasm.min.mjs', glue: '/ort/1.30.0/ort-wasm-simd-threaded.mjs', wasm: asset('ort.wasm') },
     models: { backbone: asset('b.onnx'), faces: asset('f.onnx') },
@@ -44,6 +45,12 @@ test("the worker's version follows the page's files and the manifest; it precach
   assert.equal((await offlineConfig(web, manifest)).version, a.version, 'same files, same version');
   const b = await offlineConfig(web, { ...manifest, models: { ...manifest.models, faces: asset('g.onnx') } });
   assert.notEqual(b.version, a.version, 'a new model is a new version');
+  // a preset with YOLOX-nano ('fast', 'accurate'): its graph is kept like the other models, fetched on first use
+  const withObjects = await offlineConfig(web, { ...manifest, quality: 'accurate', models: { ...manifest.models, objects: asset('yolox_nano.onnx') } });
+  assert.ok(withObjects.keep!.includes('/assets/0123/yolox_nano.onnx'), 'kept on activate');
+  assert.ok(!a.keep!.includes('/assets/0123/yolox_nano.onnx'), 'not kept by a deploy that does not serve it');
+  assert.deepEqual(withObjects.precache, a.precache, 'models are not precached');
+  assert.notEqual(withObjects.version, a.version);
   await writeFile(path.join(web, 'style.css'), 'body { color: red }');
   const c = await offlineConfig(web, manifest);
   assert.notEqual(c.version, a.version, 'a new page is a new version');

@@ -4,7 +4,9 @@ import path from 'node:path';
 import { loadImage } from '../src/data/image.js';
 import { cropPixels } from '../src/data/pixels.js';
 import { fitInside, resample, resizeLike } from '../src/data/resample.js';
-import { crop, resize } from '../src/data/transform.js';
+import { crop, cropRegion, resize } from '../src/data/transform.js';
+import { faceCropRect } from '../src/app/dog-pipeline.js';
+import { viewRegion } from '../src/app/views.js';
 import { bundleDevice } from '../src/server/device-assets.js';
 import { sampleClassFolders, sharedDataDir } from './shared.js';
 import sharp from 'sharp';
@@ -73,12 +75,40 @@ test("the decode cap (longer side ≤ 1024, lanczos3) matches sharp's", async ()
   assert.ok(d.mean < 1.5, `mean ${d.mean.toFixed(3)}, max ${d.max}`);
 });
 
+test("sharp's crop and the pure cropPixels cut the same pixels (face crops, views), fractional and overhanging rectangles alike", async () => {
+  let compared = 0;
+  for (const file of photos) {
+    const img = await loadImage(file);
+    const { width: w, height: h } = img;
+    const rects = [
+      faceCropRect({ x: w * 0.31, y: h * 0.22, width: w * 0.2, height: h * 0.25, score: 1 }),
+      faceCropRect({ x: -3.5, y: h * 0.7, width: w * 0.3, height: h * 0.4, score: 1 }), // past the left and bottom edges
+      viewRegion({ kind: 'centre', crop: 0.875 }, w, h),
+      viewRegion({ kind: 'dog', margin: 0.1 }, w, h, { x: w * 0.55, y: h * 0.1, width: w * 0.4, height: h * 0.5 }),
+    ];
+    for (const r of rects) {
+      const a = await cropRegion(img, r);
+      const b = cropPixels(img, r);
+      assert.deepEqual([a.width, a.height], [b.width, b.height], JSON.stringify(r));
+      assert.ok(Buffer.from(a.data).equals(Buffer.from(b.data)), `${path.basename(file)} ${JSON.stringify(r)}: pixels differ`);
+      compared++;
+    }
+  }
+  assert.equal(compared, photos.length * 4);
+});
+
 test('the device bundle builds for the browser with no Node-only module in it', async () => {
   const { code, inputs } = await bundleDevice();
   const banned = inputs.filter((i) => /node_modules\/(sharp|onnxruntime-node|@tensorflow)|^node:|src\/(server|cli|runtime)\//.test(i));
   assert.deepEqual(banned, []);
   for (const shared of [
     'src/app/dog-pipeline.ts',
+    'src/app/dog-app-views.ts',
+    'src/app/views.ts',
+    'src/app/quality.ts',
+    'src/detectors/person.ts',
+    'src/detectors/coco-decode.ts',
+    'src/detectors/letterbox.ts',
     'src/app/messages.ts',
     'src/detectors/imagenet-dog-rule.ts',
     'src/detectors/face/yunet-decode.ts',

@@ -56,7 +56,9 @@ function loadDevice() {
     deviceStatus('Preparing the models…');
     const manifest = await (await fetch('/device-manifest.json')).json();
     if (!manifest.available) throw new Error(manifest.reason);
-    const total = [manifest.ort.wasm, manifest.models.backbone, manifest.models.faces, manifest.models.head].filter(Boolean).reduce((n, a) => n + a.bytes, 0);
+    const total = [manifest.ort.wasm, manifest.models.backbone, manifest.models.faces, manifest.models.objects, manifest.models.head]
+      .filter(Boolean)
+      .reduce((n, a) => n + a.bytes, 0);
     deviceStatus(`Loading the models (${mb(total)})…`);
     const { DeviceApp } = await import(manifest.bundle);
     const app = await DeviceApp.load(manifest, (p) => {

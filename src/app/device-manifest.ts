@@ -1,6 +1,8 @@
 import type { DogPipelineOptions } from './dog-pipeline.js';
+import type { Quality } from './quality.js';
 import type { Preprocessing } from '../data/tensor.js';
 import type { DecodeLimits } from '../data/upload.js';
+import type { YoloxDecodeOptions } from '../detectors/coco-decode.js';
 import type { ClassInfo } from '../models/probabilities.js';
 
 /**
@@ -21,19 +23,29 @@ export interface DeviceManifest {
   /** The device-mode bundle (src/web/device.ts), content-hashed. */
   bundle: string;
   ort: { version: string; module: string; glue: string; wasm: DeviceAsset };
-  models: { backbone: DeviceAsset; faces: DeviceAsset; head?: DeviceAsset };
+  /** `objects`: YOLOX-nano with its letterbox in its graph, served only to a preset that asks it (not 'standard'). */
+  models: { backbone: DeviceAsset; faces: DeviceAsset; objects?: DeviceAsset; head?: DeviceAsset };
   backbone: { name: string; preprocessing: Preprocessing };
   /** The breed head: ImageNet probabilities restricted to `indices`, or an ONNX graph on `headInput`. */
   head: { kind: 'imagenet-subset'; indices: number[] } | { kind: 'onnx'; input: 'features' | 'features+probabilities' };
   classes: ClassInfo[];
+  /** The server's preset (app/quality.ts): device mode runs the same pipeline with the same policy. */
+  quality: Quality;
   pipeline: DogPipelineOptions;
   yunet: { scoreThreshold: number; nmsIou: number };
+  /** YOLOX's decoding, with `models.objects`. */
+  yolox?: YoloxDecodeOptions;
   limits: DecodeLimits;
 }
 
 /** Every content-addressed URL device mode loads: the bundle, onnxruntime-web's scripts and wasm, the models. */
 export function deviceAssetUrls(m: DeviceManifest): string[] {
-  return [m.bundle, m.ort.module, m.ort.glue, m.ort.wasm.url, m.models.backbone.url, m.models.faces.url, ...(m.models.head ? [m.models.head.url] : [])];
+  return [m.bundle, m.ort.module, m.ort.glue, m.ort.wasm.url, ...deviceModels(m).map((a) => a.url)];
+}
+
+/** The models device mode downloads, in the order it loads them (the ones this deploy does not serve left out). */
+export function deviceModels(m: DeviceManifest): DeviceAsset[] {
+  return [m.models.backbone, m.models.faces, m.models.objects, m.models.head].filter((a): a is DeviceAsset => a !== undefined);
 }
 
 /**

@@ -1,8 +1,8 @@
 import { YoloxDetector } from '../detectors/coco.js';
-import { classifyWithViews, type ViewsAppParts } from './dog-app-views.js';
+import { classifyWithViews, type ViewsPipelineHost } from './dog-app-views.js';
 import { DEFAULT_QUALITY, QUALITY_PRESETS, type Quality } from './quality.js';
 import { decodeInput, type DecodeLimits, type DecodedImage, type ImageInput, type RgbImage } from '../data/image.js';
-import { crop } from '../data/transform.js';
+import { cropRegion } from '../data/transform.js';
 import { DOG_DETECTOR_DEFAULTS, type DogDetectorOptions } from '../detectors/imagenet-dog-rule.js';
 import { HaarFaceDetector, type HaarOptions } from '../detectors/face/haar.js';
 import type { FaceBox, FaceDetector } from '../detectors/face/types.js';
@@ -11,7 +11,7 @@ import type { Backbone, BackboneOptions, BackboneOutput } from '../models/backbo
 import type { Classifier } from '../models/classifier.js';
 import { ImageClassifier } from '../models/image-classifier.js';
 import type { ModelStore } from '../models/store.js';
-import { DOG_PIPELINE_DEFAULTS, faceCropRect, round, runDogPipeline, type DogPipelineHost, type DogPipelineResult } from './dog-pipeline.js';
+import { DOG_PIPELINE_DEFAULTS, faceCropRect, round, runDogPipeline, type DogPipelineResult } from './dog-pipeline.js';
 
 export type { ResultKind } from './dog-pipeline.js';
 
@@ -48,9 +48,10 @@ export interface DogAppOptions {
   /** Inference engine (default 'onnx'; 'tfjs' is the old TF.js wasm path, kept for comparison). */
   engine?: BackboneOptions['engine'];
   /**
-   * 'standard' (default): the pipeline every host runs, the browser's device mode too. 'fast' adds
-   * YOLOX-nano's evidence on whose faces these are; 'accurate' also more views of a dog the centre
-   * view is unsure of. See app/quality.ts and README ("Breeds on photos MobileNet never saw").
+   * 'standard' (default): the shared pipeline without YOLOX. 'fast' adds YOLOX-nano's evidence on
+   * whose faces these are; 'accurate' also more views of a dog the centre view is unsure of. Every
+   * host (the browser's device mode too) runs each of them. See app/quality.ts and README ("Breeds
+   * on photos MobileNet never saw").
    */
   quality?: Quality;
   /** ORT intra-op threads (default: the machine's cores). */
@@ -118,6 +119,10 @@ export class DogApp {
   get classifier(): Classifier {
     return this.unit.head;
   }
+  /** YOLOX-nano, loaded for the presets that ask it ('fast', 'accurate'); null for 'standard'. */
+  get objectDetector(): YoloxDetector | null {
+    return this.coco;
+  }
 
   /** What is loaded (for `/api/models` and `--verbose`). */
   describe() {
@@ -141,49 +146,36 @@ export class DogApp {
     const t0 = performance.now();
     const image = await this.decode(input);
     const t1 = performance.now();
-    if (this.coco && this.options.quality !== 'standard') {
-      const { timings, ...answer } = await classifyWithViews(this.viewsParts(this.coco), image, QUALITY_PRESETS[this.options.quality], this.options);
-      return {
-        ...answer,
-        width: image.width,
-        height: image.height,
-        timings: { decodeMs: round(t1 - t0, 1), ...timings, totalMs: round(performance.now() - t0, 1) },
-      };
-    }
-    const { timings, ...answer } = await runDogPipeline(this.host, image, this.options);
-    const t4 = performance.now();
-    return { ...answer, timings: { decodeMs: round(t1 - t0, 1), ...timings, totalMs: round(t4 - t0, 1) } };
+    // the same pipelines the browser's device mode runs, on this host's models
+    const { timings, ...answer } =
+      this.options.quality === 'standard'
+        ? await runDogPipeline(this.host, image, this.options)
+        : await classifyWithViews(this.host, image, QUALITY_PRESETS[this.options.quality], this.options);
+    return { ...answer, timings: { decodeMs: round(t1 - t0, 1), ...timings, totalMs: round(performance.now() - t0, 1) } };
   }
 
-  private viewsParts(coco: YoloxDetector): ViewsAppParts {
-    return {
-      imagenet: this.imagenet,
-      faceDetector: this.faceDetector,
-      coco,
-      classes: this.classifier.classes,
-      headOnBackbone: this.unit === this.imagenet,
-      breedProbabilities: (views) =>
-        this.unit === this.imagenet
-          ? this.unit.headProbabilities(views.map((v) => v.output!))
-          : this.unit.classify(views.map((v) => v.image)).then((rs) => rs.map((r) => r.probabilities)),
-      crop: (image, f) => cropFace(image, f),
-    };
-  }
-
-  /** The models as the shared pipeline (dog-pipeline.ts) calls them, on this host: sharp and onnxruntime-node. */
-  private get host(): DogPipelineHost {
+  /**
+   * The models as the shared pipelines (dog-pipeline.ts, dog-app-views.ts) call them, on this host:
+   * sharp and onnxruntime-node. YOLOX-nano is loaded for the presets that ask it.
+   */
+  private get host(): ViewsPipelineHost {
     return (this.hostCache ??= {
       backbone: this.imagenet.backboneHost(),
       detectFaces: (image) => this.faceDetector.detect(image),
-      crop: (image, r) => crop(image, r.x, r.y, r.width, r.height),
-      breeds: { classes: this.classifier.classes, predict: (views) => this.breedProbabilities(views) },
+      // sharp's extract: the same pixels as the browser's cropPixels (test/resample.test.ts)
+      crop: (image, r) => cropRegion(image, r),
+      detectObjects: (image) => {
+        if (!this.coco) throw new Error(`quality '${this.options.quality}' loads no object detector`);
+        return this.coco.detect(image);
+      },
+      breeds: { classes: this.classifier.classes, predict: (views) => this.breedProbabilities(views), readsPixels: this.unit !== this.imagenet },
     });
   }
-  private hostCache?: DogPipelineHost;
+  private hostCache?: ViewsPipelineHost;
 
   /** The breed head on views already embedded (or on their pixels, for a head that reads pixels). */
-  private async breedProbabilities(views: { image: RgbImage; output: BackboneOutput }[]): Promise<Float32Array[]> {
-    if (this.unit === this.imagenet) return this.unit.headProbabilities(views.map((v) => v.output));
+  private async breedProbabilities(views: { image: RgbImage; output?: BackboneOutput }[]): Promise<Float32Array[]> {
+    if (this.unit === this.imagenet) return this.unit.headProbabilities(views.map((v) => v.output ?? missingOutput()));
     return (await this.unit.classify(views.map((v) => v.image))).map((r) => r.probabilities);
   }
 
@@ -197,8 +189,11 @@ export class DogApp {
 
 /** The face box grown by half its size on each side: the head and some context, as the backbone expects. */
 export function cropFace(image: RgbImage, f: FaceBox): Promise<RgbImage> {
-  const r = faceCropRect(f);
-  return crop(image, r.x, r.y, r.width, r.height);
+  return cropRegion(image, faceCropRect(f));
+}
+
+function missingOutput(): never {
+  throw new Error('the breed head reads the backbone, and a view came without its backbone outputs');
 }
 
 /** Load every model once and return the app (the library's entry point). */

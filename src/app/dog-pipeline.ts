@@ -15,7 +15,8 @@ import { composeMessage, type ResultKind } from './messages.js';
  * - `detectFaces`: face boxes in the image's coordinates;
  * - `crop`: cut a rectangle out;
  * - `breeds`: the breed head on views already embedded.
- * A new step (another detector, more views) is one more member here and one implementation per host.
+ * A new step (another detector, more views) is one more member here and one implementation per host:
+ * the 'fast' and 'accurate' presets (dog-app-views.ts) add `detectObjects` (YOLOX-nano).
  */
 export type { ResultKind } from './messages.js';
 
@@ -25,8 +26,13 @@ export interface DogPipelineHost {
   crop(image: RgbImage, rect: Rect): Promise<RgbImage>;
   breeds: {
     classes: ClassInfo[];
-    /** Class probabilities for views already embedded (their pixels too, for a head that reads pixels). */
-    predict(views: { image: RgbImage; output: BackboneOutput }[]): Promise<Float32Array[]>;
+    /**
+     * Class probabilities for views already embedded (their pixels too, for a head that reads
+     * pixels). A view's `output` is absent only when `readsPixels` says the head does not need it.
+     */
+    predict(views: { image: RgbImage; output?: BackboneOutput }[]): Promise<Float32Array[]>;
+    /** The head reads pixels only (a breed CNN of its own): views it alone reads need no backbone pass. */
+    readsPixels?: boolean;
   };
 }
 
@@ -90,63 +96,75 @@ export async function runDogPipeline(host: DogPipelineHost, image: RgbImage, o: 
   // threads (Node: a worker per session) the face detector works while the backbone does, instead
   // of after it. A host that cannot overlap them simply runs them one after the other.
   const t1 = performance.now();
-  const [backbone, search] = await Promise.all([
-    timedFrom(t1, embedWith(host.backbone, [image], o.flipAverage)),
-    timedFrom(t1, findHumanFaces(host, image, o)),
-  ]);
+  const [backbone, search] = await Promise.all([timedFrom(t1, embedWith(host.backbone, [image], o.flipAverage)), timedFrom(t1, searchFaces(host, image, o))]);
   const whole = backbone.value[0]!;
-  const { faces, faceOutputs, faceCrops } = search.value;
+  // a face whose crop the backbone calls a dog is a dog's face (the presets with YOLOX may overrule that)
+  const {
+    faces,
+    outputs: faceOutputs,
+    crops: faceCrops,
+  } = pickFaces(
+    search.value,
+    search.value.vetoed.map((v) => !v),
+  );
   const human = faces.length > 0;
   const dog = detectDog(whole.probabilities, o.dog, human);
   const kind = routeKind(dog.isDog, human);
-  let breeds: ClassProbability[] = [];
-  let humanBreeds: ClassProbability[] | undefined;
-  // The person's resemblance is read from their face, the dog's breed from the whole photo.
+  // The person's resemblance is read from their face, the dog's breed from the whole photo: one head call for both.
   const views: { image: RgbImage; output: BackboneOutput }[] = [];
   if (dog.isDog) views.push({ image, output: whole });
   if (human) views.push({ image: faceCrops[0]!, output: faceOutputs[0]! });
   const probs = views.length > 0 ? await host.breeds.predict(views) : [];
-  const classes = host.breeds.classes;
-  if (dog.isDog) breeds = topK(probs[0]!, classes, o.topK);
-  if (human) {
-    const resemblance = topK(probs[probs.length - 1]!, classes, o.topK);
-    if (dog.isDog) humanBreeds = resemblance;
-    else breeds = resemblance;
-  }
   return {
-    ...dogAnswer(kind, breeds, humanBreeds, faces, dog.probability),
+    ...dogAnswer(
+      kind,
+      { dog: dog.isDog ? probs[0] : undefined, person: human ? probs[probs.length - 1] : undefined },
+      host.breeds.classes,
+      o.topK,
+      faces,
+      dog.probability,
+    ),
     width: image.width,
     height: image.height,
     timings: { backboneMs: round(backbone.ms, 1), facesMs: round(search.ms, 1) },
   };
 }
 
-/** Faces from the detector, minus those whose crop the backbone calls a dog; largest first. */
-async function findHumanFaces(
-  host: DogPipelineHost,
-  image: RgbImage,
-  o: DogPipelineOptions,
-): Promise<{ faces: FaceBox[]; faceOutputs: BackboneOutput[]; faceCrops: RgbImage[] }> {
+/** What the face search found: every candidate face, its crop, the backbone's outputs on the crop, and the crop check's verdict. */
+export interface FaceSearch {
+  faces: FaceBox[];
+  outputs: BackboneOutput[];
+  crops: RgbImage[];
+  /** The backbone calls the face's crop a dog (dog probability ≥ faceDogVeto): a dog's face, unless other evidence says otherwise. */
+  vetoed: boolean[];
+}
+
+/**
+ * Faces from the detector, largest first (at most `maxFaces`, none smaller than `minFaceArea`),
+ * each cropped with its context and checked by the backbone. Every preset searches so; they differ
+ * in which faces they keep (the crop check alone, or with YOLOX's evidence).
+ */
+export async function searchFaces(host: DogPipelineHost, image: RgbImage, o: DogPipelineOptions): Promise<FaceSearch> {
   const minArea = o.minFaceArea * image.width * image.height;
   const candidates = (await host.detectFaces(image))
     .filter((f) => f.width * f.height >= minArea)
     .sort((a, b) => b.width * b.height - a.width * a.height)
     .slice(0, o.maxFaces);
-  if (candidates.length === 0) return { faces: [], faceOutputs: [], faceCrops: [] };
+  if (candidates.length === 0) return { faces: [], outputs: [], crops: [], vetoed: [] };
   const crops = await Promise.all(candidates.map((f) => host.crop(image, faceCropRect(f))));
   const outputs = await embedWith(host.backbone, crops, o.flipAverage);
-  const faces: FaceBox[] = [];
-  const faceOutputs: BackboneOutput[] = [];
-  const faceCrops: RgbImage[] = [];
-  candidates.forEach((f, i) => {
-    const onCrop = detectDog(outputs[i]!.probabilities, { ...o.dog, rule: 'mass' });
-    if (onCrop.probability < o.faceDogVeto) {
-      faces.push({ ...f, score: round(f.score, 4) });
-      faceOutputs.push(outputs[i]!);
-      faceCrops.push(crops[i]!);
-    }
-  });
-  return { faces, faceOutputs, faceCrops };
+  return {
+    faces: candidates.map((f) => ({ ...f, score: round(f.score, 4) })),
+    outputs,
+    crops,
+    vetoed: outputs.map((out) => detectDog(out.probabilities, { ...o.dog, rule: 'mass' }).probability >= o.faceDogVeto),
+  };
+}
+
+/** The faces a rule keeps (`keep[i]` for the search's face i), with their crops and outputs, in the search's order. */
+export function pickFaces(s: FaceSearch, keep: readonly boolean[]): Omit<FaceSearch, 'vetoed'> {
+  const idx = s.faces.map((_, i) => (keep[i] ? i : -1)).filter((i) => i >= 0);
+  return { faces: idx.map((i) => s.faces[i]!), outputs: idx.map((i) => s.outputs[i]!), crops: idx.map((i) => s.crops[i]!) };
 }
 
 /** A step's value and the milliseconds from `t0` until it was ready (steps that overlap are timed from one start). */
@@ -159,8 +177,22 @@ export function round(v: number, digits: number): number {
   return Math.round(v * f) / f;
 }
 
-/** The answer's words and numbers, the same for every preset and host: kind, message, breeds, faces. */
-export function dogAnswer(kind: ResultKind, breeds: ClassProbability[], humanBreeds: ClassProbability[] | undefined, faces: FaceBox[], dogProbability: number) {
+/**
+ * The answer's words and numbers, the same for every preset and host: kind, message, breeds
+ * (the dog's from `probs.dog`; a person's resemblance from `probs.person`, their face), faces.
+ */
+export function dogAnswer(
+  kind: ResultKind,
+  probs: { dog?: Float32Array | undefined; person?: Float32Array | undefined },
+  classes: ClassInfo[],
+  k: number,
+  faces: FaceBox[],
+  dogProbability: number,
+) {
+  const dogBreeds = probs.dog ? topK(probs.dog, classes, k) : undefined;
+  const resemblance = probs.person ? topK(probs.person, classes, k) : undefined;
+  const breeds = dogBreeds ?? resemblance ?? [];
+  const humanBreeds = dogBreeds ? resemblance : undefined;
   return {
     kind,
     message: composeMessage(kind, breeds, humanBreeds, faces.length),

@@ -14,10 +14,11 @@ import type { CombineRule, ViewSpec } from './views.js';
  *
  * Both apply the person-evidence rule (detectors/person.ts) to faces on photos that may hold a
  * dog: YOLOX runs for that whatever the quality, on those photos only.
- */
-/**
- * - 'standard' (the default): neither; the pipeline every host runs (the server, the batch worker and
- *   the browser's device mode, which has no YOLOX yet), so their answers agree.
+ * - 'standard' (the default): neither; the shared pipeline (dog-pipeline.ts) without YOLOX.
+ *
+ * Every host runs every preset: the server, the batch worker and the browser's device mode (which
+ * is served the server's preset and YOLOX-nano with its letterbox in its graph) answer through the
+ * same pipeline functions, so their answers agree (test/device.test.ts).
  */
 export const QUALITIES = ['standard', 'fast', 'accurate'] as const;
 export type Quality = (typeof QUALITIES)[number];

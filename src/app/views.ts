@@ -1,6 +1,5 @@
-import type { RgbImage } from '../data/image.js';
-import { crop } from '../data/transform.js';
-import { COCO_CLASSES, type CocoBox } from '../detectors/coco.js';
+import type { Rect, RgbImage } from '../data/pixels.js';
+import { COCO_CLASSES, type CocoBox } from '../detectors/coco-decode.js';
 
 /**
  * Test-time views of a photo for the breed answer, and how their answers are combined. Host
@@ -74,13 +73,20 @@ export function dogViewPlan(policy: { views: readonly ViewSpec[]; dogScore: numb
   return { views: views.length ? views : [{ kind: 'centre', crop: 1 }], ...(dog ? { dog } : {}) };
 }
 
-/** The pixels of each view (the whole-photo centre view is the photo itself, fitted by the backbone as before). */
-export function viewImages(image: RgbImage, views: readonly ViewSpec[], dog?: Box): Promise<RgbImage[]> {
+/**
+ * The pixels of each view (the whole-photo centre view is the photo itself, fitted by the backbone
+ * as before), cut out by the host's `crop` (the pure cropPixels, or sharp's extract: the same pixels).
+ */
+export function viewImages(
+  image: RgbImage,
+  views: readonly ViewSpec[],
+  dog: Box | undefined,
+  crop: (image: RgbImage, rect: Rect) => Promise<RgbImage>,
+): Promise<RgbImage[]> {
   return Promise.all(
-    views.map((v) => {
+    views.map(async (v) => {
       if (v.kind === 'centre' && v.crop === 1) return image;
-      const r = viewRegion(v, image.width, image.height, dog);
-      return crop(image, r.x, r.y, r.width, r.height);
+      return crop(image, viewRegion(v, image.width, image.height, dog));
     }),
   );
 }

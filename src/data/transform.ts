@@ -1,5 +1,5 @@
 import sharp, { type Sharp } from 'sharp';
-import { cropRect, resizedSize, type ResizeMode, type RgbImage } from './pixels.js';
+import { cropRect, resizedSize, type Rect, type ResizeMode, type RgbImage } from './pixels.js';
 
 // Pure pixel arithmetic lives in pixels.ts (shared with the browser); re-exported for callers.
 export { MAX_ASPECT, RESIZE_MODES, flipHorizontal, resizedSize, toGrey, type ResizeMode } from './pixels.js';
@@ -22,6 +22,9 @@ export async function resize(img: RgbImage, width: number, height: number, mode:
   return toRgb(raw(img).resize(size.width, size.height, { fit: mode === 'squash' ? 'fill' : 'cover', position: 'centre', kernel: 'linear' }));
 }
 
+/** To exactly width×height (the letterboxes' shrink: aspect already kept by the caller). */
+export const resizeExactly = (img: RgbImage, width: number, height: number): Promise<RgbImage> => resize(img, width, height, 'squash');
+
 /** Pad every side by `px` pixels, mirroring the border (keeps detectors from seeing an artificial edge). */
 export async function padMirror(img: RgbImage, px: number): Promise<RgbImage> {
   if (px <= 0) return img;
@@ -36,7 +39,12 @@ export async function padTo(img: RgbImage, width: number, height: number, value:
 
 /** Crop a rectangle (clamped to the image). */
 export async function crop(img: RgbImage, x: number, y: number, w: number, h: number): Promise<RgbImage> {
-  return toRgb(raw(img).extract(cropRect(img, { x, y, width: w, height: h })));
+  return cropRegion(img, { x, y, width: w, height: h });
+}
+
+/** `crop` with the rectangle as one value: the shape the shared pipelines' hosts take (the same pixels as pixels.ts's cropPixels). */
+export async function cropRegion(img: RgbImage, r: Rect): Promise<RgbImage> {
+  return toRgb(raw(img).extract(cropRect(img, r)));
 }
 
 /** Encode RGB pixels (e.g. for thumbnails and reports). */

@@ -1,4 +1,4 @@
-import { COCO_CLASSES, type CocoBox } from './coco.js';
+import { COCO_CLASSES, type CocoBox } from './coco-decode.js';
 
 /**
  * Whether a face a face detector found is a person's, from the COCO boxes of the same photo.

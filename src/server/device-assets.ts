@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import * as esbuild from 'esbuild';
 import type { DogApp } from '../app/dog-app.js';
 import { DEFAULT_DECODE_LIMITS, type DecodeLimits } from '../data/upload.js';
+import { loadYoloxGraph } from '../detectors/coco-graph.js';
 import { YUNET_DEFAULTS } from '../detectors/face/yunet-decode.js';
 import { loadYunetGraph } from '../detectors/face/yunet-graph.js';
 import { backboneGraph } from '../models/backbone-graph.js';
@@ -19,8 +20,9 @@ import { deviceAssetUrls, type DeviceAsset, type DeviceManifest, type OfflineCon
 /**
  * Everything the page's device mode downloads, prepared once (on the first request for it): the
  * device bundle (src/web/device.ts and the shared pipeline modules, bundled by esbuild), the backbone
- * graph the server itself runs, YuNet, the breed head, and onnxruntime-web's wasm from the installed
- * package. Files are addressed by the sha256 of their content, so the browser may keep them forever.
+ * graph the server itself runs, YuNet, YOLOX-nano (only for a preset that asks it: not 'standard'),
+ * the breed head, and onnxruntime-web's wasm from the installed package. YuNet and YOLOX are the
+ * graphs the server runs too, their letterbox inside them. Files are addressed by the sha256 of their content, so the browser may keep them forever.
  */
 export interface DeviceAssets {
   manifest: DeviceManifest;
@@ -131,10 +133,12 @@ export async function buildDeviceAssets(app: DogApp, o: { maxBytes?: number; max
 
   const graph = await backboneGraph(registryEntry(backbone.name), backbone.spec, store);
   const yunet = app.options.yunet ?? {};
-  const [bundle, backboneBytes, facesBytes, wasmBytes] = await Promise.all([
+  const objects = app.objectDetector;
+  const [bundle, backboneBytes, facesBytes, objectsBytes, wasmBytes] = await Promise.all([
     bundleDevice(),
     readFile(graph.model),
     loadYunetGraph(yunet.model, store),
+    objects ? loadYoloxGraph(store) : null,
     readFile(path.join(ORT_WEB_DIST, 'ort-wasm-simd-threaded.wasm')),
   ]);
   const o2 = app.options;
@@ -151,13 +155,16 @@ export async function buildDeviceAssets(app: DogApp, o: { maxBytes?: number; max
     models: {
       backbone: add(`${backbone.name}.onnx`, backboneBytes, 'application/octet-stream'),
       faces: add(`${yunet.model ?? 'yunet_n'}.onnx`, facesBytes, 'application/octet-stream'),
+      ...(objectsBytes ? { objects: add(`${objects!.name}.onnx`, objectsBytes, 'application/octet-stream') } : {}),
       ...(headAsset ? { head: headAsset } : {}),
     },
     backbone: { name: backbone.name, preprocessing: backbone.spec.preprocessing },
     head: headSpec,
     classes: head.classes,
+    quality: o2.quality,
     pipeline: { dog: o2.dog, flipAverage: o2.flipAverage, faceDogVeto: o2.faceDogVeto, maxFaces: o2.maxFaces, minFaceArea: o2.minFaceArea, topK: o2.topK },
     yunet: { scoreThreshold: yunet.scoreThreshold ?? YUNET_DEFAULTS.scoreThreshold, nmsIou: yunet.nmsIou ?? YUNET_DEFAULTS.nmsIou },
+    ...(objects ? { yolox: objects.options } : {}),
     limits,
   };
   return { manifest, files };

@@ -1,20 +1,25 @@
 /**
  * Device mode: the dog-breed app run entirely in the browser. Bundled by esbuild when the server
  * starts (server/device-assets.ts) and loaded by the page (web/app.js) only when device mode is on.
- * The decisions are the server's own modules (dog-pipeline.ts and what it imports); this file only
- * supplies the browser host: decoding with createImageBitmap, the pure resize (resample.ts, which
- * reproduces sharp), and onnxruntime-web sessions. No request made here carries the photo.
+ * The decisions are the server's own modules (dog-pipeline.ts for the 'standard' preset,
+ * dog-app-views.ts for 'fast' and 'accurate', and what they import), run with the server's preset;
+ * this file only supplies the browser host: decoding with createImageBitmap, the pure resize
+ * (resample.ts, which reproduces sharp), the pure crop, and onnxruntime-web sessions (YuNet and
+ * YOLOX-nano letterbox in their own graphs, as on the server). No request made here carries the photo.
  */
 import type * as Ort from 'onnxruntime-web';
-import { runDogPipeline, round, type DogPipelineHost, type DogPipelineResult } from '../app/dog-pipeline.js';
+import { classifyWithViews, type ViewsPipelineHost } from '../app/dog-app-views.js';
+import { runDogPipeline, round, type DogPipelineResult } from '../app/dog-pipeline.js';
+import { QUALITY_PRESETS } from '../app/quality.js';
 import { cropPixels, packPixels, type RgbImage } from '../data/pixels.js';
 import { fitInside, resample, resizeLike } from '../data/resample.js';
 import { checkPixels, checkUpload, isTruncated } from '../data/upload.js';
+import { decodeYolox, YOLOX_DEFAULTS, YOLOX_FEEDS, yoloxFeeds, type CocoBox } from '../detectors/coco-decode.js';
 import { decodeYunet, YUNET_FEEDS, yunetFeeds } from '../detectors/face/yunet-decode.js';
 import { BACKBONE_TENSORS } from '../models/backbone-types.js';
 import { headInput, restrictProbabilities, type BackboneOutput } from '../models/probabilities.js';
 import { ImgclassError } from '../util/errors.js';
-import { deviceAssetUrls, type DeviceAsset, type DeviceManifest } from '../app/device-manifest.js';
+import { deviceAssetUrls, deviceModels, type DeviceAsset, type DeviceManifest } from '../app/device-manifest.js';
 import { ASSET_CACHE } from './offline.js';
 
 export type { DeviceManifest } from '../app/device-manifest.js';
@@ -28,7 +33,8 @@ export interface LoadProgress {
 }
 
 export interface DeviceResult extends Omit<DogPipelineResult, 'timings'> {
-  timings: { decodeMs: number; backboneMs: number; facesMs: number; totalMs: number };
+  /** `objectsMs`: YOLOX-nano ('fast' and 'accurate' presets; 0 when it did not run). */
+  timings: { decodeMs: number; backboneMs: number; facesMs: number; objectsMs?: number; totalMs: number };
 }
 
 /**
@@ -37,6 +43,9 @@ export interface DeviceResult extends Omit<DogPipelineResult, 'timings'> {
  * and this stores what it fetched while no worker controlled the page (the first visit, or a
  * browser without service workers).
  */
+/** The letterboxes' shrink (letterbox.ts) as sharp does it on the server: resample.ts's linear kernel. */
+const resampleExactly = async (image: RgbImage, width: number, height: number) => resample(image, width, height, 'linear');
+
 async function fetchAll(manifest: DeviceManifest, assets: DeviceAsset[], onProgress: (p: LoadProgress) => void): Promise<Uint8Array[]> {
   const total = assets.reduce((n, a) => n + a.bytes, 0);
   let loaded = 0;
@@ -87,6 +96,8 @@ export class DeviceApp {
     private readonly ort: typeof Ort,
     private readonly backbone: Ort.InferenceSession,
     private readonly faces: Ort.InferenceSession,
+    /** YOLOX-nano, served only with a preset that asks it. */
+    private readonly objects: Ort.InferenceSession | null,
     private readonly head: Ort.InferenceSession | null,
     /** Threads onnxruntime-web runs with (more than 1 only when the page is cross-origin isolated). */
     readonly threads: number,
@@ -97,18 +108,26 @@ export class DeviceApp {
     // A variable, not a literal: the bundler leaves onnxruntime-web to be loaded from the app's own URL.
     const moduleUrl = manifest.ort.module;
     const ort = (await import(/* @vite-ignore */ moduleUrl)) as typeof Ort;
-    const assets = [manifest.ort.wasm, manifest.models.backbone, manifest.models.faces, ...(manifest.models.head ? [manifest.models.head] : [])];
-    const [wasm, backbone, faces, head] = await fetchAll(manifest, assets, onProgress);
+    if (manifest.quality !== 'standard' && !manifest.models.objects)
+      throw new Error(`the '${manifest.quality}' preset needs YOLOX-nano, which this server does not serve`);
+    const models = deviceModels(manifest);
+    const [wasm, ...bytes] = await fetchAll(manifest, [manifest.ort.wasm, ...models], onProgress);
+    const bytesOf = (a: DeviceAsset | undefined) => (a ? bytes[models.indexOf(a)]! : null);
     ort.env.wasm.wasmBinary = wasm!.buffer as ArrayBuffer;
     ort.env.wasm.wasmPaths = { mjs: manifest.ort.glue };
     // Threads need SharedArrayBuffer, i.e. a cross-origin isolated page (the server sends COOP/COEP).
     const threads = globalThis.crossOriginIsolated ? Math.max(1, Math.min(4, navigator.hardwareConcurrency || 1)) : 1;
     ort.env.wasm.numThreads = threads;
     const opts: Ort.InferenceSession.SessionOptions = { executionProviders: ['wasm'], graphOptimizationLevel: 'all' };
-    const bb = await ort.InferenceSession.create(backbone!, opts);
-    const fd = await ort.InferenceSession.create(faces!, opts);
-    const hd = head ? await ort.InferenceSession.create(head, opts) : null;
-    return new DeviceApp(manifest, ort, bb, fd, hd, threads);
+    const session = async (a: DeviceAsset | undefined) => {
+      const b = bytesOf(a);
+      return b ? ort.InferenceSession.create(b, opts) : null;
+    };
+    const bb = (await session(manifest.models.backbone))!;
+    const fd = (await session(manifest.models.faces))!;
+    const od = await session(manifest.models.objects);
+    const hd = await session(manifest.models.head);
+    return new DeviceApp(manifest, ort, bb, fd, od, hd, threads);
   }
 
   /** The whole app on one photo, in this tab. */
@@ -116,7 +135,12 @@ export class DeviceApp {
     const t0 = performance.now();
     const image = await this.decode(file);
     const t1 = performance.now();
-    const { timings, ...answer } = await runDogPipeline(this.host, image, this.manifest.pipeline);
+    // the server's preset, through the same pipeline the server runs
+    const q = this.manifest.quality;
+    const { timings, ...answer } =
+      q === 'standard'
+        ? await runDogPipeline(this.host, image, this.manifest.pipeline)
+        : await classifyWithViews(this.host, image, QUALITY_PRESETS[q], this.manifest.pipeline);
     const t4 = performance.now();
     return { ...answer, timings: { decodeMs: round(t1 - t0, 1), ...timings, totalMs: round(t4 - t0, 1) } };
   }
@@ -155,20 +179,33 @@ export class DeviceApp {
     return fitInside({ data: rgb, width, height }, lim.maxSide, 'lanczos3');
   }
 
-  /** The models as the shared pipeline calls them, on this host. */
-  private get host(): DogPipelineHost {
+  /** The models as the shared pipelines call them, on this host. */
+  private get host(): ViewsPipelineHost {
     const m = this.manifest;
     const p = m.backbone.preprocessing;
-    return {
+    return (this.hostCache ??= {
       backbone: {
         fit: async (im) => resizeLike(im, p.width, p.height, p.resize, 'linear'),
         run: (views) => this.serial(() => this.runBackbone(views)),
       },
       detectFaces: (image) => this.serial(() => this.detectFaces(image)),
+      detectObjects: (image) => this.serial(() => this.detectObjects(image)),
       crop: async (image, r) => cropPixels(image, r),
-      breeds: { classes: m.classes, predict: (views) => this.serial(() => this.breeds(views.map((v) => v.output))) },
-    };
+      breeds: {
+        classes: m.classes,
+        predict: (views) =>
+          this.serial(() =>
+            this.breeds(
+              views.map((v) => {
+                if (!v.output) throw new Error('device mode runs heads on the backbone: a view came without its backbone outputs');
+                return v.output;
+              }),
+            ),
+          ),
+      },
+    });
   }
+  private hostCache?: ViewsPipelineHost;
 
   /**
    * The pipeline starts the backbone and the face search together (Node overlaps them on worker
@@ -199,7 +236,7 @@ export class DeviceApp {
 
   private async detectFaces(image: RgbImage) {
     // the served YuNet letterboxes in its own graph, as on the server (yunet-graph.ts)
-    const x = await yunetFeeds(image, async (im, w, h) => resample(im, w, h, 'linear'));
+    const x = await yunetFeeds(image, resampleExactly);
     const res = await this.faces.run({
       [YUNET_FEEDS.pixels]: new this.ort.Tensor('uint8', x.pixels, x.dims),
       [YUNET_FEEDS.size]: new this.ort.Tensor('int64', x.size, [4]),
@@ -208,6 +245,19 @@ export class DeviceApp {
     const outputs: Record<string, Float32Array> = {};
     for (const [k, v] of Object.entries(res)) outputs[k] = (await v.getData()) as Float32Array;
     return decodeYunet(outputs, x.scale, image, this.manifest.yunet);
+  }
+
+  private async detectObjects(image: RgbImage): Promise<CocoBox[]> {
+    if (!this.objects) throw new Error(`quality '${this.manifest.quality}' has no object detector here`);
+    // the served YOLOX-nano letterboxes in its own graph, as on the server (coco-graph.ts)
+    const x = await yoloxFeeds(image, resampleExactly);
+    const res = await this.objects.run({
+      [YOLOX_FEEDS.pixels]: new this.ort.Tensor('uint8', x.pixels, x.dims),
+      [YOLOX_FEEDS.size]: new this.ort.Tensor('int64', x.size, [4]),
+      [YOLOX_FEEDS.pads]: new this.ort.Tensor('int64', x.pads, [8]),
+    });
+    const out = (await res[this.objects.outputNames[0]!]!.getData()) as Float32Array;
+    return decodeYolox(out, { scale: x.scale, width: image.width, height: image.height }, this.manifest.yolox ?? YOLOX_DEFAULTS);
   }
 
   private async breeds(outputs: BackboneOutput[]): Promise<Float32Array[]> {

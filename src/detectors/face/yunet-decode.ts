@@ -1,4 +1,5 @@
 import type { RgbImage } from '../../data/pixels.js';
+import { LETTERBOX_FEEDS, letterboxFeeds, type LetterboxFeeds, type ResizeTo } from '../letterbox.js';
 import { clampBox, nms, type FaceBox } from './types.js';
 
 /**
@@ -15,42 +16,16 @@ export const YUNET_STRIDES = [8, 16, 32] as const;
 export const YUNET_DEFAULTS = { scoreThreshold: 0.7, nmsIou: 0.3 } as const;
 
 /** The inputs of YuNet with its preprocessing in the graph (yunet-graph.ts). */
-export const YUNET_FEEDS = { pixels: 'pixels', size: 'letterbox_size', pads: 'letterbox_pads' } as const;
-
-/** The host's resize to an exact size (sharp in Node; its pure emulation, data/resample.ts, in the browser). */
-export type ResizeTo = (image: RgbImage, width: number, height: number) => Promise<RgbImage>;
+export const YUNET_FEEDS = LETTERBOX_FEEDS;
 
 /**
- * What each host feeds that graph for one image: its RGB pixels (1×H×W×3 uint8; a copy, because
- * a worker session takes ownership of its inputs), the letterbox size as Resize's `sizes`
- * (N, C, H, W) and the black padding to 320² at the bottom and right as Pad's `pads`. The scale
- * maps YuNet's boxes back to the image (decodeYunet).
- *
- * The graph enlarges; a photo larger than its letterbox is shrunk by the host first. Shrinking
- * needs a filter as wide as the factor, and ORT's antialiased Resize and the Cast/Transpose in
- * front of it cost 16 ms on a 1024×768 photo (against 5–6 ms for YuNet itself), where libvips
- * shrinks it in about 2 ms. Both give a triangle filter at half-pixel centres, so the pixels
- * differ by rounding only, and the graph's Resize then has nothing left to do.
+ * What each host feeds that graph for one image (letterbox.ts): its RGB pixels (shrunk by the host
+ * first when larger than the letterbox), the letterbox size as Resize's `sizes` and the black
+ * padding to 320² at the bottom and right as Pad's `pads`. The scale maps YuNet's boxes back to
+ * the image (decodeYunet).
  */
-export async function yunetFeeds(
-  image: RgbImage,
-  shrink: ResizeTo,
-): Promise<{ pixels: Uint8Array; dims: number[]; size: BigInt64Array; pads: BigInt64Array; scale: number }> {
-  const box = yunetLetterbox(image);
-  const src = box.scale < 1 ? await shrink(image, box.width, box.height) : image;
-  return {
-    pixels: src === image ? image.data.slice() : src.data,
-    dims: [1, src.height, src.width, 3],
-    size: BigInt64Array.from([1n, 3n, BigInt(box.height), BigInt(box.width)]),
-    pads: BigInt64Array.from([0n, 0n, 0n, 0n, 0n, 0n, BigInt(YUNET_SIZE - box.height), BigInt(YUNET_SIZE - box.width)]),
-    scale: box.scale,
-  };
-}
-
-/** The letterbox: the scale and the size the image is resized to before padding to 320². */
-export function yunetLetterbox(image: { width: number; height: number }): { scale: number; width: number; height: number } {
-  const scale = YUNET_SIZE / Math.max(image.width, image.height);
-  return { scale, width: Math.max(1, Math.round(image.width * scale)), height: Math.max(1, Math.round(image.height * scale)) };
+export function yunetFeeds(image: RgbImage, shrink: ResizeTo): Promise<LetterboxFeeds> {
+  return letterboxFeeds(image, YUNET_SIZE, shrink);
 }
 
 /** Faces in the original image's coordinates from YuNet's outputs (`cls_8`, `obj_8`, `bbox_8`, …). */

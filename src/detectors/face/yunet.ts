@@ -1,6 +1,6 @@
 import { createSession, ort, type OrtSession } from '../../runtime/ort.js';
 import type { RgbImage } from '../../data/image.js';
-import { resize } from '../../data/transform.js';
+import { resizeExactly } from '../../data/transform.js';
 import type { ModelStore } from '../../models/store.js';
 import type { FaceBox, FaceDetector } from './types.js';
 import { decodeYunet, YUNET_DEFAULTS, YUNET_FEEDS, yunetFeeds } from './yunet-decode.js';
@@ -34,7 +34,7 @@ export class YunetFaceDetector implements FaceDetector {
   }
 
   async detect(image: RgbImage): Promise<FaceBox[]> {
-    const x = await yunetFeeds(image, (im, w, h) => resize(im, w, h, 'squash'));
+    const x = await yunetFeeds(image, resizeExactly);
     const out = await this.session.run({
       [YUNET_FEEDS.pixels]: new ort.Tensor('uint8', x.pixels, x.dims),
       [YUNET_FEEDS.size]: new ort.Tensor('int64', x.size, [4]),
