@@ -9,6 +9,7 @@ import path from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import autocannon from 'autocannon';
 import { createDogApp } from '../src/app/dog-app.js';
+import { DEFAULT_QUALITY, type Quality } from '../src/app/quality.js';
 import { buildServer } from '../src/server/server.js';
 import { sampleClassFolders, sharedDataDir } from '../support/shared.js';
 import { bareModelWork, barePassMs, bareWorkMs, viewsPerPhoto } from './bare-pass.js';
@@ -41,8 +42,8 @@ const row = (name: string, r: autocannon.Result, extra = '') => [
 ];
 
 /** One server on one engine under the load; the event loop's delay measured meanwhile. */
-async function load(engine: 'onnx' | 'tfjs', duration: number) {
-  const app = await createDogApp({ engine });
+async function load(engine: 'onnx' | 'tfjs', duration: number, quality: Quality = 'standard') {
+  const app = await createDogApp({ engine, quality });
   const server = await buildServer({ app, webRoot: path.resolve(import.meta.dirname, '..', 'web'), maxWaiting: 16 });
   const base = await server.listen({ host: '127.0.0.1', port: 0 });
   const rssBefore = mb();
@@ -69,11 +70,12 @@ const floorPhoto = sampleClassFolders(path.join(data, 'imagewoof/val'), 1)[0]!.f
 const floorBefore = await barePassMs(floorPhoto);
 // What the rotation asks of the models per request, bare: its mean over the photos (throughput is a mean, not a median).
 const work = await bareWorkMs(floorPhoto);
-const counter = await createDogApp();
+const counter = await createDogApp({ quality: 'standard' });
 const views = await viewsPerPhoto(counter, photos);
 counter.dispose();
 const meanWork = views.reduce((a, v) => a + bareModelWork(v, work), 0) / views.length;
 const onnx = await load('onnx', seconds);
+const byDefault = await load('onnx', seconds, DEFAULT_QUALITY);
 const tfjs = await load('tfjs', Math.min(seconds, 20));
 // The floor moves on a shared machine: measured before and after the load, ratios to the mean.
 const floorAfter = await barePassMs(floorPhoto);
@@ -89,14 +91,20 @@ console.log(
     ['endpoint', 'req/s', 'p50', 'p99', 'errors', 'non-2xx (503 = queue full)', '2xx', 'RSS, event-loop delay p99 under load'],
     [
       row('reference: GET /api/health', onnx.health),
-      row('**POST /api/predict, ONNX engine**', onnx.predict, `${onnx.rss}, ${onnx.loopP99.toFixed(1)} ms`),
-      row('POST /api/predict, TF.js wasm (old path)', tfjs.predict, `${tfjs.rss}, ${tfjs.loopP99.toFixed(1)} ms`),
+      row('**POST /api/predict, ONNX engine, --preset standard**', onnx.predict, `${onnx.rss}, ${onnx.loopP99.toFixed(1)} ms`),
+      row(
+        `POST /api/predict, ONNX engine, --preset ${DEFAULT_QUALITY} (the default)`,
+        byDefault.predict,
+        `${byDefault.rss}, ${byDefault.loopP99.toFixed(1)} ms`,
+      ),
+      row('POST /api/predict, TF.js wasm (old path, --preset standard)', tfjs.predict, `${tfjs.rss}, ${tfjs.loopP99.toFixed(1)} ms`),
     ],
   ),
 );
 console.log(
-  `\nONNX: ${(onnx.predict.requests.average / tfjs.predict.requests.average).toFixed(1)}× the old path's ` +
-    `requests/s; one request per ${(1000 / onnx.predict.requests.average / floor).toFixed(1)} bare passes.`,
+  `\nONNX, --preset standard: ${(onnx.predict.requests.average / tfjs.predict.requests.average).toFixed(1)}× the old path's ` +
+    `requests/s; one request per ${(1000 / onnx.predict.requests.average / floor).toFixed(1)} bare passes ` +
+    `(--preset ${DEFAULT_QUALITY}: one per ${(1000 / byDefault.predict.requests.average / floor).toFixed(1)}).`,
 );
 console.log(
   `The rotation's model work per request, bare and one pass after another (mean of its photos: ` +

@@ -8,6 +8,7 @@ import { type Browser, type BrowserContext, type Page } from 'playwright-core';
 import type { FastifyInstance } from 'fastify';
 import { createDogApp, type DogApp } from '../src/app/dog-app.js';
 import { buildServer } from '../src/server/server.js';
+import { DEFAULT_QUALITY } from '../src/app/quality.js';
 import { launchChromium } from '../support/chromium.js';
 import { meterServer, modelFiles, type Served } from '../support/served.js';
 import { sampleClassFolders, sharedDataDir } from './shared.js';
@@ -322,10 +323,19 @@ test('a new deploy: the new worker replaces the old page cache, and the models i
 });
 
 test("a server on the 'accurate' preset: device mode runs it too (YOLOX-nano in the browser), with the server's answers, online and offline", async () => {
-  // the default server serves no YOLOX: its preset does not ask it
-  const standard = (await (await fetch(`${base}/device-manifest.json`)).json()) as DeviceManifest;
-  assert.equal(standard.quality, 'standard');
-  assert.equal(standard.models.objects, undefined);
+  // the default server runs the default preset; a 'standard' server serves no YOLOX: its preset does not ask it
+  const byDefault = (await (await fetch(`${base}/device-manifest.json`)).json()) as DeviceManifest;
+  assert.equal(byDefault.quality, DEFAULT_QUALITY);
+  const standardApp = await createDogApp({ quality: 'standard' });
+  const standardServer = await buildServer({ app: standardApp, webRoot });
+  try {
+    const standard = (await (await standardServer.inject({ url: '/device-manifest.json' })).json()) as DeviceManifest;
+    assert.equal(standard.quality, 'standard');
+    assert.equal(standard.models.objects, undefined);
+  } finally {
+    await standardServer.close();
+    standardApp.dispose();
+  }
 
   const woof = (split: string, wnid: string, id: string) => path.join(data, 'imagewoof', split, wnid, `ILSVRC2012_val_${id}.jpg`);
   const cases = [

@@ -48,8 +48,9 @@ export interface DogAppOptions {
   /** Inference engine (default 'onnx'; 'tfjs' is the old TF.js wasm path, kept for comparison). */
   engine?: BackboneOptions['engine'];
   /**
-   * 'standard' (default): the shared pipeline without YOLOX. 'fast' adds YOLOX-nano's evidence on
-   * whose faces these are; 'accurate' also more views of a dog the centre view is unsure of. Every
+   * 'accurate' (default): YOLOX-nano's evidence on whose faces these are, and more views of a dog
+   * the centre view is unsure of; 'fast': the evidence only; 'standard': the shared pipeline
+   * without YOLOX. Every
    * host (the browser's device mode too) runs each of them. See app/quality.ts and README ("Breeds
    * on photos MobileNet never saw").
    */

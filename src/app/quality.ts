@@ -6,7 +6,7 @@ import type { CombineRule, ViewSpec } from './views.js';
  * table. Chosen by `npm run bench:breeds` on the tuning half of the unseen Imagewoof photos and
  * reported on the other half (README, "Breeds on photos MobileNet never saw").
  *
- * - 'accurate': the centre view, which the dog rule reads anyway, answers alone when
+ * - 'accurate' (the default): the centre view, which the dog rule reads anyway, answers alone when
  *   it is sure of the breed; otherwise the breed comes from a zoomed centre view (ImageNet's usual
  *   0.875 crop) and a view around the dog YOLOX-nano finds, each with its mirror image, averaged.
  *   About half of the dog photos are sure at once, so the median photo costs what 'fast' costs.
@@ -14,7 +14,12 @@ import type { CombineRule, ViewSpec } from './views.js';
  *
  * Both apply the person-evidence rule (detectors/person.ts) to faces on photos that may hold a
  * dog: YOLOX runs for that whatever the quality, on those photos only.
- * - 'standard' (the default): neither; the shared pipeline (dog-pipeline.ts) without YOLOX.
+ * - 'standard': neither; the shared pipeline (dog-pipeline.ts) without YOLOX, the cheapest.
+ *
+ * Why 'accurate' is the default: on the report half it is +5.3 points of breed top-1 over the
+ * others, and its person rule answers dog photos without people "dog" 98.2% of the time (standard:
+ * 96.9%), for a median of 51 ms a photo against 36 ms (2 cores; README, "Cost"). `fast` keeps the
+ * person rule at standard's cost, for throughput.
  *
  * Every host runs every preset: the server, the batch worker and the browser's device mode (which
  * is served the server's preset and YOLOX-nano with its letterbox in its graph) answer through the
@@ -48,4 +53,4 @@ export const QUALITY_PRESETS: Record<Exclude<Quality, 'standard'>, QualityPolicy
   fast: { views: [{ kind: 'centre', crop: 1 }], rule: 'mean', dogScore: 1, confident: 0, personRule: PERSON_RULE_DEFAULTS },
 };
 
-export const DEFAULT_QUALITY: Quality = 'standard';
+export const DEFAULT_QUALITY: Quality = 'accurate';

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { FACE_DETECTORS } from '../app/dog-app.js';
-import { QUALITIES } from '../app/quality.js';
+import { DEFAULT_QUALITY, QUALITIES } from '../app/quality.js';
 import { RESIZE_MODES } from '../data/transform.js';
 import { DEFAULT_BACKBONE } from '../models/registry.js';
 import { describeError, ImgclassError, isImgclassError } from '../util/errors.js';
@@ -52,11 +52,11 @@ const FILES_FROM_HELP = 'read more paths from this file (one a line, or NUL-sepa
 function presetOption(): Option {
   return new Option(
     '--preset <quality>',
-    'standard: the pipeline every host runs, the browser too (default); fast: + YOLOX-nano person evidence for ' +
-      'faces on dog photos; accurate: + more views for photos the centre view is unsure of',
+    'accurate (default): YOLOX-nano person evidence for faces on dog photos, and more views of a dog the ' +
+      'centre view is unsure of; fast: the person evidence only; standard: neither (every host runs every preset)',
   )
     .choices(QUALITIES)
-    .default('standard');
+    .default(DEFAULT_QUALITY);
 }
 
 /** predict and classify need something to read: paths, a --files-from list, or both. */
