@@ -16,9 +16,9 @@ import type { CombineRule, ViewSpec } from './views.js';
  * dog: YOLOX runs for that whatever the quality, on those photos only.
  * - 'standard': neither; the shared pipeline (dog-pipeline.ts) without YOLOX, the cheapest.
  *
- * Why 'accurate' is the default: on the report half it is +5.3 points of breed top-1 over the
+ * Why 'accurate' is the default: on the report half it is +5.2 points of breed top-1 over the
  * others, and its person rule answers dog photos without people "dog" 98.2% of the time (standard:
- * 96.9%), for a median of 51 ms a photo against 36 ms (2 cores; README, "Cost"). `fast` keeps the
+ * 96.9%), for a median of 43 ms a photo against 28–31 ms (2 cores, a dog-heavy mix; README, "Which preset is the default"). `fast` keeps the
  * person rule at standard's cost, for throughput.
  *
  * Every host runs every preset: the server, the batch worker and the browser's device mode (which
