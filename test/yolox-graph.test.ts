@@ -4,16 +4,16 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { loadImage, type RgbImage } from '../src/data/image.js';
 import { padTo, resize } from '../src/data/transform.js';
-import { COCO_CLASSES, decodeYolox, YOLOX_DEFAULTS, YOLOX_FEEDS, YOLOX_PAD, YOLOX_SIZE, yoloxFeeds, type CocoBox } from '../src/detectors/coco-decode.js';
+import { COCO_CLASSES, decodeYolox, YOLOX_DEFAULTS, YOLOX_PAD, YOLOX_SIZE, yoloxFeeds, type CocoBox } from '../src/detectors/coco-decode.js';
 import { yoloxWithPreprocessing } from '../src/detectors/coco-graph.js';
 import { YoloxDetector } from '../src/detectors/coco.js';
 import { iou } from '../src/detectors/face/types.js';
 import { yunetWithPreprocessing } from '../src/detectors/face/yunet-graph.js';
 import { letterboxFeeds } from '../src/detectors/letterbox.js';
-import { onnx, readModel, writeModel } from '../src/models/onnx/graph.js';
+import { readModel, writeModel } from '../src/models/onnx/graph.js';
 import { getDefaultStore } from '../src/models/store.js';
-import { createSession, ort, type OrtSession } from '../src/runtime/ort.js';
-import { letterboxDistance, referenceLetterbox } from './letterbox-reference.js';
+import { ort } from '../src/runtime/ort.js';
+import { checkGraphLetterbox, letterboxSessions, runFloats } from './letterbox-reference.js';
 import { sampleClassFolders, sharedDataDir } from './shared.js';
 
 // YOLOX-nano letterboxes inside its own graph (coco-graph.ts), as YuNet does. Checked here against
@@ -30,11 +30,6 @@ const photos = [
   woof('train', 'n02087394', '00021666'), // two ridgebacks in snow
   woof('val', 'n02099601', '00001191'), // a person holding a golden retriever
 ].map((s) => (typeof s === 'string' ? s : s.file));
-
-async function runYolox(session: OrtSession, feeds: Record<string, ort.Tensor>) {
-  const out = await session.run(feeds);
-  return Object.fromEntries(Object.entries(out).map(([k, v]) => [k, v.data as Float32Array]));
-}
 
 /** The letterbox the server used before the graph did it: sharp's linear resize, padded with 114, as BGR planes. */
 async function sharpLetterbox(image: RgbImage, width: number, height: number): Promise<Float32Array> {
@@ -59,12 +54,7 @@ function sameBoxes(a: CocoBox[], b: CocoBox[], min: number, t: { overlap: number
 
 test("YOLOX's in-graph letterbox is linear resampling at half-pixel centres, BGR, padded with 114; the boxes are the original YOLOX's on it, and sharp's letterbox's", async () => {
   const original = await readFile(await getDefaultStore().resolve('yolox_nano'));
-  const inputName = readModel(original).graph!.input![0]!.name!;
-  // the wrapped graph, with the letterboxed tensor (the original YOLOX's input) exposed as an output too
-  const wrapped = readModel(yoloxWithPreprocessing(original));
-  wrapped.graph!.output!.push(onnx.ValueInfoProto.create({ name: inputName, type: { tensorType: { elemType: onnx.TensorProto.DataType.FLOAT } } }));
-  const probe = await createSession(writeModel(wrapped), { inline: true, threads: 1 });
-  const plain = await createSession(original, { inline: true, threads: 1 });
+  const { inputName, probe, plain } = await letterboxSessions(original, yoloxWithPreprocessing);
   const detector = await YoloxDetector.create({ threads: 1 });
   const stats = { shrunk: 0, dogs: 0, people: 0, compared: 0 };
   try {
@@ -72,23 +62,9 @@ test("YOLOX's in-graph letterbox is linear resampling at half-pixel centres, BGR
       const image = await loadImage(file);
       // the graph's own Resize, shrinking included (the detector below lets the host shrink first)
       const x = await yoloxFeeds(image, async (im) => im);
-      const outputs = await runYolox(probe, {
-        [YOLOX_FEEDS.pixels]: new ort.Tensor('uint8', x.pixels, x.dims),
-        [YOLOX_FEEDS.size]: new ort.Tensor('int64', x.size, [4]),
-        [YOLOX_FEEDS.pads]: new ort.Tensor('int64', x.pads, [8]),
-      });
-      const [height, width] = [Number(x.size[2]), Number(x.size[3])];
+      const { got, reference, width, height, where } = await checkGraphLetterbox({ probe, inputName }, image, x, path.basename(file), YOLOX_SIZE, YOLOX_PAD);
       assert.equal(Math.max(width, height), YOLOX_SIZE, 'the longer side fills the input');
       if (width < image.width) stats.shrunk++;
-      const reference = referenceLetterbox(image, width, height, YOLOX_SIZE, YOLOX_PAD);
-      const got = outputs[inputName]!;
-      const { mean, off } = letterboxDistance(got, reference);
-      const where = `${path.basename(file)} (${image.width}×${image.height} → ${width}×${height})`;
-      assert.ok(mean < 0.01, `${where}: mean |Δ| ${mean}`);
-      // As for YuNet: enlarged, every sample within half a grey level; shrunk by a factor that is not
-      // a whole number, ORT's antialiasing window differs from the reference on a few samples.
-      if (width >= image.width) assert.equal(off, 0, `${where}: ${off} samples apart`);
-      else assert.ok(off < 0.005 * got.length, `${where}: ${off} samples apart`);
       // the padding is exactly 114 in every plane
       for (const [px, py] of [
         [YOLOX_SIZE - 1, YOLOX_SIZE - 1],
@@ -102,12 +78,12 @@ test("YOLOX's in-graph letterbox is linear resampling at half-pixel centres, BGR
       const geometry = { scale: x.scale, width: image.width, height: image.height };
       const mine = await detector.detect(image);
       const onReference = decodeYolox(
-        (await runYolox(plain, { [inputName]: new ort.Tensor('float32', reference, [1, 3, YOLOX_SIZE, YOLOX_SIZE]) }))[plain.outputNames[0]!]!,
+        (await runFloats(plain, { [inputName]: new ort.Tensor('float32', reference, [1, 3, YOLOX_SIZE, YOLOX_SIZE]) }))[plain.outputNames[0]!]!,
         geometry,
         YOLOX_DEFAULTS,
       );
       const before = decodeYolox(
-        (await runYolox(plain, { [inputName]: new ort.Tensor('float32', await sharpLetterbox(image, width, height), [1, 3, YOLOX_SIZE, YOLOX_SIZE]) }))[
+        (await runFloats(plain, { [inputName]: new ort.Tensor('float32', await sharpLetterbox(image, width, height), [1, 3, YOLOX_SIZE, YOLOX_SIZE]) }))[
           plain.outputNames[0]!
         ]!,
         geometry,
