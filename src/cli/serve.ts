@@ -25,7 +25,7 @@ export async function runServe(o: ServeCliOptions): Promise<void> {
   const d = app.describe();
   process.stdout.write(
     `imgclass ready on ${address} (models loaded in ${Math.round(performance.now() - t0)} ms: ${d.backbone}, ` +
-      `faces ${d.faceDetector}, breeds ${d.classifier.name})\n`,
+      `faces ${d.faceDetector}, ${d.objectDetector ? `objects ${d.objectDetector}, ` : ''}breeds ${d.classifier.name}; preset ${d.quality})\n`,
   );
   const stop = async () => {
     await server.close();
