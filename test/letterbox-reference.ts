@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import type { RgbImage } from '../src/data/pixels.js';
-import { LETTERBOX_FEEDS, type LetterboxFeeds } from '../src/detectors/letterbox.js';
+import { letterboxTensors, type LetterboxFeeds } from '../src/detectors/letterbox.js';
 import { onnx, readModel, writeModel } from '../src/models/onnx/graph.js';
-import { createSession, ort, type OrtSession } from '../src/runtime/ort.js';
+import { createSession, ort, ortTensors, type OrtSession } from '../src/runtime/ort.js';
 
 /**
  * The letterbox of a detector graph (src/detectors/letterbox-graph.ts) written out in plain
@@ -76,15 +76,6 @@ export async function runFloats(session: OrtSession, feeds: Record<string, ort.T
   return Object.fromEntries(Object.entries(out).map(([k, v]) => [k, v.data as Float32Array]));
 }
 
-/** A letterboxing graph's three feeds as tensors. */
-export function letterboxTensors(x: LetterboxFeeds): Record<string, ort.Tensor> {
-  return {
-    [LETTERBOX_FEEDS.pixels]: new ort.Tensor('uint8', x.pixels, x.dims),
-    [LETTERBOX_FEEDS.size]: new ort.Tensor('int64', x.size, [4]),
-    [LETTERBOX_FEEDS.pads]: new ort.Tensor('int64', x.pads, [8]),
-  };
-}
-
 /**
  * The graph's letterbox of `image` (fed unshrunk, so the graph's own Resize does all of it) against
  * the reference: mean |Δ| under 0.01 grey levels; enlarged, every sample within half a level;
@@ -99,7 +90,7 @@ export async function checkGraphLetterbox(
   side: number,
   pad: number,
 ): Promise<{ got: Float32Array; reference: Float32Array; width: number; height: number; where: string }> {
-  const outputs = await runFloats(s.probe, letterboxTensors(x));
+  const outputs = await runFloats(s.probe, letterboxTensors(x, ortTensors));
   const [height, width] = [Number(x.size[2]), Number(x.size[3])];
   const reference = referenceLetterbox(image, width, height, side, pad);
   const got = outputs[s.inputName]!;

@@ -1,9 +1,10 @@
 import type { RgbImage } from '../data/pixels.js';
 import { resizeExactly } from '../data/transform.js';
 import type { ModelStore } from '../models/store.js';
-import { createSession, ort, type OrtSession } from '../runtime/ort.js';
-import { decodeYolox, YOLOX_DEFAULTS, YOLOX_FEEDS, yoloxFeeds, type CocoBox, type YoloxDecodeOptions } from './coco-decode.js';
+import { createSession, ortTensors, type OrtSession } from '../runtime/ort.js';
+import { decodeYolox, YOLOX_DEFAULTS, yoloxFeeds, type CocoBox, type YoloxDecodeOptions } from './coco-decode.js';
 import { loadYoloxGraph } from './coco-graph.js';
+import { letterboxTensors } from './letterbox.js';
 
 /**
  * YOLOX-nano, the registry's COCO detector, through onnxruntime-node. The app asks it two things of
@@ -39,11 +40,7 @@ export class YoloxDetector {
 
   async detect(image: RgbImage): Promise<CocoBox[]> {
     const x = await yoloxFeeds(image, resizeExactly);
-    const out = await this.session.run({
-      [YOLOX_FEEDS.pixels]: new ort.Tensor('uint8', x.pixels, x.dims),
-      [YOLOX_FEEDS.size]: new ort.Tensor('int64', x.size, [4]),
-      [YOLOX_FEEDS.pads]: new ort.Tensor('int64', x.pads, [8]),
-    });
+    const out = await this.session.run(letterboxTensors(x, ortTensors));
     return decodeYolox(out[this.session.outputNames[0]!]!.data as Float32Array, { scale: x.scale, width: image.width, height: image.height }, this.options);
   }
 

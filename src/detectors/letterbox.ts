@@ -52,3 +52,18 @@ export async function letterboxFeeds(image: RgbImage, side: number, shrink: Resi
     scale: box.scale,
   };
 }
+
+/** How a host makes onnxruntime tensors (onnxruntime-node and -web have the same constructor, but are different modules). */
+export interface TensorMaker<T> {
+  uint8(data: Uint8Array, dims: readonly number[]): T;
+  int64(data: BigInt64Array, dims: readonly number[]): T;
+}
+
+/** The feeds as the graph's three named inputs, in the host's tensors. */
+export function letterboxTensors<T>(x: LetterboxFeeds, make: TensorMaker<T>): Record<string, T> {
+  return {
+    [LETTERBOX_FEEDS.pixels]: make.uint8(x.pixels, x.dims),
+    [LETTERBOX_FEEDS.size]: make.int64(x.size, [4]),
+    [LETTERBOX_FEEDS.pads]: make.int64(x.pads, [8]),
+  };
+}

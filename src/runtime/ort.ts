@@ -210,4 +210,10 @@ class WorkerSession implements OrtSession {
   }
 }
 
+/** onnxruntime-node's uint8 and int64 tensors, for code shared with the browser (detectors/letterbox.ts). */
+export const ortTensors = {
+  uint8: (data: Uint8Array, dims: readonly number[]): ort.Tensor => new ort.Tensor('uint8', data, dims),
+  int64: (data: BigInt64Array, dims: readonly number[]): ort.Tensor => new ort.Tensor('int64', data, dims),
+};
+
 export { ort };

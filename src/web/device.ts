@@ -14,8 +14,9 @@ import { QUALITY_PRESETS } from '../app/quality.js';
 import { cropPixels, packPixels, type RgbImage } from '../data/pixels.js';
 import { fitInside, resample, resizeLike } from '../data/resample.js';
 import { checkPixels, checkUpload, isTruncated } from '../data/upload.js';
-import { decodeYolox, YOLOX_DEFAULTS, YOLOX_FEEDS, yoloxFeeds, type CocoBox } from '../detectors/coco-decode.js';
-import { decodeYunet, YUNET_FEEDS, yunetFeeds } from '../detectors/face/yunet-decode.js';
+import { decodeYolox, YOLOX_DEFAULTS, yoloxFeeds, type CocoBox } from '../detectors/coco-decode.js';
+import { decodeYunet, yunetFeeds } from '../detectors/face/yunet-decode.js';
+import { letterboxTensors, type TensorMaker } from '../detectors/letterbox.js';
 import { BACKBONE_TENSORS } from '../models/backbone-types.js';
 import { headInput, restrictProbabilities, type BackboneOutput } from '../models/probabilities.js';
 import { ImgclassError } from '../util/errors.js';
@@ -234,14 +235,18 @@ export class DeviceApp {
     return out;
   }
 
+  /** onnxruntime-web's tensors, for the detectors' shared feeds (detectors/letterbox.ts). */
+  private get tensors(): TensorMaker<Ort.Tensor> {
+    return {
+      uint8: (data, dims) => new this.ort.Tensor('uint8', data, dims),
+      int64: (data, dims) => new this.ort.Tensor('int64', data, dims),
+    };
+  }
+
   private async detectFaces(image: RgbImage) {
     // the served YuNet letterboxes in its own graph, as on the server (yunet-graph.ts)
     const x = await yunetFeeds(image, resampleExactly);
-    const res = await this.faces.run({
-      [YUNET_FEEDS.pixels]: new this.ort.Tensor('uint8', x.pixels, x.dims),
-      [YUNET_FEEDS.size]: new this.ort.Tensor('int64', x.size, [4]),
-      [YUNET_FEEDS.pads]: new this.ort.Tensor('int64', x.pads, [8]),
-    });
+    const res = await this.faces.run(letterboxTensors(x, this.tensors));
     const outputs: Record<string, Float32Array> = {};
     for (const [k, v] of Object.entries(res)) outputs[k] = (await v.getData()) as Float32Array;
     return decodeYunet(outputs, x.scale, image, this.manifest.yunet);
@@ -251,11 +256,7 @@ export class DeviceApp {
     if (!this.objects) throw new Error(`quality '${this.manifest.quality}' has no object detector here`);
     // the served YOLOX-nano letterboxes in its own graph, as on the server (coco-graph.ts)
     const x = await yoloxFeeds(image, resampleExactly);
-    const res = await this.objects.run({
-      [YOLOX_FEEDS.pixels]: new this.ort.Tensor('uint8', x.pixels, x.dims),
-      [YOLOX_FEEDS.size]: new this.ort.Tensor('int64', x.size, [4]),
-      [YOLOX_FEEDS.pads]: new this.ort.Tensor('int64', x.pads, [8]),
-    });
+    const res = await this.objects.run(letterboxTensors(x, this.tensors));
     const out = (await res[this.objects.outputNames[0]!]!.getData()) as Float32Array;
     return decodeYolox(out, { scale: x.scale, width: image.width, height: image.height }, this.manifest.yolox ?? YOLOX_DEFAULTS);
   }

@@ -1,10 +1,11 @@
-import { createSession, ort, type OrtSession } from '../../runtime/ort.js';
+import { createSession, ortTensors, type OrtSession } from '../../runtime/ort.js';
 import type { RgbImage } from '../../data/image.js';
 import { resizeExactly } from '../../data/transform.js';
 import type { ModelStore } from '../../models/store.js';
 import type { FaceBox, FaceDetector } from './types.js';
-import { decodeYunet, YUNET_DEFAULTS, YUNET_FEEDS, yunetFeeds } from './yunet-decode.js';
+import { decodeYunet, YUNET_DEFAULTS, yunetFeeds } from './yunet-decode.js';
 import { loadYunetGraph } from './yunet-graph.js';
+import { letterboxTensors } from '../letterbox.js';
 
 export interface YunetOptions {
   /** `yunet_n` (default, 75k params) or `yunet_s`. */
@@ -35,11 +36,7 @@ export class YunetFaceDetector implements FaceDetector {
 
   async detect(image: RgbImage): Promise<FaceBox[]> {
     const x = await yunetFeeds(image, resizeExactly);
-    const out = await this.session.run({
-      [YUNET_FEEDS.pixels]: new ort.Tensor('uint8', x.pixels, x.dims),
-      [YUNET_FEEDS.size]: new ort.Tensor('int64', x.size, [4]),
-      [YUNET_FEEDS.pads]: new ort.Tensor('int64', x.pads, [8]),
-    });
+    const out = await this.session.run(letterboxTensors(x, ortTensors));
     const outputs = Object.fromEntries(Object.entries(out).map(([k, v]) => [k, v.data as Float32Array]));
     return decodeYunet(outputs, x.scale, image, { scoreThreshold: this.scoreThreshold, nmsIou: this.nmsIou });
   }
