@@ -255,7 +255,7 @@ for (const personScore of [0.3, 0.5])
       ...base,
       evidence: { personScore, animalScore },
     });
-for (const overrule of [0.5, 0.7])
+for (const overrule of [0.3, 0.5, 0.7])
   personRules.push({
     name: `today + COCO evidence (0.3, 0.2) + rescue (0.1, 0.5) + a vetoed face stands inside a person box ≥ ${overrule}`,
     ...base,
@@ -264,7 +264,14 @@ for (const overrule of [0.5, 0.7])
     overrule,
   });
 personRules.push({
-  name: "**chosen: COCO evidence (0.3, 0.3) + rescue (0.1, 0.5) + a vetoed face stands inside a person box ≥ 0.5 (the app's functions)**",
+  name: 'the previous default: COCO evidence (0.3, 0.3) + rescue (0.1, 0.5) + a vetoed face stands inside a person box ≥ 0.5',
+  ...base,
+  evidence: { personScore: 0.3, animalScore: 0.3 },
+  rescue: { mass: 0.1, score: 0.5 },
+  overrule: 0.5,
+});
+personRules.push({
+  name: "**chosen: COCO evidence (0.3, 0.3) + rescue (0.1, 0.5) + a vetoed face stands inside a person box ≥ 0.3, the same threshold (the app's functions)**",
   ...base,
   app: true,
 });

@@ -8,7 +8,13 @@ import { COCO_CLASSES, decodeYolox, type CocoBox } from '../src/detectors/coco-d
 import { YoloxDetector } from '../src/detectors/coco.js';
 import { dogBoxRescues } from '../src/detectors/imagenet-dog-rule.js';
 import { personFaces } from '../src/detectors/person.js';
-import { sharedDataDir } from './shared.js';
+import { DOG_PIPELINE_DEFAULTS, firstOf, searchFaces, type DogPipelineHost } from '../src/app/dog-pipeline.js';
+import { resizeFor } from '../src/data/preprocess.js';
+import { cropRegion } from '../src/data/transform.js';
+import { YunetFaceDetector } from '../src/detectors/face/yunet.js';
+import { loadBackbone } from '../src/models/backbone.js';
+import { embedWith } from '../src/models/views.js';
+import { sampleClassFolders, sharedDataDir } from './shared.js';
 
 // Photos named ILSVRC2012_val_* are ImageNet validation photos: MobileNet never saw them.
 const data = sharedDataDir();
@@ -71,6 +77,9 @@ test('person evidence: a person box vouches, a dog box explains, no boxes leave 
   assert.deepEqual(personFaces([passed], [dogBox], false), [true], 'no dog by the backbone: COCO boxes on a face crop are not trusted to remove it');
   assert.deepEqual(personFaces([vetoed], [], true), [false], 'the crop check vetoes without a person box');
   assert.deepEqual(personFaces([vetoed], [personBox], true), [true], 'a person box overrules the crop check');
+  const unsurePerson = (score: number) => box(30, 10, 50, 150, COCO_CLASSES.person, score);
+  assert.deepEqual(personFaces([vetoed], [unsurePerson(0.35)], false), [true], 'the same person-box threshold vouches for a vetoed face (0.3)');
+  assert.deepEqual(personFaces([vetoed], [unsurePerson(0.25)], false), [false], 'below it the crop check stands');
   assert.deepEqual(personFaces([passed], [box(20, 0, 80, 100, COCO_CLASSES.dog, 0.1)], true), [true], 'an unsure dog box explains nothing');
   assert.equal(dogBoxRescues(0.15, [dogBox]), true);
   assert.equal(dogBoxRescues(0.05, [dogBox]), false);
@@ -137,4 +146,46 @@ test('real photos: the accurate preset combines views where the centre view is u
   assert.notEqual(f.breeds[0]!.name, 'Rhodesian ridgeback', 'the centre view alone gets this one wrong');
   assert.ok((a.timings.objectsMs ?? 0) > 0, 'YOLOX ran for the dog view');
   assert.ok(Math.abs(a.breeds.reduce((s, b) => s + b.probability, 0) - 1) < 0.5);
+});
+
+test("the face search checks a face whose crop is the whole photo on the photo's own pass: the same verdict, one pass fewer", async () => {
+  const backbone = await loadBackbone(undefined, { batchSize: 2 });
+  const yunet = await YunetFaceDetector.create();
+  let embedded = 0;
+  const host: DogPipelineHost = {
+    backbone: {
+      fit: (im) => resizeFor(im, backbone.spec.preprocessing),
+      run: (views) => {
+        embedded += views.length;
+        return backbone.run(views);
+      },
+    },
+    detectFaces: (im) => yunet.detect(im),
+    crop: cropRegion,
+    breeds: { classes: [], predict: () => Promise.resolve([]) },
+  };
+  try {
+    // An LFW portrait: the face with its context is the whole 90×90 photo.
+    const portrait = await loadImage(sampleClassFolders(path.join(data, 'lfw'), 1)[3]!.file);
+    const photo = embedWith(host.backbone, [portrait], true);
+    const reused = await searchFaces(host, portrait, DOG_PIPELINE_DEFAULTS, firstOf(photo));
+    assert.equal(reused.faces.length, 1);
+    assert.equal(embedded, 2, "the photo and its mirror image only: the face's check read the photo's outputs");
+    assert.equal(reused.outputs[0], (await photo)[0], "the photo's own outputs");
+    embedded = 0;
+    const cropped = await searchFaces(host, portrait, DOG_PIPELINE_DEFAULTS);
+    assert.equal(embedded, 2, 'without the photo’s outputs the crop is embedded');
+    assert.deepEqual(cropped.vetoed, reused.vetoed);
+    const d = Math.max(...cropped.outputs[0]!.probabilities.map((p, i) => Math.abs(p - reused.outputs[0]!.probabilities[i]!)));
+    assert.ok(d < 1e-5, `the crop is the photo's pixels, so its outputs are the photo's: max |Δp| ${d}`);
+    // A face in a larger scene: its crop is a part of the photo and is embedded as before.
+    const scene = await loadImage(manWithSamoyed);
+    embedded = 0;
+    const found = await searchFaces(host, scene, DOG_PIPELINE_DEFAULTS, firstOf(embedWith(host.backbone, [scene], true)));
+    assert.ok(found.faces.length > 0);
+    assert.equal(embedded, 2 + 2 * found.faces.length, 'the photo, then each face crop, each with its mirror image');
+  } finally {
+    backbone.dispose();
+    yunet.dispose();
+  }
 });

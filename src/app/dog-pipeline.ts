@@ -1,4 +1,4 @@
-import type { Rect, RgbImage } from '../data/pixels.js';
+import { cropRect, type Rect, type RgbImage } from '../data/pixels.js';
 import { detectDog, type DogDetectorOptions } from '../detectors/imagenet-dog-rule.js';
 import type { FaceBox } from '../detectors/face/types.js';
 import { topK, type BackboneOutput, type ClassInfo, type ClassProbability } from '../models/probabilities.js';
@@ -96,7 +96,8 @@ export async function runDogPipeline(host: DogPipelineHost, image: RgbImage, o: 
   // threads (Node: a worker per session) the face detector works while the backbone does, instead
   // of after it. A host that cannot overlap them simply runs them one after the other.
   const t1 = performance.now();
-  const [backbone, search] = await Promise.all([timedFrom(t1, embedWith(host.backbone, [image], o.flipAverage)), timedFrom(t1, searchFaces(host, image, o))]);
+  const photo = embedWith(host.backbone, [image], o.flipAverage);
+  const [backbone, search] = await Promise.all([timedFrom(t1, photo), timedFrom(t1, searchFaces(host, image, o, firstOf(photo)))]);
   const whole = backbone.value[0]!;
   // a face whose crop the backbone calls a dog is a dog's face (the presets with YOLOX may overrule that)
   const {
@@ -143,16 +144,28 @@ export interface FaceSearch {
  * Faces from the detector, largest first (at most `maxFaces`, none smaller than `minFaceArea`),
  * each cropped with its context and checked by the backbone. Every preset searches so; they differ
  * in which faces they keep (the crop check alone, or with YOLOX's evidence).
+ *
+ * `whole`: the photo's own backbone outputs, on their way. A face whose crop with its context is
+ * the whole photo (every LFW portrait, where the face fills the frame) is checked on those: the
+ * same pixels, so the same outputs, without a second pass.
  */
-export async function searchFaces(host: DogPipelineHost, image: RgbImage, o: DogPipelineOptions): Promise<FaceSearch> {
+export async function searchFaces(host: DogPipelineHost, image: RgbImage, o: DogPipelineOptions, whole?: Promise<BackboneOutput>): Promise<FaceSearch> {
   const minArea = o.minFaceArea * image.width * image.height;
   const candidates = (await host.detectFaces(image))
     .filter((f) => f.width * f.height >= minArea)
     .sort((a, b) => b.width * b.height - a.width * a.height)
     .slice(0, o.maxFaces);
   if (candidates.length === 0) return { faces: [], outputs: [], crops: [], vetoed: [] };
-  const crops = await Promise.all(candidates.map((f) => host.crop(image, faceCropRect(f))));
-  const outputs = await embedWith(host.backbone, crops, o.flipAverage);
+  const rects = candidates.map((f) => faceCropRect(f));
+  const isWhole = rects.map((r) => whole !== undefined && coversImage(image, r));
+  const crops = await Promise.all(rects.map((r, i) => (isWhole[i] ? image : host.crop(image, r))));
+  const fresh = crops.filter((_, i) => !isWhole[i]);
+  const [embedded, wholeOutput] = await Promise.all([
+    fresh.length ? embedWith(host.backbone, fresh, o.flipAverage) : [],
+    isWhole.some(Boolean) ? whole : undefined,
+  ]);
+  let next = 0;
+  const outputs = crops.map((_, i) => (isWhole[i] ? wholeOutput! : embedded[next++]!));
   return {
     faces: candidates.map((f) => ({ ...f, score: round(f.score, 4) })),
     outputs,
@@ -161,11 +174,20 @@ export async function searchFaces(host: DogPipelineHost, image: RgbImage, o: Dog
   };
 }
 
+/** Whether a crop of `r` (clamped as every host's crop clamps it) is the whole image. */
+function coversImage(image: RgbImage, r: Rect): boolean {
+  const c = cropRect(image, r);
+  return c.left === 0 && c.top === 0 && c.width === image.width && c.height === image.height;
+}
+
 /** The faces a rule keeps (`keep[i]` for the search's face i), with their crops and outputs, in the search's order. */
 export function pickFaces(s: FaceSearch, keep: readonly boolean[]): Omit<FaceSearch, 'vetoed'> {
   const idx = s.faces.map((_, i) => (keep[i] ? i : -1)).filter((i) => i >= 0);
   return { faces: idx.map((i) => s.faces[i]!), outputs: idx.map((i) => s.outputs[i]!), crops: idx.map((i) => s.crops[i]!) };
 }
+
+/** The first of a batch's outputs (the photo's own, for the face search). */
+export const firstOf = (outputs: Promise<BackboneOutput[]>): Promise<BackboneOutput> => outputs.then((x) => x[0]!);
 
 /** A step's value and the milliseconds from `t0` until it was ready (steps that overlap are timed from one start). */
 export function timedFrom<T>(t0: number, step: Promise<T>): Promise<{ value: T; ms: number }> {

@@ -1,4 +1,4 @@
-import { PERSON_RULE_DEFAULTS, type PersonRuleOptions } from '../detectors/person.js';
+import { PERSON_EVIDENCE_DEFAULTS, type PersonEvidenceOptions } from '../detectors/person.js';
 import type { CombineRule, ViewSpec } from './views.js';
 
 /**
@@ -36,7 +36,7 @@ export interface QualityPolicy {
   dogScore: number;
   /** The centre view answers alone when its top breed has at least this probability (0: always). */
   confident: number;
-  personRule: PersonRuleOptions;
+  personRule: PersonEvidenceOptions;
 }
 
 export const QUALITY_PRESETS: Record<Exclude<Quality, 'standard'>, QualityPolicy> = {
@@ -48,9 +48,9 @@ export const QUALITY_PRESETS: Record<Exclude<Quality, 'standard'>, QualityPolicy
     rule: 'mean',
     dogScore: 0.1,
     confident: 0.7,
-    personRule: PERSON_RULE_DEFAULTS,
+    personRule: PERSON_EVIDENCE_DEFAULTS,
   },
-  fast: { views: [{ kind: 'centre', crop: 1 }], rule: 'mean', dogScore: 1, confident: 0, personRule: PERSON_RULE_DEFAULTS },
+  fast: { views: [{ kind: 'centre', crop: 1 }], rule: 'mean', dogScore: 1, confident: 0, personRule: PERSON_EVIDENCE_DEFAULTS },
 };
 
 export const DEFAULT_QUALITY: Quality = 'accurate';
