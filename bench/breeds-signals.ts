@@ -11,7 +11,9 @@ import path from 'node:path';
 import { cropFace } from '../src/app/dog-app.js';
 import { viewImages, viewName, type ViewSpec } from '../src/app/views.js';
 import { loadImage, type RgbImage } from '../src/data/image.js';
+import { resizeFor } from '../src/data/preprocess.js';
 import { cropRegion, flipHorizontal } from '../src/data/transform.js';
+import { viewsOf } from '../src/models/views.js';
 import type { CocoBox } from '../src/detectors/coco-decode.js';
 import { YoloxDetector } from '../src/detectors/coco.js';
 import { loadYoloxGraph } from '../src/detectors/coco-graph.js';
@@ -92,8 +94,10 @@ export async function photoList(data: string): Promise<Omit<PhotoSig, 'width' | 
   return out;
 }
 
+/** A view's and its mirror image's probabilities, apart, as the app makes them (embedWith: fit, then mirror the fitted pixels). */
 async function pair(b: Backbone, im: RgbImage): Promise<[Float32Array, Float32Array]> {
-  const [d, m] = await b.run([im, flipHorizontal(im)]);
+  const fitted = await resizeFor(im, b.spec.preprocessing);
+  const [d, m] = await b.run(viewsOf([fitted], true));
   return [d!.probabilities, m!.probabilities];
 }
 
@@ -104,7 +108,7 @@ async function pair(b: Backbone, im: RgbImage): Promise<[Float32Array, Float32Ar
  * the registry's, pinned by sha256. A cache with another key is computed again: no stale boxes after
  * a preprocessing change.
  */
-const SIGNALS_FORMAT = 2;
+const SIGNALS_FORMAT = 3;
 async function signalsKey(): Promise<string> {
   const store = getDefaultStore();
   const hash = createHash('sha256').update(`format ${SIGNALS_FORMAT}\0`);

@@ -18,6 +18,7 @@
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import { DOG_PIPELINE_DEFAULTS } from '../src/app/dog-pipeline.js';
 import { combineViews, type CombineRule } from '../src/app/views.js';
 import { DOG_DETECTOR_DEFAULTS, dogBoxRescues } from '../src/detectors/imagenet-dog-rule.js';
 import { areaInside, isPersonFace, PERSON_EVIDENCE_DEFAULTS, personFaces, type PersonEvidenceOptions } from '../src/detectors/person.js';
@@ -176,7 +177,7 @@ console.log(
 
 // The default (app/quality.ts 'accurate'): the best tuning top-1 among the options whose cost fits
 // the budget (predict p50 ≤ 6 bare passes): the adaptive ones; 'fast' is today's centre view.
-const CHOSEN = { default: process.env.BREEDS_DEFAULT ?? 'centre 0.875 + dog box +0.1, mean, only below 0.7 on the centre view' };
+const CHOSEN = { default: process.env.BREEDS_DEFAULT ?? 'centre 0.875 + dog box +0.1, log-mean, only below 0.7 on the centre view' };
 const today = results.find((x) => x.o.name === 'centre (today)')!;
 const chosen = results.find((x) => x.o.name === CHOSEN.default)!;
 console.log(
@@ -239,7 +240,7 @@ function appKind(s: PhotoSig) {
   const faces = s.faces.filter((f) => f.score >= 0.7 && f.area >= 0.005);
   const judge = s.dogMass >= D.threshold;
   const h = personFaces(
-    faces.map((f) => ({ box: f, vetoed: f.cropDog >= 0.5 })),
+    faces.map((f) => ({ box: f, vetoed: f.cropDog >= DOG_PIPELINE_DEFAULTS.faceDogVeto })),
     s.boxes,
     judge,
   ).some(Boolean);
@@ -247,7 +248,7 @@ function appKind(s: PhotoSig) {
   return d && h ? 'both' : d ? 'dog' : h ? 'human' : 'neither';
 }
 const base = { faceScore: 0.7, minArea: 0.005, veto: 0.5 };
-const personRules: PersonRule[] = [{ name: 'today: YuNet ≥ 0.7, face check, ≥ 0.5% area', ...base }];
+const personRules: PersonRule[] = [{ name: 'before: YuNet ≥ 0.7, face check at 0.5, ≥ 0.5% area', ...base }];
 for (const personScore of [0.3, 0.5])
   for (const animalScore of [0.1, 0.2, 0.3, 0.5])
     personRules.push({
@@ -271,7 +272,24 @@ personRules.push({
   overrule: 0.5,
 });
 personRules.push({
-  name: "**chosen: COCO evidence (0.3, 0.3) + rescue (0.1, 0.5) + a vetoed face stands inside a person box ≥ 0.3, the same threshold (the app's functions)**",
+  name: 'COCO evidence (0.3, 0.3) + rescue (0.1, 0.5) + a vetoed face stands inside a person box ≥ 0.3, the same threshold',
+  ...base,
+  evidence: { personScore: 0.3, animalScore: 0.3 },
+  rescue: { mass: 0.1, score: 0.5 },
+  overrule: 0.3,
+});
+for (const veto of [0.6, 0.7])
+  personRules.push({
+    name: `the same + the face check at ${veto}${veto === 0.6 ? " (the dog rule's threshold with a person)" : ''}`,
+    ...base,
+    veto,
+    evidence: { personScore: 0.3, animalScore: 0.3 },
+    rescue: { mass: 0.1, score: 0.5 },
+    overrule: 0.3,
+  });
+personRules.push({ name: '`standard` with the face check at 0.6 (no COCO evidence)', ...base, veto: 0.6 });
+personRules.push({
+  name: `**chosen: COCO evidence (0.3, 0.3) + rescue (0.1, 0.5) + a vetoed face stands inside a person box ≥ 0.3 + the face check at ${DOG_PIPELINE_DEFAULTS.faceDogVeto} (the app's functions)**`,
   ...base,
   app: true,
 });
@@ -322,6 +340,7 @@ if (!process.argv.includes('--no-timing')) {
     data,
     report.map((s) => s.file),
     [
+      { name: "app, quality 'standard'", options: { quality: 'standard' } },
       { name: "app, quality 'fast'", options: { quality: 'fast' } },
       { name: "app, quality 'accurate'", options: { quality: 'accurate' } },
     ],

@@ -8,7 +8,8 @@ import { COCO_CLASSES, decodeYolox, type CocoBox } from '../src/detectors/coco-d
 import { YoloxDetector } from '../src/detectors/coco.js';
 import { dogBoxRescues } from '../src/detectors/imagenet-dog-rule.js';
 import { personFaces } from '../src/detectors/person.js';
-import { DOG_PIPELINE_DEFAULTS, firstOf, searchFaces, type DogPipelineHost } from '../src/app/dog-pipeline.js';
+import { DOG_PIPELINE_DEFAULTS, firstOf, runDogPipeline, searchFaces, type DogPipelineHost } from '../src/app/dog-pipeline.js';
+import { cropPixels } from '../src/data/pixels.js';
 import { resizeFor } from '../src/data/preprocess.js';
 import { cropRegion } from '../src/data/transform.js';
 import { YunetFaceDetector } from '../src/detectors/face/yunet.js';
@@ -187,5 +188,30 @@ test("the face search checks a face whose crop is the whole photo on the photo's
   } finally {
     backbone.dispose();
     yunet.dispose();
+  }
+});
+
+test('a backbone that fails mid-photo fails that photo, whatever the faces, and leaves no unhandled rejection behind', async () => {
+  const unhandled: unknown[] = [];
+  const onUnhandled = (e: unknown) => unhandled.push(e);
+  process.on('unhandledRejection', onUnhandled);
+  try {
+    const image = { data: new Uint8Array(100 * 80 * 3), width: 100, height: 80 };
+    for (const face of [
+      { x: 10, y: 10, width: 20, height: 20, score: 0.9 }, // a small face: its crop is embedded, the photo's outputs never asked for
+      { x: 5, y: 5, width: 90, height: 70, score: 0.9 }, // a portrait: the face check waits for the photo's outputs
+    ]) {
+      const host: DogPipelineHost = {
+        backbone: { fit: (im) => Promise.resolve(im), run: () => Promise.reject(new Error('the model was disposed')) },
+        detectFaces: () => Promise.resolve([face]),
+        crop: (im, r) => Promise.resolve(cropPixels(im, r)),
+        breeds: { classes: [], predict: () => Promise.resolve([]) },
+      };
+      await assert.rejects(runDogPipeline(host, image, DOG_PIPELINE_DEFAULTS), /the model was disposed/);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+    assert.deepEqual(unhandled, [], 'every failure reached the caller');
+  } finally {
+    process.off('unhandledRejection', onUnhandled);
   }
 });

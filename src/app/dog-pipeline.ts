@@ -1,5 +1,5 @@
 import { cropRect, type Rect, type RgbImage } from '../data/pixels.js';
-import { detectDog, type DogDetectorOptions } from '../detectors/imagenet-dog-rule.js';
+import { detectDog, DOG_DETECTOR_DEFAULTS, type DogDetectorOptions } from '../detectors/imagenet-dog-rule.js';
 import type { FaceBox } from '../detectors/face/types.js';
 import { topK, type BackboneOutput, type ClassInfo, type ClassProbability } from '../models/probabilities.js';
 import { embedWith, type BackboneHost } from '../models/views.js';
@@ -42,7 +42,10 @@ export interface DogPipelineOptions {
   flipAverage: boolean;
   /**
    * A face whose crop the backbone itself calls a dog (dog probability ≥ this) is a dog's face,
-   * not a person's: face detectors fire on dog faces. 1 disables the check.
+   * not a person's: face detectors fire on dog faces. 1 disables the check. The default is the dog
+   * rule's threshold with a person in view (0.6): a portrait's face crop is the photo itself, so
+   * the check and the dog rule read one number, and they must read it alike (at 0.5, a portrait at
+   * 0.5–0.6 dog lost its face and was answered "dog"; README, "A person only where there is one").
    */
   faceDogVeto: number;
   /** Faces checked per image (largest first). */
@@ -55,7 +58,13 @@ export interface DogPipelineOptions {
   topK: number;
 }
 
-export const DOG_PIPELINE_DEFAULTS: DogPipelineOptions = { flipAverage: true, faceDogVeto: 0.5, maxFaces: 4, minFaceArea: 0.005, topK: 5 };
+export const DOG_PIPELINE_DEFAULTS: DogPipelineOptions = {
+  flipAverage: true,
+  faceDogVeto: DOG_DETECTOR_DEFAULTS.thresholdWithPerson,
+  maxFaces: 4,
+  minFaceArea: 0.005,
+  topK: 5,
+};
 
 /** The answer for one image, before the host adds its timings. */
 export interface DogPipelineResult {
@@ -147,9 +156,11 @@ export interface FaceSearch {
  *
  * `whole`: the photo's own backbone outputs, on their way. A face whose crop with its context is
  * the whole photo (every LFW portrait, where the face fills the frame) is checked on those: the
- * same pixels, so the same outputs, without a second pass.
+ * same pixels, so the same outputs, without a second pass. A getter, called only when such a face
+ * is found, so that a failed pass never leaves a promise nobody awaits (an unhandled rejection
+ * ends the process).
  */
-export async function searchFaces(host: DogPipelineHost, image: RgbImage, o: DogPipelineOptions, whole?: Promise<BackboneOutput>): Promise<FaceSearch> {
+export async function searchFaces(host: DogPipelineHost, image: RgbImage, o: DogPipelineOptions, whole?: () => Promise<BackboneOutput>): Promise<FaceSearch> {
   const minArea = o.minFaceArea * image.width * image.height;
   const candidates = (await host.detectFaces(image))
     .filter((f) => f.width * f.height >= minArea)
@@ -162,7 +173,7 @@ export async function searchFaces(host: DogPipelineHost, image: RgbImage, o: Dog
   const fresh = crops.filter((_, i) => !isWhole[i]);
   const [embedded, wholeOutput] = await Promise.all([
     fresh.length ? embedWith(host.backbone, fresh, o.flipAverage) : [],
-    isWhole.some(Boolean) ? whole : undefined,
+    isWhole.some(Boolean) ? whole!() : undefined,
   ]);
   let next = 0;
   const outputs = crops.map((_, i) => (isWhole[i] ? wholeOutput! : embedded[next++]!));
@@ -186,8 +197,11 @@ export function pickFaces(s: FaceSearch, keep: readonly boolean[]): Omit<FaceSea
   return { faces: idx.map((i) => s.faces[i]!), outputs: idx.map((i) => s.outputs[i]!), crops: idx.map((i) => s.crops[i]!) };
 }
 
-/** The first of a batch's outputs (the photo's own, for the face search). */
-export const firstOf = (outputs: Promise<BackboneOutput[]>): Promise<BackboneOutput> => outputs.then((x) => x[0]!);
+/** The first of a batch's outputs, when asked for (the photo's own, for the face search). */
+export const firstOf =
+  (outputs: Promise<BackboneOutput[]>): (() => Promise<BackboneOutput>) =>
+  () =>
+    outputs.then((x) => x[0]!);
 
 /** A step's value and the milliseconds from `t0` until it was ready (steps that overlap are timed from one start). */
 export function timedFrom<T>(t0: number, step: Promise<T>): Promise<{ value: T; ms: number }> {
