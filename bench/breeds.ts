@@ -264,29 +264,21 @@ for (const overrule of [0.3, 0.5, 0.7])
     rescue: { mass: 0.1, score: 0.5 },
     overrule,
   });
-personRules.push({
-  name: 'the previous default: COCO evidence (0.3, 0.3) + rescue (0.1, 0.5) + a vetoed face stands inside a person box ≥ 0.5',
+/** COCO evidence (0.3, 0.3) and the dog-box rescue (0.1, 0.5), with a vetoed face standing inside a person box ≥ `overrule`. */
+const withEvidence = (name: string, overrule: number, veto = base.veto): PersonRule => ({
+  name,
   ...base,
+  veto,
   evidence: { personScore: 0.3, animalScore: 0.3 },
   rescue: { mass: 0.1, score: 0.5 },
-  overrule: 0.5,
+  overrule,
 });
-personRules.push({
-  name: 'COCO evidence (0.3, 0.3) + rescue (0.1, 0.5) + a vetoed face stands inside a person box ≥ 0.3, the same threshold',
-  ...base,
-  evidence: { personScore: 0.3, animalScore: 0.3 },
-  rescue: { mass: 0.1, score: 0.5 },
-  overrule: 0.3,
-});
-for (const veto of [0.6, 0.7])
-  personRules.push({
-    name: `the same + the face check at ${veto}${veto === 0.6 ? " (the dog rule's threshold with a person)" : ''}`,
-    ...base,
-    veto,
-    evidence: { personScore: 0.3, animalScore: 0.3 },
-    rescue: { mass: 0.1, score: 0.5 },
-    overrule: 0.3,
-  });
+personRules.push(
+  withEvidence('the previous default: COCO evidence (0.3, 0.3) + rescue (0.1, 0.5) + a vetoed face stands inside a person box ≥ 0.5', 0.5),
+  withEvidence('COCO evidence (0.3, 0.3) + rescue (0.1, 0.5) + a vetoed face stands inside a person box ≥ 0.3, the same threshold', 0.3),
+  withEvidence("the same + the face check at 0.6 (the dog rule's threshold with a person)", 0.3, 0.6),
+  withEvidence('the same + the face check at 0.7', 0.3, 0.7),
+);
 personRules.push({ name: '`standard` with the face check at 0.6 (no COCO evidence)', ...base, veto: 0.6 });
 personRules.push({
   name: `**chosen: COCO evidence (0.3, 0.3) + rescue (0.1, 0.5) + a vetoed face stands inside a person box ≥ 0.3 + the face check at ${DOG_PIPELINE_DEFAULTS.faceDogVeto} (the app's functions)**`,
