@@ -17,6 +17,13 @@ const positiveNumber = (v: string) => {
   return n;
 };
 const collect = (v: string, all: string[]) => [...all, v];
+const collectList = (v: string, all: string[]) => [
+  ...all,
+  ...v
+    .split(',')
+    .map((h) => h.trim())
+    .filter(Boolean),
+];
 
 /** --redis and --namespace, on every command that talks to the queue. */
 function queueOptions(cmd: Command): Command {
@@ -40,6 +47,14 @@ export function registerBatchCommands(program: Command): void {
     .option('--no-flip', 'do not average over the mirror image')
     .option('--lock-ms <ms>', 'a job whose worker stops renewing its claim this long (killed, frozen) is handed to another worker', positiveInt, 30_000)
     .option('--fetch-timeout <s>', 'seconds to download one URL before retrying it later', positiveNumber, 30)
+    .option('--root <dir>', 'read job files only under DIR, symlinks resolved (repeat for more; default: the working directory)', collect, [])
+    .option(
+      '--allow-url-host <host>',
+      'fetch URLs of HOST even if it resolves to a private or loopback address (repeat, or comma-separate; default: public addresses only)',
+      collectList,
+      [],
+    )
+    .option('--allow-private-urls', 'fetch URLs whatever address they resolve to (only where every job submitter is trusted)')
     .action(async (o) => {
       process.exitCode = await runWorker(o);
     });
