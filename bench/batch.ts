@@ -10,6 +10,7 @@
  * the no-op jobs.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { Redis } from 'ioredis';
@@ -88,7 +89,7 @@ const client = new Redis(redis.url, { maxRetriesPerRequest: null });
 const usedMemory = async () => Number(/used_memory:(\d+)/.exec(await client.info('memory'))![1]);
 
 async function startWorkerProcess(): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', cli, 'worker', '--redis', redis.url], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', cli, 'worker', '--redis', redis.url, '--root', data], { env, stdio: ['ignore', 'ignore', 'pipe'] });
   children.add(child);
   let err = '';
   await new Promise<void>((resolve, reject) => {
@@ -144,11 +145,16 @@ const lineLike = (file: string): Record<string, unknown> => ({
   dogProbability: 0.9996,
   timings: { decodeMs: 3.4, backboneMs: 192.9, facesMs: 10.1, totalMs: 206.5 },
 });
+// Workers read only under their roots (src/batch/roots.ts): the no-op jobs name real, empty files.
+const noopDir = await mkdtemp(path.join(os.tmpdir(), 'imgclass-noop-'));
+const noopFiles = Array.from({ length: NOOP_JOBS }, (_, i) => path.join(noopDir, `noop-${String(i).padStart(6, '0')}.jpg`));
+for (const f of noopFiles) await writeFile(f, '');
 for (const concurrency of [1, 8]) {
   const name = `noop-${concurrency}`;
-  const inputs = Array.from({ length: NOOP_JOBS }, (_, i) => path.join(data, 'imagewoof/train/n02086240', `noop-${String(i).padStart(6, '0')}.jpg`));
+  const inputs = noopFiles;
   const w = await startBatchWorker({
     redisUrl: redis.url,
+    roots: [noopDir],
     namespace: 'imgclass',
     task: 'predict',
     concurrency,
@@ -247,3 +253,4 @@ console.log(`\nload average at the end: ${os.loadavg()[0]!.toFixed(1)} (${os.cpu
 
 await client.quit();
 await redis.stop();
+await rm(noopDir, { recursive: true, force: true });

@@ -1,6 +1,10 @@
 /**
  * imgclass: image classification with convolutional networks, in TypeScript.
  * The dog-breed app (createDogApp) and the toolkit behind it.
+ *
+ * This entry loads what inference needs (sharp, onnxruntime) and nothing heavier: TF.js, OpenCV.js
+ * (the Haar detector), the charts (vega) load when a function that uses them is called. Building
+ * and training TF.js networks is the `imgclass/toolkit` entry (toolkit.ts), which loads TF.js.
  */
 export { createDogApp, DogApp, type DogAppOptions, type DogAppResult, type ResultKind, type FaceDetectorName } from './app/dog-app.js';
 export { QUALITY_PRESETS, type Quality, type QualityPolicy } from './app/quality.js';
@@ -39,10 +43,6 @@ export { HaarFaceDetector, type HaarOptions } from './detectors/face/haar.js';
 export { YunetFaceDetector, type YunetOptions } from './detectors/face/yunet.js';
 export type { FaceBox, FaceDetector } from './detectors/face/types.js';
 
-// training and evaluation
-export { featureHead, imagenetInitHead, seedScratchCnn, seedOtsuCnn, makeOptimizer, type OptimizerName } from './training/architectures.js';
-export { runTraining, type TrainingOptions, type ResumeRequest, type Architecture } from './training/pipeline.js';
-export { sweep, kfold } from './training/tuning.js';
+// evaluation (training: imgclass/toolkit)
 export { evaluate, confusionMatrix, topLosses, type Evaluation } from './evaluation/metrics.js';
 export { evaluateModels, type EvalReport } from './evaluation/run-eval.js';
-export { initTf } from './runtime/tf.js';

@@ -37,6 +37,13 @@ function runCli(args: string[]): Promise<{ code: number; stdout: string; stderr:
   });
 }
 
+/**
+ * Workers read files only under their roots and fetch only public URLs unless told otherwise
+ * (test/confinement.test.ts): these tests' files are under the shared data and a temporary
+ * folder, their URLs on a loopback server.
+ */
+let confinement: string[] = ['--root', data];
+
 interface WorkerProcess {
   child: ChildProcess;
   /** Its BullMQ worker name (host:pid), stored on the jobs it holds. */
@@ -47,7 +54,7 @@ interface WorkerProcess {
 
 /** An `imgclass worker` process; resolves once it says it is ready (models loaded, connected). */
 async function startWorker(redisUrl: string, extra: string[]): Promise<WorkerProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', cli, 'worker', '--redis', redisUrl, '--lock-ms', '5000', ...extra], {
+  const child = spawn(process.execPath, ['--import', 'tsx', cli, 'worker', '--redis', redisUrl, '--lock-ms', '5000', ...confinement, ...extra], {
     env,
     stdio: ['ignore', 'ignore', 'pipe'],
   });
@@ -133,6 +140,7 @@ test('a batch of real photos, hostile files and URLs through two workers, one SI
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   cleanups.push(() => new Promise((r) => server.close(r)));
   const base = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+  confinement = ['--root', data, '--root', tmp, '--allow-url-host', '127.0.0.1'];
   const urls = [`${base}/dog.jpg`, `${base}/flaky.jpg`, `${base}/missing.jpg`, `${base}/down.jpg`];
   const expectedOrder = [...hostile.map(([n]) => path.join(hostileDir, n)), ...photos, ...urls];
 

@@ -15,9 +15,9 @@ import { DOG_PIPELINE_DEFAULTS, faceCropRect, round, runDogPipeline, type DogPip
 
 export type { ResultKind } from './dog-pipeline.js';
 
-/** The face detectors the app can use (the CLI's choices come from here). */
-export const FACE_DETECTORS = ['yunet', 'haar'] as const;
-export type FaceDetectorName = (typeof FACE_DETECTORS)[number];
+import { FACE_DETECTORS, type FaceDetectorName } from './face-detectors.js';
+
+export { FACE_DETECTORS, type FaceDetectorName };
 
 export interface DogAppOptions {
   /** A trained breed model (`imgclass train` output), an ensemble directory, or several (averaged); default: ImageNet's dog breeds. */

@@ -2,7 +2,7 @@ import { Redis } from 'ioredis';
 import { ImgclassError, describeError } from '../util/errors.js';
 
 /** `--redis` default: `$IMGCLASS_REDIS_URL`, else a Redis on this machine. */
-export const defaultRedisUrl = () => process.env.IMGCLASS_REDIS_URL ?? 'redis://127.0.0.1:6379';
+export { defaultRedisUrl } from './names.js';
 
 /** Redis URLs may carry a password: never print one. */
 export function redactUrl(url: string): string {

@@ -1,5 +1,8 @@
+import { STATUS_CODES } from 'node:http';
+import { request, type Dispatcher } from 'undici';
 import { DEFAULT_DECODE_LIMITS } from '../data/image.js';
 import { ImgclassError, describeError } from '../util/errors.js';
+import { checkUrl, pinnedAgent, type UrlPolicy } from './url-guard.js';
 
 /** A failure worth another try later (timeouts, refused connections, 5xx, 429): the job is retried with backoff. */
 export class TransientError extends Error {
@@ -13,52 +16,77 @@ export interface FetchOptions {
   /** The decoder's byte limit applies before a single byte is decoded, as for files and uploads. */
   maxBytes?: number;
   timeoutMs?: number;
+  /** Which addresses may be fetched (default: public ones only); every redirect is checked again. */
+  policy?: UrlPolicy;
 }
+
+/** Redirects followed at most, each one checked like the first URL. */
+export const MAX_REDIRECTS = 5;
+const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 
 /**
  * The bytes of an image URL (http or https), for the same decoder as files. A URL that can never
- * work (404, 403, not http, too large) throws an ImgclassError — a final error line; one that may
- * work later (timeout, connection refused, 5xx, 429) throws a TransientError to be retried.
+ * work (404, 403, not http, too large, refused by the URL policy) throws an ImgclassError — a final
+ * error line; one that may work later (timeout, connection refused, 5xx, 429) throws a
+ * TransientError to be retried. Redirects are followed by hand so that each hop is checked and
+ * connected to the address that was checked.
  */
 export async function fetchImageBytes(url: string, o: FetchOptions = {}): Promise<Uint8Array> {
   const maxBytes = o.maxBytes ?? DEFAULT_DECODE_LIMITS.maxBytes;
   const timeoutMs = o.timeoutMs ?? 30_000;
-  let u: URL;
-  try {
-    u = new URL(url);
-  } catch {
-    throw new ImgclassError('FETCH_FAILED', `not a valid URL: ${url}`);
-  }
-  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new ImgclassError('FETCH_FAILED', `only http and https URLs are fetched, not ${u.protocol}`);
   const signal = AbortSignal.timeout(timeoutMs);
-  let res: Response;
-  try {
-    res = await fetch(u, { signal, redirect: 'follow', headers: { accept: 'image/*' } });
-  } catch (e) {
-    throw new TransientError(`GET ${url}: ${signal.aborted ? `no answer within ${timeoutMs / 1000} s` : networkReason(e)}`, { cause: e });
+  let hop: string | URL = url;
+  for (let redirects = 0; ; redirects++) {
+    const checked = await checkUrl(hop, o.policy);
+    const here = checked.url.href;
+    const agent = pinnedAgent(checked);
+    try {
+      let res: Dispatcher.ResponseData;
+      try {
+        res = await request(checked.url, { dispatcher: agent, signal, headers: { accept: 'image/*' } });
+      } catch (e) {
+        throw new TransientError(`GET ${here}: ${signal.aborted ? `no answer within ${timeoutMs / 1000} s` : networkReason(e)}`, { cause: e });
+      }
+      const status = res.statusCode;
+      if (REDIRECTS.has(status)) {
+        await res.body.dump().catch(() => {});
+        const location = res.headers.location;
+        if (typeof location !== 'string') throw new ImgclassError('FETCH_FAILED', `GET ${here}: HTTP ${status} without a Location`);
+        if (redirects >= MAX_REDIRECTS) throw new ImgclassError('FETCH_FAILED', `GET ${url}: more than ${MAX_REDIRECTS} redirects`);
+        try {
+          hop = new URL(location, checked.url);
+        } catch {
+          throw new ImgclassError('FETCH_FAILED', `GET ${here}: redirect to an invalid URL: ${location}`);
+        }
+        continue;
+      }
+      if (status < 200 || status > 299) {
+        await res.body.dump().catch(() => {});
+        const what = `GET ${here}: HTTP ${status} ${STATUS_CODES[status] ?? ''}`.trim();
+        if (RETRYABLE.has(status) || status >= 500) throw new TransientError(what);
+        throw new ImgclassError('FETCH_FAILED', what);
+      }
+      return await readBody(res, here, maxBytes, signal, timeoutMs);
+    } finally {
+      void agent.close().catch(() => {});
+    }
   }
-  if (!res.ok) {
-    await res.body?.cancel().catch(() => {});
-    const what = `GET ${url}: HTTP ${res.status} ${res.statusText}`.trim();
-    if (RETRYABLE.has(res.status) || res.status >= 500) throw new TransientError(what);
-    throw new ImgclassError('FETCH_FAILED', what);
-  }
-  const declared = Number(res.headers.get('content-length') ?? NaN);
+}
+
+async function readBody(res: Dispatcher.ResponseData, url: string, maxBytes: number, signal: AbortSignal, timeoutMs: number): Promise<Uint8Array> {
+  const declared = Number(res.headers['content-length'] ?? NaN);
   if (declared > maxBytes) {
-    await res.body?.cancel().catch(() => {});
+    await res.body.dump().catch(() => {});
     throw tooLarge(declared, maxBytes);
   }
   // Read with a running count: a server may omit or lie about Content-Length.
   const chunks: Uint8Array[] = [];
   let total = 0;
   try {
-    const reader = res.body?.getReader();
-    for (;;) {
-      const { done, value: chunk } = reader ? await reader.read() : { done: true as const, value: undefined };
-      if (done) break;
+    for await (const chunk of res.body as AsyncIterable<Buffer>) {
       total += chunk.byteLength;
       if (total > maxBytes) {
-        await reader?.cancel().catch(() => {});
+        res.body.destroy();
         throw tooLarge(total, maxBytes);
       }
       chunks.push(chunk);

@@ -49,3 +49,6 @@ export function batchKeys(namespace: string, batch: string) {
 export type BatchKeys = ReturnType<typeof batchKeys>;
 
 export const isUrl = (input: string) => /^https?:\/\//i.test(input);
+
+/** The Redis the queue lives on (here, not in connection.ts, so the command line's help loads no Redis client). */
+export const defaultRedisUrl = () => process.env.IMGCLASS_REDIS_URL ?? 'redis://127.0.0.1:6379';

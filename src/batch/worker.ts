@@ -5,6 +5,8 @@ import { ImgclassError, describeError, isImgclassError } from '../util/errors.js
 import { connectWorkerRedis, redactUrl } from './connection.js';
 import { fetchImageBytes } from './fetch.js';
 import { checkName, isUrl, queueName, type BatchTask } from './names.js';
+import { readConfinedFile, resolveRoots } from './roots.js';
+import type { UrlPolicy } from './url-guard.js';
 import { BatchStore } from './store.js';
 
 /** What a job carries: the batch and one input (a path on storage every worker sees, or a URL), never image bytes. */
@@ -18,7 +20,7 @@ export interface BatchJobData {
  * the same functions `predict`/`classify` use, so a worker's lines are theirs.
  */
 export interface InferenceTask<Line> {
-  /** One line for one input; `source` is the path itself or the bytes fetched from a URL. */
+  /** One line for one input; `source` is the bytes read from the file (once confined to the roots) or fetched from the URL. */
   answer(file: string, source: string | Uint8Array): Promise<Line>;
   /** The line for an input that cannot be classified (bad image, dead URL, or a job that kept failing). */
   failure(file: string, e: ImgclassError, message: string): Line;
@@ -42,6 +44,10 @@ export interface BatchWorkerOptions<Line> {
   maxStalls?: number;
   fetchTimeoutMs?: number;
   maxBytes?: number;
+  /** Directories files are read from (default: the working directory); anything else is a PATH_REFUSED line. */
+  roots?: readonly string[];
+  /** Which URLs may be fetched (default: public addresses only); a refused one is a URL_REFUSED line. */
+  urlPolicy?: UrlPolicy;
   log?: (message: string) => void;
 }
 
@@ -80,6 +86,7 @@ export async function startBatchWorker<Line>(o: BatchWorkerOptions<Line>): Promi
   const queue = queueName(o.namespace, o.task);
   const name = `${os.hostname()}:${process.pid}`;
   const lockMs = o.lockMs ?? 30_000;
+  const roots = await resolveRoots(o.roots ?? []);
   const redis: Redis = await connectWorkerRedis(o.redisUrl);
   let lastRedisError = 0;
   redis.on('error', (e) => {
@@ -96,7 +103,9 @@ export async function startBatchWorker<Line>(o: BatchWorkerOptions<Line>): Promi
     if (status !== 'open') return status === 'cancelled' ? 'cancelled' : 'batch removed';
     let line: Line;
     try {
-      const source = isUrl(input) ? await fetchImageBytes(input, { timeoutMs: o.fetchTimeoutMs, maxBytes: o.maxBytes }) : input;
+      const source = isUrl(input)
+        ? await fetchImageBytes(input, { timeoutMs: o.fetchTimeoutMs, maxBytes: o.maxBytes, policy: o.urlPolicy })
+        : await readConfinedFile(input, roots, o.maxBytes);
       line = await infer(() => o.inference.answer(input, source));
     } catch (e) {
       const attempts = job.opts.attempts ?? 1;
@@ -131,7 +140,13 @@ export async function startBatchWorker<Line>(o: BatchWorkerOptions<Line>): Promi
   });
   void worker.run();
   await worker.waitUntilReady();
-  log(`imgclass worker ${name} ready: queue ${queue} on ${redactUrl(o.redisUrl)}, concurrency ${o.concurrency ?? 1}`);
+  const urls = o.urlPolicy?.allowPrivate
+    ? 'any address'
+    : `public addresses${o.urlPolicy?.allowHosts?.length ? ` and ${o.urlPolicy.allowHosts.join(', ')}` : ''}`;
+  log(
+    `imgclass worker ${name} ready: queue ${queue} on ${redactUrl(o.redisUrl)}, concurrency ${o.concurrency ?? 1}; ` +
+      `files under ${roots.given.join(', ')}; URLs to ${urls}`,
+  );
 
   return {
     name,

@@ -1,10 +1,6 @@
-import { BATCH_TASKS } from '../batch/names.js';
-import { FACE_DETECTORS } from '../app/dog-app.js';
+import { BATCH_TASKS, DEFAULT_NAMESPACE, defaultRedisUrl } from '../batch/names.js';
+import { FACE_DETECTORS } from '../app/face-detectors.js';
 import { type Command, InvalidArgumentError, Option } from 'commander';
-import { defaultRedisUrl } from '../batch/connection.js';
-import { DEFAULT_NAMESPACE } from '../batch/names.js';
-import { runBatchCancel, runBatchResults, runBatchStatus, runBatchSubmit } from './batch.js';
-import { runWorker } from './worker.js';
 
 const positiveInt = (v: string) => {
   const n = Number(v);
@@ -17,6 +13,13 @@ const positiveNumber = (v: string) => {
   return n;
 };
 const collect = (v: string, all: string[]) => [...all, v];
+const collectList = (v: string, all: string[]) => [
+  ...all,
+  ...v
+    .split(',')
+    .map((h) => h.trim())
+    .filter(Boolean),
+];
 
 /** --redis and --namespace, on every command that talks to the queue. */
 function queueOptions(cmd: Command): Command {
@@ -25,7 +28,10 @@ function queueOptions(cmd: Command): Command {
     .option('--namespace <name>', 'separates independent worker pools on one Redis (queues <name>-predict, <name>-classify)', DEFAULT_NAMESPACE);
 }
 
-/** `imgclass worker` and `imgclass batch …`: batch jobs spread over many machines with BullMQ on Redis. */
+/**
+ * `imgclass worker` and `imgclass batch …`: batch jobs spread over many machines with BullMQ on Redis.
+ * Declared here with light imports only; each action imports its module (and BullMQ) when it runs.
+ */
 export function registerBatchCommands(program: Command): void {
   queueOptions(program.command('worker'))
     .description(
@@ -40,7 +46,16 @@ export function registerBatchCommands(program: Command): void {
     .option('--no-flip', 'do not average over the mirror image')
     .option('--lock-ms <ms>', 'a job whose worker stops renewing its claim this long (killed, frozen) is handed to another worker', positiveInt, 30_000)
     .option('--fetch-timeout <s>', 'seconds to download one URL before retrying it later', positiveNumber, 30)
+    .option('--root <dir>', 'read job files only under DIR, symlinks resolved (repeat for more; default: the working directory)', collect, [])
+    .option(
+      '--allow-url-host <host>',
+      'fetch URLs of HOST even if it resolves to a private or loopback address (repeat, or comma-separate; default: public addresses only)',
+      collectList,
+      [],
+    )
+    .option('--allow-private-urls', 'fetch URLs whatever address they resolve to (only where every job submitter is trusted)')
     .action(async (o) => {
+      const { runWorker } = await import('./worker.js');
       process.exitCode = await runWorker(o);
     });
 
@@ -59,6 +74,7 @@ export function registerBatchCommands(program: Command): void {
     .option('--ttl-hours <h>', 'the batch and its results are removed this long after its last change (0: kept until `results --remove`)', positiveNumber, 168)
     .option('--attempts <n>', 'tries per input for transient failures (timeouts, 5xx, Redis blips), with exponential backoff', positiveInt, 3)
     .action(async (inputs: string[], o) => {
+      const { runBatchSubmit } = await import('./batch.js');
       process.exitCode = await runBatchSubmit(inputs, o);
     });
 
@@ -68,6 +84,7 @@ export function registerBatchCommands(program: Command): void {
     .option('--json', 'one JSON object')
     .option('--watch', 'follow until the batch is finished (a progress bar on a terminal)')
     .action(async (name: string, o) => {
+      const { runBatchStatus } = await import('./batch.js');
       process.exitCode = await runBatchStatus(name, o);
     });
 
@@ -79,6 +96,7 @@ export function registerBatchCommands(program: Command): void {
     .option('--partial', 'write the results there are now, leaving out pending inputs')
     .option('--remove', 'then remove the batch and its results from Redis')
     .action(async (name: string, o) => {
+      const { runBatchResults } = await import('./batch.js');
       process.exitCode = await runBatchResults(name, o);
     });
 
@@ -87,6 +105,7 @@ export function registerBatchCommands(program: Command): void {
     .argument('<name>', 'batch name')
     .option('--remove', 'also remove the batch and its results from Redis now')
     .action(async (name: string, o) => {
+      const { runBatchCancel } = await import('./batch.js');
       process.exitCode = await runBatchCancel(name, o);
     });
 }

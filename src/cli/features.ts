@@ -2,7 +2,7 @@ import { loadDataset, type SplitName } from '../data/dataset.js';
 import { extractFeatures, featureSpaceKey } from '../features/bottleneck.js';
 import { loadBackbone } from '../models/backbone.js';
 import { progress } from '../util/progress.js';
-import { reportSkipped } from './toolkit.js';
+import { reportSkipped } from './path-args.js';
 import type { ResizeMode } from '../data/transform.js';
 
 export interface FeaturesCliOptions {

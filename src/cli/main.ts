@@ -1,17 +1,20 @@
 #!/usr/bin/env node
+/*
+ * The command line parses its arguments before it loads anything heavy: this module and what it
+ * imports statically are commander, the options' choices and defaults (modules with nothing heavy
+ * to import), and the error type. Each command's action imports its own module with `await
+ * import()` when that command runs, so `--help` loads no engine, and `predict` loads neither TF.js
+ * nor OpenCV.js, the charts, the browser bundler or the queue (test/startup.test.ts checks it).
+ * A new command: declare its options here, and import its module in its action, the same way.
+ */
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { FACE_DETECTORS } from '../app/dog-app.js';
+import { FACE_DETECTORS } from '../app/face-detectors.js';
 import { DEFAULT_QUALITY, QUALITIES } from '../app/quality.js';
-import { RESIZE_MODES } from '../data/transform.js';
+import { RESIZE_MODES } from '../data/pixels.js';
 import { DEFAULT_BACKBONE } from '../models/registry.js';
 import { describeError, ImgclassError, isImgclassError } from '../util/errors.js';
 import { applyCliModelDirDefault } from './defaults.js';
-import { runPredict } from './predict.js';
-import { runClassify } from './classify.js';
-import { runServe } from './serve.js';
-import { runFeatures } from './features.js';
-import { runExport } from './export.js';
-import { FEATURE_CACHE_HELP, runEvalCli, runExploreCli, runKFoldCli, runSweepCli, runTrainCli, trainingOptions } from './toolkit.js';
+import { FEATURE_CACHE_HELP, trainingOptions } from './toolkit-options.js';
 import { rejectInapplicableOptions } from './option-rules.js';
 import { installInterruptHandler } from '../util/interrupt.js';
 import { registerBatchCommands } from './batch-commands.js';
@@ -82,6 +85,7 @@ program
   .addOption(presetOption())
   .action(async (paths: string[], o) => {
     needPaths(paths, o);
+    const { runPredict } = await import('./predict.js');
     process.exitCode = await runPredict(paths, o);
   });
 
@@ -101,6 +105,7 @@ program
   .option('--no-flip', 'do not average over the mirror image')
   .action(async (paths: string[], o) => {
     needPaths(paths, o);
+    const { runClassify } = await import('./classify.js');
     process.exitCode = await runClassify(paths, o);
   });
 
@@ -116,6 +121,7 @@ program
   .option('--verify-count <n>', 'photos to verify on', positiveInt, 50)
   .option('--no-flip', 'leave mirror-image averaging out of the graph')
   .action(async (models: string[], o) => {
+    const { runExport } = await import('./export.js');
     process.exitCode = await runExport(models, o);
   });
 
@@ -130,6 +136,7 @@ program
   .option('--max-mb <n>', 'largest upload in MB', (v) => Number(v), 20)
   .option('--queue <n>', 'requests allowed to wait for inference before 503', positiveInt, 16)
   .action(async (o) => {
+    const { runServe } = await import('./serve.js');
     await runServe(o);
   });
 
@@ -146,6 +153,7 @@ program
       process.stderr.write('imgclass: features --cache is deprecated; use --feature-cache (the same option as train, sweep, kfold and eval)\n');
       o.featureCache ??= o.cache;
     }
+    const { runFeatures } = await import('./features.js');
     process.exitCode = await runFeatures(dir, o);
   });
 
@@ -159,6 +167,7 @@ toolkitCommand(
     rejectInapplicableOptions('train', cmd);
     // which options the user typed (not defaults): with --resume only those are compared with the run's
     const given = new Set(cmd.options.map((opt) => opt.attributeName()).filter((k) => cmd.getOptionValueSource(k) === 'cli'));
+    const { runTrainCli } = await import('./toolkit.js');
     process.exitCode = await runTrainCli(dir, { ...o, given });
   });
 
@@ -183,6 +192,7 @@ program
   .option('--top-losses <n>', 'worst mistakes to list', positiveInt, 10)
   .action(async (args: string[], o) => {
     if (args.length < 2) throw new InvalidArgumentError('eval needs MODEL_DIR... DATA_DIR');
+    const { runEvalCli } = await import('./toolkit.js');
     process.exitCode = await runEvalCli(args, o);
   });
 
@@ -194,6 +204,7 @@ toolkitCommand('sweep', "Grid search over optimisers × epochs (the seed's exper
   .option('--json', 'one JSON array')
   .action(async (dir: string, o, cmd: Command) => {
     rejectInapplicableOptions('sweep', cmd);
+    const { runSweepCli } = await import('./toolkit.js');
     process.exitCode = await runSweepCli(dir, o);
   });
 
@@ -203,6 +214,7 @@ toolkitCommand('kfold', 'Stratified k-fold cross-validation on train + valid mer
   .option('--json', 'one JSON object')
   .action(async (dir: string, o, cmd: Command) => {
     rejectInapplicableOptions('kfold', cmd);
+    const { runKFoldCli } = await import('./toolkit.js');
     process.exitCode = await runKFoldCli(dir, o);
   });
 
@@ -213,6 +225,7 @@ program
   .option('--json', 'one JSON object')
   .option('--out <dir>', 'where the charts go (default runs/explore-<name>)')
   .action(async (dir: string, o) => {
+    const { runExploreCli } = await import('./toolkit.js');
     process.exitCode = await runExploreCli(dir, o);
   });
 

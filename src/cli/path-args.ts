@@ -1,6 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { walkImages } from '../data/walk.js';
-import { reportSkipped } from './toolkit.js';
+import { describeSkipped, walkImages, type SkippedFile } from '../data/walk.js';
 import { ImgclassError } from '../util/errors.js';
 
 /**
@@ -50,4 +49,10 @@ export async function filesFromArgs(paths: readonly string[], filesFrom: readonl
 export function splitList(text: string): string[] {
   const parts = text.includes('\0') ? text.split('\0') : text.split(/\r?\n/);
   return parts.filter((p) => p.length > 0);
+}
+
+/** The one stderr line about entries of a data set that are not images. */
+export function reportSkipped(skipped: readonly SkippedFile[]): void {
+  const note = describeSkipped(skipped);
+  if (note) process.stderr.write(`imgclass: ${note}\n`);
 }

@@ -1,8 +1,4 @@
-import { ARCHITECTURES } from '../training/pipeline.js';
-import { OPTIMIZERS } from '../training/architectures.js';
-import { DEFAULT_BACKBONE } from '../models/registry.js';
 import path from 'node:path';
-import { Option, type Command } from 'commander';
 import { evaluateModels, formatReport } from '../evaluation/run-eval.js';
 import { runTraining, type Architecture, type TrainingOptions } from '../training/pipeline.js';
 import type { OptimizerName } from '../training/architectures.js';
@@ -10,60 +6,10 @@ import { progress } from '../util/progress.js';
 import { ImgclassError } from '../util/errors.js';
 import { kfold, sweep } from '../training/tuning.js';
 import { explore, formatExploration, IMBALANCE_WARN_RATIO } from '../data/explore.js';
-import { DEFAULT_PATIENCE } from '../training/pipeline.js';
 import { leakageWarning } from '../data/duplicates.js';
 import { INTERRUPTED_EXIT_CODE } from '../util/interrupt.js';
 import type { UnknownCalibration } from '../models/unknown.js';
-import { describeSkipped, type SkippedFile } from '../data/walk.js';
-
-const num = (v: string) => {
-  const n = Number(v);
-  if (!Number.isFinite(n)) throw new Error(`not a number: ${v}`);
-  return n;
-};
-
-/** Options shared by train, sweep and kfold (the seed's hyperparameters). */
-export function trainingOptions(cmd: Command): Command {
-  return cmd
-    .addOption(new Option('--arch <arch>', 'model').choices(ARCHITECTURES).default('head'))
-    .option('--backbone <name>', 'backbone for feature models', DEFAULT_BACKBONE)
-    .addOption(new Option('--input <kind>', 'what a feature model reads').choices(['features', 'features+probabilities']).default('features'))
-    .addOption(new Option('--optimizer <name>').choices(OPTIMIZERS).default('rmsprop'))
-    .option('--lr <rate>', "learning rate (default: the optimiser's Keras default)", num)
-    .option('--epochs <n>', 'epochs', num, 20)
-    .option('--batch-size <n>', 'batch size', num, 20)
-    .option(
-      '--patience <n>',
-      `early stopping: stop after this many epochs without a better validation loss; the best epoch's weights are what model/ holds (0 = train every epoch)`,
-      num,
-      DEFAULT_PATIENCE,
-    )
-    .addOption(
-      new Option('--class-weight <mode>', 'weigh each class in the loss by n / (classes × its count), for imbalanced data')
-        .choices(['none', 'balanced'])
-        .default('none'),
-    )
-    .option('--hidden <n>', 'head: hidden units (0 = linear)', num)
-    .option('--dropout <p>', 'dropout rate', num)
-    .option('--size <px>', 'pixel models: input side', num)
-    .addOption(
-      new Option(
-        '--resize <mode>',
-        'how photos are fitted to the input: centre crop, squash, or keep-aspect (whole photo, shorter side to the input size; feature models on MobileNet)',
-      ).choices(['center-crop', 'squash', 'keep-aspect']),
-    )
-    .option('--valid-from-train <fraction>', "carve a stratified validation set from train; the data set's own valid folder becomes the test set", num)
-    .option('--no-augment', 'no augmentation (mirror features, or flips/shifts/zoom/brightness on pixels)')
-    .option('--seed <n>', 'seed for splits and augmentation', num, 42)
-    .option('--feature-cache <dir>', FEATURE_CACHE_HELP)
-    .option(
-      '--unknown-photos <dir>',
-      'a folder of photos of none of the classes, to calibrate the "unknown" answer with (held-out photos of the classes are always used); repeat for several',
-      (v: string, all: string[] = []) => [...all, v],
-    );
-}
-
-export const FEATURE_CACHE_HELP = 'bottleneck feature cache directory (default $IMGCLASS_FEATURE_CACHE, else ~/.cache/imgclass/features)';
+import { reportSkipped } from './path-args.js';
 
 export function toTrainingOptions(dataDir: string, runDir: string, o: Record<string, unknown>): TrainingOptions {
   return {
@@ -267,10 +213,4 @@ export async function runExploreCli(dataDir: string, o: { json?: boolean; out?: 
   reportSkipped(e.skipped);
   process.stdout.write(o.json ? JSON.stringify(e) + '\n' : formatExploration(e));
   return e.unreadable.length ? 1 : 0;
-}
-
-/** The one stderr line about entries of a data set that are not images. */
-export function reportSkipped(skipped: readonly SkippedFile[]): void {
-  const note = describeSkipped(skipped);
-  if (note) process.stderr.write(`imgclass: ${note}\n`);
 }

@@ -18,6 +18,9 @@ export interface WorkerCliOptions {
   flip?: boolean;
   lockMs: number;
   fetchTimeout: number;
+  root?: string[];
+  allowUrlHost?: string[];
+  allowPrivateUrls?: boolean;
 }
 
 /** The models of one task, loaded once, answering with exactly predict's or classify's lines. */
@@ -62,6 +65,8 @@ export async function runWorker(o: WorkerCliOptions): Promise<number> {
     concurrency: o.concurrency,
     lockMs: o.lockMs,
     fetchTimeoutMs: o.fetchTimeout * 1000,
+    roots: o.root ?? [],
+    urlPolicy: { allowHosts: o.allowUrlHost ?? [], allowPrivate: o.allowPrivateUrls === true },
   });
   const log = (m: string) => process.stderr.write(`${m}\n`);
   let lastCount = 0;

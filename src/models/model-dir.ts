@@ -1,8 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import * as tfl from '@tensorflow/tfjs-layers';
+import type * as tfl from '@tensorflow/tfjs-layers';
 import type { Preprocessing } from '../data/preprocess.js';
-import { initTf } from '../runtime/tf.js';
 import { settledDir, writeDirAtomic, writeFileAtomic } from '../util/atomic.js';
 import { ImgclassError } from '../util/errors.js';
 import { fileLoader, fileSaver } from './tfjs-io.js';
@@ -77,7 +76,9 @@ export interface LoadedModel {
   model: tfl.LayersModel;
 }
 
+/** The model as a TF.js network (training, resuming, the tfjs engine); TF.js is loaded here, on first use, not with this module. */
 export async function loadModelDir(modelDir: string): Promise<LoadedModel> {
+  const [{ initTf }, tfl] = await Promise.all([import('../runtime/tf.js'), import('@tensorflow/tfjs-layers')]);
   await initTf();
   // a checkpoint swap cut short by a kill leaves the previous complete version beside the target
   const dir = await settledDir(modelDir);

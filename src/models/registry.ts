@@ -1,7 +1,7 @@
 import { IMAGENET_CLASSES_FILE } from '../data/imagenet.js';
 import type { StoredFile } from '../util/file-store.js';
-import { PREPROCESSING_PRESETS, type Preprocessing } from '../data/preprocess.js';
-import type { ResizeMode } from '../data/transform.js';
+import { PREPROCESSING_PRESETS, type Preprocessing } from '../data/tensor.js';
+import type { ResizeMode } from '../data/pixels.js';
 import { MOBILENET_V1_075_224_SHA256 } from './mobilenet-checksums.js';
 
 /**

@@ -1,5 +1,6 @@
 import * as tfl from '@tensorflow/tfjs-layers';
 import { tf } from '../runtime/tf.js';
+import type { OptimizerName } from './choices.js';
 
 /**
  * The networks the seeds build, in TF.js Layers (which mirrors Keras layer for layer).
@@ -84,8 +85,7 @@ export function seedOtsuCnn(o: CnnOptions): tfl.Sequential {
   return m;
 }
 
-export const OPTIMIZERS = ['rmsprop', 'adam', 'sgd'] as const;
-export type OptimizerName = (typeof OPTIMIZERS)[number];
+export { OPTIMIZERS, type OptimizerName } from './choices.js';
 
 /** Keras' default learning rates: rmsprop 1e-3, adam 1e-3, sgd 1e-2. */
 export const DEFAULT_LEARNING_RATES: Record<OptimizerName, number> = { rmsprop: 1e-3, adam: 1e-3, sgd: 1e-2 };

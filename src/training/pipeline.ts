@@ -24,15 +24,9 @@ import { oneHot, trainModel, type TrainResult, type TrainTensors } from './train
 import { checkSameData, readRunForResume, resumeOptions, type SavedRun } from './resume.js';
 import type * as tfl from '@tensorflow/tfjs-layers';
 
-/**
- * - head: seed 1's transfer head on bottleneck features (Dropout → Dense(relu) → Dropout → Dense)
- * - linear: softmax regression on the features
- * - imagenet-linear: linear head initialised from the backbone's ImageNet rows for the classes
- * - scratch: seed 1's CNN from scratch on pixels (x/255)
- * - otsu: seed 2's CNN on Otsu-binarised greyscale
- */
-export const ARCHITECTURES = ['head', 'linear', 'imagenet-linear', 'scratch', 'otsu'] as const;
-export type Architecture = (typeof ARCHITECTURES)[number];
+import { DEFAULT_PATIENCE, type Architecture } from './choices.js';
+
+export { ARCHITECTURES, DEFAULT_PATIENCE, type Architecture } from './choices.js';
 
 export interface TrainingOptions {
   dataDir: string;
@@ -74,9 +68,6 @@ export interface PreparedData {
   valid: LabeledFile[];
   test: LabeledFile[];
 }
-
-/** Early stopping is on by default: 8 epochs without a better validation loss, the best weights kept (model/). */
-export const DEFAULT_PATIENCE = 8;
 
 /** The values a run actually trains with (defaults resolved), as config.json and the manifest record them. */
 export function resolvedHyperparameters(o: Pick<TrainingOptions, 'arch' | 'optimizer' | 'learningRate' | 'hidden' | 'dropout' | 'patience' | 'classWeight'>) {

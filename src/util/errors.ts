@@ -20,6 +20,10 @@ export type ImgclassErrorCode =
   | 'FILE_NOT_FOUND'
   // batch jobs (imgclass worker / batch)
   | 'FETCH_FAILED'
+  /** a URL the worker's URL policy forbids (a non-public address, a redirect to one, not http) */
+  | 'URL_REFUSED'
+  /** a file outside the worker's --root directories ("..", an absolute path elsewhere, a link out) */
+  | 'PATH_REFUSED'
   | 'JOB_FAILED'
   | 'CANCELLED'
   | 'REDIS_UNAVAILABLE'

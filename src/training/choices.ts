@@ -1,0 +1,19 @@
+/**
+ * The training options' choices and defaults, with nothing to import: the command line offers them
+ * in its help without loading TF.js (pipeline.ts and architectures.ts re-export them).
+ */
+/**
+ * - head: seed 1's transfer head on bottleneck features (Dropout → Dense(relu) → Dropout → Dense)
+ * - linear: softmax regression on the features
+ * - imagenet-linear: linear head initialised from the backbone's ImageNet rows for the classes
+ * - scratch: seed 1's CNN from scratch on pixels (x/255)
+ * - otsu: seed 2's CNN on Otsu-binarised greyscale
+ */
+export const ARCHITECTURES = ['head', 'linear', 'imagenet-linear', 'scratch', 'otsu'] as const;
+export type Architecture = (typeof ARCHITECTURES)[number];
+
+export const OPTIMIZERS = ['rmsprop', 'adam', 'sgd'] as const;
+export type OptimizerName = (typeof OPTIMIZERS)[number];
+
+/** Early stopping is on by default: 8 epochs without a better validation loss, the best weights kept (model/). */
+export const DEFAULT_PATIENCE = 8;

@@ -1,0 +1,117 @@
+/**
+ * Every command loads only what it uses: run the command line (and the library's entry) with a
+ * hook that records each module the process asks for (support/record-modules.mjs), and check which
+ * packages are among them. A structural check of the module graph on real runs, not a timer
+ * (the times are bench:startup's).
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { sampleClassFolders, sharedDataDir } from './shared.js';
+
+const root = path.resolve(import.meta.dirname, '..');
+const cli = path.join(root, 'src', 'cli', 'main.ts');
+const recorder = path.join(root, 'support', 'record-modules.mjs');
+const data = sharedDataDir();
+
+/** The optional heavy parts, as the packages that make them. */
+const HEAVY = {
+  'TF.js': '@tensorflow/',
+  'OpenCV.js': '@techstark/opencv-js/',
+  vega: 'vega',
+  esbuild: 'esbuild/',
+  bullmq: 'bullmq/',
+  fastify: 'fastify/',
+  ioredis: 'ioredis/',
+} as const;
+
+/** The packages (node_modules/<name>) a node process loaded, and our own source files. */
+async function loaded(args: string[]): Promise<{ packages: Set<string>; sources: Set<string>; stdout: string; code: number }> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'imgclass-startup-'));
+  const record = path.join(dir, 'modules.txt');
+  await writeFile(record, '');
+  // a script is written to a file: `-e` with --input-type=module would be inherited by onnxruntime's eval'd CommonJS workers
+  if (args[0] === 'script') {
+    await writeFile(path.join(dir, 'script.mjs'), args[1]!);
+    args = [path.join(dir, 'script.mjs')];
+  }
+  const { code, stdout } = await new Promise<{ code: number; stdout: string }>((resolve) => {
+    const child = execFile(
+      process.execPath,
+      ['--import', recorder, '--import', 'tsx', ...args],
+      { cwd: root, env: { ...process.env, IMGCLASS_RECORD_MODULES: record }, maxBuffer: 1 << 24 },
+      (err, out) => resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout: out }),
+    );
+    child.stdin!.end();
+  });
+  const files = (await readFile(record, 'utf8')).split('\n').filter(Boolean);
+  const packages = new Set(files.flatMap((f) => /node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(f)?.[1] ?? []));
+  const sources = new Set(files.filter((f) => f.startsWith(path.join(root, 'src') + path.sep)).map((f) => path.relative(root, f)));
+  return { packages, sources, stdout, code };
+}
+
+function heavyIn(packages: Set<string>): string[] {
+  return Object.entries(HEAVY)
+    .filter(([, prefix]) => [...packages].some((p) => `${p}/`.startsWith(prefix) || (prefix === 'vega' && p.startsWith('vega'))))
+    .map(([name]) => name);
+}
+
+const dog = sampleClassFolders(path.join(data, 'imagewoof/val'), 1)[0]!.file;
+
+test('the recorder sees ES imports and require() inside CommonJS packages (else the checks below prove nothing)', async () => {
+  const imports = ['bullmq', 'vega', '@tensorflow/tfjs-core', 'fastify'].map((p) => `await import(${JSON.stringify(import.meta.resolve(p))});`);
+  const { packages } = await loaded(['script', imports.join('\n')]);
+  assert.deepEqual(heavyIn(packages).sort(), ['TF.js', 'bullmq', 'fastify', 'vega']);
+  assert.ok(packages.has('avvio'), "fastify's own require() of its dependencies is seen");
+});
+
+test('--help loads commander and no engine at all', async () => {
+  const { packages, stdout, code } = await loaded([cli, '--help']);
+  assert.equal(code, 0);
+  assert.match(stdout, /predict/);
+  assert.deepEqual(
+    [...packages].filter((p) => p !== 'tsx'),
+    ['commander'],
+  );
+});
+
+test('predict loads onnxruntime and sharp, none of TF.js, OpenCV.js, vega, esbuild, bullmq, fastify', async () => {
+  const { packages, stdout, code } = await loaded([cli, 'predict', '--json', dog]);
+  assert.equal(code, 0);
+  assert.equal(JSON.parse(stdout).kind, 'dog');
+  for (const p of ['onnxruntime-node', 'sharp']) assert.ok(packages.has(p), `${p} was used`);
+  assert.deepEqual(heavyIn(packages), []);
+});
+
+test('classify with a trained head (TF.js files on disk) answers without loading TF.js or the other heavy parts', async () => {
+  const model = path.join(root, 'models', 'imagewoof-head');
+  const { packages, stdout, code } = await loaded([cli, 'classify', '--json', '--model', model, dog]);
+  assert.equal(code, 0);
+  assert.ok(JSON.parse(stdout).label);
+  assert.deepEqual(heavyIn(packages), []);
+});
+
+test('the library: importing the main entry and a first answer load none of the heavy parts; imgclass/toolkit is where TF.js is', async () => {
+  const script = `const { createDogApp } = await import(${JSON.stringify(path.join(root, 'src', 'index.ts'))});
+    const app = await createDogApp({ quality: 'standard' });
+    console.log(JSON.stringify(await app.classify(${JSON.stringify(dog)})));
+    app.dispose();`;
+  const lib = await loaded(['script', script]);
+  assert.equal(lib.code, 0);
+  assert.equal(JSON.parse(lib.stdout).kind, 'dog');
+  assert.deepEqual(heavyIn(lib.packages), []);
+  const toolkit = await loaded(['script', `await import(${JSON.stringify(path.join(root, 'src', 'toolkit.ts'))})`]);
+  assert.deepEqual(heavyIn(toolkit.packages), ['TF.js']);
+});
+
+test('serve --help and train --help parse without loading the server or TF.js', async () => {
+  for (const command of ['serve', 'train', 'worker']) {
+    const { packages, sources, code } = await loaded([cli, command, '--help']);
+    assert.equal(code, 0);
+    assert.deepEqual(heavyIn(packages), [], command);
+    assert.ok(![...sources].some((s) => /^src\/(server\/|training\/pipeline\.ts|batch\/(batch|worker)\.ts)/.test(s)), `${command}: ${[...sources].join(' ')}`);
+  }
+});
