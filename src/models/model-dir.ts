@@ -19,6 +19,7 @@ import { fileLoader, fileSaver } from './tfjs-io.js';
 export const MODEL_FORMAT = 'imgclass-model';
 export const MODEL_FORMAT_VERSION = 1;
 
+/** What a trained model reads: the backbone's features, features plus ImageNet probabilities, or the image itself (a CNN on pixels). */
 export type ModelInput =
   /** the backbone's pooled feature vector */
   | 'features'
@@ -36,6 +37,7 @@ export function sameClasses(a: ClassInfo[], b: ClassInfo[]): boolean {
   return a.length === b.length && a.every((c, i) => c.name === b[i]!.name);
 }
 
+/** `manifest.json` of a trained model directory: classes, backbone and preprocessing, training record and metrics. */
 export interface ModelManifest {
   format: typeof MODEL_FORMAT;
   version: number;
@@ -50,6 +52,7 @@ export interface ModelManifest {
   metrics?: Record<string, unknown>;
 }
 
+/** Reads and checks a model directory's `manifest.json`; a missing or damaged one is an `ImgclassError` naming the file. */
 export async function readManifest(modelDir: string): Promise<ModelManifest> {
   const dir = await settledDir(modelDir);
   const file = path.join(dir, 'manifest.json');
@@ -77,6 +80,7 @@ export interface LoadedModel {
   model: tfl.LayersModel;
 }
 
+/** Loads a trained model directory as a TF.js model with its manifest (what training and export start from). */
 export async function loadModelDir(modelDir: string): Promise<LoadedModel> {
   await initTf();
   // a checkpoint swap cut short by a kill leaves the previous complete version beside the target

@@ -85,11 +85,13 @@ export function seedOtsuCnn(o: CnnOptions): tfl.Sequential {
 }
 
 export const OPTIMIZERS = ['rmsprop', 'adam', 'sgd'] as const;
+/** An optimizer `train` accepts. */
 export type OptimizerName = (typeof OPTIMIZERS)[number];
 
 /** Keras' default learning rates: rmsprop 1e-3, adam 1e-3, sgd 1e-2. */
 export const DEFAULT_LEARNING_RATES: Record<OptimizerName, number> = { rmsprop: 1e-3, adam: 1e-3, sgd: 1e-2 };
 
+/** A TF.js optimizer by name, at `learningRate` or Keras' default for it. */
 export function makeOptimizer(name: OptimizerName, learningRate?: number): tf.Optimizer {
   const lr = learningRate ?? DEFAULT_LEARNING_RATES[name];
   switch (name) {

@@ -32,8 +32,10 @@ import type * as tfl from '@tensorflow/tfjs-layers';
  * - otsu: seed 2's CNN on Otsu-binarised greyscale
  */
 export const ARCHITECTURES = ['head', 'linear', 'imagenet-linear', 'scratch', 'otsu'] as const;
+/** A model architecture `train --arch` accepts. */
 export type Architecture = (typeof ARCHITECTURES)[number];
 
+/** Everything one training run needs: data, run directory, architecture, optimizer and schedule (the `train` command's options). */
 export interface TrainingOptions {
   dataDir: string;
   runDir: string;
