@@ -95,6 +95,7 @@ export class DogApp {
     private readonly coco: YoloxDetector | null,
   ) {}
 
+  /** Loads every model the options ask for (backbone, breed classifier, face detector, and YOLOX-nano for the 'fast' and 'accurate' presets) once; options given as `undefined` keep their defaults. */
   static async create(options: DogAppOptions = {}): Promise<DogApp> {
     // an option given as undefined (a CLI flag not set) keeps its default
     const given = Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) as DogAppOptions;
@@ -139,10 +140,12 @@ export class DogApp {
     };
   }
 
+  /** Decodes an input (a path, image bytes, or an already decoded image) within the app's limits, as `classify` does. */
   async decode(input: ImageInput): Promise<DecodedImage> {
     return decodeInput(input, this.options.limits);
   }
 
+  /** Answers one photo: dog, human, both or neither, with breeds, faces and timings. Bad input throws an `ImgclassError` with a stable `code`. */
   async classify(input: ImageInput): Promise<DogAppResult> {
     const t0 = performance.now();
     const image = await this.decode(input);
@@ -180,6 +183,7 @@ export class DogApp {
     return (await this.unit.classify(views.map((v) => v.image))).map((r) => r.probabilities);
   }
 
+  /** Releases every model's session; the app cannot be used afterwards. */
   dispose(): void {
     this.unit.dispose();
     if (this.imagenet !== this.unit) this.imagenet.dispose();

@@ -28,8 +28,10 @@ import type { CombineRule, ViewSpec } from './views.js';
  * same pipeline functions, so their answers agree (test/device.test.ts).
  */
 export const QUALITIES = ['standard', 'fast', 'accurate'] as const;
+/** A preset's name: `standard`, `fast` or `accurate` (the default), in increasing work per photo. */
 export type Quality = (typeof QUALITIES)[number];
 
+/** What a YOLOX preset adds to the shared pipeline: the extra breed views, how they are combined, and when they run. */
 export interface QualityPolicy {
   /** Views the breed is read from when the centre view is not sure. */
   views: ViewSpec[];
@@ -41,6 +43,7 @@ export interface QualityPolicy {
   personRule: PersonEvidenceOptions;
 }
 
+/** The policies of the presets that use YOLOX-nano (`standard` has none): chosen on a tuning half of the unseen Imagewoof photos (docs/benchmarks.md). */
 export const QUALITY_PRESETS: Record<Exclude<Quality, 'standard'>, QualityPolicy> = {
   accurate: {
     views: [

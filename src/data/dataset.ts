@@ -8,8 +8,10 @@ import { ImgclassError } from '../util/errors.js';
 import { stratifiedSplit } from './split.js';
 import { walkImages, type SkippedFile } from './walk.js';
 
+/** The three splits of a data set. */
 export type SplitName = 'train' | 'valid' | 'test';
 
+/** One photo of a data set and its class. */
 export interface LabeledFile {
   file: string;
   /** Index into `Dataset.classes`. */

@@ -9,6 +9,7 @@ import { sniffFormat } from './image.js';
 import type { SkippedFile } from './walk.js';
 import { readFile } from 'node:fs/promises';
 
+/** What `explore` measures about a data set: counts per class and split, sizes, formats, class balance and exact duplicates. */
 export interface Exploration {
   root: string;
   splitSource: string;

@@ -103,6 +103,7 @@ export async function decodeInput(input: ImageInput, limits: Partial<DecodeLimit
   return input;
 }
 
+/** Reads and decodes an image file within `limits` (the byte limit is checked before the file is read whole). */
 export async function loadImage(path: string, limits: Partial<DecodeLimits> = {}): Promise<DecodedImage> {
   const buf = await readImageFile(path, limits.maxBytes ?? DEFAULT_DECODE_LIMITS.maxBytes);
   return decodeImage(buf, limits);

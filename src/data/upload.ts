@@ -7,6 +7,7 @@ import { ImgclassError } from '../util/errors.js';
  */
 export type ImageFormat = 'jpeg' | 'png' | 'webp' | 'gif' | 'tiff' | 'avif';
 
+/** How large an input may be, checked before decoding where possible, and how far a decoded photo is shrunk. */
 export interface DecodeLimits {
   /** Refuse inputs larger than this many bytes (checked before decoding). */
   maxBytes: number;
@@ -19,6 +20,7 @@ export interface DecodeLimits {
   maxSide: number;
 }
 
+/** The limits every host applies unless told otherwise: 20 MB, 50 megapixels, and the longer side shrunk to 1024 px after decoding. */
 export const DEFAULT_DECODE_LIMITS: DecodeLimits = {
   maxBytes: 20_000_000,
   maxPixels: 50_000_000,
@@ -47,6 +49,7 @@ export function resolveLimits(...layers: (Partial<DecodeLimits> | undefined)[]):
   return out;
 }
 
+/** The image format from the first bytes, never from a name or a content type; formats imgclass refuses (SVG, PDF, HEIC, BMP, …) come back as `{ rejected }` with the reason. */
 export function sniffFormat(buf: Uint8Array): ImageFormat | { rejected: string } {
   const b = buf;
   const ascii = (start: number, len: number) => String.fromCharCode(...b.subarray(start, start + len));

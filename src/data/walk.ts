@@ -6,12 +6,14 @@ import { sniffFormat } from './image.js';
 /** Why a walk passed over something it met. */
 export type SkipReason = 'not-an-image' | 'unsupported-format' | 'broken-link' | 'unreadable' | 'link-cycle';
 
+/** Something a walk passed over, with why (reported to the user, never dropped silently). */
 export interface SkippedFile {
   file: string;
   reason: SkipReason;
   detail: string;
 }
 
+/** What a walk over files and directories found: the images, and what it passed over. */
 export interface WalkResult {
   /** The image files, in the order of the paths given; each directory's files sorted by path. */
   files: string[];

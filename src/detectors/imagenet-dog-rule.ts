@@ -14,6 +14,7 @@ import { IMAGENET_DOG_RANGE, IMAGENET_WILD_DOGS } from '../models/imagenet-dogs.
  */
 export type DogRule = 'argmax' | 'mass';
 
+/** Which dog rule to apply to a photo's ImageNet probabilities, and its thresholds. */
 export interface DogDetectorOptions {
   rule?: DogRule;
   /** For 'mass': minimum total dog probability. */
@@ -41,6 +42,7 @@ export function dogClassIndices(wildDogs: boolean): number[] {
   return idx;
 }
 
+/** Whether ImageNet probabilities say "dog", and the dog probability the rule read (`personPresent` raises the 'mass' rule's threshold). */
 export function detectDog(probabilities: Float32Array, options: DogDetectorOptions = {}, personPresent = false): DogVerdict {
   const o = { ...DOG_DETECTOR_DEFAULTS, ...options };
   const idx = dogClassIndices(o.wildDogs);

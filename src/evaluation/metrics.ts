@@ -10,6 +10,7 @@ export interface ClassMetrics {
   support: number;
 }
 
+/** Classification metrics: accuracy, top-k, per-class precision/recall/F1, averages, log loss and the confusion matrix. */
 export interface Evaluation {
   n: number;
   accuracy: number;
@@ -29,12 +30,14 @@ export function argmax(p: ArrayLike<number>): number {
   return best;
 }
 
+/** Counts of true class (rows) against predicted class (columns). */
 export function confusionMatrix(yTrue: number[], yPred: number[], nClasses: number): number[][] {
   const m = Array.from({ length: nClasses }, () => new Array<number>(nClasses).fill(0));
   yTrue.forEach((t, i) => m[t]![yPred[i]!]!++);
   return m;
 }
 
+/** Metrics of predicted probabilities against true labels (top-k for each `ks`). */
 export function evaluate(yTrue: number[], probs: ArrayLike<number>[], classes: string[], ks: number[] = [1, 3, 5]): Evaluation {
   const n = yTrue.length;
   const k = classes.length;

@@ -38,6 +38,7 @@ export interface EvalOptions {
   onProgress?: (done: number, total: number) => void;
 }
 
+/** What `imgclass eval` reports: the metrics, which models on which photos, and the worst mistakes. */
 export interface EvalReport extends Evaluation {
   models: string[];
   data: string;

@@ -31,6 +31,7 @@ export interface Backbone {
    * when the backbone has one that reads the features directly (MobileNet's 1×1 conv_preds).
    */
   imagenetHead?(): Promise<{ kernel: Float32Array; bias: Float32Array } | undefined>;
+  /** Releases the backbone's sessions. */
   dispose(): void;
 }
 

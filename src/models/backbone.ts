@@ -30,6 +30,7 @@ export interface BackboneOptions {
   threads?: number;
 }
 
+/** Loads a registry backbone (by name or entry) on ONNX Runtime, or TF.js when `engine: 'tfjs'`; its graph takes fitted uint8 RGB pixels and normalises them itself. */
 export async function loadBackbone(name: string | RegistryEntry = DEFAULT_BACKBONE, opts: BackboneOptions = {}): Promise<Backbone> {
   const entry = typeof name === 'string' ? registryEntry(name) : name;
   if (!entry.backbone) throw new ImgclassError('BAD_OPTION', `${entry.name} is not a backbone`);

@@ -31,7 +31,9 @@ export interface Classifier {
   readonly backbone: string | null;
   /** For a classifier that reads pixels: how images are fitted and normalised for it. */
   readonly preprocessing?: Preprocessing;
+  /** Class probabilities, one array per input, in the order of `classes`. */
   predict(inputs: ClassifierInput[]): Promise<Float32Array[]>;
+  /** Releases whatever the classifier holds. */
   dispose(): void;
 }
 
@@ -51,6 +53,7 @@ export class ImagenetSubsetClassifier implements Classifier {
     readonly classes: ClassInfo[],
   ) {}
 
+  /** The default breed classifier: the backbone's ImageNet head restricted to its 118 dog breeds (or to `indices`). */
   static async dogBreeds(backbone: string, store?: ModelStore, indices?: number[]): Promise<ImagenetSubsetClassifier> {
     const all = await loadImagenetClasses(store);
     const idx = indices ?? range(IMAGENET_DOG_RANGE.first, IMAGENET_DOG_RANGE.last);
@@ -62,6 +65,7 @@ export class ImagenetSubsetClassifier implements Classifier {
     );
   }
 
+  /** Class probabilities, one array per input, in the order of `classes`. */
   async predict(inputs: ClassifierInput[]): Promise<Float32Array[]> {
     return inputs.map(({ backbone }) => {
       if (!backbone) throw new Error('ImagenetSubsetClassifier needs backbone outputs');
@@ -69,6 +73,7 @@ export class ImagenetSubsetClassifier implements Classifier {
     });
   }
 
+  /** Releases whatever the classifier holds. */
   dispose(): void {}
 }
 
@@ -96,6 +101,7 @@ export class TrainedClassifier implements Classifier {
     return this.manifest.preprocessing;
   }
 
+  /** Loads a trained model directory (as `imgclass train` writes it), converting its network to ONNX in memory. */
   static async load(dir: string, o: { threads?: number } = {}): Promise<TrainedClassifier> {
     const manifest = await readManifest(dir);
     if (manifest.backbone) {
@@ -162,6 +168,7 @@ export class TrainedClassifier implements Classifier {
     }
   }
 
+  /** Class probabilities, one array per input, in the order of `classes`. */
   async predict(inputs: ClassifierInput[]): Promise<Float32Array[]> {
     if (inputs.length === 0) return [];
     const res = await this.session.run({ input: await this.inputTensor(inputs) });
@@ -181,6 +188,7 @@ export class TrainedClassifier implements Classifier {
     return new ort.Tensor('float32', concatAll(rows), [rows.length, rows[0]!.length]);
   }
 
+  /** Releases whatever the classifier holds. */
   dispose(): void {
     void this.session.release();
   }
@@ -238,11 +246,13 @@ export class EnsembleClassifier implements Classifier {
     for (const m of this.members) m.assertCompatible(backbone);
   }
 
+  /** Class probabilities, one array per input, in the order of `classes`. */
   async predict(inputs: ClassifierInput[]): Promise<Float32Array[]> {
     const per = await Promise.all(this.members.map((m) => m.predict(inputs)));
     return inputs.map((_, i) => meanVectors(per.map((p) => p[i]!)));
   }
 
+  /** Releases whatever the classifier holds. */
   dispose(): void {
     for (const m of this.members) m.dispose();
   }

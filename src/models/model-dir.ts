@@ -18,6 +18,7 @@ import { fileLoader, fileSaver } from './tfjs-io.js';
 export const MODEL_FORMAT = 'imgclass-model';
 export const MODEL_FORMAT_VERSION = 1;
 
+/** What a trained model reads: the backbone's features, features plus ImageNet probabilities, or the image itself (a CNN on pixels). */
 export type ModelInput =
   /** the backbone's pooled feature vector */
   | 'features'
@@ -35,6 +36,7 @@ export function sameClasses(a: ClassInfo[], b: ClassInfo[]): boolean {
   return a.length === b.length && a.every((c, i) => c.name === b[i]!.name);
 }
 
+/** `manifest.json` of a trained model directory: classes, backbone and preprocessing, training record and metrics. */
 export interface ModelManifest {
   format: typeof MODEL_FORMAT;
   version: number;
@@ -49,6 +51,7 @@ export interface ModelManifest {
   metrics?: Record<string, unknown>;
 }
 
+/** Reads and checks a model directory's `manifest.json`; a missing or damaged one is an `ImgclassError` naming the file. */
 export async function readManifest(modelDir: string): Promise<ModelManifest> {
   const dir = await settledDir(modelDir);
   const file = path.join(dir, 'manifest.json');
@@ -76,7 +79,7 @@ export interface LoadedModel {
   model: tfl.LayersModel;
 }
 
-/** The model as a TF.js network (training, resuming, the tfjs engine); TF.js is loaded here, on first use, not with this module. */
+/** Loads a trained model directory as a TF.js model with its manifest (what training and export start from); TF.js is loaded on first use, not with this module. */
 export async function loadModelDir(modelDir: string): Promise<LoadedModel> {
   const [{ initTf }, tfl] = await Promise.all([import('../runtime/tf.js'), import('@tensorflow/tfjs-layers')]);
   await initTf();

@@ -7,6 +7,7 @@ import type { ClassInfo } from '../data/class-info.js';
 
 export type { ClassInfo } from '../data/class-info.js';
 
+/** A class name and its probability, as answers list them. */
 export interface ClassProbability {
   name: string;
   probability: number;

@@ -18,6 +18,7 @@ export type ModelFile = StoredFile;
 
 export type ModelFormat = 'tfjs-layers' | 'onnx' | 'opencv-haar' | 'tsv' | 'text';
 
+/** How a registry model is used as a backbone: its preprocessing, the outputs holding ImageNet scores and pooled features, and the resize modes it accepts. */
 export interface BackboneSpec {
   preprocessing: Preprocessing;
   /** Tensor (ONNX) or layer (TF.js) holding the 1000 ImageNet class scores. */
@@ -36,6 +37,7 @@ export interface BackboneSpec {
   resizeModes: readonly ResizeMode[];
 }
 
+/** A pretrained model the store can resolve by name: its files (pinned by sha256, with a download URL where one exists), licence, and backbone spec if it is one. */
 export interface RegistryEntry {
   name: string;
   format: ModelFormat;
@@ -243,12 +245,14 @@ export function registerModel(entry: RegistryEntry): void {
   else BUILTIN.push(entry);
 }
 
+/** The registry entry named `name`; throws, listing the known names, when there is none. */
 export function registryEntry(name: string): RegistryEntry {
   const e = REGISTRY.find((r) => r.name === name);
   if (!e) throw new Error(`unknown model "${name}"; known: ${REGISTRY.map((r) => r.name).join(', ')}`);
   return e;
 }
 
+/** The names of every registered model that can serve as a backbone. */
 export function backboneNames(): string[] {
   return REGISTRY.filter((r) => r.backbone).map((r) => r.name);
 }

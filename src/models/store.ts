@@ -21,6 +21,7 @@ export class ModelStore extends FileStore {
 }
 
 let defaultStore: ModelStore | undefined;
+/** The process-wide model store (`$IMGCLASS_MODEL_DIR`, then the cache, then pinned downloads), created on first use. */
 export function getDefaultStore(): ModelStore {
   defaultStore ??= new ModelStore();
   return defaultStore;

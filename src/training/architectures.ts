@@ -90,6 +90,7 @@ export { OPTIMIZERS, type OptimizerName } from './choices.js';
 /** Keras' default learning rates: rmsprop 1e-3, adam 1e-3, sgd 1e-2. */
 export const DEFAULT_LEARNING_RATES: Record<OptimizerName, number> = { rmsprop: 1e-3, adam: 1e-3, sgd: 1e-2 };
 
+/** A TF.js optimizer by name, at `learningRate` or Keras' default for it. */
 export function makeOptimizer(name: OptimizerName, learningRate?: number): tf.Optimizer {
   const lr = learningRate ?? DEFAULT_LEARNING_RATES[name];
   switch (name) {

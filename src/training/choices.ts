@@ -10,9 +10,12 @@
  * - otsu: seed 2's CNN on Otsu-binarised greyscale
  */
 export const ARCHITECTURES = ['head', 'linear', 'imagenet-linear', 'scratch', 'otsu'] as const;
+/** A model architecture `train --arch` accepts. */
 export type Architecture = (typeof ARCHITECTURES)[number];
 
+/** The optimizers `train --optimizer` accepts. */
 export const OPTIMIZERS = ['rmsprop', 'adam', 'sgd'] as const;
+/** An optimizer `train` accepts. */
 export type OptimizerName = (typeof OPTIMIZERS)[number];
 
 /** Early stopping is on by default: 8 epochs without a better validation loss, the best weights kept (model/). */

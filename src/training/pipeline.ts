@@ -28,6 +28,7 @@ import { DEFAULT_PATIENCE, type Architecture } from './choices.js';
 
 export { ARCHITECTURES, DEFAULT_PATIENCE, type Architecture } from './choices.js';
 
+/** Everything one training run needs: data, run directory, architecture, optimizer and schedule (the `train` command's options). */
 export interface TrainingOptions {
   dataDir: string;
   runDir: string;

@@ -30,6 +30,7 @@ export type ImgclassErrorCode =
   | 'BATCH_NOT_FOUND'
   | 'BATCH_INCOMPLETE';
 
+/** The error every bad input or missing model raises: a human-readable message and a stable `code` callers can branch on. */
 export class ImgclassError extends Error {
   readonly code: ImgclassErrorCode;
   constructor(code: ImgclassErrorCode, message: string, options?: { cause?: unknown }) {
@@ -39,6 +40,7 @@ export class ImgclassError extends Error {
   }
 }
 
+/** True when `e` is an `ImgclassError` (a type guard). */
 export function isImgclassError(e: unknown): e is ImgclassError {
   return e instanceof ImgclassError;
 }

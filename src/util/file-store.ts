@@ -19,6 +19,7 @@ export interface StoredFile {
   url: string | null;
 }
 
+/** Where a model store looks for files and whether it may download them (defaults from `$IMGCLASS_MODEL_DIR`, `$IMGCLASS_CACHE_DIR` and `$IMGCLASS_OFFLINE`). */
 export interface ModelStoreOptions {
   modelDir?: string;
   cacheDir?: string;

@@ -7,6 +7,7 @@ import { clampBox, type FaceBox, type FaceDetector } from './types.js';
 
 export { clampBox } from './types.js';
 
+/** OpenCV Haar cascade settings: the cascade, the seed's detection parameters, and the padding and upscaling imgclass adds for tight crops. */
 export interface HaarOptions {
   /** Registry name of the cascade (the seed uses `haarcascade_frontalface_alt`). */
   cascade?: string;
@@ -35,6 +36,7 @@ export class HaarFaceDetector implements FaceDetector {
     private readonly opts: Required<Omit<HaarOptions, 'store'>>,
   ) {}
 
+  /** Loads the cascade through OpenCV.js. */
   static async create(options: HaarOptions = {}): Promise<HaarFaceDetector> {
     const opts = { ...HAAR_DEFAULTS, ...options };
     const file = await (options.store ?? getDefaultStore()).resolve(opts.cascade);
@@ -53,6 +55,7 @@ export class HaarFaceDetector implements FaceDetector {
     return new HaarFaceDetector(cv, classifier, rest);
   }
 
+  /** Face boxes in the image's pixel coordinates (score 1: Haar has none). */
   async detect(image: RgbImage): Promise<FaceBox[]> {
     const { cv, opts } = this;
     const pad = Math.round(opts.padFraction * Math.max(image.width, image.height));
@@ -81,6 +84,7 @@ export class HaarFaceDetector implements FaceDetector {
     }
   }
 
+  /** Frees the cascade. */
   dispose(): void {
     this.classifier.delete();
   }

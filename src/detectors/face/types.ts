@@ -10,9 +10,12 @@ export interface FaceBox {
   score: number;
 }
 
+/** A face detector the dog app can use (YuNet, Haar, or your own). */
 export interface FaceDetector {
   readonly name: string;
+  /** Face boxes in the pixel coordinates of `image`. */
   detect(image: RgbImage): Promise<FaceBox[]>;
+  /** Releases the detector's resources. */
   dispose(): void;
 }
 

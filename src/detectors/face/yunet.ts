@@ -7,6 +7,7 @@ import { decodeYunet, YUNET_DEFAULTS, yunetFeeds } from './yunet-decode.js';
 import { loadYunetGraph } from './yunet-graph.js';
 import { letterboxTensors } from '../letterbox.js';
 
+/** YuNet settings: which model, and the score and NMS thresholds. */
 export interface YunetOptions {
   /** `yunet_n` (default, 75k params) or `yunet_s`. */
   model?: 'yunet_n' | 'yunet_s';
@@ -29,11 +30,13 @@ export class YunetFaceDetector implements FaceDetector {
     private readonly nmsIou: number,
   ) {}
 
+  /** Loads YuNet, with its letterbox as the first nodes of its graph, on a worker thread. */
   static async create(options: YunetOptions = {}): Promise<YunetFaceDetector> {
     const session = await createSession(await loadYunetGraph(options.model, options.store), { threads: 1 });
     return new YunetFaceDetector(session, options.scoreThreshold ?? YUNET_DEFAULTS.scoreThreshold, options.nmsIou ?? YUNET_DEFAULTS.nmsIou);
   }
 
+  /** Face boxes in the image's pixel coordinates, with YuNet's score. */
   async detect(image: RgbImage): Promise<FaceBox[]> {
     const x = await yunetFeeds(image, resizeExactly);
     const out = await this.session.run(letterboxTensors(x, ortTensors));
@@ -41,6 +44,7 @@ export class YunetFaceDetector implements FaceDetector {
     return decodeYunet(outputs, x.scale, image, { scoreThreshold: this.scoreThreshold, nmsIou: this.nmsIou });
   }
 
+  /** Releases the session. */
   dispose(): void {
     void this.session.release();
   }
