@@ -1,7 +1,7 @@
 import { BATCH_TASKS } from '../batch/names.js';
 import { FACE_DETECTORS } from '../app/dog-app.js';
 import { type Command, InvalidArgumentError, Option } from 'commander';
-import { defaultRedisUrl } from '../batch/connection.js';
+import { defaultRedisCa, defaultRedisUrl } from '../batch/connection.js';
 import { DEFAULT_NAMESPACE } from '../batch/names.js';
 import { runBatchCancel, runBatchResults, runBatchStatus, runBatchSubmit } from './batch.js';
 import { runWorker } from './worker.js';
@@ -27,9 +27,18 @@ const collectList = (v: string, all: string[]) => [
 
 /** --redis and --namespace, on every command that talks to the queue. */
 function queueOptions(cmd: Command): Command {
-  return cmd
-    .option('--redis <url>', 'Redis URL (default $IMGCLASS_REDIS_URL, else redis://127.0.0.1:6379)', defaultRedisUrl())
-    .option('--namespace <name>', 'separates independent worker pools on one Redis (queues <name>-predict, <name>-classify)', DEFAULT_NAMESPACE);
+  return (
+    cmd
+      // the default is shown by name, never by value: $IMGCLASS_REDIS_URL may carry a password
+      .addOption(
+        new Option('--redis <url>', 'Redis URL: redis://[:PASSWORD@]HOST:PORT, or rediss:// for TLS').default(
+          defaultRedisUrl(),
+          '$IMGCLASS_REDIS_URL, else redis://127.0.0.1:6379',
+        ),
+      )
+      .option('--redis-ca <file>', "PEM file of the CA that signed the rediss:// server's certificate (default $IMGCLASS_REDIS_CA)", defaultRedisCa())
+      .option('--namespace <name>', 'separates independent worker pools on one Redis (queues <name>-predict, <name>-classify)', DEFAULT_NAMESPACE)
+  );
 }
 
 /** `imgclass worker` and `imgclass batch …`: batch jobs spread over many machines with BullMQ on Redis. */
