@@ -24,6 +24,7 @@ export default tseslint.config(
         document: 'readonly',
         fetch: 'readonly',
         localStorage: 'readonly',
+        sessionStorage: 'readonly',
         console: 'readonly',
         URL: 'readonly',
         URLSearchParams: 'readonly',

@@ -1,6 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import net from 'node:net';
+import tls from 'node:tls';
 import os from 'node:os';
 import path from 'node:path';
 
@@ -17,9 +19,17 @@ export function freePort(): Promise<number> {
 }
 
 export interface RedisServer {
+  /** redis://127.0.0.1:PORT, with the password when one is required; rediss:// with TLS. */
   url: string;
   port: number;
   stop(): Promise<void>;
+}
+
+export interface RedisServerOptions {
+  /** Require this password (AUTH / requirepass). */
+  password?: string;
+  /** Serve TLS only (no plain port), with these PEM files; clients need not present a certificate. */
+  tls?: { cert: string; key: string; ca: string };
 }
 
 const live = new Set<ChildProcess>();
@@ -32,12 +42,32 @@ process.once('exit', () => {
  * A real, throwaway Debian `redis-server` on a free port of 127.0.0.1: no persistence, its own
  * temporary directory. `stop()` kills it and removes the directory.
  */
-export async function startRedis(): Promise<RedisServer> {
+export async function startRedis(o: RedisServerOptions = {}): Promise<RedisServer> {
   const port = await freePort();
   const dir = await mkdtemp(path.join(os.tmpdir(), 'imgclass-redis-'));
+  const listen = o.tls
+    ? [
+        '--port',
+        '0',
+        '--tls-port',
+        String(port),
+        '--tls-cert-file',
+        o.tls.cert,
+        '--tls-key-file',
+        o.tls.key,
+        '--tls-ca-cert-file',
+        o.tls.ca,
+        '--tls-auth-clients',
+        'no',
+      ]
+    : ['--port', String(port)];
   const child = spawn(
     'redis-server',
-    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--loglevel', 'warning', '--protected-mode', 'yes'],
+    [
+      ...listen,
+      ...(o.password ? ['--requirepass', o.password] : []),
+      ...['--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--loglevel', 'warning', '--protected-mode', 'yes'],
+    ],
     {
       stdio: ['ignore', 'pipe', 'pipe'],
     },
@@ -62,13 +92,19 @@ export async function startRedis(): Promise<RedisServer> {
       child.once('exit', (code) => reject(new Error(`redis-server exited with ${code}: ${output}`)));
       const deadline = Date.now() + 10_000;
       const probe = () => {
-        const sock = net.connect(port, '127.0.0.1');
-        sock.once('connect', () => {
-          sock.write('PING\r\n');
-          sock.once('data', (d) => {
-            sock.destroy();
-            if (d.toString().startsWith('+PONG')) resolve();
-            else setTimeout(probe, 50);
+        const sock = o.tls ? tls.connect({ port, host: '127.0.0.1', ca: readFileSync(o.tls.ca) }) : net.connect(port, '127.0.0.1');
+        sock.once(o.tls ? 'secureConnect' : 'connect', () => {
+          sock.write(`${o.password ? `AUTH ${o.password}\r\n` : ''}PING\r\n`);
+          let got = '';
+          sock.on('data', (d) => {
+            got += d.toString();
+            if (got.includes('+PONG')) {
+              sock.destroy();
+              resolve();
+            } else if (got.includes('-')) {
+              sock.destroy();
+              setTimeout(probe, 50);
+            }
           });
         });
         sock.once('error', () => {
@@ -83,5 +119,6 @@ export async function startRedis(): Promise<RedisServer> {
     await stop();
     throw e;
   }
-  return { url: `redis://127.0.0.1:${port}`, port, stop };
+  const auth = o.password ? `:${encodeURIComponent(o.password)}@` : '';
+  return { url: `${o.tls ? 'rediss' : 'redis'}://${auth}127.0.0.1:${port}`, port, stop };
 }

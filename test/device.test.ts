@@ -48,6 +48,12 @@ let down = false;
 const reachedWhileDown: string[] = [];
 /** Device mode's answers online, by file: the offline visit must give the same. */
 const online = new Map<string, DeviceAnswer>();
+/** Every Content-Security-Policy violation Chromium logs, on any page of any context, online or offline. */
+const cspViolations: string[] = [];
+const watchCsp = (ctx: BrowserContext) =>
+  ctx.on('console', (m) => {
+    if (/Content.Security.Policy/i.test(m.text())) cspViolations.push(`${m.location().url}: ${m.text()}`);
+  });
 
 before(async () => {
   app = await createDogApp();
@@ -65,6 +71,7 @@ before(async () => {
   browser = await launchChromium();
   // One context for the whole file: the second visit must find the models in this browser's cache.
   context = await browser.newContext({ viewport: { width: 1100, height: 900 } });
+  watchCsp(context);
   await mkdir(outDir, { recursive: true });
 });
 after(async () => {
@@ -236,7 +243,8 @@ test('offline after the first visit: the page loads, stays cross-origin isolated
   await context.setOffline(true);
   down = true;
   try {
-    await page.reload();
+    const offlinePage = await page.reload();
+    assert.match(offlinePage?.headers()['content-security-policy'] ?? '', /frame-ancestors 'none'/, 'the offline page keeps its CSP');
     await page.waitForFunction(() => /ready|unavailable/.test(document.getElementById('device-status')!.textContent ?? ''), undefined, { timeout: 90_000 });
     assert.match((await page.textContent('#device-status'))!, new RegExp(`Models ready on this device .*from this browser's cache; ${threads} thread`));
     assert.equal(await page.evaluate(() => crossOriginIsolated), true, 'the page served by the service worker is cross-origin isolated');
@@ -360,6 +368,7 @@ test("a server on the 'accurate' preset: device mode runs it too (YOLOX-nano in 
   const server2 = await buildServer({ app: accurate, webRoot });
   const base2 = await server2.listen({ host: '127.0.0.1', port: 0 });
   const context2 = await browser.newContext({ viewport: { width: 1100, height: 900 } });
+  watchCsp(context2);
   try {
     const manifest = (await (await fetch(`${base2}/device-manifest.json`)).json()) as DeviceManifest;
     assert.equal(manifest.quality, 'accurate');
@@ -411,4 +420,14 @@ test("a server on the 'accurate' preset: device mode runs it too (YOLOX-nano in 
     await server2.close();
     accurate.dispose();
   }
+});
+
+test('the Content-Security-Policy holds: the page, its workers and the wasm ran under it with no violation logged', async () => {
+  const page = await fetch(`${base}/`);
+  const csp = page.headers.get('content-security-policy') ?? '';
+  assert.match(csp, /script-src 'self' 'wasm-unsafe-eval'/);
+  assert.match(csp, /frame-ancestors 'none'/);
+  assert.ok(!csp.includes('unsafe-inline'), csp);
+  // every test above loaded the page in device mode (threads, wasm, the service worker), online and offline
+  assert.deepEqual(cspViolations, []);
 });

@@ -52,3 +52,5 @@ export const isUrl = (input: string) => /^https?:\/\//i.test(input);
 
 /** The Redis the queue lives on (here, not in connection.ts, so the command line's help loads no Redis client). */
 export const defaultRedisUrl = () => process.env.IMGCLASS_REDIS_URL ?? 'redis://127.0.0.1:6379';
+/** The PEM file of the CA for a rediss:// server, from $IMGCLASS_REDIS_CA (none by default). */
+export const defaultRedisCa = () => process.env.IMGCLASS_REDIS_CA || undefined;

@@ -2,7 +2,7 @@ import os from 'node:os';
 import { Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { ImgclassError, describeError, isImgclassError } from '../util/errors.js';
-import { connectWorkerRedis, redactUrl } from './connection.js';
+import { connectWorkerRedis, redactUrl, redisClientOptions, type RedisTls } from './connection.js';
 import { fetchImageBytes } from './fetch.js';
 import { checkName, isUrl, queueName, type BatchTask } from './names.js';
 import { readConfinedFile, resolveRoots } from './roots.js';
@@ -29,6 +29,8 @@ export interface InferenceTask<Line> {
 
 export interface BatchWorkerOptions<Line> {
   redisUrl: string;
+  /** TLS settings for a rediss:// URL (the CA); the password travels in the URL. */
+  redisTls?: RedisTls;
   namespace: string;
   task: BatchTask;
   inference: InferenceTask<Line>;
@@ -87,7 +89,7 @@ export async function startBatchWorker<Line>(o: BatchWorkerOptions<Line>): Promi
   const name = `${os.hostname()}:${process.pid}`;
   const lockMs = o.lockMs ?? 30_000;
   const roots = await resolveRoots(o.roots ?? []);
-  const redis: Redis = await connectWorkerRedis(o.redisUrl);
+  const redis: Redis = await connectWorkerRedis(o.redisUrl, o.redisTls);
   let lastRedisError = 0;
   redis.on('error', (e) => {
     if (Date.now() - lastRedisError > 10_000) log(`imgclass worker: Redis: ${describeError(e)} (reconnecting)`);
@@ -121,7 +123,7 @@ export async function startBatchWorker<Line>(o: BatchWorkerOptions<Line>): Promi
   };
 
   const worker = new Worker<BatchJobData, string>(queue, processor, {
-    connection: { url: o.redisUrl, maxRetriesPerRequest: null },
+    connection: { url: o.redisUrl, maxRetriesPerRequest: null, ...redisClientOptions(o.redisUrl, o.redisTls) },
     name,
     concurrency: o.concurrency ?? 1,
     lockDuration: lockMs,

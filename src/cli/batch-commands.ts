@@ -1,4 +1,4 @@
-import { BATCH_TASKS, DEFAULT_NAMESPACE, defaultRedisUrl } from '../batch/names.js';
+import { BATCH_TASKS, DEFAULT_NAMESPACE, defaultRedisCa, defaultRedisUrl } from '../batch/names.js';
 import { FACE_DETECTORS } from '../app/face-detectors.js';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 
@@ -23,9 +23,18 @@ const collectList = (v: string, all: string[]) => [
 
 /** --redis and --namespace, on every command that talks to the queue. */
 function queueOptions(cmd: Command): Command {
-  return cmd
-    .option('--redis <url>', 'Redis URL (default $IMGCLASS_REDIS_URL, else redis://127.0.0.1:6379)', defaultRedisUrl())
-    .option('--namespace <name>', 'separates independent worker pools on one Redis (queues <name>-predict, <name>-classify)', DEFAULT_NAMESPACE);
+  return (
+    cmd
+      // the default is shown by name, never by value: $IMGCLASS_REDIS_URL may carry a password
+      .addOption(
+        new Option('--redis <url>', 'Redis URL: redis://[:PASSWORD@]HOST:PORT, or rediss:// for TLS').default(
+          defaultRedisUrl(),
+          '$IMGCLASS_REDIS_URL, else redis://127.0.0.1:6379',
+        ),
+      )
+      .option('--redis-ca <file>', "PEM file of the CA that signed the rediss:// server's certificate (default $IMGCLASS_REDIS_CA)", defaultRedisCa())
+      .option('--namespace <name>', 'separates independent worker pools on one Redis (queues <name>-predict, <name>-classify)', DEFAULT_NAMESPACE)
+  );
 }
 
 /**

@@ -15,11 +15,12 @@ import { predictFailure } from './predict.js';
 
 interface Common {
   redis: string;
+  redisCa?: string;
   namespace: string;
 }
 
 async function withRedis<T>(o: Common, fn: (redis: Redis) => Promise<T>): Promise<T> {
-  const redis = await connectCommandRedis(o.redis);
+  const redis = await connectCommandRedis(o.redis, { ca: o.redisCa });
   try {
     return await fn(redis);
   } finally {

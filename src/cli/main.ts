@@ -26,6 +26,11 @@ const positiveInt = (v: string) => {
   if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a positive integer');
   return n;
 };
+const nonNegativeInt = (v: string) => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('expected an integer ≥ 0');
+  return n;
+};
 
 const program = new Command()
   .name('imgclass')
@@ -135,6 +140,9 @@ program
   .addOption(presetOption())
   .option('--max-mb <n>', 'largest upload in MB', (v) => Number(v), 20)
   .option('--queue <n>', 'requests allowed to wait for inference before 503', positiveInt, 16)
+  .option('--token <token>', 'require Authorization: Bearer TOKEN on /api/ (default $IMGCLASS_TOKEN; the page: open /#token=TOKEN)')
+  .option('--rate-limit <n>', 'API requests per client and minute before 429 (0: no limit)', nonNegativeInt, 300)
+  .option('--request-timeout <s>', 'seconds a client has to send a whole request', positiveInt, 120)
   .action(async (o) => {
     const { runServe } = await import('./serve.js');
     await runServe(o);

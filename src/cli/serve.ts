@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { createDogApp, type FaceDetectorName } from '../app/dog-app.js';
 import type { Quality } from '../app/quality.js';
+import { exposureWarning, type SecurityOptions } from '../server/hardening.js';
 import { buildServer } from '../server/server.js';
 import { PACKAGE_ROOT } from './defaults.js';
 import { resolveModelArgs } from './models.js';
@@ -13,6 +14,9 @@ export interface ServeCliOptions {
   maxMb: number;
   queue: number;
   preset?: Quality;
+  token?: string;
+  rateLimit: number;
+  requestTimeout: number;
 }
 
 export async function runServe(o: ServeCliOptions): Promise<void> {
@@ -20,7 +24,20 @@ export async function runServe(o: ServeCliOptions): Promise<void> {
   const models = await resolveModelArgs(o.model ?? []);
   const app = await createDogApp({ modelDir: models.length ? models : undefined, faceDetector: o.faceDetector, quality: o.preset });
   // the server's limits, declared once: it decodes every upload with them and reports them
-  const server = await buildServer({ app, webRoot: path.join(PACKAGE_ROOT, 'web'), limits: { maxBytes: o.maxMb * 1e6 }, maxWaiting: o.queue });
+  const security: SecurityOptions = {
+    token: o.token ?? (process.env.IMGCLASS_TOKEN || undefined),
+    rateLimit: o.rateLimit > 0 ? { max: o.rateLimit, windowMs: 60_000 } : false,
+    requestTimeoutMs: o.requestTimeout * 1000,
+  };
+  const warning = exposureWarning(o.host, security);
+  if (warning) process.stderr.write(`${warning}\n`);
+  const server = await buildServer({
+    app,
+    webRoot: path.join(PACKAGE_ROOT, 'web'),
+    limits: { maxBytes: o.maxMb * 1e6 },
+    maxWaiting: o.queue,
+    security,
+  });
   const address = await server.listen({ host: o.host, port: o.port });
   const d = app.describe();
   process.stdout.write(

@@ -9,6 +9,7 @@ import { predictAnswer, predictAppOptions, predictFailure, type PredictLine } fr
 
 export interface WorkerCliOptions {
   redis: string;
+  redisCa?: string;
   namespace: string;
   task: BatchTask;
   concurrency: number;
@@ -25,7 +26,7 @@ export interface WorkerCliOptions {
 
 /** The models of one task, loaded once, answering with exactly predict's or classify's lines. */
 export async function loadInference(
-  o: Omit<WorkerCliOptions, 'redis' | 'namespace' | 'concurrency' | 'lockMs' | 'fetchTimeout'>,
+  o: Omit<WorkerCliOptions, 'redis' | 'redisCa' | 'namespace' | 'concurrency' | 'lockMs' | 'fetchTimeout'>,
 ): Promise<{ inference: InferenceTask<unknown>; dispose(): void }> {
   if (o.task === 'predict') {
     const app = await createDogApp(predictAppOptions(o));
@@ -54,11 +55,12 @@ export async function loadInference(
  */
 export async function runWorker(o: WorkerCliOptions): Promise<number> {
   // Fail in a second on a wrong URL or a Redis that is down, not after loading the models.
-  const probe = await connectCommandRedis(o.redis);
+  const probe = await connectCommandRedis(o.redis, { ca: o.redisCa });
   await probe.quit();
   const { inference, dispose } = await loadInference(o);
   const worker = await startBatchWorker({
     redisUrl: o.redis,
+    redisTls: { ca: o.redisCa },
     namespace: o.namespace,
     task: o.task,
     inference,

@@ -9,6 +9,7 @@ import { decodeInput, resolveLimits, type DecodeLimits } from '../data/image.js'
 import { ImgclassError, type ImgclassErrorCode } from '../util/errors.js';
 import { BoundedQueue, QueueFullError } from './queue.js';
 import { ISOLATION_HEADERS } from '../app/device-manifest.js';
+import { harden, serverTimeouts, type SecurityOptions } from './hardening.js';
 import { buildDeviceAssets, bundleServiceWorker, offlineConfig, ORT_WEB_DIST, ORT_WEB_FILES, ORT_WEB_PREFIX, type DeviceAssets } from './device-assets.js';
 
 export interface ServerOptions {
@@ -31,6 +32,8 @@ export interface ServerOptions {
   concurrency?: number;
   maxWaiting?: number;
   logger?: boolean;
+  /** Security headers, rate limit, token and timeouts (hardening.ts); safe defaults when left out. */
+  security?: SecurityOptions;
 }
 
 /** HTTP status for each way an upload can be bad: never a 500 for the client's input. */
@@ -50,7 +53,8 @@ export async function buildServer(o: ServerOptions): Promise<FastifyInstance> {
   const decode = (bytes: Uint8Array) => decodeInput(bytes, limits);
   const queue = new BoundedQueue(o.concurrency ?? 2, o.maxWaiting ?? 16);
   const started = Date.now();
-  const server = Fastify({ logger: o.logger ?? false, bodyLimit: maxBytes });
+  const server = Fastify({ logger: o.logger ?? false, bodyLimit: maxBytes, ...serverTimeouts(o.security) });
+  await harden(server, o.security); // before any route: the rate limit covers the routes declared after it
 
   // No JSON or text parsing: every non-multipart body is an upload, taken as raw bytes.
   server.removeAllContentTypeParsers();
