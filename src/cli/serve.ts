@@ -1,7 +1,6 @@
 import path from 'node:path';
 import { createDogApp, type FaceDetectorName } from '../app/dog-app.js';
 import type { Quality } from '../app/quality.js';
-import { buildServer } from '../server/server.js';
 import { PACKAGE_ROOT } from './defaults.js';
 import { resolveModelArgs } from './models.js';
 
@@ -17,8 +16,13 @@ export interface ServeCliOptions {
 
 export async function runServe(o: ServeCliOptions): Promise<void> {
   const t0 = performance.now();
+  // The server's code (fastify and its plugins) is imported while the models load: their sessions
+  // are created on worker threads, and this thread would otherwise wait idle.
+  const server$ = import('../server/server.js');
+  server$.catch(() => undefined); // reported where it is awaited, after the models
   const models = await resolveModelArgs(o.model ?? []);
   const app = await createDogApp({ modelDir: models.length ? models : undefined, faceDetector: o.faceDetector, quality: o.preset });
+  const { buildServer } = await server$;
   // the server's limits, declared once: it decodes every upload with them and reports them
   const server = await buildServer({ app, webRoot: path.join(PACKAGE_ROOT, 'web'), limits: { maxBytes: o.maxMb * 1e6 }, maxWaiting: o.queue });
   const address = await server.listen({ host: o.host, port: o.port });
