@@ -1,8 +1,7 @@
 import path from 'node:path';
 import { createDogApp, type FaceDetectorName } from '../app/dog-app.js';
 import type { Quality } from '../app/quality.js';
-import { exposureWarning, type SecurityOptions } from '../server/hardening.js';
-import { buildServer } from '../server/server.js';
+import type { SecurityOptions } from '../server/hardening.js';
 import { PACKAGE_ROOT } from './defaults.js';
 import { resolveModelArgs } from './models.js';
 
@@ -21,14 +20,20 @@ export interface ServeCliOptions {
 
 export async function runServe(o: ServeCliOptions): Promise<void> {
   const t0 = performance.now();
+  // The server's code (fastify and its plugins) is imported while the models load: their sessions
+  // are created on worker threads, and this thread would otherwise wait idle.
+  const server$ = import('../server/server.js');
+  server$.catch(() => undefined); // reported where it is awaited, after the models
   const models = await resolveModelArgs(o.model ?? []);
   const app = await createDogApp({ modelDir: models.length ? models : undefined, faceDetector: o.faceDetector, quality: o.preset });
+  const { buildServer } = await server$;
   // the server's limits, declared once: it decodes every upload with them and reports them
   const security: SecurityOptions = {
     token: o.token ?? (process.env.IMGCLASS_TOKEN || undefined),
     rateLimit: o.rateLimit > 0 ? { max: o.rateLimit, windowMs: 60_000 } : false,
     requestTimeoutMs: o.requestTimeout * 1000,
   };
+  const { exposureWarning } = await import('../server/hardening.js');
   const warning = exposureWarning(o.host, security);
   if (warning) process.stderr.write(`${warning}\n`);
   const server = await buildServer({

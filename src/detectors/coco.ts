@@ -1,9 +1,9 @@
 import type { RgbImage } from '../data/pixels.js';
 import { resizeExactly } from '../data/transform.js';
-import type { ModelStore } from '../models/store.js';
+import { getDefaultStore, type ModelStore } from '../models/store.js';
 import { createSession, ortTensors, type OrtSession } from '../runtime/ort.js';
 import { decodeYolox, YOLOX_DEFAULTS, yoloxFeeds, type CocoBox, type YoloxDecodeOptions } from './coco-decode.js';
-import { loadYoloxGraph } from './coco-graph.js';
+import { detectorGraphCache } from './graph-cache.js';
 import { letterboxTensors } from './letterbox.js';
 
 /**
@@ -30,7 +30,10 @@ export class YoloxDetector {
   ) {}
 
   static async create(options: CocoDetectorOptions = {}): Promise<YoloxDetector> {
-    const session = await createSession(await loadYoloxGraph(options.store), { threads: options.threads });
+    const store = options.store ?? getDefaultStore();
+    // the graph is built (a protobuf edit, coco-graph.ts) only when its optimised form is not cached
+    const build = async () => (await import('./coco-graph.js')).loadYoloxGraph(store);
+    const session = await createSession(build, { threads: options.threads, cache: await detectorGraphCache(store, 'yolox_nano') });
     return new YoloxDetector(session, {
       scoreThreshold: options.scoreThreshold ?? YOLOX_DEFAULTS.scoreThreshold,
       nmsIou: options.nmsIou ?? YOLOX_DEFAULTS.nmsIou,

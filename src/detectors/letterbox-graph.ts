@@ -9,7 +9,8 @@ import { LETTERBOX_FEEDS } from './letterbox.js';
  * when shrinking, pixel centres at half-pixel offsets: what libvips' and PIL's bilinear do) and pads
  * them with `pad` to side² at the bottom and right. The feeds are letterbox.ts's. YuNet
  * (face/yunet-graph.ts: black padding at 320²) and YOLOX-nano (coco-graph.ts: grey 114 at 416²)
- * are both wrapped here.
+ * are both wrapped here. A change to the graph written here bumps DETECTOR_GRAPH_VERSION
+ * (graph-cache.ts), so that optimised graphs cached from the old one are not used.
  *
  * The file's opset goes up to 18 (Resize's `antialias` is opset 18); `name` must only hold
  * operators that mean the same there (`ops`, checked: an operator whose attributes became inputs

@@ -79,7 +79,9 @@ class OnnxBackbone implements Backbone {
     graph: BackboneGraph,
     o: { batchSize: number; threads?: number; layersDir?: string },
   ): Promise<OnnxBackbone> {
-    const session = await createSession(graph.model, { threads: o.threads });
+    // the converted graph's name holds its content key: its optimised form is kept beside it
+    const cache = { dir: path.dirname(graph.model), name: path.basename(graph.model, '.onnx'), key: path.basename(graph.model) };
+    const session = await createSession(graph.model, { threads: o.threads, cache });
     // Graphs exported with a fixed batch of 1 (VGG-16, EfficientNet-Lite4 in the zoo) take one image at a time.
     return new OnnxBackbone(name, spec, session, graph.fixedBatch ?? o.batchSize, o.layersDir);
   }

@@ -3,6 +3,7 @@ import os from 'node:os';
 import { Worker } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
 import { ImgclassError } from '../util/errors.js';
+import { openWithSessionCache, type GraphCache, type OpenRequest } from './session-cache.js';
 
 /*
  * Telemetry off, and not only for privacy: onnxruntime 1.30's Linux telemetry (the 1DS SDK, run
@@ -41,6 +42,11 @@ export interface SessionOptions {
    * other three combinations, under other load. The bare-pass floor keeps ORT's default.
    */
   spin?: boolean;
+  /**
+   * Keep ORT's optimised graph here (session-cache.ts) and start from it next time, skipping graph
+   * optimisation. The model may then be given as a function, called only when the cache misses.
+   */
+  cache?: GraphCache;
 }
 
 /** What callers read of a result: the data and shape of each output. */
@@ -75,17 +81,28 @@ function loadError(model: string | Uint8Array, e: unknown): ImgclassError {
   return new ImgclassError('MODEL_CORRUPT', `onnxruntime cannot load ${what}: ${String((e as Error).message ?? e).split('\n')[0]}`, { cause: e });
 }
 
-export async function createSession(model: string | Uint8Array, o: SessionOptions = {}): Promise<OrtSession> {
-  if (o.inline) {
-    try {
-      const s =
-        typeof model === 'string' ? await ort.InferenceSession.create(model, sessionOptions(o)) : await ort.InferenceSession.create(model, sessionOptions(o));
-      return { inputNames: s.inputNames, outputNames: s.outputNames, run: (feeds) => s.run(feeds), release: () => s.release() };
-    } catch (e) {
-      throw loadError(model, e);
-    }
+/** A graph: its file, its bytes, or (with `cache`) a function that makes either when the cache misses. */
+export type SessionModel = string | Uint8Array | (() => Promise<string | Uint8Array>);
+
+export async function createSession(model: SessionModel, o: SessionOptions = {}): Promise<OrtSession> {
+  if (o.cache) return openWithSessionCache(model, o.cache, (r) => openSession(r, o));
+  return openSession({ model: typeof model === 'function' ? await model() : model, graphOptimizationLevel: 'all' }, o);
+}
+
+async function openSession(r: OpenRequest, o: SessionOptions): Promise<OrtSession> {
+  const options: ort.InferenceSession.SessionOptions = {
+    ...sessionOptions(o),
+    graphOptimizationLevel: r.graphOptimizationLevel,
+    // ORT warns, on every save, that an NCHWc graph is for this machine only: the cache's key says so already
+    ...(r.optimizedModelFilePath ? { optimizedModelFilePath: r.optimizedModelFilePath, logSeverityLevel: 3 as const } : {}),
+  };
+  if (!o.inline) return WorkerSession.start(r.model, options);
+  try {
+    const s = typeof r.model === 'string' ? await ort.InferenceSession.create(r.model, options) : await ort.InferenceSession.create(r.model, options);
+    return { inputNames: s.inputNames, outputNames: s.outputNames, run: (feeds) => s.run(feeds), release: () => s.release() };
+  } catch (e) {
+    throw loadError(r.model, e);
   }
-  return WorkerSession.start(model, sessionOptions(o));
 }
 
 /**

@@ -4,7 +4,6 @@ import { readdir, readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import * as esbuild from 'esbuild';
 import type { DogApp } from '../app/dog-app.js';
 import { DEFAULT_DECODE_LIMITS, type DecodeLimits } from '../data/upload.js';
 import { loadYoloxGraph } from '../detectors/coco-graph.js';
@@ -50,9 +49,11 @@ function webEntry(name: string): string {
 
 /**
  * Bundle a browser entry. platform 'browser' makes the build fail on any Node-only import (fs,
- * sharp, onnxruntime-node) reaching the shared modules: the layering is checked here.
+ * sharp, onnxruntime-node) reaching the shared modules: the layering is checked here. esbuild is
+ * imported here, on the first device-mode request, not when the server starts.
  */
 async function bundle(name: string, o: { format: 'esm' | 'iife'; define?: Record<string, string> }): Promise<{ code: Uint8Array; inputs: string[] }> {
+  const esbuild = await import('esbuild');
   const r = await esbuild.build({
     entryPoints: [webEntry(name)],
     bundle: true,

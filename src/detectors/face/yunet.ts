@@ -1,10 +1,10 @@
 import { createSession, ortTensors, type OrtSession } from '../../runtime/ort.js';
 import type { RgbImage } from '../../data/image.js';
 import { resizeExactly } from '../../data/transform.js';
-import type { ModelStore } from '../../models/store.js';
 import type { FaceBox, FaceDetector } from './types.js';
 import { decodeYunet, YUNET_DEFAULTS, yunetFeeds } from './yunet-decode.js';
-import { loadYunetGraph } from './yunet-graph.js';
+import { detectorGraphCache } from '../graph-cache.js';
+import { getDefaultStore, type ModelStore } from '../../models/store.js';
 import { letterboxTensors } from '../letterbox.js';
 
 /** YuNet settings: which model, and the score and NMS thresholds. */
@@ -32,7 +32,11 @@ export class YunetFaceDetector implements FaceDetector {
 
   /** Loads YuNet, with its letterbox as the first nodes of its graph, on a worker thread. */
   static async create(options: YunetOptions = {}): Promise<YunetFaceDetector> {
-    const session = await createSession(await loadYunetGraph(options.model, options.store), { threads: 1 });
+    const store = options.store ?? getDefaultStore();
+    const model = options.model ?? 'yunet_n';
+    // the graph is built (a protobuf edit, yunet-graph.ts) only when its optimised form is not cached
+    const build = async () => (await import('./yunet-graph.js')).loadYunetGraph(model, store);
+    const session = await createSession(build, { threads: 1, cache: await detectorGraphCache(store, model) });
     return new YunetFaceDetector(session, options.scoreThreshold ?? YUNET_DEFAULTS.scoreThreshold, options.nmsIou ?? YUNET_DEFAULTS.nmsIou);
   }
 

@@ -1,0 +1,19 @@
+import path from 'node:path';
+import { sha256File, type ModelStore } from '../models/store.js';
+import type { GraphCache } from '../runtime/session-cache.js';
+
+/**
+ * Bump when letterbox-graph.ts (or yunet-graph.ts, coco-graph.ts) writes a different graph:
+ * optimised graphs cached from the old one are then not used.
+ */
+const DETECTOR_GRAPH_VERSION = 1;
+
+/**
+ * Where a detector's graph, letterbox included, is kept optimised (runtime/session-cache.ts): beside
+ * the converted backbones, keyed by its source file's content, like the conversion cache. With the
+ * cache warm the graph is neither edited (protobuf) nor optimised at start.
+ */
+export async function detectorGraphCache(store: ModelStore, name: string): Promise<GraphCache> {
+  const source = await store.resolve(name);
+  return { dir: path.join(store.cacheDir, 'converted'), name, key: `${DETECTOR_GRAPH_VERSION}:${await sha256File(source)}` };
+}
