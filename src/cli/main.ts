@@ -88,6 +88,7 @@ program
   .addOption(new Option('--face-detector <name>', 'human face detector').choices(FACE_DETECTORS).default('yunet'))
   .option('--no-flip', 'do not average over the mirror image (faster, slightly less accurate)')
   .addOption(presetOption())
+  .option('--backbone <name>', "registry name of the backbone (default: the app's; see `imgclass models`)")
   .action(async (paths: string[], o) => {
     needPaths(paths, o);
     const { runPredict } = await import('./predict.js');
@@ -143,6 +144,7 @@ program
   .option('--token <token>', 'require Authorization: Bearer TOKEN on /api/ (default $IMGCLASS_TOKEN; the page: open /#token=TOKEN)')
   .option('--rate-limit <n>', 'API requests per client and minute before 429 (0: no limit)', nonNegativeInt, 300)
   .option('--request-timeout <s>', 'seconds a client has to send a whole request', positiveInt, 120)
+  .option('--backbone <name>', "registry name of the backbone (default: the app's)")
   .action(async (o) => {
     const { runServe } = await import('./serve.js');
     await runServe(o);

@@ -16,6 +16,8 @@ export interface ServeCliOptions {
   token?: string;
   rateLimit: number;
   requestTimeout: number;
+  /** Registry name of the backbone (default: the app's). */
+  backbone?: string;
 }
 
 export async function runServe(o: ServeCliOptions): Promise<void> {
@@ -25,7 +27,12 @@ export async function runServe(o: ServeCliOptions): Promise<void> {
   const server$ = import('../server/server.js');
   server$.catch(() => undefined); // reported where it is awaited, after the models
   const models = await resolveModelArgs(o.model ?? []);
-  const app = await createDogApp({ modelDir: models.length ? models : undefined, faceDetector: o.faceDetector, quality: o.preset });
+  const app = await createDogApp({
+    modelDir: models.length ? models : undefined,
+    faceDetector: o.faceDetector,
+    quality: o.preset,
+    ...(o.backbone ? { backbone: o.backbone } : {}),
+  });
   const { buildServer } = await server$;
   // the server's limits, declared once: it decodes every upload with them and reports them
   const security: SecurityOptions = {

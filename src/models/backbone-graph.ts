@@ -7,6 +7,7 @@ import { GraphBuilder, onnx, readModel, writeModel, type AttributeProto, type Mo
 import { BACKBONE_TENSORS } from './backbone-types.js';
 import { kerasToOnnx } from './onnx/from-keras.js';
 import { withPixelInput } from './onnx/preprocessing.js';
+import { tfliteBackboneFor } from './tflite/backbone.js';
 import type { BackboneSpec, RegistryEntry } from './registry.js';
 import { sha256File, type ModelStore } from './store.js';
 import { decodeWeights, readLayersModelFiles } from './tfjs-io.js';
@@ -26,7 +27,7 @@ import { decodeWeights, readLayersModelFiles } from './tfjs-io.js';
 export const { input: BACKBONE_INPUT, pixels: BACKBONE_PIXELS, probabilities: BACKBONE_PROBABILITIES, features: BACKBONE_FEATURES } = BACKBONE_TENSORS;
 
 /** Bump when the conversion changes what it writes: cached graphs of older versions are rebuilt. */
-const CONVERTER_VERSION = 2;
+const CONVERTER_VERSION = 3;
 
 export interface BackboneGraph {
   /** Path of the cached .onnx file. */
@@ -61,11 +62,15 @@ export async function backboneGraph(
       /* rebuild below */
     }
   }
-  const bare = entry.format === 'tfjs-layers' ? await convertLayers(path.dirname(main), spec) : exposeOnnx(await readFile(main), spec, entry.name);
+  const tflite = entry.format === 'tflite' ? tfliteBackboneFor(await readFile(main), spec, pixels ? 'pixels' : 'normalised') : undefined;
+  const bare =
+    tflite?.bytes ?? (entry.format === 'tfjs-layers' ? await convertLayers(path.dirname(main), spec) : exposeOnnx(await readFile(main), spec, entry.name));
   const batch = describe(target, readModel(bare)).fixedBatch ?? 'batch';
-  const bytes = pixels
-    ? withPixelInput(bare, p, { modelInput: BACKBONE_INPUT, pixels: BACKBONE_PIXELS, dims: [batch, freeSize ? 'height' : p.height, freeSize ? 'width' : p.width, 3] })
-    : bare;
+  // A quantised TFLite model whose uint8 input is the pixels themselves takes them as they are.
+  const bytes =
+    pixels && !tflite?.takesPixels
+      ? withPixelInput(bare, p, { modelInput: BACKBONE_INPUT, pixels: BACKBONE_PIXELS, dims: [batch, freeSize ? 'height' : p.height, freeSize ? 'width' : p.width, 3] })
+      : bare;
   await writeFileAtomic(target, bytes);
   return describe(target, readModel(bytes));
 }
