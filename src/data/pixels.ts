@@ -54,6 +54,22 @@ export function cropRect(img: { width: number; height: number }, r: Rect): { lef
   return { left, top, width, height };
 }
 
+/**
+ * The central `fraction` of each side (TF's central_crop, done before the resize): the rectangle a
+ * model with Preprocessing.crop is fed from, on either host. Rounded like TF (offsets floored).
+ */
+export function centralCrop(img: { width: number; height: number }, fraction: number): Rect {
+  if (!(fraction > 0 && fraction <= 1)) throw new Error(`central crop fraction must be in (0, 1], not ${fraction}`);
+  const width = Math.max(1, Math.round(img.width * fraction));
+  const height = Math.max(1, Math.round(img.height * fraction));
+  return { x: Math.floor((img.width - width) / 2), y: Math.floor((img.height - height) / 2), width, height };
+}
+
+/** A photo as a model with Preprocessing.crop is fed from it, before the resize (the photo itself when it has none). */
+export function modelCrop(img: RgbImage, p: { crop?: number }): RgbImage {
+  return p.crop !== undefined && p.crop < 1 ? cropPixels(img, centralCrop(img, p.crop)) : img;
+}
+
 /** Copy a rectangle out (clamped as `cropRect` says). */
 export function cropPixels(img: RgbImage, r: Rect): RgbImage {
   const { left, top, width, height } = cropRect(img, r);

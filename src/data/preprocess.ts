@@ -1,12 +1,12 @@
-import type { RgbImage } from './pixels.js';
+import { modelCrop, type RgbImage } from './pixels.js';
 import { resize } from './transform.js';
 import { batchShape, channelsOf, writeSample, type Preprocessing } from './tensor.js';
 
 export { PREPROCESSING_PRESETS, batchShape, channelsOf, samePreprocessing, writeSample, type Preprocessing } from './tensor.js';
 
-/** Resize one image to the model's input size (the only async step; the rest is arithmetic). */
+/** Fit one image to the model's input: its central crop if it has one, then the resize (the only async step; the rest is arithmetic). */
 export async function resizeFor(img: RgbImage, p: Preprocessing): Promise<RgbImage> {
-  return resize(img, p.width, p.height, p.resize);
+  return resize(modelCrop(img, p), p.width, p.height, p.resize);
 }
 
 /**

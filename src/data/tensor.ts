@@ -25,6 +25,12 @@ export interface Preprocessing {
   std: [number, number, number];
   /** Seed 2: greyscale → Otsu threshold → 0/1 (then scale/mean/std apply to the 0/1 values × 255). */
   binarize?: 'otsu';
+  /**
+   * Keep only this central fraction of each side before resizing (Inception-style central crop,
+   * 0.875 for TFLite's ImageNet classifiers: with 'center-crop' that is "shorter side 256, centre
+   * 224"). Absent = the whole photo. See pixels.ts's centralCrop.
+   */
+  crop?: number;
 }
 
 /** Named presets, as Keras applications and timm define them. */
@@ -97,7 +103,7 @@ export function samePreprocessing(a: Preprocessing, b: Preprocessing): boolean {
 }
 
 function canonical(p: Preprocessing) {
-  return [p.width, p.height, p.resize, p.colour, p.layout, p.scale, p.mean, p.std, p.binarize ?? null];
+  return [p.width, p.height, p.resize, p.colour, p.layout, p.scale, p.mean, p.std, p.binarize ?? null, p.crop ?? 1];
 }
 
 /**

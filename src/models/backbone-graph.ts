@@ -7,6 +7,7 @@ import { GraphBuilder, onnx, readModel, writeModel, type AttributeProto, type Mo
 import { BACKBONE_TENSORS } from './backbone-types.js';
 import { kerasToOnnx } from './onnx/from-keras.js';
 import { withPixelInput } from './onnx/preprocessing.js';
+import { tfliteBackboneGraph } from './tflite/backbone.js';
 import type { BackboneSpec, RegistryEntry } from './registry.js';
 import { sha256File, type ModelStore } from './store.js';
 import { decodeWeights, readLayersModelFiles } from './tfjs-io.js';
@@ -26,7 +27,7 @@ import { decodeWeights, readLayersModelFiles } from './tfjs-io.js';
 export const { input: BACKBONE_INPUT, pixels: BACKBONE_PIXELS, probabilities: BACKBONE_PROBABILITIES, features: BACKBONE_FEATURES } = BACKBONE_TENSORS;
 
 /** Bump when the conversion changes what it writes: cached graphs of older versions are rebuilt. */
-const CONVERTER_VERSION = 2;
+const CONVERTER_VERSION = 3;
 
 export interface BackboneGraph {
   /** Path of the cached .onnx file. */
@@ -61,11 +62,15 @@ export async function backboneGraph(
       /* rebuild below */
     }
   }
-  const bare = entry.format === 'tfjs-layers' ? await convertLayers(path.dirname(main), spec) : exposeOnnx(await readFile(main), spec, entry.name);
+  const tflite = entry.format === 'tflite' ? convertTfliteBackbone(await readFile(main), spec, pixels) : undefined;
+  const bare =
+    tflite?.bytes ?? (entry.format === 'tfjs-layers' ? await convertLayers(path.dirname(main), spec) : exposeOnnx(await readFile(main), spec, entry.name));
   const batch = describe(target, readModel(bare)).fixedBatch ?? 'batch';
-  const bytes = pixels
-    ? withPixelInput(bare, p, { modelInput: BACKBONE_INPUT, pixels: BACKBONE_PIXELS, dims: [batch, freeSize ? 'height' : p.height, freeSize ? 'width' : p.width, 3] })
-    : bare;
+  // A quantised TFLite model whose uint8 input is the pixels themselves takes them as they are.
+  const bytes =
+    pixels && !tflite?.takesPixels
+      ? withPixelInput(bare, p, { modelInput: BACKBONE_INPUT, pixels: BACKBONE_PIXELS, dims: [batch, freeSize ? 'height' : p.height, freeSize ? 'width' : p.width, 3] })
+      : bare;
   await writeFileAtomic(target, bytes);
   return describe(target, readModel(bytes));
 }
@@ -74,6 +79,20 @@ function describe(file: string, model: ModelProto): BackboneGraph {
   const batch = model.graph?.input?.[0]?.type?.tensorType?.shape?.dim?.[0]?.dimValue;
   const fixed = batch == null ? undefined : Number(batch);
   return { model: file, ...(fixed && fixed > 0 ? { fixedBatch: fixed } : {}) };
+}
+
+/** A TFLite classifier, converted (8-bit kept: tflite/convert.ts) with the engine's input and output names. */
+function convertTfliteBackbone(bytes: Uint8Array, spec: BackboneSpec, pixels: boolean) {
+  return tfliteBackboneGraph(bytes, {
+    probabilities: spec.probabilitiesOutput,
+    softmaxed: spec.probabilitiesAreSoftmax,
+    features: spec.featuresOutput,
+    classOffset: spec.classOffset ?? 0,
+    classes: spec.classOffset ? 1000 : undefined,
+    preprocessing: spec.preprocessing,
+    input: pixels ? 'pixels' : 'normalised',
+    names: { pixels: BACKBONE_PIXELS, input: BACKBONE_INPUT, probabilities: BACKBONE_PROBABILITIES, features: BACKBONE_FEATURES },
+  });
 }
 
 async function convertLayers(dir: string, spec: BackboneSpec): Promise<Uint8Array> {

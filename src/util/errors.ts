@@ -12,6 +12,8 @@ export type ImgclassErrorCode =
   | 'TOO_MANY_PIXELS'
   | 'MODEL_NOT_FOUND'
   | 'MODEL_CORRUPT'
+  /** a model file uses an operator or option the importer does not convert (tflite/convert.ts) */
+  | 'UNSUPPORTED_MODEL'
   | 'CHECKSUM_MISMATCH'
   | 'BAD_OPTION'
   | 'BAD_DATASET'

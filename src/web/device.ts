@@ -9,7 +9,7 @@
  */
 import type * as Ort from 'onnxruntime-web';
 import { runDogPipeline, round, type DogPipelineHost, type DogPipelineResult } from '../app/dog-pipeline.js';
-import { cropPixels, packPixels, type RgbImage } from '../data/pixels.js';
+import { cropPixels, modelCrop, packPixels, type RgbImage } from '../data/pixels.js';
 import { fitInside, resample, resizeLike } from '../data/resample.js';
 import { checkPixels, checkUpload, isTruncated } from '../data/upload.js';
 import { decodeYolox, YOLOX_DEFAULTS, yoloxFeeds, type CocoBox } from '../detectors/coco-decode.js';
@@ -180,7 +180,7 @@ export class DeviceApp {
     const p = m.backbone.preprocessing;
     return (this.hostCache ??= {
       backbone: {
-        fit: async (im) => resizeLike(im, p.width, p.height, p.resize, 'linear'),
+        fit: async (im) => resizeLike(modelCrop(im, p), p.width, p.height, p.resize, 'linear'),
         run: (views) => this.serial(() => this.runBackbone(views)),
       },
       detectFaces: (image) => this.serial(() => this.detectFaces(image)),

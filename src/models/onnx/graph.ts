@@ -23,6 +23,7 @@ export class GraphBuilder {
   private readonly inputs: onnxProto.onnx.IValueInfoProto[] = [];
   private readonly outputs: onnxProto.onnx.IValueInfoProto[] = [];
   private readonly used = new Set<string>();
+  private readonly domains = new Set<string>();
 
   /** A tensor name not used yet in this graph, derived from `base`. */
   unique(base: string): string {
@@ -56,6 +57,13 @@ export class GraphBuilder {
     return name;
   }
 
+  /** A constant of any element type from its little-endian bytes (uint8 weights, int32 biases, zero points). */
+  typed(base: string, dataType: number, dims: number[], raw: Uint8Array): string {
+    const name = this.unique(base);
+    this.initializers.push({ name, dims, dataType, rawData: raw });
+    return name;
+  }
+
   /** An int64 constant (shapes, pads, axes). */
   int64(base: string, values: number[]): string {
     const name = this.unique(base);
@@ -64,11 +72,16 @@ export class GraphBuilder {
     return name;
   }
 
-  /** Add a node; returns the name of its (first) output. */
-  node(op: string, inputs: string[], attrs: Record<string, AttributeValue> = {}, outputName?: string): string {
+  /**
+   * Add a node; returns the name of its (first) output. `domain` names a contrib operator set
+   * (onnxruntime's 'com.microsoft': QLinearAdd, QLinearGlobalAveragePool …), imported at build.
+   */
+  node(op: string, inputs: string[], attrs: Record<string, AttributeValue> = {}, outputName?: string, domain?: string): string {
     const out = outputName ?? this.unique(`${op.toLowerCase()}`);
     this.used.add(out);
+    if (domain) this.domains.add(domain);
     this.nodes.push({
+      ...(domain ? { domain } : {}),
       opType: op,
       input: inputs,
       output: [out],
@@ -91,6 +104,7 @@ export class GraphBuilder {
     for (const n of graph.node ?? []) {
       this.nodes.push({ ...n, name: `${prefix}${n.name ?? ''}`, input: (n.input ?? []).map(rename), output: (n.output ?? []).map(rename) });
       for (const o of n.output ?? []) this.used.add(rename(o));
+      if (n.domain) this.domains.add(n.domain);
     }
     return Object.fromEntries(wanted.map((w) => [w, rename(w)]));
   }
@@ -107,7 +121,7 @@ export class GraphBuilder {
       irVersion: IR_VERSION,
       producerName: 'imgclass',
       docString,
-      opsetImport: [{ domain: '', version: OPSET }],
+      opsetImport: [{ domain: '', version: OPSET }, ...[...this.domains].map((domain) => ({ domain, version: 1 }))],
       graph: { name: 'imgclass', node: this.nodes, initializer: this.initializers, input: this.inputs, output: this.outputs },
       metadataProps: Object.entries(metadata).map(([key, value]) => ({ key, value })),
     });
