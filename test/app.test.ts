@@ -56,6 +56,21 @@ test("a backbone nobody tuned runs on the fallback's values, flagged as untuned;
   }
 });
 
+test('an untuned backbone answers, and every answer says whose values it ran on', async () => {
+  const untuned = 'mobilenet_v2_1.0_224_quant';
+  assert.equal(BACKBONE_TUNING[untuned], undefined, `${untuned} has been tuned: pick another backbone for this test`);
+  const v2 = await createDogApp({ backbone: untuned, quality: 'standard' });
+  try {
+    assert.deepEqual(v2.describe().tuning, { backbone: untuned, tuned: false, tunedFor: FALLBACK_TUNING });
+    const r = await v2.classify(dogs[0]!.file);
+    assert.deepEqual(r.tuning, { backbone: untuned, tuned: false, tunedFor: FALLBACK_TUNING });
+    assert.equal(r.kind, 'dog');
+    assert.equal((await app.classify(dogs[0]!.file)).tuning, undefined, 'a tuned backbone adds nothing to the answer');
+  } finally {
+    v2.dispose();
+  }
+});
+
 async function classifyAll(files: { file: string }[]): Promise<DogAppResult[]> {
   const out: DogAppResult[] = [];
   for (const f of files) out.push(await app.classify(f.file));
