@@ -1,5 +1,6 @@
 /**
- * What each breed option costs per photo, against one bare ORT MobileNet pass measured in the
+ * What each breed option costs per photo (the components on the benched backbone), against one bare
+ * ORT MobileNet v1 0.75 pass measured in the
  * same run (before and after: the machine is shared and noisy, only ratios carry over). Each
  * component is timed on the same photos, interleaved photo by photo, so load changes hit all
  * alike; then the app itself is timed end to end with each preset.
@@ -12,6 +13,7 @@ import { cropRegion, flipHorizontal } from '../src/data/transform.js';
 import { YoloxDetector } from '../src/detectors/coco.js';
 import { YunetFaceDetector } from '../src/detectors/face/yunet.js';
 import { loadBackbone } from '../src/models/backbone.js';
+import { registryEntry } from '../src/models/registry.js';
 import { sampleClassFolders } from '../support/shared.js';
 import { barePassMs, threadsNote } from './bare-pass.js';
 import { bestDogBox } from './breeds-signals.js';
@@ -25,19 +27,25 @@ export interface Costs {
   pair: number;
   /** A cropped view (crop + pair). */
   cropPair: number;
-  /** The whole photo at keep-aspect and its mirror, on the free-size graph. */
-  wholePair: number;
+  /** The whole photo at keep-aspect and its mirror, on the free-size graph (absent: the backbone has none). */
+  wholePair?: number;
   yolox: number;
   yunet: number;
   apps: { name: string; p50: number; p90: number; p50Dogs: number }[];
   note: string;
 }
 
-export async function measureCosts(data: string, dogFiles: string[], apps: { name: string; options: DogAppOptions }[], count = 40): Promise<Costs> {
+export async function measureCosts(
+  data: string,
+  dogFiles: string[],
+  apps: { name: string; options: DogAppOptions }[],
+  backbone: string,
+  count = 40,
+): Promise<Costs> {
   const files = dogFiles.filter((_, i) => i % Math.max(1, Math.floor(dogFiles.length / count)) === 0).slice(0, count);
   const before = await barePassMs(files[0]!);
-  const fixed = await loadBackbone(undefined, { batchSize: 2 });
-  const free = await loadBackbone(undefined, { resize: 'keep-aspect' });
+  const fixed = await loadBackbone(backbone, { batchSize: 2 });
+  const free = registryEntry(backbone).backbone!.resizeModes.includes('keep-aspect') ? await loadBackbone(backbone, { resize: 'keep-aspect' }) : undefined;
   const yolox = await YoloxDetector.create();
   const yunet = await YunetFaceDetector.create();
   const t: Record<'decode' | 'pair' | 'cropPair' | 'wholePair' | 'yolox' | 'yunet', number[]> = {
@@ -67,10 +75,10 @@ export async function measureCosts(data: string, dogFiles: string[], apps: { nam
       },
       keep,
     );
-    await time('wholePair', async () => [await free.run([img]), await free.run([flipHorizontal(img)])], keep);
+    if (free) await time('wholePair', async () => [await free.run([img]), await free.run([flipHorizontal(img)])], keep);
     await time('yunet', () => yunet.detect(img), keep);
   }
-  for (const m of [fixed, free, yolox, yunet]) m.dispose();
+  for (const m of [fixed, free, yolox, yunet]) m?.dispose();
 
   // The app end to end (decode → answer), per preset, on the same dog photos plus people and negatives.
   const mixed = [
@@ -100,7 +108,7 @@ export async function measureCosts(data: string, dogFiles: string[], apps: { nam
     decode: m('decode'),
     pair: m('pair'),
     cropPair: m('cropPair'),
-    wholePair: m('wholePair'),
+    ...(free ? { wholePair: m('wholePair') } : {}),
     yolox: m('yolox'),
     yunet: m('yunet'),
     apps: appResults,

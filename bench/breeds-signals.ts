@@ -1,12 +1,14 @@
 /**
  * Per-photo signals for bench:breeds, computed once and cached in bench/out/ (the 2-core machine
- * makes every backbone pass precious): for each candidate view of each unseen Imagewoof photo,
- * the backbone's raw ImageNet probabilities on the 118 dog breeds, for the view and its mirror
- * image separately; YOLOX-nano's boxes; YuNet's faces with the app's face check; and the same
- * detector signals on LFW and the negatives. Every option is then scored from these numbers.
+ * makes every backbone pass precious). The detectors' signals, the same for every backbone, in
+ * breeds-detections.json: YOLOX-nano's boxes and YuNet's faces, on the unseen Imagewoof photos,
+ * LFW and the negatives. One backbone's, in breeds-signals-<backbone>.json: the dog mass of the
+ * photo and of each face crop (the app's dog rule and face check), and for each candidate view of
+ * each Imagewoof photo the raw ImageNet probabilities on the 118 dog breeds, each for the view and
+ * its mirror image apart. Every option is then scored from these numbers.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { cropFace } from '../src/app/dog-app.js';
 import { viewImages, viewName, type ViewSpec } from '../src/app/views.js';
@@ -23,6 +25,7 @@ import { dogClassIndices } from '../src/detectors/imagenet-dog-rule.js';
 import { YunetFaceDetector } from '../src/detectors/face/yunet.js';
 import { loadBackbone, type Backbone } from '../src/models/backbone.js';
 import { IMAGENET_DOG_RANGE } from '../src/models/imagenet.js';
+import { DEFAULT_BACKBONE, registryEntry, type BackboneSpec } from '../src/models/registry.js';
 import { imageFilesIn as listImageFiles } from '../src/data/walk.js';
 
 /** Candidate views (besides 'whole', the keep-aspect photo on the free-size graph). */
@@ -47,7 +50,10 @@ export interface FaceSig {
   height: number;
   score: number;
   area: number;
+  /** The backbone's dog mass on the face crop, averaged with its mirror image's (the app's face check with flip on). */
   cropDog: number;
+  /** The same, the crop and its mirror image apart ([direct, mirrored]): the check with flip off reads the first. */
+  cropDogPair: [number, number];
 }
 export interface PhotoSig {
   file: string;
@@ -60,9 +66,33 @@ export interface PhotoSig {
   height: number;
   /** Dog + wild-dog probability mass of the centre view, flip-averaged (the app's dog rule input). */
   dogMass: number;
+  /** The same, the view and its mirror image apart. */
+  dogMassPair: [number, number];
   boxes: CocoBox[];
   faces: FaceSig[];
-  /** Imagewoof only: view name → [direct, mirrored] raw probabilities on ImageNet 151–268, base64 Float32. */
+  /**
+   * Imagewoof only: view name → [direct, mirrored] raw probabilities on ImageNet 151–268, base64
+   * Float32; only the views the backbone's preprocessing can give (`availableViews`).
+   */
+  views?: Record<string, [string, string]>;
+}
+
+type Listed = Pick<PhotoSig, 'file' | 'set' | 'label' | 'half'>;
+
+/** What the detectors say of a photo: computed once for every backbone (breeds-detections.json). */
+interface DetectionSig extends Listed {
+  width: number;
+  height: number;
+  boxes: CocoBox[];
+  faces: Omit<FaceSig, 'cropDog' | 'cropDogPair'>[];
+}
+
+/** What one backbone says of a photo (breeds-signals-<backbone>.json). */
+interface BackboneSig {
+  file: string;
+  dogMassPair: [number, number];
+  /** Per face of the detection signals, in order: the crop's dog mass and its mirror image's. */
+  cropDog: [number, number][];
   views?: Record<string, [string, string]>;
 }
 
@@ -74,12 +104,13 @@ export const dec = (s: string) => {
 const breedsOf = (p: Float32Array) => p.slice(IMAGENET_DOG_RANGE.first, IMAGENET_DOG_RANGE.last + 1);
 const WILD = dogClassIndices(true);
 const mass = (p: Float32Array) => WILD.reduce((s, i) => s + p[i]!, 0);
+const mean2 = ([a, b]: [number, number]) => (a + b) / 2;
 
 /** The best dog box YOLOX found (any score: the option decides the threshold). */
 export const bestDogBox = (boxes: CocoBox[]) => boxes.filter((b) => b.classId === 16).sort((a, b) => b.score - a.score)[0];
 
-export async function photoList(data: string): Promise<Omit<PhotoSig, 'width' | 'height' | 'dogMass' | 'boxes' | 'faces'>[]> {
-  const out: Omit<PhotoSig, 'width' | 'height' | 'dogMass' | 'boxes' | 'faces'>[] = [];
+export async function photoList(data: string): Promise<Listed[]> {
+  const out: Listed[] = [];
   for (const split of ['train', 'val']) {
     for (const f of await listImageFiles(path.join(data, 'imagewoof', split))) {
       const m = /ILSVRC2012_val_(\d+)/.exec(path.basename(f));
@@ -102,80 +133,151 @@ async function pair(b: Backbone, im: RgbImage): Promise<[Float32Array, Float32Ar
 }
 
 /**
- * What the cached signals were computed with: the detector graphs as the app runs them (YOLOX's and
- * YuNet's letterbox are inside them, so a change there changes this) and SIGNALS_FORMAT for what
- * lies outside them (this file's views, crops and fields; bump it when they change). The backbone is
- * the registry's, pinned by sha256. A cache with another key is computed again: no stale boxes after
- * a preprocessing change.
+ * The views a backbone can give: every candidate view is a region of the photo the backbone fits
+ * its own way; 'whole' (the photo at its own aspect) needs a graph that takes any size.
  */
-const SIGNALS_FORMAT = 3;
-async function signalsKey(): Promise<string> {
+export function availableViews(spec: BackboneSpec): string[] {
+  return [...CANDIDATE_VIEWS.map(viewName), ...(spec.resizeModes.includes('keep-aspect') ? [WHOLE] : [])];
+}
+
+/**
+ * What the cached signals were computed with. Detections: the detector graphs as the app runs them
+ * (YOLOX's and YuNet's letterbox are inside them, so a change there changes the key) and
+ * SIGNALS_FORMAT for what lies outside them (this file's views, crops and fields; bump it when
+ * they change). A backbone's signals: those, and the backbone's name (the registry pins its
+ * files by sha256) and preprocessing. A cache with another key is computed again: no stale boxes
+ * after a preprocessing change.
+ */
+const SIGNALS_FORMAT = 4;
+async function detectionsKey(): Promise<string> {
   const store = getDefaultStore();
   const hash = createHash('sha256').update(`format ${SIGNALS_FORMAT}\0`);
   for (const bytes of [await loadYoloxGraph(store), await loadYunetGraph('yunet_n', store)]) hash.update(bytes);
   return hash.digest('hex').slice(0, 16);
 }
+const backboneKey = (detections: string, name: string, spec: BackboneSpec) =>
+  createHash('sha256')
+    .update(`${detections}\0${name}\0${JSON.stringify(spec.preprocessing)}`)
+    .digest('hex')
+    .slice(0, 16);
 
-export async function collectSignals(data: string, outDir: string, fresh: boolean): Promise<PhotoSig[]> {
+/** A cache file's entries when its key matches, else none (and a word on stderr). */
+function readCache<T extends { file: string }>(file: string, key: string, fresh: boolean): Map<string, T> {
+  const done = new Map<string, T>();
+  if (!existsSync(file) || fresh) return done;
+  const cached = JSON.parse(readFileSync(file, 'utf8')) as { key?: string; photos?: T[] };
+  if (cached.key === key) for (const s of cached.photos ?? []) done.set(s.file, s);
+  else process.stderr.write(`signals: ${file} was computed by other models or preprocessing; computing them again\n`);
+  return done;
+}
+
+/** Written whole to a temporary file, then renamed: an interrupted run never leaves half a cache. */
+function writeCache(file: string, key: string, photos: Iterable<unknown>): void {
+  writeFileSync(`${file}.tmp`, JSON.stringify({ key, photos: [...photos] }));
+  renameSync(`${file}.tmp`, file);
+}
+
+/** The cache file of a backbone's signals. */
+export const signalsFile = (outDir: string, backbone: string) => path.join(outDir, `breeds-signals-${backbone}.json`);
+
+/**
+ * Every photo's signals for `backbone` (default: the registry's default backbone): the detectors'
+ * (cached once for all backbones) and the backbone's (cached per backbone).
+ */
+export async function collectSignals(data: string, outDir: string, fresh: boolean, backbone: string = DEFAULT_BACKBONE): Promise<PhotoSig[]> {
   mkdirSync(outDir, { recursive: true });
-  const cacheFile = path.join(outDir, 'breeds-signals.json');
-  const done = new Map<string, PhotoSig>();
-  const key = await signalsKey();
-  if (existsSync(cacheFile) && !fresh) {
-    const cached = JSON.parse(readFileSync(cacheFile, 'utf8')) as { key?: string; photos?: PhotoSig[] };
-    if (cached.key === key) for (const s of cached.photos ?? []) done.set(s.file, s);
-    else process.stderr.write(`signals: ${cacheFile} was computed by other models or preprocessing; computing them again\n`);
-  }
   const list = await photoList(data);
-  if (list.every((p) => done.has(p.file))) return list.map((p) => done.get(p.file)!);
-  const fixed = await loadBackbone(undefined, { batchSize: 2 });
-  const free = await loadBackbone(undefined, { resize: 'keep-aspect' });
+  const detections = await collectDetections(list, outDir, fresh);
+  const spec = registryEntry(backbone).backbone;
+  if (!spec) throw new Error(`${backbone} is not a backbone`);
+  const views = availableViews(spec);
+  const cacheFile = signalsFile(outDir, backbone);
+  const key = backboneKey(detections.key, backbone, spec);
+  const done = readCache<BackboneSig>(cacheFile, key, fresh);
+  if (list.some((p) => !done.has(p.file))) {
+    const fixed = await loadBackbone(backbone, { batchSize: 2 });
+    const free = views.includes(WHOLE) ? await loadBackbone(backbone, { resize: 'keep-aspect' }) : undefined;
+    const t0 = performance.now();
+    let n = 0;
+    for (const p of list) {
+      if (done.has(p.file)) continue;
+      const det = detections.photos.get(p.file)!;
+      const img = await loadImage(p.file);
+      const centre = await pair(fixed, img);
+      const crops = await Promise.all(det.faces.map((f) => cropFace(img, { ...f })));
+      const cropDog: [number, number][] = [];
+      for (const crop of crops) {
+        const [d, m] = await pair(fixed, crop);
+        cropDog.push([mass(d), mass(m)]);
+      }
+      const sig: BackboneSig = { file: p.file, dogMassPair: [mass(centre[0]), mass(centre[1])], cropDog };
+      if (p.set === 'imagewoof') {
+        const images = await viewImages(img, CANDIDATE_VIEWS, bestDogBox(det.boxes), cropRegion);
+        const out: Record<string, [string, string]> = {};
+        for (const [i, v] of CANDIDATE_VIEWS.entries()) {
+          const [d, m] = i === 0 ? centre : await pair(fixed, images[i]!);
+          out[viewName(v)] = [enc(breedsOf(d)), enc(breedsOf(m))];
+        }
+        if (free) {
+          const [wd] = await free.run([img]);
+          const [wm] = await free.run([flipHorizontal(img)]);
+          out[WHOLE] = [enc(breedsOf(wd!.probabilities)), enc(breedsOf(wm!.probabilities))];
+        }
+        sig.views = out;
+      }
+      done.set(p.file, sig);
+      if (++n % 100 === 0) {
+        process.stderr.write(`signals (${backbone}): ${n} photos, ${(n / ((performance.now() - t0) / 1000)).toFixed(1)}/s\n`);
+        writeCache(cacheFile, key, done.values());
+      }
+    }
+    writeCache(cacheFile, key, done.values());
+    fixed.dispose();
+    free?.dispose();
+  }
+  return list.map((p) => {
+    const det = detections.photos.get(p.file)!;
+    const b = done.get(p.file)!;
+    return {
+      ...det,
+      dogMass: mean2(b.dogMassPair),
+      dogMassPair: b.dogMassPair,
+      faces: det.faces.map((f, i) => ({ ...f, cropDog: mean2(b.cropDog[i]!), cropDogPair: b.cropDog[i]! })),
+      ...(b.views ? { views: b.views } : {}),
+    };
+  });
+}
+
+/** YOLOX-nano's boxes and YuNet's faces on every photo, cached in breeds-detections.json. */
+async function collectDetections(list: Listed[], outDir: string, fresh: boolean): Promise<{ key: string; photos: Map<string, DetectionSig> }> {
+  const cacheFile = path.join(outDir, 'breeds-detections.json');
+  const key = await detectionsKey();
+  const done = readCache<DetectionSig>(cacheFile, key, fresh);
+  if (list.every((p) => done.has(p.file))) return { key, photos: done };
   const yolox = await YoloxDetector.create({ scoreThreshold: 0.05 });
   const yunet = await YunetFaceDetector.create({ scoreThreshold: 0.5 });
   const t0 = performance.now();
   let n = 0;
-  const save = () => writeFileSync(cacheFile, JSON.stringify({ key, photos: [...done.values()] }));
   for (const p of list) {
     if (done.has(p.file)) continue;
     const img = await loadImage(p.file);
     const boxes = await yolox.detect(img);
-    const centre = await pair(fixed, img);
-    const faceBoxes = (await yunet.detect(img)).slice(0, 4);
-    const crops = await Promise.all(faceBoxes.map((f) => cropFace(img, f)));
-    const faces: FaceSig[] = [];
-    for (const [i, f] of faceBoxes.entries()) {
-      const [d, m] = await pair(fixed, crops[i]!);
-      faces.push({
-        x: f.x,
-        y: f.y,
-        width: f.width,
-        height: f.height,
-        score: f.score,
-        area: (f.width * f.height) / (img.width * img.height),
-        cropDog: (mass(d) + mass(m)) / 2,
-      });
-    }
-    const sig: PhotoSig = { ...p, width: img.width, height: img.height, dogMass: (mass(centre[0]) + mass(centre[1])) / 2, boxes, faces };
-    if (p.set === 'imagewoof') {
-      const dog = bestDogBox(boxes);
-      const images = await viewImages(img, CANDIDATE_VIEWS, dog, cropRegion);
-      const views: Record<string, [string, string]> = {};
-      for (const [i, v] of CANDIDATE_VIEWS.entries()) {
-        const [d, m] = i === 0 ? centre : await pair(fixed, images[i]!);
-        views[viewName(v)] = [enc(breedsOf(d)), enc(breedsOf(m))];
-      }
-      const [wd] = await free.run([img]);
-      const [wm] = await free.run([flipHorizontal(img)]);
-      views[WHOLE] = [enc(breedsOf(wd!.probabilities)), enc(breedsOf(wm!.probabilities))];
-      sig.views = views;
-    }
-    done.set(p.file, sig);
+    const faces = (await yunet.detect(img)).slice(0, 4).map((f) => ({
+      x: f.x,
+      y: f.y,
+      width: f.width,
+      height: f.height,
+      score: f.score,
+      area: (f.width * f.height) / (img.width * img.height),
+    }));
+    done.set(p.file, { ...p, width: img.width, height: img.height, boxes, faces });
     if (++n % 100 === 0) {
-      process.stderr.write(`signals: ${n} photos, ${(n / ((performance.now() - t0) / 1000)).toFixed(1)}/s\n`);
-      save();
+      process.stderr.write(`detections: ${n} photos, ${(n / ((performance.now() - t0) / 1000)).toFixed(1)}/s\n`);
+      writeCache(cacheFile, key, done.values());
     }
   }
-  save();
-  for (const m of [fixed, free, yolox, yunet]) m.dispose();
-  return list.map((p) => done.get(p.file)!);
+  writeCache(cacheFile, key, done.values());
+  yolox.dispose();
+  yunet.dispose();
+  return { key, photos: done };
 }

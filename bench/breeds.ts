@@ -1,6 +1,6 @@
 /**
- * npm run bench:breeds — how often the dog app's breed is right, on photos MobileNet never saw,
- * and whether it finds a person only where there is one.
+ * npm run bench:breeds — how often the dog app's breed is right, on photos its backbone never saw,
+ * and whether it finds a person only where there is one; and what it chooses for a backbone.
  *
  * Photos: the 500 Imagewoof photos named ILSVRC2012_val_* (ImageNet validation photos, in both
  * imagewoof/train and imagewoof/val), split once by the parity of their numeric id: even → tuning
@@ -11,26 +11,47 @@
  * from looking at them: bench/person-labels.json), LFW (738 tight face crops, split by person) and
  * the 1,000 negatives (split by index parity).
  *
- * Signals are cached in bench/out/breeds-signals.json (see breeds-signals.ts; --fresh recomputes);
- * costs are measured in every run, against one bare ORT MobileNet pass measured in the same run.
+ * The backbone: BENCH_BACKBONE (default: the dog app's). The bench chooses its values on the
+ * tuning half (the breed views of 'accurate'; the dog rule, the face check and the dog-box rescue)
+ * and prints them as the entry for app/tuning.ts, beside the values that entry holds today.
+ * BENCH_COMPARE=name[,name] adds those backbones' report-half rows (with their own tuned values)
+ * and their apps' costs, measured in the same run.
  *
- *   npm run bench:breeds [-- --fresh] [-- --no-timing]
+ * Signals are cached in bench/out/ (breeds-detections.json for the detectors,
+ * breeds-signals-<backbone>.json per backbone; see breeds-signals.ts; --fresh recomputes); costs
+ * are measured in every run, against one bare ORT MobileNet v1 0.75 pass measured in the same run.
+ *
+ *   [BENCH_BACKBONE=name] [BENCH_COMPARE=name,…] npm run bench:breeds [-- --fresh] [-- --no-timing]
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { DOG_PIPELINE_DEFAULTS } from '../src/app/dog-pipeline.js';
-import { combineViews, type CombineRule } from '../src/app/views.js';
-import { DOG_DETECTOR_DEFAULTS, dogBoxRescues } from '../src/detectors/imagenet-dog-rule.js';
-import { areaInside, isPersonFace, PERSON_EVIDENCE_DEFAULTS, personFaces, type PersonEvidenceOptions } from '../src/detectors/person.js';
+import { DOG_APP_BACKBONE, backboneTuning, type BackboneTuning } from '../src/app/tuning.js';
+import { combineViews, viewName, type CombineRule } from '../src/app/views.js';
+import { dogBoxRescues, type DogBoxRescue, type DogRuleOptions } from '../src/detectors/imagenet-dog-rule.js';
+import { YUNET_DEFAULTS } from '../src/detectors/face/yunet-decode.js';
+import { areaInside, isPersonFace, personFaces, type PersonEvidenceOptions } from '../src/detectors/person.js';
 import { IMAGENET_DOG_RANGE } from '../src/models/imagenet.js';
+import { registryEntry } from '../src/models/registry.js';
 import { sharedDataDir } from '../support/shared.js';
-import { bestDogBox, collectSignals, dec, type FaceSig, type PhotoSig } from './breeds-signals.js';
+import { availableViews, bestDogBox, CANDIDATE_VIEWS, collectSignals, dec, type FaceSig, type PhotoSig } from './breeds-signals.js';
 import { measureCosts } from './breeds-costs.js';
 import { table } from './stats.js';
 
 const data = sharedDataDir();
-const sigs = await collectSignals(data, path.join(import.meta.dirname, 'out'), process.argv.includes('--fresh'));
+const outDir = path.join(import.meta.dirname, 'out');
+const fresh = process.argv.includes('--fresh');
+const backbone = process.env.BENCH_BACKBONE ?? DOG_APP_BACKBONE;
+const compare = (process.env.BENCH_COMPARE ?? '')
+  .split(',')
+  .map((x) => x.trim())
+  .filter((x) => x && x !== backbone);
+const own = backboneTuning(backbone);
+const sigs = await collectSignals(data, outDir, fresh, backbone);
 const woof = sigs.filter((s) => s.set === 'imagewoof');
+const available = new Set(availableViews(registryEntry(backbone).backbone!));
+console.log(
+  `# bench:breeds on ${backbone} (${own.tuned ? 'its tuned values in app/tuning.ts' : `no tuned values yet: ${own.tunedFor}'s are used`}), ${new Date().toISOString().slice(0, 10)}\n`,
+);
 
 // ---------------------------------------------------------------- breeds
 const classRows = readFileSync(path.join(data, 'imagewoof/classes.tsv'), 'utf8')
@@ -41,12 +62,14 @@ const classRows = readFileSync(path.join(data, 'imagewoof/classes.tsv'), 'utf8')
 const breedName = new Map(classRows.map(([wnid, name]) => [wnid!, name!]));
 /** wnid → index among the 118 breeds (ImageNet index − 151), or −1 for dingo (not one of them). */
 const target = new Map(classRows.map(([wnid, , idx]) => [wnid!, Number(idx) <= IMAGENET_DOG_RANGE.last ? Number(idx) - IMAGENET_DOG_RANGE.first : -1]));
-const scored = woof.filter((s) => target.get(s.label!)! >= 0);
-const dingo = woof.filter((s) => target.get(s.label!)! < 0);
+const isScored = (s: PhotoSig) => target.get(s.label!)! >= 0;
+const scored = woof.filter(isScored);
+const dingo = woof.filter((s) => !isScored(s));
 
 interface BreedOption {
   name: string;
   views: string[];
+  weights?: number[];
   mirror: boolean;
   rule: CombineRule;
   /** A dog-box view is used only when YOLOX's best dog box scores at least this; else left out. */
@@ -55,12 +78,16 @@ interface BreedOption {
   confident?: number;
 }
 
-const decoded = new Map<string, Map<string, [Float32Array, Float32Array]>>();
-for (const s of woof) decoded.set(s.file, new Map(Object.entries(s.views!).map(([k, [d, m]]) => [k, [dec(d), dec(m)]])));
+const decodedViews = new WeakMap<PhotoSig, Map<string, [Float32Array, Float32Array]>>();
+function viewsOf(s: PhotoSig): Map<string, [Float32Array, Float32Array]> {
+  let m = decodedViews.get(s);
+  if (!m) decodedViews.set(s, (m = new Map(Object.entries(s.views!).map(([k, [d, mm]]) => [k, [dec(d), dec(mm)]]))));
+  return m;
+}
 
 /** The app's rule for a view: raw ImageNet probabilities of view and mirror averaged, then restricted to the breeds and renormalised. */
 function viewProbs(s: PhotoSig, view: string, mirror: boolean): Float32Array {
-  const [d, m] = decoded.get(s.file)!.get(view)!;
+  const [d, m] = viewsOf(s).get(view)!;
   const p = mirror ? d.map((v, i) => (v + m[i]!) / 2) : d.slice();
   const sum = p.reduce((a, b) => a + b, 0);
   return p.map((v) => v / sum);
@@ -73,11 +100,14 @@ function answer(s: PhotoSig, o: BreedOption): Float32Array {
   }
   const dog = bestDogBox(s.boxes);
   const useDog = dog !== undefined && dog.score >= (o.dogScore ?? 0);
-  let views = o.views.filter((v) => useDog || !v.startsWith('dog'));
-  if (views.length === 0) views = ['centre'];
+  const keep = o.views.map((v) => useDog || !v.startsWith('dog'));
+  let views = o.views.filter((_, i) => keep[i]);
+  let weights = o.weights?.filter((_, i) => keep[i]);
+  if (views.length === 0) [views, weights] = [['centre'], undefined];
   return combineViews(
     views.map((v) => viewProbs(s, v, o.mirror)),
     o.rule,
+    weights,
   );
 }
 
@@ -97,6 +127,17 @@ function score(photos: PhotoSig[], o: BreedOption) {
   }
   return { top1: top1 / photos.length, top3: top3 / photos.length, n: photos.length };
 }
+
+/** The 'accurate' preset's breed views as a backbone's tuning gives them. */
+const tunedOption = (t: BackboneTuning, name: string): BreedOption => ({
+  name,
+  views: t.breeds.views.map(viewName),
+  ...(t.breeds.weights ? { weights: t.breeds.weights } : {}),
+  mirror: t.flipAverage,
+  rule: t.breeds.rule,
+  dogScore: t.breeds.dogScore,
+  confident: t.breeds.confident,
+});
 
 const corners = ['corner tl 0.875', 'corner tr 0.875', 'corner bl 0.875', 'corner br 0.875'];
 const viewSets: [string, string[]][] = [
@@ -121,17 +162,17 @@ const viewSets: [string, string[]][] = [
   ['5 crops + centre + dog box +0.1', ['centre 0.875', ...corners, 'centre', 'dog box +0.1']],
   ['all 11 views', ['centre', 'centre 0.875', 'centre 0.75', ...corners, 'whole', 'dog box +0', 'dog box +0.1', 'dog box +0.25']],
 ];
-const options: BreedOption[] = [{ name: 'centre (today), no mirror', views: ['centre'], mirror: false, rule: 'mean' }];
+const allOptions: BreedOption[] = [{ name: 'centre (today), no mirror', views: ['centre'], mirror: false, rule: 'mean' }];
 for (const [name, views] of viewSets) {
   for (const rule of ['mean', 'log-mean'] as const) {
     if (views.length === 1 && rule === 'log-mean') continue;
-    options.push({ name: `${name}${views.length > 1 ? `, ${rule}` : ''}`, views, mirror: true, rule });
+    allOptions.push({ name: `${name}${views.length > 1 ? `, ${rule}` : ''}`, views, mirror: true, rule });
   }
 }
 // The dog-box threshold: below it the dog view is left out (the photo keeps its other views).
 for (const dogScore of [0.3, 0.5]) {
   for (const rule of ['mean', 'log-mean'] as const)
-    options.push({
+    allOptions.push({
       name: `centre 0.875 + dog box +0.1, ${rule}, dog box only if score ≥ ${dogScore}`,
       views: ['centre 0.875', 'dog box +0.1'],
       mirror: true,
@@ -140,16 +181,30 @@ for (const dogScore of [0.3, 0.5]) {
     });
 }
 // Adaptive: the centre view (computed anyway: the dog rule reads it) answers alone when it is sure,
-// so only the harder photos pay for YOLOX and more views.
+// so only the harder photos pay for YOLOX and more views. These are the candidates for 'accurate'.
+const ADAPTIVE_VIEWS = [
+  ['centre 0.875 + dog box +0.1', ['centre 0.875', 'dog box +0.1']],
+  ['centre + dog box +0.1', ['centre', 'dog box +0.1']],
+  ['centre + centre 0.875 + dog box +0.1', ['centre', 'centre 0.875', 'dog box +0.1']],
+] as const;
 for (const confident of [0.5, 0.6, 0.7, 0.8, 0.9]) {
-  for (const [name, views] of [
-    ['centre 0.875 + dog box +0.1', ['centre 0.875', 'dog box +0.1']],
-    ['centre + dog box +0.1', ['centre', 'dog box +0.1']],
-  ] as const) {
+  for (const [name, views] of ADAPTIVE_VIEWS) {
     for (const rule of ['mean', 'log-mean'] as const)
-      options.push({ name: `${name}, ${rule}, only below ${confident} on the centre view`, views: [...views], mirror: true, rule, confident, dogScore: 0.1 });
+      allOptions.push({
+        name: `${name}, ${rule}, only below ${confident} on the centre view`,
+        views: [...views],
+        mirror: true,
+        rule,
+        confident,
+        dogScore: 0.1,
+      });
   }
 }
+const tunedNow = tunedOption(own.tuning, `the 'accurate' views in app/tuning.ts${own.tuned ? '' : ` (${own.tunedFor}'s)`}`);
+allOptions.push(tunedNow);
+// A backbone whose preprocessing cannot give a view (a fixed-size graph: no keep-aspect 'whole') skips the options that need it.
+const options = allOptions.filter((o) => o.views.every((v) => available.has(v)));
+const skipped = allOptions.length - options.length;
 
 const tune = scored.filter((s) => s.half === 'tune');
 const report = scored.filter((s) => s.half === 'report');
@@ -158,7 +213,8 @@ const passes = (o: BreedOption) => o.views.length * (o.mirror ? 2 : 1);
 const results = options.map((o) => ({ o, t: score(tune, o), r: score(report, o) }));
 console.log(
   `## Breeds: ${scored.length} unseen Imagewoof photos (dingo's ${dingo.length} left out), tuning half ` +
-    `${tune.length} (even ids), report half ${report.length} (odd ids)\n`,
+    `${tune.length} (even ids), report half ${report.length} (odd ids)` +
+    `${skipped ? `; ${skipped} options skipped (views ${backbone}'s preprocessing cannot give)` : ''}\n`,
 );
 console.log(
   table(
@@ -175,15 +231,21 @@ console.log(
   ),
 );
 
-// The default (app/quality.ts 'accurate'): the best tuning top-1 among the options whose cost fits
-// the budget (predict p50 ≤ 6 bare passes): the adaptive ones; 'fast' is today's centre view.
-const CHOSEN = { default: process.env.BREEDS_DEFAULT ?? 'centre 0.875 + dog box +0.1, log-mean, only below 0.7 on the centre view' };
+/** Share of photos whose centre view is not sure enough to answer alone. */
+const unsureShare = (o: BreedOption, photos: PhotoSig[]) =>
+  o.confident === undefined ? 1 : photos.filter((s) => Math.max(...viewProbs(s, 'centre', o.mirror)) < o.confident!).length / photos.length;
+
+// The 'accurate' views, chosen on the tuning half: the best tuning top-1 among the adaptive options
+// (their cost fits the budget: only the unsure photos pay for YOLOX and more views); ties go to the
+// better top-3, then to the option fewer photos pay for.
+const adaptive = results.filter(({ o }) => o.confident !== undefined && o !== tunedNow);
+const chosen = [...adaptive].sort((a, b) => b.t.top1 - a.t.top1 || b.t.top3 - a.t.top3 || unsureShare(a.o, tune) - unsureShare(b.o, tune))[0]!;
 const today = results.find((x) => x.o.name === 'centre (today)')!;
-const chosen = results.find((x) => x.o.name === CHOSEN.default)!;
+const current = results.find((x) => x.o === tunedNow)!;
 console.log(
-  `\nchosen default: ${chosen.o.name}: report top-1 ${pct(chosen.r.top1)} vs today ${pct(today.r.top1)} ` +
-    `(${((chosen.r.top1 - today.r.top1) * 100).toFixed(1)} points), top-3 ${pct(chosen.r.top3)} vs ` +
-    `${pct(today.r.top3)}`,
+  `\nchosen on the tuning half for 'accurate': ${chosen.o.name}: report top-1 ${pct(chosen.r.top1)} vs the centre view ${pct(today.r.top1)} ` +
+    `(${((chosen.r.top1 - today.r.top1) * 100).toFixed(1)} points), top-3 ${pct(chosen.r.top3)} vs ${pct(today.r.top3)}; ` +
+    `app/tuning.ts today: report top-1 ${pct(current.r.top1)}, top-3 ${pct(current.r.top3)}`,
 );
 
 const perBreed = [...target.entries()]
@@ -191,10 +253,10 @@ const perBreed = [...target.entries()]
   .map(([wnid]) => {
     const ps = report.filter((s) => s.label === wnid);
     const right = (o: BreedOption) => ps.filter((s) => rankOf(answer(s, o), target.get(wnid)!) === 0).length;
-    return [breedName.get(wnid)!, ps.length, pct(right(today.o) / ps.length), pct(right(chosen.o) / ps.length)];
+    return [breedName.get(wnid)!, ps.length, pct(right(today.o) / ps.length), pct(right(current.o) / ps.length), pct(right(chosen.o) / ps.length)];
   });
-console.log('\n' + table(['breed (report half)', 'photos', 'today', 'chosen default'], perBreed));
-const dingoFound = dingo.filter((s) => s.dogMass >= DOG_DETECTOR_DEFAULTS.threshold).length;
+console.log('\n' + table(['breed (report half)', 'photos', 'centre view', 'app/tuning.ts', 'chosen'], perBreed));
+const dingoFound = dingo.filter((s) => s.dogMass >= own.tuning.dog.threshold).length;
 console.log(`\ndingo (not among the 118 breeds, left out of the breed scores): ${dingoFound}/${dingo.length} called a dog by the dog rule`);
 
 // ---------------------------------------------------------------- persons
@@ -213,38 +275,56 @@ interface PersonRule {
   rescue?: { mass: number; score: number };
   /** A face the crop check vetoes still counts when a person box at least this sure holds it (YOLOX runs for such faces). */
   overrule?: number;
-  /** Score with the app's own functions instead. */
-  app?: boolean;
+  /** Score with the app's own functions and these values instead. */
+  app?: RouteValues;
 }
-const D = DOG_DETECTOR_DEFAULTS;
+const D = own.tuning.dog;
 function kind(s: PhotoSig, r: PersonRule) {
-  if (r.app) return appKind(s);
+  if (r.app) return appKind(s, r.app);
   // YOLOX runs where the dog rule's lower threshold (or the rescue band) says a dog may be there.
   // The evidence rule judges faces on photos the backbone thinks may hold a dog; YOLOX may also
   // have run for the rescue band or a disputed face, but its boxes on a tight face crop (LFW) are
   // unreliable there, so the rule waits for the dog mass.
   const judged = s.dogMass >= D.threshold;
-  const personBox = (f: FaceSig, min: number) => s.boxes.some((b) => b.classId === 0 && b.score >= min && areaInside(f, b) >= PERSON_EVIDENCE_DEFAULTS.inside);
+  const personBox = (f: FaceSig, min: number) => s.boxes.some((b) => b.classId === 0 && b.score >= min && areaInside(f, b) >= own.tuning.personRule.inside);
   const h = s.faces.some((f: FaceSig) => {
     if (f.score < r.faceScore || f.area < r.minArea) return false;
     if (f.cropDog >= r.veto) return r.overrule !== undefined && personBox(f, r.overrule);
-    return !r.evidence || !judged || isPersonFace(f, s.boxes, r.evidence);
+    return !r.evidence || !judged || isPersonFace(f, s.boxes, { ...own.tuning.personRule, ...r.evidence });
   });
   const rescued = r.rescue !== undefined && s.dogMass >= r.rescue.mass && s.boxes.some((b) => b.classId === 16 && b.score >= r.rescue!.score);
   // The app's dog rule (mass on the dog classes, surer with a person), from the cached mass.
   const d = s.dogMass >= (h ? D.thresholdWithPerson : D.threshold) || rescued;
   return d && h ? 'both' : d ? 'dog' : h ? 'human' : 'neither';
 }
-/** The app's rule itself (detectors/person.ts, detectors/imagenet-dog-rule.ts), on the cached signals. */
-function appKind(s: PhotoSig) {
-  const faces = s.faces.filter((f) => f.score >= 0.7 && f.area >= 0.005);
-  const judge = s.dogMass >= D.threshold;
+/** The values the app's route reads (a backbone's tuning, or a candidate of the sweep below). */
+interface RouteValues {
+  dog: DogRuleOptions;
+  faceDogVeto: number;
+  personRule: PersonEvidenceOptions;
+  dogBoxRescue: DogBoxRescue;
+  /** The photo and each face crop averaged with its mirror image (else the direct view alone). */
+  flip: boolean;
+}
+const routeValues = (t: BackboneTuning): RouteValues => ({
+  dog: t.dog,
+  faceDogVeto: t.faceDogVeto,
+  personRule: t.personRule,
+  dogBoxRescue: t.dogBoxRescue,
+  flip: t.flipAverage,
+});
+/** The app's route itself ('accurate' and 'fast': detectors/person.ts, detectors/imagenet-dog-rule.ts), on the cached signals. */
+function appKind(s: PhotoSig, v: RouteValues) {
+  const mass = v.flip ? s.dogMass : s.dogMassPair[0];
+  const faces = s.faces.filter((f) => f.score >= YUNET_DEFAULTS.scoreThreshold && f.area >= 0.005);
+  const judge = mass >= v.dog.threshold;
   const h = personFaces(
-    faces.map((f) => ({ box: f, vetoed: f.cropDog >= DOG_PIPELINE_DEFAULTS.faceDogVeto })),
+    faces.map((f) => ({ box: f, vetoed: (v.flip ? f.cropDog : f.cropDogPair[0]) >= v.faceDogVeto })),
     s.boxes,
     judge,
+    v.personRule,
   ).some(Boolean);
-  const d = s.dogMass >= (h ? D.thresholdWithPerson : D.threshold) || dogBoxRescues(s.dogMass, s.boxes);
+  const d = mass >= (h ? v.dog.thresholdWithPerson : v.dog.threshold) || dogBoxRescues(mass, s.boxes, v.dogBoxRescue);
   return d && h ? 'both' : d ? 'dog' : h ? 'human' : 'neither';
 }
 const base = { faceScore: 0.7, minArea: 0.005, veto: 0.5 };
@@ -280,10 +360,14 @@ personRules.push(
   withEvidence('the same + the face check at 0.7', 0.3, 0.7),
 );
 personRules.push({ name: '`standard` with the face check at 0.6 (no COCO evidence)', ...base, veto: 0.6 });
+const t0 = own.tuning;
 personRules.push({
-  name: `**chosen: COCO evidence (0.3, 0.3) + rescue (0.1, 0.5) + a vetoed face stands inside a person box ≥ 0.3 + the face check at ${DOG_PIPELINE_DEFAULTS.faceDogVeto} (the app's functions)**`,
+  name:
+    `**app/tuning.ts${own.tuned ? '' : ` (${own.tunedFor}'s)`}: dog mass ≥ ${t0.dog.threshold} (${t0.dog.thresholdWithPerson} with a person), ` +
+    `face check at ${t0.faceDogVeto}, COCO evidence (${t0.personRule.personScore}, ${t0.personRule.animalScore}), ` +
+    `rescue (${t0.dogBoxRescue.mass}, ${t0.dogBoxRescue.score})${t0.flipAverage ? '' : ', no mirror'} (the app's functions)**`,
   ...base,
-  app: true,
+  app: routeValues(t0),
 });
 for (const mass of [0.05, 0.1])
   for (const score of [0.5, 0.7])
@@ -293,6 +377,77 @@ for (const mass of [0.05, 0.1])
       evidence: { personScore: 0.3, animalScore: 0.2 },
       rescue: { mass, score },
     });
+
+// The route's values, chosen on the tuning half: the dog rule's two thresholds, the face check
+// (at the threshold with a person, as the app reads them: a portrait's face crop is the photo
+// itself), the rescue's dog mass. The COCO evidence and the rescue's box score are YOLOX's and stay.
+// The aim is the issue's three routing targets at once: the worst of dogs-with-nobody → "dog",
+// LFW → human, negatives → "neither"; ties go to the mean of all five rates.
+interface HalfSets {
+  dogsNone: PhotoSig[];
+  dogsFace: PhotoSig[];
+  dogsBody: PhotoSig[];
+  lfw: PhotoSig[];
+  neg: PhotoSig[];
+}
+function halfSets(all: PhotoSig[], half: 'tune' | 'report'): HalfSets {
+  const h = all.filter((s) => s.half === half);
+  const dogs = (l: string) => h.filter((s) => s.set === 'imagewoof' && labelOf(s) === l);
+  return {
+    dogsNone: dogs('none'),
+    dogsFace: dogs('face'),
+    dogsBody: dogs('body'),
+    lfw: h.filter((s) => s.set === 'lfw'),
+    neg: h.filter((s) => s.set === 'negatives'),
+  };
+}
+function routeRates(h: HalfSets, v: RouteValues) {
+  const rate = (xs: PhotoSig[], ok: (k: string) => boolean) => xs.filter((s) => ok(appKind(s, v))).length / xs.length;
+  const r = {
+    dogsNone: rate(h.dogsNone, (k) => k === 'dog'),
+    dogsFace: rate(h.dogsFace, (k) => k === 'both'),
+    dogsBody: rate(h.dogsBody, (k) => k === 'dog' || k === 'both'),
+    lfw: rate(h.lfw, (k) => k === 'human' || k === 'both'),
+    neg: rate(h.neg, (k) => k === 'neither'),
+  };
+  return { ...r, worst: Math.min(r.dogsNone, r.lfw, r.neg), mean: (r.dogsNone + r.dogsFace + r.dogsBody + r.lfw + r.neg) / 5 };
+}
+const tuneSets = halfSets(sigs, 'tune');
+const reportSets = halfSets(sigs, 'report');
+const candidates: RouteValues[] = [];
+for (const threshold of [0.2, 0.3, 0.4, 0.5])
+  for (const withPerson of [0.5, 0.6, 0.7, 0.8])
+    for (const rescueMass of [0.05, 0.1, 0.2])
+      if (withPerson >= threshold && rescueMass < threshold)
+        candidates.push({
+          dog: { ...own.tuning.dog, threshold, thresholdWithPerson: withPerson },
+          faceDogVeto: withPerson,
+          personRule: own.tuning.personRule,
+          dogBoxRescue: { ...own.tuning.dogBoxRescue, mass: rescueMass },
+          flip: own.tuning.flipAverage,
+        });
+const swept = candidates.map((v) => ({ v, t: routeRates(tuneSets, v), r: routeRates(reportSets, v) }));
+swept.sort((a, b) => b.t.worst - a.t.worst || b.t.mean - a.t.mean);
+const routeName = (v: RouteValues) =>
+  `dog mass ≥ ${v.dog.threshold} (${v.dog.thresholdWithPerson} with a person), face check at ${v.faceDogVeto}, rescue mass ≥ ${v.dogBoxRescue.mass}`;
+const chosenRoute = swept[0]!.v;
+personRules.push({ name: `**chosen on the tuning half: ${routeName(chosenRoute)} (the app's functions)**`, ...base, app: chosenRoute });
+console.log(`\n## The route's values swept on the tuning half (the best 12 of ${swept.length}, by the worst of the three targets)\n`);
+console.log(
+  table(
+    [
+      'values',
+      'tune: dogs → "dog"',
+      'tune: LFW → human',
+      'tune: negatives → "neither"',
+      'tune: worst',
+      'report: dogs → "dog"',
+      'report: LFW → human',
+      'report: negatives → "neither"',
+    ],
+    swept.slice(0, 12).map(({ v, t, r }) => [routeName(v), pct(t.dogsNone), pct(t.lfw), pct(t.neg), pct(t.worst), pct(r.dogsNone), pct(r.lfw), pct(r.neg)]),
+  ),
+);
 
 for (const half of ['tune', 'report'] as const) {
   const h = sigs.filter((s) => s.half === half);
@@ -326,16 +481,71 @@ for (const half of ['tune', 'report'] as const) {
   );
 }
 
+// ---------------------------------------------------------------- the entry for app/tuning.ts
+const viewSpecOf = new Map(CANDIDATE_VIEWS.map((v) => [viewName(v), v]));
+const entry: Omit<BackboneTuning, 'source'> = {
+  flipAverage: chosenRoute.flip,
+  dog: chosenRoute.dog,
+  faceDogVeto: chosenRoute.faceDogVeto,
+  personRule: chosenRoute.personRule,
+  dogBoxRescue: chosenRoute.dogBoxRescue,
+  breeds: {
+    views: chosen.o.views.map((v) => viewSpecOf.get(v)!),
+    ...(chosen.o.weights ? { weights: chosen.o.weights } : {}),
+    rule: chosen.o.rule,
+    dogScore: chosen.o.dogScore ?? 0,
+    confident: chosen.o.confident ?? 0,
+  },
+};
+console.log(`\n## Chosen on the tuning half for ${backbone} (the entry for app/tuning.ts BACKBONE_TUNING)\n`);
+console.log('```json\n' + JSON.stringify(entry, null, 2) + '\n```');
+
+// ---------------------------------------------------------------- backbones side by side
+/** The report half of each backbone, with its own values from app/tuning.ts: breeds and the routing targets. */
+const rows: (string | number)[][] = [];
+for (const name of [backbone, ...compare]) {
+  const t = backboneTuning(name);
+  const s = name === backbone ? sigs : await collectSignals(data, outDir, fresh, name);
+  const rep = s.filter((x) => x.set === 'imagewoof' && x.half === 'report' && isScored(x));
+  const centre = score(rep, { name: 'centre', views: ['centre'], mirror: t.tuning.flipAverage, rule: 'mean' });
+  const std = score(rep, tunedOption(t.tuning, 'accurate'));
+  const route = routeRates(halfSets(s, 'report'), routeValues(t.tuning));
+  rows.push([
+    `${name}${t.tuned ? '' : ` (${t.tunedFor}'s values)`}`,
+    `${pct(centre.top1)} / ${pct(centre.top3)}`,
+    `${pct(std.top1)} / ${pct(std.top3)}`,
+    pct(route.dogsNone),
+    pct(route.dogsFace),
+    pct(route.lfw),
+    pct(route.neg),
+  ]);
+}
+console.log(`\n## Backbones side by side: the report half, each with its values in app/tuning.ts\n`);
+console.log(
+  table(
+    [
+      'backbone',
+      "breed top-1 / top-3, centre view ('standard', 'fast')",
+      "breed top-1 / top-3, 'accurate' (the default)",
+      'dogs, nobody → "dog"',
+      'dogs + a face → "both"',
+      'LFW → human',
+      'negatives → "neither"',
+    ],
+    rows,
+  ),
+);
+
 // ---------------------------------------------------------------- costs
 if (!process.argv.includes('--no-timing')) {
   const c = await measureCosts(
     data,
     report.map((s) => s.file),
     [
-      { name: "app, quality 'standard'", options: { quality: 'standard' } },
-      { name: "app, quality 'fast'", options: { quality: 'fast' } },
-      { name: "app, quality 'accurate'", options: { quality: 'accurate' } },
+      ...(['standard', 'fast', 'accurate'] as const).map((quality) => ({ name: `${backbone}, --preset ${quality}`, options: { backbone, quality } })),
+      ...compare.map((name) => ({ name: `${name}, --preset accurate`, options: { backbone: name, quality: 'accurate' as const } })),
     ],
+    backbone,
   );
   const x = (ms: number) => `${(ms / c.bare).toFixed(1)}×`;
   const ms = (v: number) => `${v.toFixed(1)} ms`;
@@ -344,11 +554,13 @@ if (!process.argv.includes('--no-timing')) {
     table(
       ['component (median)', 'time', 'ratio to one bare pass'],
       [
-        ['one bare ORT MobileNet pass (224², preprocessed, inline)', ms(c.bare), '1.0×'],
+        ['one bare ORT MobileNet v1 0.75 pass (224², preprocessed, inline): the reference', ms(c.bare), '1.0×'],
         ['decode', ms(c.decode), x(c.decode)],
-        ['a view and its mirror image (one batch of 2, worker thread)', ms(c.pair), x(c.pair)],
-        ['a cropped view and its mirror image (crop + batch of 2)', ms(c.cropPair), x(c.cropPair)],
-        ['the whole photo at keep-aspect and its mirror (free-size graph)', ms(c.wholePair), x(c.wholePair)],
+        [`${backbone}: a view and its mirror image (one batch of 2, worker thread)`, ms(c.pair), x(c.pair)],
+        [`${backbone}: a cropped view and its mirror image (crop + batch of 2)`, ms(c.cropPair), x(c.cropPair)],
+        ...(c.wholePair === undefined
+          ? []
+          : [[`${backbone}: the whole photo at keep-aspect and its mirror (free-size graph)`, ms(c.wholePair), x(c.wholePair)]]),
         ['YOLOX-nano (letterbox + pass + decoding)', ms(c.yolox), x(c.yolox)],
         ['YuNet', ms(c.yunet), x(c.yunet)],
       ],
@@ -358,9 +570,9 @@ if (!process.argv.includes('--no-timing')) {
   const estimate = (o: BreedOption, photos: PhotoSig[]) => {
     const extra = o.views.filter((v) => v !== 'centre');
     const cost =
-      extra.reduce((t, v) => t + (v === 'whole' ? c.wholePair : c.cropPair), 0) * (o.mirror ? 1 : 0.5) +
+      extra.reduce((t, v) => t + (v === 'whole' ? c.wholePair! : c.cropPair), 0) * (o.mirror ? 1 : 0.5) +
       (o.views.some((v) => v.startsWith('dog')) ? c.yolox : 0);
-    const share = o.confident === undefined ? 1 : photos.filter((s) => Math.max(...viewProbs(s, 'centre', o.mirror)) < o.confident!).length / photos.length;
+    const share = unsureShare(o, photos);
     const base = c.decode + c.yunet + (o.mirror ? c.pair : c.pair / 2);
     return { mean: base + share * cost, share };
   };

@@ -4,10 +4,16 @@
  * and one bare ORT MobileNet pass as the floor. All in one run, so the ratios hold. It also prices
  * each photo's model passes bare (bare-pass.ts), which shows how much of the time is work the
  * pipeline asks for and how much is ours around it.
+ *
+ * The breakdown rows (decode, backbone, faces, --no-flip, TF.js, bare work) are MobileNet v1 0.75's,
+ * whose passes the floor and bare-pass.ts price; the preset rows are given for the dog app's
+ * backbone (app/tuning.ts DOG_APP_BACKBONE) and for MobileNet v1 beside it, in the same run.
  */
 import path from 'node:path';
 import { createDogApp, type DogApp } from '../src/app/dog-app.js';
 import { DEFAULT_QUALITY, type Quality } from '../src/app/quality.js';
+import { DOG_APP_BACKBONE } from '../src/app/tuning.js';
+import { DEFAULT_BACKBONE } from '../src/models/registry.js';
 import { loadImage } from '../src/data/image.js';
 import { loadBackbone } from '../src/models/backbone.js';
 import { sampleClassFolders, sharedDataDir } from '../support/shared.js';
@@ -49,24 +55,29 @@ async function perPhoto(app: DogApp, list: string[]) {
 const floor = await barePassMs(files[0]!);
 const work = await bareWorkMs(files[0]!);
 // The engine's figures are on the 'standard' preset, the shared pipeline every figure before the
-// presets was taken on; the two YOLOX presets (the default is 'accurate') are timed after it.
-const onnx = await createDogApp({ quality: 'standard' });
+// presets was taken on, with MobileNet v1 (the floor's network); the presets are timed after it, on
+// the app's backbone and on v1.
+const V1 = DEFAULT_BACKBONE;
+const backbones = [...new Set([DOG_APP_BACKBONE, V1])];
+const onnx = await createDogApp({ quality: 'standard', backbone: V1 });
 const o = await perPhoto(onnx, files);
 const big = await perPhoto(onnx, large);
 // the views each photo sends through the backbone (photo, mirror, face crops and theirs), to price its model work bare
 const views = await viewsPerPhoto(onnx, files);
 onnx.dispose();
-const onnxNoFlip = await createDogApp({ quality: 'standard', flipAverage: false });
+const onnxNoFlip = await createDogApp({ quality: 'standard', flipAverage: false, backbone: V1 });
 const nf = await perPhoto(onnxNoFlip, files);
 onnxNoFlip.dispose();
-const presets: { name: Quality; total: number[] }[] = [];
-for (const quality of ['fast', 'accurate'] as const) {
-  const app = await createDogApp({ quality });
-  presets.push({ name: quality, total: (await perPhoto(app, files)).total });
-  app.dispose();
-}
+const presets: { name: Quality; backbone: string; total: number[] }[] = [];
+for (const backbone of backbones)
+  for (const quality of ['standard', 'fast', 'accurate'] as const) {
+    if (backbone === V1 && quality === 'standard') continue; // the breakdown above
+    const app = await createDogApp({ quality, backbone });
+    presets.push({ name: quality, backbone, total: (await perPhoto(app, files)).total });
+    app.dispose();
+  }
 const sub = files.filter((_, i) => i % Math.round(files.length / tfjsCount) === 0);
-const tfjs = await createDogApp({ engine: 'tfjs', quality: 'standard' });
+const tfjs = await createDogApp({ engine: 'tfjs', quality: 'standard', backbone: V1 });
 const t = await perPhoto(tfjs, sub);
 tfjs.dispose();
 const floorAfter = await barePassMs(files[0]!);
@@ -85,22 +96,22 @@ console.log(
       ['backbone (photo + mirror)', fmt(median(o.backbone)), x(median(o.backbone)), fmt(median(t.backbone)), x(median(t.backbone))],
       ['faces (YuNet + face check)', fmt(median(o.faces)), x(median(o.faces)), fmt(median(t.faces)), x(median(t.faces))],
       [
-        '**total, --preset standard, flip averaging on**',
+        `**total, --preset standard, flip averaging on, ${V1}**`,
         `**${fmt(median(o.total))}** (p90 ${fmt(quantile(o.total, 0.9))})`,
         `**${x(median(o.total))}**`,
         `${fmt(median(t.total))} (p90 ${fmt(quantile(t.total, 0.9))})`,
         x(median(t.total)),
       ],
-      ['total, --no-flip', fmt(median(nf.total)), x(median(nf.total)), '', ''],
+      [`total, --no-flip, ${V1}`, fmt(median(nf.total)), x(median(nf.total)), '', ''],
       ...presets.map((p) => [
-        `total, --preset ${p.name}${p.name === DEFAULT_QUALITY ? ' (the default)' : ''}`,
+        `total, --preset ${p.name}, ${p.backbone}${p.name === DEFAULT_QUALITY && p.backbone === DOG_APP_BACKBONE ? ' (the default)' : ''}`,
         `${fmt(median(p.total))} (p90 ${fmt(quantile(p.total, 0.9))})`,
         x(median(p.total)),
         '',
         '',
       ]),
       [
-        `total on ${large.length} larger photos (shared vehicles, real, up to 640 px; decode ${fmt(median(big.decode))})`,
+        `total on ${large.length} larger photos, --preset standard, ${V1} (shared vehicles, real, up to 640 px; decode ${fmt(median(big.decode))})`,
         fmt(median(big.total)),
         x(median(big.total)),
         '',
@@ -122,7 +133,7 @@ console.log(
 const images = await Promise.all(files.map((f) => loadImage(f)));
 const rows: string[][] = [];
 for (const bs of [1, 2, 8]) {
-  const backbone = await loadBackbone(undefined, { batchSize: bs });
+  const backbone = await loadBackbone(V1, { batchSize: bs });
   await backbone.run(images.slice(0, 8));
   const t0 = performance.now();
   await backbone.run(images);

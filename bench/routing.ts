@@ -17,6 +17,7 @@
  * (a backbone batch or a face detection with identical input is run once and its output replayed;
  * every decision is still the app's). BENCH_SHARE_MODELS=0 turns that off.
  *
+ *   BENCH_BACKBONE=name the backbone of every row (default: the app's), its tuned values in the labels
  *   BENCH_LIMIT=N       at most N photos per set (default: every photo of every set, 3,038)
  *   BENCH_VARIANTS=app  only the app as shipped (default: all ten rows, about 25 min on 2 busy cores)
  * Per-photo answers go to bench/out/routing-kinds.json.
@@ -25,10 +26,10 @@ import { createHash } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { createDogApp, DOG_APP_DEFAULTS, type DogApp, type DogAppOptions, type ResultKind } from '../src/app/dog-app.js';
-import { DEFAULT_QUALITY } from '../src/app/quality.js';
+import { DEFAULT_QUALITY, dogPlan } from '../src/app/quality.js';
+import { DOG_APP_BACKBONE } from '../src/app/tuning.js';
 import { loadImage, type RgbImage } from '../src/data/image.js';
 import { imageFilesIn } from '../src/data/walk.js';
-import { DOG_DETECTOR_DEFAULTS } from '../src/detectors/imagenet-dog-rule.js';
 import { HAAR_DEFAULTS } from '../src/detectors/face/haar.js';
 import type { FaceBox } from '../src/detectors/face/types.js';
 import { YUNET_DEFAULTS } from '../src/detectors/face/yunet-decode.js';
@@ -63,13 +64,16 @@ async function photos(): Promise<Photo[]> {
   return out;
 }
 
-// The rows: the app's own options, their values from the modules that define the defaults.
+// The rows: the app's own options, their values from the modules that define the defaults (the
+// backbone's tuned values: app/tuning.ts).
+const backbone = process.env.BENCH_BACKBONE ?? DOG_APP_BACKBONE;
+const plan = dogPlan(DEFAULT_QUALITY, backbone);
 const range = `${IMAGENET_DOG_RANGE.first}–${IMAGENET_DOG_RANGE.last}`;
 const wild = `${IMAGENET_WILD_DOGS[0]}–${IMAGENET_WILD_DOGS[IMAGENET_WILD_DOGS.length - 1]}`;
-const dogRule = DOG_DETECTOR_DEFAULTS;
-const flip = DOG_APP_DEFAULTS.flipAverage ? ', flip' : '';
-const area = `≥ ${+(DOG_APP_DEFAULTS.minFaceArea * 100).toFixed(2)}% area`;
-const faceCheck = `face check (crop dog mass < ${DOG_APP_DEFAULTS.faceDogVeto})`;
+const dogRule = plan.dog;
+const flip = plan.flipAverage ? ', flip' : '';
+const area = `≥ ${+(plan.faces.minFaceArea * 100).toFixed(2)}% area`;
+const faceCheck = `face check (crop dog mass < ${plan.faces.dogVeto})`;
 const noCheck = { faceDogVeto: 1, minFaceArea: 0 };
 const seedHaar = { faceDetector: 'haar', haar: { padFraction: 0, minSide: 0 }, ...noCheck } as const;
 const seedDog = { rule: 'argmax', wildDogs: false } as const;
@@ -104,7 +108,9 @@ const ruleRows: Variant[] = [
   STANDARD,
   { dog: appDogRule, face: `YuNet ≥ ${strictYunet}, ${faceCheck}, ${area}`, options: { yunet: { scoreThreshold: strictYunet } } },
 ];
-const variants: Variant[] = onlyApp ? [APP, STANDARD] : [...ruleRows.map((v) => ({ ...v, options: { quality: 'standard' as const, ...v.options } })), APP];
+const variants: Variant[] = (
+  onlyApp ? [APP, STANDARD] : [...ruleRows.map((v) => ({ ...v, options: { quality: 'standard' as const, ...v.options } })), APP]
+).map((v) => ({ ...v, options: { backbone, ...v.options } }));
 
 // Model calls shared between the variants' apps, for the photo being measured (cleared after it).
 const backboneRuns = new Map<string, Promise<BackboneOutput[]>>();

@@ -7,7 +7,8 @@
  * and training TF.js networks is the `imgclass/toolkit` entry (toolkit.ts), which loads TF.js.
  */
 export { createDogApp, DogApp, type DogAppOptions, type DogAppResult, type ResultKind, type FaceDetectorName } from './app/dog-app.js';
-export { QUALITY_PRESETS, type Quality, type QualityPolicy } from './app/quality.js';
+export { dogPlan, PRESETS, QUALITIES, type DogPlan, type DogPlanOverrides, type Quality, type PresetSteps } from './app/quality.js';
+export { BACKBONE_TUNING, backboneTuning, type BackboneTuning, type BreedViewsTuning } from './app/tuning.js';
 export type { ImageInput } from './data/image.js';
 export { ImgclassError, isImgclassError, type ImgclassErrorCode } from './util/errors.js';
 
@@ -38,7 +39,7 @@ export { loadModelDir, saveModelDir, readManifest, type ModelManifest, type Clas
 export { extractFeatures, type FeatureRow } from './features/bottleneck.js';
 
 // detectors
-export { detectDog, type DogRule, type DogDetectorOptions } from './detectors/imagenet-dog-rule.js';
+export { detectDog, type DogRule, type DogDetectorOptions, type DogRuleOptions } from './detectors/imagenet-dog-rule.js';
 export { HaarFaceDetector, type HaarOptions } from './detectors/face/haar.js';
 export { YunetFaceDetector, type YunetOptions } from './detectors/face/yunet.js';
 export type { FaceBox, FaceDetector } from './detectors/face/types.js';

@@ -3,6 +3,8 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { readFileSync } from 'node:fs';
 import { createDogApp, type DogApp, type DogAppResult } from '../src/app/dog-app.js';
+import { dogPlan, QUALITIES } from '../src/app/quality.js';
+import { BACKBONE_TUNING, DOG_APP_BACKBONE, FALLBACK_TUNING } from '../src/app/tuning.js';
 import { isImgclassError } from '../src/util/errors.js';
 import { hugePngHeader, SVG } from './fixtures.js';
 import { sampleClassFolders, sharedDataDir } from './shared.js';
@@ -29,6 +31,45 @@ before(async () => {
   app = await createDogApp();
 });
 after(() => app.dispose());
+
+test('the default backbone is tuned: the app runs on values chosen for it, and says so', () => {
+  assert.ok(BACKBONE_TUNING[DOG_APP_BACKBONE], `app/tuning.ts has no entry for the dog app's backbone ${DOG_APP_BACKBONE}`);
+  const d = app.describe();
+  assert.equal(d.backbone, DOG_APP_BACKBONE);
+  assert.deepEqual(d.tuning, { backbone: DOG_APP_BACKBONE, tuned: true, tunedFor: DOG_APP_BACKBONE });
+  const own = BACKBONE_TUNING[DOG_APP_BACKBONE]!;
+  assert.deepEqual(app.plan.dog, own.dog);
+  assert.equal(app.plan.faces.dogVeto, own.faceDogVeto);
+  assert.deepEqual(app.plan.breeds, own.breeds, "the default preset reads the backbone's breed views");
+  assert.deepEqual(app.plan.objects, { personRule: own.personRule, dogBoxRescue: own.dogBoxRescue });
+});
+
+test("a backbone nobody tuned runs on the fallback's values, flagged as untuned; options given still win", () => {
+  for (const quality of QUALITIES) {
+    const plan = dogPlan(quality, 'a_backbone_nobody_tuned', { faceDogVeto: 0.9, dog: { threshold: 0.45, rule: undefined } });
+    assert.deepEqual(plan.tuning, { backbone: 'a_backbone_nobody_tuned', tuned: false, tunedFor: FALLBACK_TUNING });
+    const fallback = BACKBONE_TUNING[FALLBACK_TUNING]!;
+    assert.equal(plan.faces.dogVeto, 0.9);
+    assert.deepEqual(plan.dog, { ...fallback.dog, threshold: 0.45 }, 'an option given as undefined keeps the tuned value');
+    assert.equal(plan.objects === null, quality === 'standard', 'YOLOX-nano is a step of fast and accurate only');
+    assert.equal(plan.breeds.confident > 0, quality === 'accurate', 'more views are a step of accurate only');
+  }
+});
+
+test('an untuned backbone answers, and every answer says whose values it ran on', async () => {
+  const untuned = 'mobilenet_v2_1.0_224_quant';
+  assert.equal(BACKBONE_TUNING[untuned], undefined, `${untuned} has been tuned: pick another backbone for this test`);
+  const v2 = await createDogApp({ backbone: untuned, quality: 'standard' });
+  try {
+    assert.deepEqual(v2.describe().tuning, { backbone: untuned, tuned: false, tunedFor: FALLBACK_TUNING });
+    const r = await v2.classify(dogs[0]!.file);
+    assert.deepEqual(r.tuning, { backbone: untuned, tuned: false, tunedFor: FALLBACK_TUNING });
+    assert.equal(r.kind, 'dog');
+    assert.equal((await app.classify(dogs[0]!.file)).tuning, undefined, 'a tuned backbone adds nothing to the answer');
+  } finally {
+    v2.dispose();
+  }
+});
 
 async function classifyAll(files: { file: string }[]): Promise<DogAppResult[]> {
   const out: DogAppResult[] = [];

@@ -8,7 +8,9 @@ import { COCO_CLASSES, decodeYolox, type CocoBox } from '../src/detectors/coco-d
 import { YoloxDetector } from '../src/detectors/coco.js';
 import { dogBoxRescues } from '../src/detectors/imagenet-dog-rule.js';
 import { personFaces } from '../src/detectors/person.js';
-import { DOG_PIPELINE_DEFAULTS, firstOf, runDogPipeline, searchFaces, type DogPipelineHost } from '../src/app/dog-pipeline.js';
+import { firstOf, runDogPipeline, searchFaces, type DogPipelineHost } from '../src/app/dog-pipeline.js';
+import { dogPlan } from '../src/app/quality.js';
+import { BACKBONE_TUNING } from '../src/app/tuning.js';
 import { cropPixels } from '../src/data/pixels.js';
 import { resizeFor } from '../src/data/preprocess.js';
 import { cropRegion } from '../src/data/transform.js';
@@ -28,6 +30,9 @@ const manWithSamoyed = woof('train', 'n02111889', '00043209');
 const ridgebackSmall = woof('train', 'n02087394', '00000948');
 
 const box = (x: number, y: number, width: number, height: number, classId: number, score: number): CocoBox => ({ x, y, width, height, classId, score });
+/** The rules' values as tuned for MobileNet v1 0.75 (the cases below sit on either side of them). */
+const v1 = BACKBONE_TUNING['mobilenet_v1_0.75_224']!;
+const personRule = v1.personRule;
 
 test('views: mean and log-mean combination, and the log-mean outvotes one confident mistake', () => {
   const a = new Float32Array([0.6, 0.3, 0.1]);
@@ -72,18 +77,22 @@ test('person evidence: a person box vouches, a dog box explains, no boxes leave 
   const personBox = box(30, 10, 50, 150, COCO_CLASSES.person, 0.6);
   const passed = { box: face, vetoed: false };
   const vetoed = { box: face, vetoed: true };
-  assert.deepEqual(personFaces([passed], [dogBox], true), [false], "a face inside a dog, no person: the dog's face");
-  assert.deepEqual(personFaces([passed], [dogBox, personBox], true), [true], 'a person holding the dog');
-  assert.deepEqual(personFaces([passed], [], true), [true], 'no YOLOX boxes: the face stands (LFW-style crops)');
-  assert.deepEqual(personFaces([passed], [dogBox], false), [true], 'no dog by the backbone: COCO boxes on a face crop are not trusted to remove it');
-  assert.deepEqual(personFaces([vetoed], [], true), [false], 'the crop check vetoes without a person box');
-  assert.deepEqual(personFaces([vetoed], [personBox], true), [true], 'a person box overrules the crop check');
+  assert.deepEqual(personFaces([passed], [dogBox], true, personRule), [false], "a face inside a dog, no person: the dog's face");
+  assert.deepEqual(personFaces([passed], [dogBox, personBox], true, personRule), [true], 'a person holding the dog');
+  assert.deepEqual(personFaces([passed], [], true, personRule), [true], 'no YOLOX boxes: the face stands (LFW-style crops)');
+  assert.deepEqual(
+    personFaces([passed], [dogBox], false, personRule),
+    [true],
+    'no dog by the backbone: COCO boxes on a face crop are not trusted to remove it',
+  );
+  assert.deepEqual(personFaces([vetoed], [], true, personRule), [false], 'the crop check vetoes without a person box');
+  assert.deepEqual(personFaces([vetoed], [personBox], true, personRule), [true], 'a person box overrules the crop check');
   const unsurePerson = (score: number) => box(30, 10, 50, 150, COCO_CLASSES.person, score);
-  assert.deepEqual(personFaces([vetoed], [unsurePerson(0.35)], false), [true], 'the same person-box threshold vouches for a vetoed face (0.3)');
-  assert.deepEqual(personFaces([vetoed], [unsurePerson(0.25)], false), [false], 'below it the crop check stands');
-  assert.deepEqual(personFaces([passed], [box(20, 0, 80, 100, COCO_CLASSES.dog, 0.1)], true), [true], 'an unsure dog box explains nothing');
-  assert.equal(dogBoxRescues(0.15, [dogBox]), true);
-  assert.equal(dogBoxRescues(0.05, [dogBox]), false);
+  assert.deepEqual(personFaces([vetoed], [unsurePerson(0.35)], false, personRule), [true], 'the same person-box threshold vouches for a vetoed face (0.3)');
+  assert.deepEqual(personFaces([vetoed], [unsurePerson(0.25)], false, personRule), [false], 'below it the crop check stands');
+  assert.deepEqual(personFaces([passed], [box(20, 0, 80, 100, COCO_CLASSES.dog, 0.1)], true, personRule), [true], 'an unsure dog box explains nothing');
+  assert.equal(dogBoxRescues(0.15, [dogBox], v1.dogBoxRescue), true);
+  assert.equal(dogBoxRescues(0.05, [dogBox], v1.dogBoxRescue), false);
 });
 
 test('YOLOX grid decoding maps a cell back to image pixels', () => {
@@ -169,12 +178,12 @@ test("the face search checks a face whose crop is the whole photo on the photo's
     // An LFW portrait: the face with its context is the whole 90×90 photo.
     const portrait = await loadImage(sampleClassFolders(path.join(data, 'lfw'), 1)[3]!.file);
     const photo = embedWith(host.backbone, [portrait], true);
-    const reused = await searchFaces(host, portrait, DOG_PIPELINE_DEFAULTS, firstOf(photo));
+    const reused = await searchFaces(host, portrait, dogPlan('standard', backbone.name), firstOf(photo));
     assert.equal(reused.faces.length, 1);
     assert.equal(embedded, 2, "the photo and its mirror image only: the face's check read the photo's outputs");
     assert.equal(reused.outputs[0], (await photo)[0], "the photo's own outputs");
     embedded = 0;
-    const cropped = await searchFaces(host, portrait, DOG_PIPELINE_DEFAULTS);
+    const cropped = await searchFaces(host, portrait, dogPlan('standard', backbone.name));
     assert.equal(embedded, 2, 'without the photo’s outputs the crop is embedded');
     assert.deepEqual(cropped.vetoed, reused.vetoed);
     const d = Math.max(...cropped.outputs[0]!.probabilities.map((p, i) => Math.abs(p - reused.outputs[0]!.probabilities[i]!)));
@@ -182,7 +191,7 @@ test("the face search checks a face whose crop is the whole photo on the photo's
     // A face in a larger scene: its crop is a part of the photo and is embedded as before.
     const scene = await loadImage(manWithSamoyed);
     embedded = 0;
-    const found = await searchFaces(host, scene, DOG_PIPELINE_DEFAULTS, firstOf(embedWith(host.backbone, [scene], true)));
+    const found = await searchFaces(host, scene, dogPlan('standard', backbone.name), firstOf(embedWith(host.backbone, [scene], true)));
     assert.ok(found.faces.length > 0);
     assert.equal(embedded, 2 + 2 * found.faces.length, 'the photo, then each face crop, each with its mirror image');
   } finally {
@@ -207,7 +216,7 @@ test('a backbone that fails mid-photo fails that photo, whatever the faces, and 
         crop: (im, r) => Promise.resolve(cropPixels(im, r)),
         breeds: { classes: [], predict: () => Promise.resolve([]) },
       };
-      await assert.rejects(runDogPipeline(host, image, DOG_PIPELINE_DEFAULTS), /the model was disposed/);
+      await assert.rejects(runDogPipeline(host, image, dogPlan('standard', 'mobilenet_v1_0.75_224')), /the model was disposed/);
     }
     await new Promise((r) => setTimeout(r, 50));
     assert.deepEqual(unhandled, [], 'every failure reached the caller');

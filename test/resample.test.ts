@@ -103,9 +103,7 @@ test('the device bundle builds for the browser with no Node-only module in it', 
   assert.deepEqual(banned, []);
   for (const shared of [
     'src/app/dog-pipeline.ts',
-    'src/app/dog-app-views.ts',
     'src/app/views.ts',
-    'src/app/quality.ts',
     'src/detectors/person.ts',
     'src/detectors/coco-decode.ts',
     'src/detectors/letterbox.ts',

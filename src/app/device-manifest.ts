@@ -1,5 +1,4 @@
-import type { DogPipelineOptions } from './dog-pipeline.js';
-import type { Quality } from './quality.js';
+import type { DogPlan, Quality } from './quality.js';
 import type { Preprocessing } from '../data/tensor.js';
 import type { DecodeLimits } from '../data/upload.js';
 import type { YoloxDecodeOptions } from '../detectors/coco-decode.js';
@@ -29,9 +28,10 @@ export interface DeviceManifest {
   /** The breed head: ImageNet probabilities restricted to `indices`, or an ONNX graph on `headInput`. */
   head: { kind: 'imagenet-subset'; indices: number[] } | { kind: 'onnx'; input: 'features' | 'features+probabilities' };
   classes: ClassInfo[];
-  /** The server's preset (app/quality.ts): device mode runs the same pipeline with the same policy. */
+  /** The server's preset (app/quality.ts). */
   quality: Quality;
-  pipeline: DogPipelineOptions;
+  /** The server's plan (its preset's steps, its backbone's values): device mode runs the same pipeline by it. */
+  plan: DogPlan;
   yunet: { scoreThreshold: number; nmsIou: number };
   /** YOLOX's decoding, with `models.objects`. */
   yolox?: YoloxDecodeOptions;

@@ -1,9 +1,8 @@
 import { YoloxDetector } from '../detectors/coco.js';
-import { classifyWithViews, type ViewsPipelineHost } from './dog-app-views.js';
-import { DEFAULT_QUALITY, QUALITY_PRESETS, type Quality } from './quality.js';
+import { DEFAULT_QUALITY, dogPlan, FACE_SEARCH_DEFAULTS, DEFAULT_TOP_K, PRESETS, type DogPlan, type Quality } from './quality.js';
 import { decodeInput, type DecodeLimits, type DecodedImage, type ImageInput, type RgbImage } from '../data/image.js';
 import { cropRegion } from '../data/transform.js';
-import { DOG_DETECTOR_DEFAULTS, type DogDetectorOptions } from '../detectors/imagenet-dog-rule.js';
+import type { DogDetectorOptions } from '../detectors/imagenet-dog-rule.js';
 import { HaarFaceDetector, type HaarOptions } from '../detectors/face/haar.js';
 import type { FaceBox, FaceDetector } from '../detectors/face/types.js';
 import { YunetFaceDetector, type YunetOptions } from '../detectors/face/yunet.js';
@@ -11,7 +10,8 @@ import type { Backbone, BackboneOptions, BackboneOutput } from '../models/backbo
 import type { Classifier } from '../models/classifier.js';
 import { ImageClassifier } from '../models/image-classifier.js';
 import type { ModelStore } from '../models/store.js';
-import { DOG_PIPELINE_DEFAULTS, faceCropRect, round, runDogPipeline, type DogPipelineResult } from './dog-pipeline.js';
+import { DOG_APP_BACKBONE } from './tuning.js';
+import { faceCropRect, round, runDogPipeline, type DogPipelineHost, type DogPipelineResult } from './dog-pipeline.js';
 
 export type { ResultKind } from './dog-pipeline.js';
 
@@ -22,17 +22,22 @@ export { FACE_DETECTORS, type FaceDetectorName };
 export interface DogAppOptions {
   /** A trained breed model (`imgclass train` output), an ensemble directory, or several (averaged); default: ImageNet's dog breeds. */
   modelDir?: string | string[];
-  /** Backbone for detection and, by default, breeds. */
+  /**
+   * Backbone for detection and, by default, breeds (a trained breed model brings its own). Its
+   * tuned values (app/tuning.ts) set the dog rule, the face check, the person rule and the views
+   * unless given here; a backbone without them runs on MobileNet v1's and its answers say so.
+   */
   backbone?: string;
   faceDetector?: FaceDetectorName;
   haar?: HaarOptions;
   yunet?: YunetOptions;
+  /** Over the backbone's tuned dog rule. */
   dog?: DogDetectorOptions;
-  /** Average predictions over the image and its mirror image (2 backbone passes; steadier). */
+  /** Average predictions over the image and its mirror image (2 backbone passes; steadier). Default: the backbone's tuning. */
   flipAverage?: boolean;
   /**
    * A face whose crop the backbone itself calls a dog (dog probability ≥ this) is a dog's face,
-   * not a person's: face detectors fire on dog faces. 1 disables the check.
+   * not a person's: face detectors fire on dog faces. 1 disables the check. Default: the backbone's tuning.
    */
   faceDogVeto?: number;
   /** Faces checked per image (largest first). */
@@ -59,8 +64,9 @@ export interface DogAppOptions {
   threads?: number;
 }
 
-type AppDefaults = Required<Pick<DogAppOptions, 'faceDetector' | 'flipAverage' | 'faceDogVeto' | 'maxFaces' | 'minFaceArea' | 'topK' | 'quality'>>;
-export const DOG_APP_DEFAULTS: AppDefaults = { faceDetector: 'yunet', ...DOG_PIPELINE_DEFAULTS, quality: DEFAULT_QUALITY };
+/** The defaults that do not depend on the backbone (those that do are in app/tuning.ts, read through `app.plan`). */
+type AppDefaults = Required<Pick<DogAppOptions, 'faceDetector' | 'maxFaces' | 'minFaceArea' | 'topK' | 'quality'>>;
+export const DOG_APP_DEFAULTS: AppDefaults = { faceDetector: 'yunet', ...FACE_SEARCH_DEFAULTS, topK: DEFAULT_TOP_K, quality: DEFAULT_QUALITY };
 
 export interface Timings {
   decodeMs: number;
@@ -77,8 +83,8 @@ export interface DogAppResult extends Omit<DogPipelineResult, 'timings'> {
 }
 
 /**
- * The seed's app as one pipeline: decode → backbone (probabilities + features) → dog rule →
- * face detector → face check → breed classifier → message. Models load once in createDogApp.
+ * The app on this host (Node: sharp, onnxruntime-node): decode, then the one dog pipeline
+ * (dog-pipeline.ts) by the plan of its preset and backbone. Models load once in createDogApp.
  */
 export class DogApp {
   private constructor(
@@ -93,6 +99,8 @@ export class DogApp {
     readonly options: DogAppOptions & AppDefaults,
     /** YOLOX-nano, for the 'fast' and 'accurate' presets only. */
     private readonly coco: YoloxDetector | null,
+    /** What the pipeline runs for each photo: the preset's steps with the backbone's values (quality.ts `dogPlan`). */
+    readonly plan: DogPlan,
   ) {}
 
   /** Loads every model the options ask for (backbone, breed classifier, face detector, and YOLOX-nano for the 'fast' and 'accurate' presets) once; options given as `undefined` keep their defaults. */
@@ -103,15 +111,25 @@ export class DogApp {
     const store = opts.store;
     const [unit, faceDetector, coco] = await Promise.all([
       // A breed head on pixels keeps its own flip policy unless told; one on the backbone shares the detection's.
-      ImageClassifier.load({ model: opts.modelDir, backbone: opts.backbone, flip: options.flipAverage, store, engine: opts.engine, threads: opts.threads }),
+      ImageClassifier.load({
+        model: opts.modelDir,
+        backbone: opts.backbone ?? DOG_APP_BACKBONE,
+        flip: options.flipAverage,
+        store,
+        engine: opts.engine,
+        threads: opts.threads,
+      }),
       opts.faceDetector === 'haar' ? HaarFaceDetector.create({ ...opts.haar, store }) : YunetFaceDetector.create({ ...opts.yunet, store }),
-      opts.quality === 'standard' ? null : YoloxDetector.create({ store, threads: opts.threads }),
+      PRESETS[opts.quality].objects ? YoloxDetector.create({ store, threads: opts.threads }) : null,
     ]);
-    if (unit.backbone) unit.flip = opts.flipAverage;
     const imagenet = unit.backbone
       ? unit
-      : await ImageClassifier.load({ backbone: opts.backbone, flip: opts.flipAverage, store, engine: opts.engine, threads: opts.threads });
-    return new DogApp(unit, imagenet, faceDetector, opts, coco);
+      : await ImageClassifier.load({ backbone: opts.backbone ?? DOG_APP_BACKBONE, flip: opts.flipAverage, store, engine: opts.engine, threads: opts.threads });
+    const plan = dogPlan(opts.quality, imagenet.backbone!.name, opts);
+    // the unit's own flip policy (classify, eval) follows the plan's, as the pipeline embeds with it
+    if (unit.backbone) unit.flip = plan.flipAverage;
+    if (imagenet !== unit) imagenet.flip = plan.flipAverage;
+    return new DogApp(unit, imagenet, faceDetector, opts, coco, plan);
   }
 
   /** The backbone that finds dogs (and feeds the breed head, unless that reads pixels). */
@@ -134,9 +152,11 @@ export class DogApp {
       faceDetector: this.faceDetector.name,
       quality: this.options.quality,
       ...(this.coco ? { objectDetector: this.coco.name } : {}),
-      dogDetector: { ...DOG_DETECTOR_DEFAULTS, ...this.options.dog },
+      /** Whether the values are the backbone's own (else whose they borrow). */
+      tuning: this.plan.tuning,
+      dogDetector: this.plan.dog,
       classifier: { name: this.classifier.name, classes: this.classifier.classes.length },
-      flipAverage: this.options.flipAverage,
+      flipAverage: this.plan.flipAverage,
     };
   }
 
@@ -150,19 +170,16 @@ export class DogApp {
     const t0 = performance.now();
     const image = await this.decode(input);
     const t1 = performance.now();
-    // the same pipelines the browser's device mode runs, on this host's models
-    const { timings, ...answer } =
-      this.options.quality === 'standard'
-        ? await runDogPipeline(this.host, image, this.options)
-        : await classifyWithViews(this.host, image, QUALITY_PRESETS[this.options.quality], this.options);
+    // the same pipeline the browser's device mode runs, on this host's models
+    const { timings, ...answer } = await runDogPipeline(this.host, image, this.plan);
     return { ...answer, timings: { decodeMs: round(t1 - t0, 1), ...timings, totalMs: round(performance.now() - t0, 1) } };
   }
 
   /**
-   * The models as the shared pipelines (dog-pipeline.ts, dog-app-views.ts) call them, on this host:
-   * sharp and onnxruntime-node. YOLOX-nano is loaded for the presets that ask it.
+   * The models as the shared pipeline (dog-pipeline.ts) calls them, on this host: sharp and
+   * onnxruntime-node. YOLOX-nano is loaded for the presets that ask it.
    */
-  private get host(): ViewsPipelineHost {
+  private get host(): DogPipelineHost {
     return (this.hostCache ??= {
       backbone: this.imagenet.backboneHost(),
       detectFaces: (image) => this.faceDetector.detect(image),
@@ -175,7 +192,7 @@ export class DogApp {
       breeds: { classes: this.classifier.classes, predict: (views) => this.breedProbabilities(views), readsPixels: this.unit !== this.imagenet },
     });
   }
-  private hostCache?: ViewsPipelineHost;
+  private hostCache?: DogPipelineHost;
 
   /** The breed head on views already embedded (or on their pixels, for a head that reads pixels). */
   private async breedProbabilities(views: { image: RgbImage; output?: BackboneOutput }[]): Promise<Float32Array[]> {

@@ -1,61 +1,112 @@
-import { PERSON_EVIDENCE_DEFAULTS, type PersonEvidenceOptions } from '../detectors/person.js';
-import type { CombineRule, ViewSpec } from './views.js';
+import type { DogBoxRescue, DogDetectorOptions, DogRuleOptions } from '../detectors/imagenet-dog-rule.js';
+import type { PersonEvidenceOptions } from '../detectors/person.js';
+import { backboneTuning, type BreedViewsTuning } from './tuning.js';
 
 /**
- * How much the app spends on a dog's breed. Host independent: the browser app reads the same
- * table. Chosen by `npm run bench:breeds` on the tuning half of the unseen Imagewoof photos and
- * reported on the other half (README, "Breeds on photos MobileNet never saw").
+ * How much the app spends on a photo: its presets, as data. Each preset says which steps of the
+ * one dog pipeline (dog-pipeline.ts) run; the numbers the steps read are the backbone's
+ * (tuning.ts). `dogPlan` puts the two together into the plan the pipeline follows; the server, the
+ * batch worker and the browser's device mode (which is served the server's plan) all run it.
  *
- * - 'accurate' (the default): the centre view, which the dog rule reads anyway, answers alone when
- *   it is sure of the breed; otherwise the breed comes from a zoomed centre view (ImageNet's usual
- *   0.875 crop) and a view around the dog YOLOX-nano finds, each with its mirror image, combined
- *   by log-mean. About half of the dog photos are sure at once, so the median photo costs little
- *   more than 'fast' does.
- * - 'fast': the centre view only (the app before views).
+ * - 'accurate' (the default): YOLOX-nano's evidence on whose faces these are and on dogs the dog
+ *   rule missed; the centre view, which the dog rule reads anyway, answers alone when it is sure of
+ *   the breed, else the breed comes from the backbone's tuned views (for MobileNet v1: ImageNet's
+ *   0.875 zoom and the square around YOLOX's dog, each with its mirror image, by log-mean). About
+ *   half of the dog photos are sure at once, so the median photo costs little more than 'fast'.
+ * - 'fast': the YOLOX evidence, the centre view only.
+ * - 'standard': neither; no YOLOX, the cheapest.
  *
- * Both apply the person-evidence rule (detectors/person.ts) to faces on photos that may hold a
- * dog: YOLOX runs for that whatever the quality, on those photos only.
- * - 'standard': neither; the shared pipeline (dog-pipeline.ts) without YOLOX, the cheapest.
- *
- * Why 'accurate' is the default: on the report half it is +4.8 points of breed top-1 over the
- * others, and its person rule answers dog photos without people "dog" 98.2% of the time (standard:
- * 96.9%) while finding 98.1% of LFW's faces, for a median of 4.4–5.5 bare passes a photo against
- * 4.1–4.7 (2 cores, a dog-heavy mix; README, "Which preset is the default"). `fast` keeps the
- * person rule at standard's cost, for throughput.
- *
- * Every host runs every preset: the server, the batch worker and the browser's device mode (which
- * is served the server's preset and YOLOX-nano with its letterbox in its graph) answer through the
- * same pipeline functions, so their answers agree (test/device.test.ts).
+ * Why 'accurate' is the default (MobileNet v1): on the report half it is +4.8 points of breed
+ * top-1 over the others, and its person rule answers dog photos without people "dog" 98.2% of the
+ * time (standard: 96.9%) while finding 98.1% of LFW's faces, for a median of 4.4–5.5 bare passes a
+ * photo against 4.1–4.7 (README, "Which preset is the default"; docs/pipeline.md).
  */
 export const QUALITIES = ['standard', 'fast', 'accurate'] as const;
 /** A preset's name: `standard`, `fast` or `accurate` (the default), in increasing work per photo. */
 export type Quality = (typeof QUALITIES)[number];
 
-/** What a YOLOX preset adds to the shared pipeline: the extra breed views, how they are combined, and when they run. */
-export interface QualityPolicy {
-  /** Views the breed is read from when the centre view is not sure. */
-  views: ViewSpec[];
-  rule: CombineRule;
-  /** A dog-box view is used only when YOLOX's best dog box scores at least this. */
-  dogScore: number;
-  /** The centre view answers alone when its top breed has at least this probability (0: always). */
-  confident: number;
-  personRule: PersonEvidenceOptions;
+/** The steps a preset adds to the pipeline's fixed ones (backbone, face search, dog rule, breeds). */
+export interface PresetSteps {
+  /** YOLOX-nano on the photos that ask it: the person evidence and the dog-box rescue. */
+  objects: boolean;
+  /** More views of a dog the centre view is unsure of (the backbone's tuned views). */
+  moreViews: boolean;
 }
 
-/** The policies of the presets that use YOLOX-nano (`standard` has none): chosen on a tuning half of the unseen Imagewoof photos (docs/benchmarks.md). */
-export const QUALITY_PRESETS: Record<Exclude<Quality, 'standard'>, QualityPolicy> = {
-  accurate: {
-    views: [
-      { kind: 'centre', crop: 0.875 },
-      { kind: 'dog', margin: 0.1 },
-    ],
-    rule: 'log-mean',
-    dogScore: 0.1,
-    confident: 0.7,
-    personRule: PERSON_EVIDENCE_DEFAULTS,
-  },
-  fast: { views: [{ kind: 'centre', crop: 1 }], rule: 'mean', dogScore: 1, confident: 0, personRule: PERSON_EVIDENCE_DEFAULTS },
+/** Which steps each preset runs. */
+export const PRESETS: Readonly<Record<Quality, PresetSteps>> = {
+  standard: { objects: false, moreViews: false },
+  fast: { objects: true, moreViews: false },
+  accurate: { objects: true, moreViews: true },
 };
 
 export const DEFAULT_QUALITY: Quality = 'accurate';
+
+/**
+ * The values that do not depend on the backbone: how many faces are checked and how small one may
+ * be (YuNet's false faces on dogs and objects are tiny: median 0.5% of the image on the shared
+ * photos; a person to compare with a breed is not), and how many breeds an answer lists.
+ */
+export const FACE_SEARCH_DEFAULTS = { maxFaces: 4, minFaceArea: 0.005 } as const;
+export const DEFAULT_TOP_K = 5;
+
+/** Everything one photo's run of the pipeline reads: which steps run, and with which numbers. */
+export interface DogPlan {
+  quality: Quality;
+  /** The backbone the values are for; `tuned` false: none were chosen for it, `tunedFor`'s are used. */
+  tuning: { backbone: string; tuned: boolean; tunedFor: string };
+  /** Each view averaged with its mirror image. */
+  flipAverage: boolean;
+  faces: {
+    /** Faces checked per image (largest first). */
+    maxFaces: number;
+    /** Smallest face, as a fraction of the image area. */
+    minFaceArea: number;
+    /** A face whose crop the backbone calls a dog (dog mass ≥ this) is a dog's face. 1 disables the check. */
+    dogVeto: number;
+  };
+  dog: DogRuleOptions;
+  /** YOLOX-nano's step and the rules that read its boxes; null: the preset runs no YOLOX. */
+  objects: { personRule: PersonEvidenceOptions; dogBoxRescue: DogBoxRescue } | null;
+  /** The breed's views: the centre view alone when `confident` is 0 or it is at least that sure. */
+  breeds: BreedViewsTuning;
+  topK: number;
+}
+
+/** What a user may set over a plan (DogAppOptions' names); unset values are the preset's and the backbone's. */
+export interface DogPlanOverrides {
+  dog?: DogDetectorOptions;
+  flipAverage?: boolean;
+  faceDogVeto?: number;
+  maxFaces?: number;
+  minFaceArea?: number;
+  topK?: number;
+}
+
+/** The centre view alone (the breed views of 'standard' and 'fast'). */
+const CENTRE_ONLY: BreedViewsTuning = { views: [{ kind: 'centre', crop: 1 }], rule: 'mean', dogScore: 1, confident: 0 };
+
+/** The plan for a preset on a backbone: the preset's steps, the backbone's values, the user's overrides. */
+export function dogPlan(quality: Quality, backbone: string, o: DogPlanOverrides = {}): DogPlan {
+  const { tuning: t, tuned, tunedFor } = backboneTuning(backbone);
+  const steps = PRESETS[quality];
+  return {
+    quality,
+    tuning: { backbone, tuned, tunedFor },
+    flipAverage: o.flipAverage ?? t.flipAverage,
+    faces: {
+      maxFaces: o.maxFaces ?? FACE_SEARCH_DEFAULTS.maxFaces,
+      minFaceArea: o.minFaceArea ?? FACE_SEARCH_DEFAULTS.minFaceArea,
+      dogVeto: o.faceDogVeto ?? t.faceDogVeto,
+    },
+    dog: { ...t.dog, ...definedOnly(o.dog ?? {}) },
+    objects: steps.objects ? { personRule: t.personRule, dogBoxRescue: t.dogBoxRescue } : null,
+    breeds: steps.moreViews ? t.breeds : CENTRE_ONLY,
+    topK: o.topK ?? DEFAULT_TOP_K,
+  };
+}
+
+/** An options object less the keys given as undefined (a CLI flag not set keeps the default). */
+function definedOnly<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}

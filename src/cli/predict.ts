@@ -50,14 +50,9 @@ export async function runPredict(paths: string[], o: PredictCliOptions): Promise
 
 /** The dog app's options from predict's command-line options (`imgclass worker` builds its app the same way). */
 export function predictAppOptions(o: Omit<PredictCliOptions, 'json'>): DogAppOptions {
-  return {
-    topK: o.topK,
-    faceDetector: o.faceDetector,
-    modelDir: o.model?.length ? o.model : undefined,
-    flipAverage: o.flip ?? true,
-    quality: o.preset,
-    ...(o.backbone ? { backbone: o.backbone } : {}),
-  };
+  // --no-flip turns mirror averaging off; otherwise the backbone's tuning decides (app/tuning.ts)
+  const flipAverage = o.flip === false ? false : undefined;
+  return { topK: o.topK, faceDetector: o.faceDetector, modelDir: o.model?.length ? o.model : undefined, flipAverage, quality: o.preset, ...(o.backbone ? { backbone: o.backbone } : {}) };
 }
 
 /** The `predict --json` line for one file; `input` is what the app reads (the path itself, or bytes already read from it or a URL). */

@@ -27,7 +27,8 @@ export interface DogDetectorOptions {
   wildDogs?: boolean;
 }
 
-export const DOG_DETECTOR_DEFAULTS: Required<DogDetectorOptions> = { rule: 'mass', threshold: 0.3, thresholdWithPerson: 0.6, wildDogs: true };
+/** The rule with every value given (each backbone's: app/tuning.ts). */
+export type DogRuleOptions = Required<DogDetectorOptions>;
 
 export interface DogVerdict {
   isDog: boolean;
@@ -43,8 +44,7 @@ export function dogClassIndices(wildDogs: boolean): number[] {
 }
 
 /** Whether ImageNet probabilities say "dog", and the dog probability the rule read (`personPresent` raises the 'mass' rule's threshold). */
-export function detectDog(probabilities: Float32Array, options: DogDetectorOptions = {}, personPresent = false): DogVerdict {
-  const o = { ...DOG_DETECTOR_DEFAULTS, ...options };
+export function detectDog(probabilities: Float32Array, o: DogRuleOptions, personPresent = false): DogVerdict {
   const idx = dogClassIndices(o.wildDogs);
   let mass = 0;
   for (const i of idx) mass += probabilities[i]!;
@@ -57,14 +57,14 @@ export function detectDog(probabilities: Float32Array, options: DogDetectorOptio
 /**
  * A dog YOLOX-nano finds (a COCO `dog` box at least `score` sure) on a photo whose ImageNet dog
  * mass is at least `mass` is a dog too: the mass rule misses dogs whose probability is spread
- * over non-dog classes (a puppy on a sofa, a dog seen from behind). Measured in bench:breeds.
+ * over non-dog classes (a puppy on a sofa, a dog seen from behind). The values depend on the
+ * backbone's mass (app/tuning.ts; measured in bench:breeds).
  */
-export const DOG_BOX_RESCUE = { mass: 0.1, score: 0.5 } as const;
+export interface DogBoxRescue {
+  mass: number;
+  score: number;
+}
 
-export function dogBoxRescues(
-  mass: number,
-  boxes: readonly { classId: number; score: number }[],
-  o: { mass: number; score: number } = DOG_BOX_RESCUE,
-): boolean {
+export function dogBoxRescues(mass: number, boxes: readonly { classId: number; score: number }[], o: DogBoxRescue): boolean {
   return mass >= o.mass && boxes.some((b) => b.classId === 16 && b.score >= o.score);
 }

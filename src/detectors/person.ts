@@ -9,8 +9,8 @@ import { COCO_CLASSES, type CocoBox } from './coco-decode.js';
  * - else a `dog` (or `cat`) box holding the face explains it as the animal's face: dropped;
  * - else the face stands (no evidence either way: a tight face crop such as LFW's, where the
  *   detector may see no person, must still be a person).
- * Pure, so the browser version and the tests apply the same rule. Thresholds: README, "A person
- * only where there is one" (chosen on the tuning half by `npm run bench:breeds`).
+ * Pure, so the browser version and the tests apply the same rule. Thresholds: each backbone's
+ * (app/tuning.ts), chosen on the tuning half by `npm run bench:breeds` with the backbone's face check.
  */
 export interface PersonEvidenceOptions {
   /** Lowest score of a person box that vouches for a face inside it. */
@@ -20,8 +20,6 @@ export interface PersonEvidenceOptions {
   /** Share of the face's area that must lie inside a box for the box to hold the face. */
   inside: number;
 }
-
-export const PERSON_EVIDENCE_DEFAULTS: PersonEvidenceOptions = { personScore: 0.3, animalScore: 0.3, inside: 0.6 };
 
 interface Rect {
   x: number;
@@ -41,8 +39,7 @@ export function areaInside(inner: Rect, outer: Rect): number {
 export type PersonEvidence = 'person-box' | 'animal-box' | 'none';
 
 /** The evidence about one face: a person box holds it, else an animal box holds it, else none. */
-export function personEvidence(face: Rect, boxes: readonly CocoBox[], options: Partial<PersonEvidenceOptions> = {}): PersonEvidence {
-  const o = { ...PERSON_EVIDENCE_DEFAULTS, ...options };
+export function personEvidence(face: Rect, boxes: readonly CocoBox[], o: PersonEvidenceOptions): PersonEvidence {
   const holds = (b: CocoBox, min: number) => b.score >= min && areaInside(face, b) >= o.inside;
   if (boxes.some((b) => b.classId === COCO_CLASSES.person && holds(b, o.personScore))) return 'person-box';
   if (boxes.some((b) => (b.classId === COCO_CLASSES.dog || b.classId === COCO_CLASSES.cat) && holds(b, o.animalScore))) return 'animal-box';
@@ -50,8 +47,8 @@ export function personEvidence(face: Rect, boxes: readonly CocoBox[], options: P
 }
 
 /** A face counts as a person unless an animal box explains it and no person box vouches for it. */
-export function isPersonFace(face: Rect, boxes: readonly CocoBox[], options: Partial<PersonEvidenceOptions> = {}): boolean {
-  return personEvidence(face, boxes, options) !== 'animal-box';
+export function isPersonFace(face: Rect, boxes: readonly CocoBox[], o: PersonEvidenceOptions): boolean {
+  return personEvidence(face, boxes, o) !== 'animal-box';
 }
 
 /** What the app knows of one face when it decides: its box, and whether the backbone's crop check vetoed it (called its crop a dog). */
@@ -73,14 +70,9 @@ export interface FaceCandidate {
  * rule demanded a person box ≥ 0.5 for a vetoed face; no tuning photo lies between 0.3 and 0.5, and
  * one threshold is the simpler rule (README, "A person only where there is one").
  */
-export function personFaces(
-  faces: readonly FaceCandidate[],
-  boxes: readonly CocoBox[],
-  judge: boolean,
-  options: Partial<PersonEvidenceOptions> = {},
-): boolean[] {
+export function personFaces(faces: readonly FaceCandidate[], boxes: readonly CocoBox[], judge: boolean, o: PersonEvidenceOptions): boolean[] {
   return faces.map((f) => {
-    const evidence = personEvidence(f.box, boxes, options);
+    const evidence = personEvidence(f.box, boxes, o);
     if (f.vetoed) return evidence === 'person-box';
     return !judge || evidence !== 'animal-box';
   });

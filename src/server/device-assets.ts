@@ -142,7 +142,6 @@ export async function buildDeviceAssets(app: DogApp, o: { maxBytes?: number; max
     objects ? loadYoloxGraph(store) : null,
     readFile(path.join(ORT_WEB_DIST, 'ort-wasm-simd-threaded.wasm')),
   ]);
-  const o2 = app.options;
   const manifest: DeviceManifest = {
     available: !reason,
     ...(reason ? { reason } : {}),
@@ -162,8 +161,8 @@ export async function buildDeviceAssets(app: DogApp, o: { maxBytes?: number; max
     backbone: { name: backbone.name, preprocessing: backbone.spec.preprocessing },
     head: headSpec,
     classes: head.classes,
-    quality: o2.quality,
-    pipeline: { dog: o2.dog, flipAverage: o2.flipAverage, faceDogVeto: o2.faceDogVeto, maxFaces: o2.maxFaces, minFaceArea: o2.minFaceArea, topK: o2.topK },
+    quality: app.plan.quality,
+    plan: app.plan,
     yunet: { scoreThreshold: yunet.scoreThreshold ?? YUNET_DEFAULTS.scoreThreshold, nmsIou: yunet.nmsIou ?? YUNET_DEFAULTS.nmsIou },
     ...(objects ? { yolox: objects.options } : {}),
     limits,

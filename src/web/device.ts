@@ -1,16 +1,14 @@
 /**
  * Device mode: the dog-breed app run entirely in the browser. Bundled by esbuild when the server
  * starts (server/device-assets.ts) and loaded by the page (web/app.js) only when device mode is on.
- * The decisions are the server's own modules (dog-pipeline.ts for the 'standard' preset,
- * dog-app-views.ts for 'fast' and 'accurate', and what they import), run with the server's preset;
+ * The decisions are the server's own modules (dog-pipeline.ts and what it imports), run by the
+ * server's plan (its preset's steps and its backbone's tuned values, app/quality.ts);
  * this file only supplies the browser host: decoding with createImageBitmap, the pure resize
  * (resample.ts, which reproduces sharp), the pure crop, and onnxruntime-web sessions (YuNet and
  * YOLOX-nano letterbox in their own graphs, as on the server). No request made here carries the photo.
  */
 import type * as Ort from 'onnxruntime-web';
-import { classifyWithViews, type ViewsPipelineHost } from '../app/dog-app-views.js';
-import { runDogPipeline, round, type DogPipelineResult } from '../app/dog-pipeline.js';
-import { QUALITY_PRESETS } from '../app/quality.js';
+import { runDogPipeline, round, type DogPipelineHost, type DogPipelineResult } from '../app/dog-pipeline.js';
 import { cropPixels, modelCrop, packPixels, type RgbImage } from '../data/pixels.js';
 import { fitInside, resample, resizeLike } from '../data/resample.js';
 import { checkPixels, checkUpload, isTruncated } from '../data/upload.js';
@@ -109,7 +107,7 @@ export class DeviceApp {
     // A variable, not a literal: the bundler leaves onnxruntime-web to be loaded from the app's own URL.
     const moduleUrl = manifest.ort.module;
     const ort = (await import(/* @vite-ignore */ moduleUrl)) as typeof Ort;
-    if (manifest.quality !== 'standard' && !manifest.models.objects)
+    if (manifest.plan.objects && !manifest.models.objects)
       throw new Error(`the '${manifest.quality}' preset needs YOLOX-nano, which this server does not serve`);
     const models = deviceModels(manifest);
     const [wasm, ...bytes] = await fetchAll(manifest, [manifest.ort.wasm, ...models], onProgress);
@@ -136,12 +134,8 @@ export class DeviceApp {
     const t0 = performance.now();
     const image = await this.decode(file);
     const t1 = performance.now();
-    // the server's preset, through the same pipeline the server runs
-    const q = this.manifest.quality;
-    const { timings, ...answer } =
-      q === 'standard'
-        ? await runDogPipeline(this.host, image, this.manifest.pipeline)
-        : await classifyWithViews(this.host, image, QUALITY_PRESETS[q], this.manifest.pipeline);
+    // the server's plan, through the same pipeline the server runs
+    const { timings, ...answer } = await runDogPipeline(this.host, image, this.manifest.plan);
     const t4 = performance.now();
     return { ...answer, timings: { decodeMs: round(t1 - t0, 1), ...timings, totalMs: round(t4 - t0, 1) } };
   }
@@ -180,8 +174,8 @@ export class DeviceApp {
     return fitInside({ data: rgb, width, height }, lim.maxSide, 'lanczos3');
   }
 
-  /** The models as the shared pipelines call them, on this host. */
-  private get host(): ViewsPipelineHost {
+  /** The models as the shared pipeline calls them, on this host. */
+  private get host(): DogPipelineHost {
     const m = this.manifest;
     const p = m.backbone.preprocessing;
     return (this.hostCache ??= {
@@ -206,7 +200,7 @@ export class DeviceApp {
       },
     });
   }
-  private hostCache?: ViewsPipelineHost;
+  private hostCache?: DogPipelineHost;
 
   /**
    * The pipeline starts the backbone and the face search together (Node overlaps them on worker
