@@ -40,6 +40,7 @@ export async function trainInPage(
 ): Promise<PageTrainResult> {
   // one file input per class, filled the way a user's file chooser fills it
   await page.evaluate((n) => {
+    document.querySelectorAll('input[id^="class-"]').forEach((old) => old.remove());
     for (let i = 0; i < n; i++) {
       const input = document.createElement('input');
       input.type = 'file';

@@ -39,7 +39,7 @@ import type { EpochMetrics } from '../training/epoch-metrics.js';
 import { featureMatrix, mirrorAugmenter } from '../training/feature-inputs.js';
 import { resolvedHyperparameters, TRAIN_DEFAULTS } from '../training/hyperparameters.js';
 import { epochLine, fitEpochs, metricsCsv, metricsJsonl, oneHot, type LoopState } from '../training/train-loop.js';
-import { ImgclassError } from '../util/errors.js';
+import { ImgclassError, isImgclassError } from '../util/errors.js';
 import type { TrainDeviceManifest } from '../app/device-manifest.js';
 import { ORT_WEB_SESSION, startOrtWeb } from './ort-web.js';
 import { decodeInBrowser } from './decode.js';
@@ -116,8 +116,17 @@ export interface TrainDeviceReport {
   verification: ExportCheck;
   tfBackend: string;
   ortThreads: number;
-  /** Milliseconds per stage. */
-  timings: { loadMs: number; featuresMs: number; trainMs: number; evalMs: number; exportMs: number; totalMs: number };
+  /** Milliseconds per stage (`exportMs`: building the file; `verifyMs`: running it on the held-out photos), and how many photos' features were computed (not in this tab's cache). */
+  timings: {
+    loadMs: number;
+    featuresMs: number;
+    computedFeatures: number;
+    trainMs: number;
+    evalMs: number;
+    exportMs: number;
+    verifyMs: number;
+    totalMs: number;
+  };
 }
 
 export interface ExportCheck {
@@ -156,6 +165,18 @@ interface Engine {
   backboneNetwork: BackboneNetwork;
 }
 let engineFor: { key: string; engine: Promise<Engine> } | null = null;
+
+/**
+ * Rows already computed in this tab, by the photo's sha256 (as the server caches them by content):
+ * training again after adding photos only computes the new ones. Bounded; cleared for another backbone.
+ */
+const FEATURE_CACHE_ROWS = 5000;
+let rowsFor: { key: string; rows: Map<string, FeatureRow | { error: string }> } | null = null;
+function featureCache(m: TrainDeviceManifest): Map<string, FeatureRow | { error: string }> {
+  const key = m.backbone.graph.url + JSON.stringify(m.limits);
+  if (rowsFor?.key !== key || rowsFor.rows.size > FEATURE_CACHE_ROWS) rowsFor = { key, rows: new Map() };
+  return rowsFor.rows;
+}
 
 const text = new TextEncoder();
 const enc = (s: string) => text.encode(s);
@@ -242,17 +263,23 @@ export async function trainOnDevice(
 
   // Features of every photo and its mirror image, computed once per distinct photo.
   onEvent({ type: 'stage', stage: 'features' });
-  const byHash = new Map<string, FeatureRow | { error: string }>();
+  const byHash = featureCache(m);
   const failures: TrainDeviceReport['failures'] = [];
   const rows = { train: [] as FeatureRow[], valid: [] as FeatureRow[], test: [] as FeatureRow[] };
   const kept = { train: [] as Photo[], valid: [] as Photo[], test: [] as Photo[] };
   let done = 0;
+  let computed = 0;
   for (const part of ['train', 'valid', 'test'] as const) {
     for (const p of split[part]) {
       aborted(signal);
       let row = byHash.get(p.hash);
       if (!row) {
-        row = await featureRow(engine, m, p.blob).catch((e: unknown) => ({ error: (e as Error).message }));
+        computed++;
+        // a photo the decoder refuses is counted and left out, as the CLI does; anything else is a fault
+        row = await featureRow(engine, m, p.blob).catch((e: unknown) => {
+          if (!isImgclassError(e)) throw e;
+          return { error: e.message };
+        });
         byHash.set(p.hash, row);
       }
       if ('error' in row) failures.push({ file: p.file, reason: row.error });
@@ -382,6 +409,7 @@ export async function trainOnDevice(
     flip: true,
     classes,
   });
+  const t45 = performance.now();
   const verification = await checkExport(engine, m, built.bytes, kept.test, probs);
   const t5 = performance.now();
 
@@ -411,7 +439,16 @@ export async function trainOnDevice(
     verification,
     tfBackend,
     ortThreads: engine.threads,
-    timings: { loadMs: t1 - t0, featuresMs: t2 - t1, trainMs: t3 - t2, evalMs: t4 - t3, exportMs: t5 - t4, totalMs: t5 - t0 },
+    timings: {
+      loadMs: t1 - t0,
+      featuresMs: t2 - t1,
+      computedFeatures: computed,
+      trainMs: t3 - t2,
+      evalMs: t4 - t3,
+      exportMs: t45 - t4,
+      verifyMs: t5 - t45,
+      totalMs: t5 - t0,
+    },
   };
   const exportJson = { ...built.info, verification, bytes: built.bytes.byteLength };
   const config = {
