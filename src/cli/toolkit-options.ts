@@ -1,6 +1,7 @@
 import { Option, type Command } from 'commander';
 import { DEFAULT_BACKBONE } from '../models/registry.js';
 import { ARCHITECTURES, DEFAULT_PATIENCE, OPTIMIZERS } from '../training/choices.js';
+import { TRAIN_DEFAULTS } from '../training/hyperparameters.js';
 
 /*
  * The training commands' options, apart from the code that runs them (toolkit.ts): main.ts
@@ -16,13 +17,13 @@ const num = (v: string) => {
 /** Options shared by train, sweep and kfold (the seed's hyperparameters). */
 export function trainingOptions(cmd: Command): Command {
   return cmd
-    .addOption(new Option('--arch <arch>', 'model').choices(ARCHITECTURES).default('head'))
+    .addOption(new Option('--arch <arch>', 'model').choices(ARCHITECTURES).default(TRAIN_DEFAULTS.arch))
     .option('--backbone <name>', 'backbone for feature models', DEFAULT_BACKBONE)
-    .addOption(new Option('--input <kind>', 'what a feature model reads').choices(['features', 'features+probabilities']).default('features'))
-    .addOption(new Option('--optimizer <name>').choices(OPTIMIZERS).default('rmsprop'))
+    .addOption(new Option('--input <kind>', 'what a feature model reads').choices(['features', 'features+probabilities']).default(TRAIN_DEFAULTS.input))
+    .addOption(new Option('--optimizer <name>').choices(OPTIMIZERS).default(TRAIN_DEFAULTS.optimizer))
     .option('--lr <rate>', "learning rate (default: the optimiser's Keras default)", num)
-    .option('--epochs <n>', 'epochs', num, 20)
-    .option('--batch-size <n>', 'batch size', num, 20)
+    .option('--epochs <n>', 'epochs', num, TRAIN_DEFAULTS.epochs)
+    .option('--batch-size <n>', 'batch size', num, TRAIN_DEFAULTS.batchSize)
     .option(
       '--patience <n>',
       `early stopping: stop after this many epochs without a better validation loss; the best epoch's weights are what model/ holds (0 = train every epoch)`,
@@ -45,7 +46,7 @@ export function trainingOptions(cmd: Command): Command {
     )
     .option('--valid-from-train <fraction>', "carve a stratified validation set from train; the data set's own valid folder becomes the test set", num)
     .option('--no-augment', 'no augmentation (mirror features, or flips/shifts/zoom/brightness on pixels)')
-    .option('--seed <n>', 'seed for splits and augmentation', num, 42)
+    .option('--seed <n>', 'seed for splits and augmentation', num, TRAIN_DEFAULTS.seed)
     .option('--feature-cache <dir>', FEATURE_CACHE_HELP)
     .option(
       '--unknown-photos <dir>',

@@ -1,6 +1,6 @@
 import * as tfl from '@tensorflow/tfjs-layers';
 import { tf } from '../runtime/tf.js';
-import type { OptimizerName } from './choices.js';
+import { DEFAULT_LEARNING_RATES, type OptimizerName } from './choices.js';
 
 /**
  * The networks the seeds build, in TF.js Layers (which mirrors Keras layer for layer).
@@ -87,8 +87,7 @@ export function seedOtsuCnn(o: CnnOptions): tfl.Sequential {
 
 export { OPTIMIZERS, type OptimizerName } from './choices.js';
 
-/** Keras' default learning rates: rmsprop 1e-3, adam 1e-3, sgd 1e-2. */
-export const DEFAULT_LEARNING_RATES: Record<OptimizerName, number> = { rmsprop: 1e-3, adam: 1e-3, sgd: 1e-2 };
+export { DEFAULT_LEARNING_RATES } from './choices.js';
 
 /** A TF.js optimizer by name, at `learningRate` or Keras' default for it. */
 export function makeOptimizer(name: OptimizerName, learningRate?: number): tf.Optimizer {

@@ -18,5 +18,8 @@ export const OPTIMIZERS = ['rmsprop', 'adam', 'sgd'] as const;
 /** An optimizer `train` accepts. */
 export type OptimizerName = (typeof OPTIMIZERS)[number];
 
+/** Keras' default learning rates: rmsprop 1e-3, adam 1e-3, sgd 1e-2. */
+export const DEFAULT_LEARNING_RATES: Record<OptimizerName, number> = { rmsprop: 1e-3, adam: 1e-3, sgd: 1e-2 };
+
 /** Early stopping is on by default: 8 epochs without a better validation loss, the best weights kept (model/). */
 export const DEFAULT_PATIENCE = 8;
