@@ -129,6 +129,7 @@ program
   .addOption(presetOption())
   .option('--max-mb <n>', 'largest upload in MB', (v) => Number(v), 20)
   .option('--queue <n>', 'requests allowed to wait for inference before 503', positiveInt, 16)
+  .option('--runs <dir>', 'where the Train view (/train.html) keeps its runs: ordinary run directories the CLI reads', 'runs')
   .action(async (o) => {
     await runServe(o);
   });

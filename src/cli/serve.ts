@@ -13,6 +13,8 @@ export interface ServeCliOptions {
   maxMb: number;
   queue: number;
   preset?: Quality;
+  /** Where the Train view keeps its runs. */
+  runs: string;
 }
 
 export async function runServe(o: ServeCliOptions): Promise<void> {
@@ -20,11 +22,17 @@ export async function runServe(o: ServeCliOptions): Promise<void> {
   const models = await resolveModelArgs(o.model ?? []);
   const app = await createDogApp({ modelDir: models.length ? models : undefined, faceDetector: o.faceDetector, quality: o.preset });
   // the server's limits, declared once: it decodes every upload with them and reports them
-  const server = await buildServer({ app, webRoot: path.join(PACKAGE_ROOT, 'web'), limits: { maxBytes: o.maxMb * 1e6 }, maxWaiting: o.queue });
+  const server = await buildServer({
+    app,
+    webRoot: path.join(PACKAGE_ROOT, 'web'),
+    limits: { maxBytes: o.maxMb * 1e6 },
+    maxWaiting: o.queue,
+    train: { runsDir: o.runs },
+  });
   const address = await server.listen({ host: o.host, port: o.port });
   const d = app.describe();
   process.stdout.write(
-    `imgclass ready on ${address} (models loaded in ${Math.round(performance.now() - t0)} ms: ${d.backbone}, ` +
+    `imgclass ready on ${address} (train view: ${address}/train.html, runs in ${path.resolve(o.runs)}; models loaded in ${Math.round(performance.now() - t0)} ms: ${d.backbone}, ` +
       `faces ${d.faceDetector}, ${d.objectDetector ? `objects ${d.objectDetector}, ` : ''}breeds ${d.classifier.name}; preset ${d.quality})\n`,
   );
   const stop = async () => {

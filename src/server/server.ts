@@ -8,6 +8,7 @@ import { ImageClassificationPipeline } from '../app/image-classification.js';
 import { decodeInput, resolveLimits, type DecodeLimits } from '../data/image.js';
 import { ImgclassError, type ImgclassErrorCode } from '../util/errors.js';
 import { BoundedQueue, QueueFullError } from './queue.js';
+import { registerTrainRoutes, type TrainRoutesOptions } from './train-routes.js';
 import { ISOLATION_HEADERS } from '../app/device-manifest.js';
 import { buildDeviceAssets, bundleServiceWorker, offlineConfig, ORT_WEB_DIST, ORT_WEB_FILES, ORT_WEB_PREFIX, type DeviceAssets } from './device-assets.js';
 
@@ -31,6 +32,8 @@ export interface ServerOptions {
   concurrency?: number;
   maxWaiting?: number;
   logger?: boolean;
+  /** The Train view (web/train.html): where its runs live and its limits; unset, the view has no API. */
+  train?: Omit<TrainRoutesOptions, 'limits'>;
 }
 
 /** HTTP status for each way an upload can be bad: never a 500 for the client's input. */
@@ -147,6 +150,8 @@ export async function buildServer(o: ServerOptions): Promise<FastifyInstance> {
     if (typeof bytes === 'string') return sendError(reply, 400, bytes);
     return queue.run(async () => plain.classify(await decode(bytes)));
   });
+
+  if (o.train) await registerTrainRoutes(server, { ...o.train, limits });
 
   server.setNotFoundHandler((req, reply) => sendError(reply, 404, `no route ${req.method} ${req.url}`));
   server.setErrorHandler((err: Error & { statusCode?: number; code?: string }, req, reply) => {
