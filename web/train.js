@@ -228,7 +228,10 @@ async function trainHere() {
 }
 
 // ---- rendering ---------------------------------------------------------------------------------
+let lastStatus = null;
 function render(v) {
+  if (lastStatus !== null && lastStatus !== v.run.status) listRuns().catch(() => {});
+  lastStatus = v.run.status;
   view = v;
   $('run-id').textContent = `run ${v.run.id} (${v.run.status})`;
   for (const id of ['editor', 'check', 'training']) $(id).hidden = false;
@@ -261,7 +264,9 @@ function render(v) {
     ? `${s.photos} photos. The held-out test part will be ${s.split.test} photos (15% of each class, seed 42: the same split as imgclass train), ` +
       `validation ${s.split.valid}, training ${s.split.train}.` +
       (s.imbalance ? ` Largest/smallest class: ${s.imbalance.ratio.toFixed(2)}.` : '') +
-      (s.repeats ? ` ${s.repeats} photo${s.repeats === 1 ? ' was' : 's were'} dropped again into the same class (kept once).` : '')
+      (s.repeats.length
+        ? ` ${s.repeats.length} photo${s.repeats.length === 1 ? ' is a byte-identical copy' : 's are byte-identical copies'} of one already in the same class (kept once).`
+        : '')
     : 'No photos yet.';
   const warnings = [...s.warnings];
   if (uploads.failed.length)
@@ -271,9 +276,13 @@ function render(v) {
   $('rejected-box').hidden = rejected.length === 0;
   $('rejected-title').textContent = `${rejected.length} file${rejected.length === 1 ? '' : 's'} not used (cannot be read as photos)`;
   $('rejected').replaceChildren(...rejected.map((r) => Object.assign(document.createElement('li'), { textContent: `${r.class}/${r.file}: ${r.reason}` })));
-  $('dupes-box').hidden = s.duplicates.length === 0;
-  $('dupes-title').textContent = `${s.duplicates.length} group${s.duplicates.length === 1 ? '' : 's'} of byte-identical photos`;
-  $('dupes').replaceChildren(...s.duplicates.map((d) => Object.assign(document.createElement('li'), { textContent: d.files.join(' = ') })));
+  const copies = [
+    ...s.duplicates.map((d) => `${d.files.join(' = ')} (in ${d.classes.join(' and ')})`),
+    ...s.repeats.map((r) => `${r.class}/${r.file} = ${r.sameAs} (kept once)`),
+  ];
+  $('dupes-box').hidden = copies.length === 0;
+  $('dupes-title').textContent = `${copies.length} byte-identical cop${copies.length === 1 ? 'y' : 'ies'}`;
+  $('dupes').replaceChildren(...copies.map((t) => Object.assign(document.createElement('li'), { textContent: t })));
   // training
   const busy = isBusy(v);
   $('blockers').textContent =

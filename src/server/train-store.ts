@@ -39,8 +39,8 @@ export interface PageRun {
   rejected: { class: string; file: string; reason: string }[];
   /** Stored photos: `folder/file` → sha256 of the bytes (byte-identical copies, re-drops). */
   photos: Record<string, string>;
-  /** Photos dropped again into the class that already holds them (not stored twice). */
-  repeats: number;
+  /** Photos whose bytes the class already holds (dropped twice, or copies in the folder): kept once. */
+  repeats: { class: string; file: string; sameAs: string }[];
   status: RunStatus;
   error?: string;
   /** Training options changed from the defaults for this run (epochs, patience), if any. */
@@ -69,7 +69,7 @@ export interface RunSummary {
   rejected: PageRun['rejected'];
   /** Groups of byte-identical photos stored in more than one class. */
   duplicates: { files: string[]; classes: string[] }[];
-  repeats: number;
+  repeats: PageRun['repeats'];
   imbalance: { ratio: number; largest: string; smallest: string; imbalanced: boolean } | null;
   /** How the CLI's seeded split divides these photos (15% validation, 15% held-out test per class). */
   split: { train: number; valid: number; test: number };
@@ -111,7 +111,7 @@ export class TrainStore {
   async create(): Promise<PageRun> {
     const stamp = new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
     const id = `page-${stamp}-${randomBytes(3).toString('hex')}`;
-    const run: PageRun = { version: 1, id, createdAt: new Date().toISOString(), classes: [], rejected: [], photos: {}, repeats: 0, status: 'filling' };
+    const run: PageRun = { version: 1, id, createdAt: new Date().toISOString(), classes: [], rejected: [], photos: {}, repeats: [], status: 'filling' };
     await mkdir(this.dataDir(id), { recursive: true });
     await this.write(run);
     return run;
@@ -166,6 +166,7 @@ export class TrainStore {
       r.classes = r.classes.filter((c) => c.folder !== folder);
       r.photos = Object.fromEntries(Object.entries(r.photos).filter(([k]) => !k.startsWith(folder + '/')));
       r.rejected = r.rejected.filter((x) => x.class !== folder);
+      r.repeats = r.repeats.filter((x) => x.class !== folder);
     });
     await rm(path.join(this.dataDir(id), folder), { recursive: true, force: true });
     return run;
@@ -215,8 +216,9 @@ export class TrainStore {
           return { outcome: 'rejected' as const, file: fileName, reason };
         }
         const inClass = Object.entries(now.photos).filter(([k]) => k.startsWith(folder + '/'));
-        if (inClass.some(([, h]) => h === sha)) {
-          now.repeats++;
+        const same = inClass.find(([, h]) => h === sha);
+        if (same) {
+          now.repeats.push({ class: folder, file: fileName, sameAs: same[0] });
           await this.write(now);
           return { outcome: 'repeat' as const, file: fileName };
         }
