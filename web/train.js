@@ -31,7 +31,16 @@ function setWhere(next) {
       ? 'On this device: features and training run in this browser; your photos are never uploaded.'
       : 'On the server: your photos are uploaded to this server and stored in a run directory it keeps (the command line can use it).';
 }
-for (const r of document.querySelectorAll('input[name="where"]')) r.addEventListener('change', () => setWhere(r.value));
+for (const r of document.querySelectorAll('input[name="where"]'))
+  r.addEventListener('change', () => {
+    setWhere(r.value);
+    // the photos of a server run are on the server, a device run's only here: a new run in the new place
+    if (where === 'device') newLocalRun();
+    else {
+      local = null;
+      for (const id of ['editor', 'check', 'training', 'report', 'use']) $(id).hidden = true;
+    }
+  });
 
 // ---- runs -------------------------------------------------------------------------------------
 async function listRuns() {
@@ -50,6 +59,7 @@ $('runs').addEventListener('change', () => {
   if ($('runs').value) openRun($('runs').value);
 });
 $('new-run').addEventListener('click', async () => {
+  if (where === 'device') return newLocalRun();
   const v = await api('/api/train/runs', { method: 'POST' });
   await openRun(v.run.id, v);
   await listRuns();
@@ -57,6 +67,8 @@ $('new-run').addEventListener('click', async () => {
 });
 
 async function openRun(id, initial) {
+  local = null;
+  if (where === 'device') setWhere('server');
   runId = id;
   window.history.replaceState(null, '', `?run=${encodeURIComponent(id)}${where === 'device' ? '&where=device' : ''}`);
   events?.close();
@@ -75,7 +87,7 @@ $('add-class').addEventListener('submit', async (e) => {
   $('class-error').textContent = '';
   if (!name) return;
   try {
-    render(await api(`/api/train/runs/${runId}/classes`, json({ name })));
+    render(local ? localAddClass(name) : await api(`/api/train/runs/${runId}/classes`, json({ name })));
     $('class-name').value = '';
   } catch (err) {
     $('class-error').textContent = err.message;
@@ -116,6 +128,7 @@ function classCard(c, photos) {
   });
   card.querySelector('.remove').addEventListener('click', async () => {
     try {
+      if (local) return render(localRemoveClass(c.folder));
       render(await api(`/api/train/runs/${runId}/classes/${encodeURIComponent(c.folder)}`, { method: 'DELETE' }));
     } catch (err) {
       $('class-error').textContent = err.message;
@@ -146,6 +159,7 @@ async function droppedFiles(dt) {
 
 function addFiles(folder, files) {
   const visible = files.filter((f) => !f.name.startsWith('.'));
+  if (local) return localAddFiles(folder, visible);
   for (const file of visible) uploads.queued.push({ folder, file });
   uploads.total += visible.length;
   showUploads();
@@ -190,6 +204,18 @@ function showUploads() {
 
 // ---- training ----------------------------------------------------------------------------------
 const isBusy = (v) => v.run.status === 'queued' || v.run.status === 'training';
+$('export-json').addEventListener('click', (e) => {
+  if (!local?.result) return;
+  e.preventDefault();
+  save(new Blob([JSON.stringify(local.result.exportJson, null, 2) + '\n']), `${local.id}.json`);
+});
+$('zip').addEventListener('click', async (e) => {
+  if (!local?.result) return;
+  e.preventDefault();
+  const { zipSync } = await import('/vendor/fflate.js');
+  const files = Object.fromEntries(Object.entries(local.result.run).map(([k, v]) => [`${local.id}/${k}`, v]));
+  save(new Blob([zipSync(files, { level: 0 })]), `${local.id}.zip`);
+});
 $('train').addEventListener('click', async () => {
   $('blockers').textContent = '';
   if (where === 'device') return trainHere();
@@ -200,6 +226,7 @@ $('train').addEventListener('click', async () => {
   }
 });
 $('stop').addEventListener('click', async () => {
+  if (local) return local.abort?.abort();
   try {
     render(await api(`/api/train/runs/${runId}/stop`, { method: 'POST' }));
   } catch (err) {
@@ -222,9 +249,234 @@ function trainOptions() {
   return o;
 }
 
-/** Device mode: the browser trains (src/web/train-device.ts, bundled by the server) and uploads nothing. */
+/**
+ * Device mode: the browser trains (src/web/train-device.ts, bundled by the server, loaded from
+ * /api/train-device's manifest) on photos that stay in this tab; nothing is uploaded. The page
+ * keeps the run here and shows it as it shows a server run.
+ */
+let local = null;
+const FEW = 10;
+const MIN = 4;
+
+function newLocalRun() {
+  events?.close();
+  runId = null;
+  local = { id: `device-${new Date().toISOString().replace(/[:.]/g, '-')}`, classes: [], rejected: [], repeats: [], hashes: new Map(), status: 'filling' };
+  window.history.replaceState(null, '', '?where=device');
+  render(localView());
+}
+function localAddClass(name) {
+  const folder = name
+    .replace(/_/g, ' ')
+    .replace(/[^\p{L}\p{N} -]/gu, '-')
+    .replace(/\s+/g, ' ')
+    .trim();
+  if (!folder) throw new Error(`"${name}" has no letters or digits to name a class with`);
+  if (['train', 'valid', 'val', 'validation', 'test'].includes(folder.toLowerCase()))
+    throw new Error(`"${name}" cannot be a class name: train, valid, val, validation and test name the parts of a data set`);
+  if (local.classes.some((c) => c.folder.toLowerCase() === folder.toLowerCase())) throw new Error(`there is already a class "${name}"`);
+  local.classes.push({ name: folder, folder, files: [] });
+  return localView();
+}
+function localRemoveClass(folder) {
+  local.classes = local.classes.filter((c) => c.folder !== folder);
+  local.rejected = local.rejected.filter((r) => r.class !== folder);
+  local.repeats = local.repeats.filter((r) => r.class !== folder);
+  return localView();
+}
+/** What the server's upload check says before storing (data/upload.ts): the container by its first bytes, and its end. */
+function checkLocal(b) {
+  if (b.length === 0) return 'empty file';
+  const ascii = (i, n) => String.fromCharCode(...b.subarray(i, i + n));
+  const jpeg = b[0] === 0xff && b[1] === 0xd8 && b[2] === 0xff;
+  const png = ascii(0, 8) === '\x89PNG\r\n\x1a\n';
+  const ok = jpeg || png || ascii(0, 6).startsWith('GIF8') || (ascii(0, 4) === 'RIFF' && ascii(8, 4) === 'WEBP');
+  if (!ok) return 'not an image: the content is not JPEG, PNG, WebP or GIF';
+  let end = b.length;
+  while (end > 0 && b[end - 1] === 0) end--;
+  if (jpeg && !(b[end - 2] === 0xff && b[end - 1] === 0xd9)) return 'the JPEG is truncated (its end marker is missing)';
+  if (png && !ascii(Math.max(0, end - 12), 12).includes('IEND')) return 'the PNG is truncated (its end chunk is missing)';
+  return null;
+}
+async function localAddFiles(folder, files) {
+  const cls = local.classes.find((c) => c.folder === folder);
+  document.body.dataset.uploading = 'yes';
+  for (const file of files) {
+    const bytes = new Uint8Array(await file.arrayBuffer());
+    const bad = checkLocal(bytes);
+    if (bad) {
+      local.rejected.push({ class: folder, file: file.name, reason: bad });
+      continue;
+    }
+    const hash = [...new Uint8Array(await window.crypto.subtle.digest('SHA-256', bytes))].map((x) => x.toString(16).padStart(2, '0')).join('');
+    const same = cls.files.find((f) => f.hash === hash);
+    if (same) local.repeats.push({ class: folder, file: file.name, sameAs: `${folder}/${same.file.name}` });
+    else cls.files.push({ file, hash });
+  }
+  document.body.dataset.uploading = 'no';
+  render(localView());
+}
+/** The same check as the server's summary (server/train-store.ts), on the photos held here. */
+function localSummary() {
+  const classes = local.classes.map((c) => ({ name: c.name, folder: c.folder, photos: c.files.length }));
+  const warnings = [];
+  const blockers = [];
+  if (classes.length < 2) blockers.push(`a classifier needs at least two classes (there ${classes.length === 1 ? 'is one' : 'are none'})`);
+  for (const c of classes) {
+    if (c.photos === 0) blockers.push(`class ${c.name} has no photos`);
+    else if (c.photos < MIN)
+      blockers.push(
+        `class ${c.name} has ${c.photos} photo${c.photos === 1 ? '' : 's'}; it needs at least ${MIN} to be in training, validation and the held-out test`,
+      );
+    else if (c.photos < FEW)
+      warnings.push(`class ${c.name} has only ${c.photos} photos: below ${FEW} a class is learned poorly and its held-out figures rest on one or two photos`);
+  }
+  const filled = classes.filter((c) => c.photos > 0).sort((a, b) => b.photos - a.photos);
+  const imbalance = filled.length >= 2 ? { ratio: filled[0].photos / filled.at(-1).photos, largest: filled[0].name, smallest: filled.at(-1).name } : null;
+  if (imbalance && imbalance.ratio >= 1.5)
+    warnings.push(
+      `imbalanced: ${imbalance.largest} has ${imbalance.ratio.toFixed(1)}× the photos of ${imbalance.smallest}; accuracy flatters the large classes (read the per-class figures)`,
+    );
+  const byHash = new Map();
+  for (const c of local.classes) for (const f of c.files) byHash.set(f.hash, [...(byHash.get(f.hash) ?? []), `${c.folder}/${f.file.name}`]);
+  const duplicates = [...byHash.values()].filter((g) => g.length > 1).map((files) => ({ files, classes: [...new Set(files.map((f) => f.split('/')[0]))] }));
+  if (duplicates.length)
+    warnings.push(
+      `${duplicates.length} photo${duplicates.length === 1 ? ' is' : 's are'} in more than one class (byte-identical copies): the labels contradict each other`,
+    );
+  if (local.rejected.length)
+    warnings.push(`${local.rejected.length} file${local.rejected.length === 1 ? ' was' : 's were'} not used: they cannot be read as photos (listed below)`);
+  const share = (n, f) => Math.round(n * f);
+  const test = classes.reduce((a, c) => a + share(c.photos, 0.15), 0);
+  const valid = classes.reduce((a, c) => a + share(c.photos, 0.15), 0);
+  const photos = classes.reduce((a, c) => a + c.photos, 0);
+  return {
+    classes,
+    photos,
+    rejected: local.rejected,
+    duplicates,
+    repeats: local.repeats,
+    imbalance,
+    split: { train: photos - test - valid, valid, test },
+    warnings,
+    blockers,
+  };
+}
+function localView() {
+  const r = local.result?.report;
+  return {
+    run: { id: local.id, createdAt: '', status: local.status, error: local.error, classes: local.classes },
+    summary: localSummary(),
+    live: local.live,
+    history: local.live?.history ?? r?.history ?? [],
+    lines: local.live?.lines ?? [],
+    epochs: local.live?.epochs ?? config?.defaults.epochs ?? 20,
+    report: r ? localReport(r) : null,
+    export: r ? { ready: true, verification: local.result.exportJson.verification, bytes: local.result.onnx.byteLength } : { ready: false },
+    resumable: false,
+    queue: { running: null, waiting: [] },
+    cli: { note: `Unzip the run directory under your server's runs folder: imgclass eval, classify --model, export and serve --model then work on it.` },
+    device: true,
+  };
+}
+function localReport(r) {
+  const t = r.test;
+  return {
+    n: t.n,
+    counts: r.counts,
+    accuracy: t.accuracy,
+    macro: t.macro,
+    perClass: t.perClass,
+    confusion: t.confusion,
+    classes: t.classes,
+    topLosses: t.topLosses,
+    leaks: r.leaks.length,
+    unknown: r.unknown
+      ? { threshold: r.unknown.threshold, measured: r.unknown.measured, onThesePhotos: t.unknown ?? null, imagenetClasses: r.unknown.imagenetIndices.length }
+      : null,
+    kept: { bestEpoch: r.best.epoch },
+    training: { epochsRun: r.history.length, stoppedEarly: r.stoppedEarly, interrupted: r.interrupted },
+    advice: [],
+  };
+}
 async function trainHere() {
-  $('blockers').textContent = 'Training on this device is not part of this build yet: choose "on the server".';
+  const manifest = await fetch('/api/train-device')
+    .then((r) => (r.ok ? r.json() : null))
+    .catch(() => null);
+  if (!manifest?.bundle) {
+    $('blockers').textContent = 'Training on this device is not available from this server; choose "on the server".';
+    return;
+  }
+  const { trainOnDevice } = await import(manifest.bundle);
+  local.abort = new window.AbortController();
+  local.status = 'training';
+  local.live = { phase: 'features', epochs: trainOptions().epochs ?? config?.defaults.epochs ?? 20, history: [], lines: [] };
+  render(localView());
+  const input = { classes: local.classes.map((c) => ({ name: c.folder, files: c.files.map((f) => f.file) })) };
+  try {
+    local.result = await trainOnDevice(
+      input,
+      { manifest, name: local.id, ...trainOptions() },
+      (e) => {
+        const l = local.live;
+        if (e.type === 'features') l.features = { done: e.done, total: e.total };
+        else if (e.type === 'stage') l.phase = e.stage === 'exporting' ? 'evaluating' : e.stage === 'loading' ? 'features' : e.stage;
+        else if (e.type === 'epoch') {
+          l.phase = 'training';
+          l.epochs = e.epochs;
+          l.history = [...l.history, e.metrics];
+          l.lines = [...l.lines, e.line];
+        }
+        render(localView());
+      },
+      local.abort.signal,
+    );
+    local.status = local.result.report.interrupted ? 'stopped' : 'trained';
+    local.live = { ...local.live, phase: 'done', history: local.result.report.history };
+  } catch (err) {
+    local.status = 'failed';
+    local.error = err.message;
+    local.live = { ...local.live, phase: 'failed', error: err.message };
+  }
+  render(localView());
+}
+
+function save(blob, name) {
+  const url = URL.createObjectURL(blob);
+  const a = document.createElement('a');
+  a.href = url;
+  a.download = name;
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 60_000);
+}
+
+/** Device mode's report pictures: the confusion matrix as a table and the worst mistakes from the photos held here. */
+function renderLocalPictures(r) {
+  const files = new Map(local.classes.flatMap((c) => c.files.map((f) => [`${c.folder}/${f.file.name}`, f.file])));
+  const table = `<table class="counts confusion"><tr><th>true \\ predicted</th>${r.classes.map(() => `<th></th>`).join('')}</tr>${r.confusion
+    .map((row) => `<tr><th></th>${row.map((n) => `<td class="num">${n}</td>`).join('')}</tr>`)
+    .join('')}</table>`;
+  const box = $('local-pictures');
+  box.innerHTML = table;
+  const heads = box.querySelectorAll('tr:first-child th');
+  r.classes.forEach((c, i) => (heads[i + 1].textContent = c));
+  box.querySelectorAll('tr:not(:first-child) th').forEach((th, i) => (th.textContent = r.classes[i]));
+  const gallery = document.createElement('div');
+  gallery.className = 'gallery';
+  for (const t of r.topLosses) {
+    const fig = document.createElement('figure');
+    const img = document.createElement('img');
+    const f = files.get(t.file);
+    if (f) img.src = URL.createObjectURL(f);
+    img.alt = t.file;
+    const cap = document.createElement('figcaption');
+    cap.textContent = `true ${t.actual}, said ${t.predicted} (${pct(t.probabilityOfPredicted)})`;
+    fig.append(img, cap);
+    gallery.append(fig);
+  }
+  box.append(gallery);
 }
 
 // ---- rendering ---------------------------------------------------------------------------------
@@ -353,6 +605,19 @@ function renderReport(v) {
       `(none of your classes). Chosen on the validation photos: ${pct(u.measured.validation.falseUnknownRate)} of them wrongly called unknown` +
       (u.onThesePhotos ? `; on the held-out photos ${pct(u.onThesePhotos.falseUnknownRate)} of ${u.onThesePhotos.n}.` : '.')
     : '';
+  $('server-pictures').hidden = Boolean(v.device);
+  $('local-pictures').hidden = !v.device;
+  if (v.device) {
+    renderLocalPictures(r);
+    $('cli').textContent = v.cli.note;
+    $('zip').removeAttribute('href');
+    $('export-json').hidden = false;
+    $('export-json').removeAttribute('href');
+    const f = v.export.verification;
+    $('export-status').textContent =
+      `Verified in this browser: on ${f.n} held-out photos the ONNX file's probabilities differ from the trained model's by at most ${f.maxAbsDiff.toExponential(1)} (top-1 agreement ${pct(f.top1Agreement)}).`;
+    return;
+  }
   const stamp = encodeURIComponent(v.run.status + (r.kept?.bestEpoch ?? ''));
   $('confusion').src = `/api/train/runs/${v.run.id}/pictures/confusion.png?v=${stamp}`;
   $('top-losses').src = `/api/train/runs/${v.run.id}/pictures/top-losses.png?v=${stamp}`;
@@ -385,6 +650,7 @@ function download(url) {
   a.remove();
 }
 $('export').addEventListener('click', async () => {
+  if (local) return local.result && save(new Blob([local.result.onnx]), `${local.id}.onnx`);
   if (view?.export.ready) return download(`/api/train/runs/${runId}/export.onnx`);
   pendingDownload = true;
   try {
@@ -398,6 +664,10 @@ $('try').addEventListener('change', async (e) => {
   const file = e.target.files[0];
   e.target.value = '';
   if (!file) return;
+  if (local) {
+    $('try-result').textContent = 'Try it on this device: the trained model is in the ONNX file (Download); classifying here needs the run on the server.';
+    return;
+  }
   $('try-result').textContent = 'Classifying…';
   $('try-result').classList.remove('error-text');
   try {
@@ -462,4 +732,5 @@ config = await api('/api/train/config').catch(() => null);
 await listRuns().catch(() => {});
 const wanted = new URLSearchParams(location.search).get('run');
 if (wanted) await openRun(wanted).catch(() => {});
+else if (where === 'device') newLocalRun();
 document.body.dataset.ready = 'yes';

@@ -1,5 +1,6 @@
 import { createReadStream } from 'node:fs';
 import { readdir, readFile, stat } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { zip, type Zippable } from 'fflate';
@@ -26,6 +27,7 @@ export interface TrainRoutesOptions {
 }
 
 export const DEFAULT_MAX_PHOTOS_PER_CLASS = 1000;
+const require = createRequire(import.meta.url);
 
 /**
  * The Train view's API (web/train.html): page runs are run directories under `runsDir`, trained
@@ -81,6 +83,14 @@ async function trainRoutes(server: FastifyInstance, o: TrainRoutesOptions): Prom
     throw new ImgclassError('BAD_OPTION', 'the request body must be a JSON object');
   };
   const idOf = (req: FastifyRequest) => (req.params as { id: string }).id;
+
+  // fflate's browser build, for device mode's zip of a run made in the browser (same library as the server's zip)
+  server.get('/vendor/fflate.js', async (_req, reply) =>
+    reply
+      .header('Cache-Control', 'public, max-age=3600')
+      .type('text/javascript')
+      .send(await readFile(path.join(path.dirname(require.resolve('fflate/package.json')), 'esm', 'browser.js'))),
+  );
 
   server.get('/api/train/config', async () => ({
     defaults: TRAINING_DEFAULTS,
