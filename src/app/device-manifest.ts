@@ -4,6 +4,7 @@ import type { Preprocessing } from '../data/tensor.js';
 import type { DecodeLimits } from '../data/upload.js';
 import type { YoloxDecodeOptions } from '../detectors/coco-decode.js';
 import type { ClassInfo } from '../models/probabilities.js';
+import type { BackboneSpec } from '../models/registry.js';
 
 /**
  * What the server tells the page about device mode (`GET /api/device`): where the models are, how
@@ -71,4 +72,41 @@ export interface OfflineConfig {
   precache: string[];
   /** Every content-addressed URL of this deploy: anything else in the asset cache is deleted on activate. Null when device mode is not built. */
   keep: string[] | null;
+}
+
+/**
+ * What the page needs to train in the browser (`GET /api/train-device`; web/train-device.ts):
+ * the training bundle, onnxruntime-web, TF.js's wasm binaries, the backbone graph the server
+ * extracts features with, and the backbone's own network (for the ONNX export), all
+ * content-addressed; plus the server's decode limits.
+ */
+export interface TrainDeviceManifest {
+  /** The training bundle (src/web/train-device.ts), content-hashed. */
+  bundle: string;
+  ort: { version: string; module: string; glue: string; wasm: DeviceAsset };
+  /** tfjs-backend-wasm's binaries by file name (setWasmPaths). */
+  tfjsWasm: Record<string, string>;
+  backbone: {
+    name: string;
+    spec: BackboneSpec;
+    /** The engine's backbone graph (pixels in; probabilities and features out), as device mode runs it. */
+    graph: DeviceAsset;
+    /** The backbone's source network for the export: a TF.js layers model (model.json with one weights file) or the registry's ONNX file. */
+    source: { kind: 'layers'; model: DeviceAsset; weights: DeviceAsset } | { kind: 'onnx'; file: DeviceAsset };
+  };
+  limits: DecodeLimits;
+}
+
+/** Every content-addressed URL device-mode training loads. */
+export function trainDeviceAssetUrls(m: TrainDeviceManifest): string[] {
+  const s = m.backbone.source;
+  return [
+    m.bundle,
+    m.ort.module,
+    m.ort.glue,
+    m.ort.wasm.url,
+    ...Object.values(m.tfjsWasm),
+    m.backbone.graph.url,
+    ...(s.kind === 'layers' ? [s.model.url, s.weights.url] : [s.file.url]),
+  ];
 }

@@ -1,6 +1,6 @@
 import { ARCHITECTURES } from '../training/pipeline.js';
 import { OPTIMIZERS } from '../training/architectures.js';
-import { TRAINING_DEFAULTS as D } from '../training/defaults.js';
+import { DEFAULT_BACKBONE } from '../models/registry.js';
 import path from 'node:path';
 import { Option, type Command } from 'commander';
 import { evaluateModels, formatReport } from '../evaluation/run-eval.js';
@@ -10,6 +10,7 @@ import { progress } from '../util/progress.js';
 import { ImgclassError } from '../util/errors.js';
 import { kfold, sweep } from '../training/tuning.js';
 import { explore, formatExploration, IMBALANCE_WARN_RATIO } from '../data/explore.js';
+import { DEFAULT_PATIENCE, TRAIN_DEFAULTS } from '../training/hyperparameters.js';
 import { leakageWarning } from '../data/duplicates.js';
 import { INTERRUPTED_EXIT_CODE } from '../util/interrupt.js';
 import type { UnknownCalibration } from '../models/unknown.js';
@@ -24,23 +25,23 @@ const num = (v: string) => {
 /** Options shared by train, sweep and kfold (the seed's hyperparameters). */
 export function trainingOptions(cmd: Command): Command {
   return cmd
-    .addOption(new Option('--arch <arch>', 'model').choices(ARCHITECTURES).default(D.arch))
-    .option('--backbone <name>', 'backbone for feature models', D.backbone)
-    .addOption(new Option('--input <kind>', 'what a feature model reads').choices(['features', 'features+probabilities']).default(D.input))
-    .addOption(new Option('--optimizer <name>').choices(OPTIMIZERS).default(D.optimizer))
+    .addOption(new Option('--arch <arch>', 'model').choices(ARCHITECTURES).default(TRAIN_DEFAULTS.arch))
+    .option('--backbone <name>', 'backbone for feature models', DEFAULT_BACKBONE)
+    .addOption(new Option('--input <kind>', 'what a feature model reads').choices(['features', 'features+probabilities']).default(TRAIN_DEFAULTS.input))
+    .addOption(new Option('--optimizer <name>').choices(OPTIMIZERS).default(TRAIN_DEFAULTS.optimizer))
     .option('--lr <rate>', "learning rate (default: the optimiser's Keras default)", num)
-    .option('--epochs <n>', 'epochs', num, D.epochs)
-    .option('--batch-size <n>', 'batch size', num, D.batchSize)
+    .option('--epochs <n>', 'epochs', num, TRAIN_DEFAULTS.epochs)
+    .option('--batch-size <n>', 'batch size', num, TRAIN_DEFAULTS.batchSize)
     .option(
       '--patience <n>',
       `early stopping: stop after this many epochs without a better validation loss; the best epoch's weights are what model/ holds (0 = train every epoch)`,
       num,
-      D.patience,
+      DEFAULT_PATIENCE,
     )
     .addOption(
       new Option('--class-weight <mode>', 'weigh each class in the loss by n / (classes × its count), for imbalanced data')
         .choices(['none', 'balanced'])
-        .default(D.classWeight),
+        .default('none'),
     )
     .option('--hidden <n>', 'head: hidden units (0 = linear)', num)
     .option('--dropout <p>', 'dropout rate', num)
@@ -53,7 +54,7 @@ export function trainingOptions(cmd: Command): Command {
     )
     .option('--valid-from-train <fraction>', "carve a stratified validation set from train; the data set's own valid folder becomes the test set", num)
     .option('--no-augment', 'no augmentation (mirror features, or flips/shifts/zoom/brightness on pixels)')
-    .option('--seed <n>', 'seed for splits and augmentation', num, D.seed)
+    .option('--seed <n>', 'seed for splits and augmentation', num, TRAIN_DEFAULTS.seed)
     .option('--feature-cache <dir>', FEATURE_CACHE_HELP)
     .option(
       '--unknown-photos <dir>',

@@ -5,7 +5,7 @@ import type { FileStore } from '../util/file-store.js';
 import type { ClassInfo } from './class-info.js';
 import { loadImagenetClasses } from './imagenet.js';
 import { ImgclassError } from '../util/errors.js';
-import { stratifiedSplit } from './split.js';
+import { DEFAULT_HELD_OUT, DEFAULT_SPLIT_SEED, stratifiedSplit } from './split.js';
 import { walkImages, type SkippedFile } from './walk.js';
 
 export type SplitName = 'train' | 'valid' | 'test';
@@ -85,8 +85,8 @@ export async function loadDataset(root: string, opts: DatasetOptions = {}): Prom
     }
     const parts = stratifiedSplit(
       all.map((f) => f.label),
-      { valid: opts.validFraction ?? 0.15, test: opts.testFraction ?? 0.15 },
-      opts.seed ?? 42,
+      { valid: opts.validFraction ?? DEFAULT_HELD_OUT.valid, test: opts.testFraction ?? DEFAULT_HELD_OUT.test },
+      opts.seed ?? DEFAULT_SPLIT_SEED,
     );
     for (const s of ['train', 'valid', 'test'] as const) splits[s] = parts[s].map((i) => all[i]!);
     splitSource = 'stratified';

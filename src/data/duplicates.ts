@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import type { LabeledFile, SplitName } from './dataset.js';
+import { leaksBy } from './leaks.js';
 
 /**
  * Byte-identical photos. A copy of a validation or test photo among the training photos scores
@@ -58,17 +59,12 @@ export async function findDuplicates(splits: Partial<Record<SplitName, LabeledFi
 
 /** The scored photos that have a byte-identical copy among the training photos, each with its copies. */
 export async function leakedIntoTraining(scored: LabeledFile[], training: LabeledFile[]): Promise<{ file: string; copies: string[] }[]> {
-  const train = new Map<string, string[]>();
-  for (const f of training) {
-    const h = await contentHash(f.file);
-    train.set(h, [...(train.get(h) ?? []), f.file]);
-  }
-  const out: { file: string; copies: string[] }[] = [];
-  for (const f of scored) {
-    const copies = (train.get(await contentHash(f.file)) ?? []).filter((c) => c !== f.file);
-    if (copies.length) out.push({ file: f.file, copies });
-  }
-  return out;
+  return leaksBy(
+    scored,
+    training,
+    (f) => contentHash(f.file),
+    (f) => f.file,
+  );
 }
 
 /** One warning line (or none) for the command line. */

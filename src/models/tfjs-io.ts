@@ -3,6 +3,9 @@ import path from 'node:path';
 import type * as tf from '@tensorflow/tfjs-core';
 import { writeFileAtomic } from '../util/atomic.js';
 import { ImgclassError } from '../util/errors.js';
+import { bytesPerElement, layersModelJson, weightBytes } from './layers-weights.js';
+
+export { decodeWeights, layersModelJson, weightBytes } from './layers-weights.js';
 
 /**
  * TF.js model I/O on the local file system without tfjs-node (which cannot be installed here):
@@ -75,30 +78,6 @@ export async function readLayersModelFiles(dir: string): Promise<LayersModelFile
   };
 }
 
-/** The weights as float32 arrays by name (uint8/uint16-quantised weights dequantised). */
-export function decodeWeights(files: Pick<LayersModelFiles, 'weightSpecs' | 'weightData'>): Map<string, { data: Float32Array; shape: number[] }> {
-  const out = new Map<string, { data: Float32Array; shape: number[] }>();
-  let offset = 0;
-  for (const s of files.weightSpecs) {
-    const n = s.shape.reduce((a, b) => a * b, 1);
-    const q = s.quantization;
-    const bytes = n * bytesPerElement(q?.dtype ?? s.dtype);
-    const slice = files.weightData.slice(offset, offset + bytes);
-    offset += bytes;
-    let data: Float32Array;
-    if (q && (q.dtype === 'uint8' || q.dtype === 'uint16') && q.scale !== undefined && q.min !== undefined) {
-      const raw = q.dtype === 'uint8' ? new Uint8Array(slice) : new Uint16Array(slice);
-      data = Float32Array.from(raw, (v) => v * q.scale! + q.min!);
-    } else if (s.dtype === 'float32' && !q) {
-      data = new Float32Array(slice);
-    } else {
-      throw new ImgclassError('MODEL_CORRUPT', `weight ${s.name}: dtype ${s.dtype}${q ? ` quantised as ${q.dtype}` : ''} is not supported`);
-    }
-    out.set(s.name, { data, shape: s.shape });
-  }
-  return out;
-}
-
 export function fileLoader(dir: string): tf.io.IOHandler {
   return {
     async load() {
@@ -108,27 +87,14 @@ export function fileLoader(dir: string): tf.io.IOHandler {
   };
 }
 
-function bytesPerElement(dtype: string): number {
-  return dtype === 'bool' || dtype === 'uint8' ? 1 : dtype === 'float16' || dtype === 'uint16' ? 2 : 4;
-}
 
 /** Save handler writing `model.json` + `weights.bin` atomically (weights first, manifest last). */
 export function fileSaver(dir: string): tf.io.IOHandler {
   return {
     async save(artifacts) {
-      const weightData = artifacts.weightData;
-      const bytes =
-        weightData instanceof ArrayBuffer ? new Uint8Array(weightData) : new Uint8Array(Buffer.concat((weightData ?? []).map((b) => new Uint8Array(b))));
+      const bytes = weightBytes(artifacts);
       await writeFileAtomic(path.join(dir, 'weights.bin'), bytes);
-      const json = {
-        format: 'layers-model',
-        generatedBy: 'imgclass',
-        convertedBy: null,
-        modelTopology: artifacts.modelTopology,
-        trainingConfig: artifacts.trainingConfig,
-        weightsManifest: [{ paths: ['weights.bin'], weights: artifacts.weightSpecs ?? [] }],
-      };
-      await writeFileAtomic(path.join(dir, 'model.json'), JSON.stringify(json));
+      await writeFileAtomic(path.join(dir, 'model.json'), layersModelJson(artifacts));
       return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON', weightDataBytes: bytes.byteLength } };
     },
   };

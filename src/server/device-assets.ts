@@ -14,8 +14,9 @@ import { backboneGraph } from '../models/backbone-graph.js';
 import { ImagenetSubsetClassifier, TrainedClassifier, EnsembleClassifier, type TrainedModel } from '../models/classifier.js';
 import { buildHeadOnnx } from '../models/export.js';
 import { registryEntry } from '../models/registry.js';
-import { getDefaultStore } from '../models/store.js';
-import { deviceAssetUrls, type DeviceAsset, type DeviceManifest, type OfflineConfig } from '../app/device-manifest.js';
+import { getDefaultStore, type ModelStore } from '../models/store.js';
+import { layersModelJson, readLayersModelFiles } from '../models/tfjs-io.js';
+import { deviceAssetUrls, type DeviceAsset, type DeviceManifest, type OfflineConfig, type TrainDeviceManifest } from '../app/device-manifest.js';
 
 /**
  * Everything the page's device mode downloads, prepared once (on the first request for it): the
@@ -70,6 +71,71 @@ async function bundle(name: string, o: { format: 'esm' | 'iife'; define?: Record
 
 /** Device mode for the browser (src/web/device.ts and the shared pipeline modules). */
 export const bundleDevice = () => bundle('device', { format: 'esm' });
+
+/** Device-mode training (src/web/train-device.ts with the shared training, evaluation and export modules). */
+export const bundleTrainDevice = () => bundle('train-device', { format: 'esm' });
+
+/** tfjs-backend-wasm's binaries (device-mode training runs its head on TF.js). */
+const TFJS_WASM_DIST = path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm/wasm-out/tfjs-backend-wasm.wasm'));
+const TFJS_WASM_FILES = ['tfjs-backend-wasm.wasm', 'tfjs-backend-wasm-simd.wasm', 'tfjs-backend-wasm-threaded-simd.wasm'];
+
+export interface TrainDeviceAssets {
+  manifest: TrainDeviceManifest;
+  /** URL path → content. */
+  files: Map<string, { bytes: Uint8Array; type: string }>;
+}
+
+/**
+ * Everything device-mode training downloads, prepared once: its bundle, onnxruntime-web's wasm,
+ * TF.js's wasm, the engine's backbone graph (the one the server extracts features with) and the
+ * backbone's own network for the export (a TF.js layers model as one model.json and one weights
+ * file, or the registry's ONNX file). Content-addressed like device mode's assets.
+ */
+export async function buildTrainDeviceAssets(backboneName: string, o: { store?: ModelStore; limits?: Partial<DecodeLimits> } = {}): Promise<TrainDeviceAssets> {
+  const files = new Map<string, { bytes: Uint8Array; type: string }>();
+  const add = (name: string, bytes: Uint8Array, type: string): DeviceAsset => {
+    const url = `/assets/${createHash('sha256').update(bytes).digest('hex').slice(0, 20)}/${name}`;
+    files.set(url, { bytes, type });
+    return { url, bytes: bytes.length };
+  };
+  const store = o.store ?? getDefaultStore();
+  const entry = registryEntry(backboneName);
+  if (!entry.backbone) throw new Error(`${backboneName} is not a backbone`);
+  const spec = entry.backbone;
+  const main = await store.resolve(entry);
+  const [code, graph, wasm, tfjsWasm] = await Promise.all([
+    bundleTrainDevice(),
+    backboneGraph(entry, spec, store).then((g) => readFile(g.model)),
+    readFile(path.join(ORT_WEB_DIST, 'ort-wasm-simd-threaded.wasm')),
+    Promise.all(TFJS_WASM_FILES.map((f) => readFile(path.join(TFJS_WASM_DIST, f)))),
+  ]);
+  let source: TrainDeviceManifest['backbone']['source'];
+  if (entry.format === 'tfjs-layers') {
+    const l = await readLayersModelFiles(path.dirname(main));
+    source = {
+      kind: 'layers',
+      model: add(
+        `${entry.name}.model.json`,
+        new TextEncoder().encode(layersModelJson({ modelTopology: l.modelTopology as object, weightSpecs: l.weightSpecs })),
+        'application/json',
+      ),
+      weights: add(`${entry.name}.weights.bin`, new Uint8Array(l.weightData), 'application/octet-stream'),
+    };
+  } else source = { kind: 'onnx', file: add(`${entry.name}.source.onnx`, await readFile(main), 'application/octet-stream') };
+  const manifest: TrainDeviceManifest = {
+    bundle: add('train-device.js', code.code, 'text/javascript').url,
+    ort: {
+      version: ORT_WEB_VERSION,
+      module: `${ORT_WEB_PREFIX}ort.wasm.min.mjs`,
+      glue: `${ORT_WEB_PREFIX}ort-wasm-simd-threaded.mjs`,
+      wasm: add('ort-wasm-simd-threaded.wasm', wasm, 'application/wasm'),
+    },
+    tfjsWasm: Object.fromEntries(TFJS_WASM_FILES.map((f, i) => [f, add(f, tfjsWasm[i]!, 'application/wasm').url])),
+    backbone: { name: entry.name, spec, graph: add(`${entry.name}.onnx`, graph, 'application/octet-stream'), source },
+    limits: { ...DEFAULT_DECODE_LIMITS, ...o.limits },
+  };
+  return { manifest, files };
+}
 
 /**
  * What the service worker (src/web/sw.ts) of this deploy must know. The version hashes every file

@@ -10,7 +10,17 @@ import { ImgclassError, type ImgclassErrorCode } from '../util/errors.js';
 import { BoundedQueue, QueueFullError } from './queue.js';
 import { registerTrainRoutes, type TrainRoutesOptions } from './train-routes.js';
 import { ISOLATION_HEADERS } from '../app/device-manifest.js';
-import { buildDeviceAssets, bundleServiceWorker, offlineConfig, ORT_WEB_DIST, ORT_WEB_FILES, ORT_WEB_PREFIX, type DeviceAssets } from './device-assets.js';
+import {
+  buildDeviceAssets,
+  buildTrainDeviceAssets,
+  bundleServiceWorker,
+  offlineConfig,
+  ORT_WEB_DIST,
+  ORT_WEB_FILES,
+  ORT_WEB_PREFIX,
+  type DeviceAssets,
+  type TrainDeviceAssets,
+} from './device-assets.js';
 
 export interface ServerOptions {
   app: DogApp;
@@ -76,6 +86,17 @@ export async function buildServer(o: ServerOptions): Promise<FastifyInstance> {
     device.catch(() => (device = undefined));
     return device;
   };
+  // Device-mode training (web/train-device.ts): its own manifest and assets, built on first request.
+  let training: Promise<TrainDeviceAssets> | undefined;
+  const trainDeviceAssets = () => {
+    training ??= buildTrainDeviceAssets(o.app.backbone.name, { store: o.app.options.store, limits });
+    training.catch(() => (training = undefined));
+    return training;
+  };
+  server.get('/api/train-device', async (_req, reply) => {
+    void reply.header('Cache-Control', 'no-cache');
+    return (await trainDeviceAssets()).manifest;
+  });
   const IMMUTABLE = 'public, max-age=31536000, immutable';
   // The manifest: `/api/device` for programs; the page reads `/device-manifest.json`, the one the
   // service worker keeps for offline visits (it never stores anything under /api/).
@@ -106,7 +127,8 @@ export async function buildServer(o: ServerOptions): Promise<FastifyInstance> {
       .send(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
   });
   server.get('/assets/:hash/:name', async (req, reply) => {
-    const file = (await deviceAssets()).files.get(req.url.split('?')[0]!);
+    const url = req.url.split('?')[0]!;
+    const file = (await deviceAssets()).files.get(url) ?? (await trainDeviceAssets()).files.get(url);
     if (!file) return sendError(reply, 404, `no asset ${req.url}`);
     return reply
       .header('Cache-Control', IMMUTABLE)

@@ -4,7 +4,8 @@ import { readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { EpochMetrics } from '../training/epoch-metrics.js';
-import { TRAINING_DEFAULTS } from '../training/defaults.js';
+import { DEFAULT_BACKBONE } from '../models/registry.js';
+import { DEFAULT_PATIENCE, TRAIN_DEFAULTS } from '../training/hyperparameters.js';
 import type { TrainingOptions } from '../training/pipeline.js';
 import { epochLine } from '../training/train.js';
 import { ImgclassError } from '../util/errors.js';
@@ -41,6 +42,23 @@ interface Job {
   resume?: boolean;
   child?: ChildProcess;
 }
+
+/**
+ * What the Train button trains with: `imgclass train`'s defaults (training/hyperparameters.ts, the
+ * one declaration the CLI's options read too), every option the command line would leave unset.
+ */
+export const PAGE_DEFAULTS = {
+  arch: TRAIN_DEFAULTS.arch,
+  backbone: DEFAULT_BACKBONE,
+  input: TRAIN_DEFAULTS.input,
+  optimizer: TRAIN_DEFAULTS.optimizer,
+  epochs: TRAIN_DEFAULTS.epochs,
+  batchSize: TRAIN_DEFAULTS.batchSize,
+  patience: DEFAULT_PATIENCE,
+  classWeight: 'none',
+  augment: true,
+  seed: TRAIN_DEFAULTS.seed,
+} satisfies Partial<TrainingOptions>;
 
 /** What a (re)started training writes into the run directory; removed before a fresh start. */
 const TRAINING_OUTPUTS = [
@@ -129,7 +147,7 @@ export class TrainJobs {
       delete r.error;
       if (!o.resume) r.options = Object.keys(options).length ? options : undefined;
     });
-    const epochs = o.resume ? await savedEpochs(this.store.runDir(runId)) : (o.epochs ?? TRAINING_DEFAULTS.epochs);
+    const epochs = o.resume ? await savedEpochs(this.store.runDir(runId)) : (o.epochs ?? TRAIN_DEFAULTS.epochs);
     this.live.set(runId, { phase: 'queued', epochs, history: [], lines: [] });
     try {
       this.admit({ runId, kind: 'train', resume: o.resume });
@@ -200,7 +218,7 @@ export class TrainJobs {
       const run = await this.store.read(job.runId);
       const saved = job.resume ? (JSON.parse(await readFile(path.join(runDir, 'config.json'), 'utf8')) as Partial<TrainingOptions>) : {};
       const options: TrainingOptions = {
-        ...TRAINING_DEFAULTS,
+        ...PAGE_DEFAULTS,
         ...saved,
         ...(job.resume ? {} : run.options),
         dataDir: path.join(runDir, DATA_DIR),
@@ -316,5 +334,5 @@ export function epochLines(history: EpochMetrics[], epochs: number): string[] {
 
 async function savedEpochs(runDir: string): Promise<number> {
   const config = JSON.parse(await readFile(path.join(runDir, 'config.json'), 'utf8').catch(() => '{}')) as { epochs?: number };
-  return config.epochs ?? TRAINING_DEFAULTS.epochs;
+  return config.epochs ?? TRAIN_DEFAULTS.epochs;
 }

@@ -9,9 +9,8 @@ import { ISOLATION_HEADERS } from '../app/device-manifest.js';
 import type { DecodeLimits } from '../data/image.js';
 import type { Evaluation } from '../evaluation/metrics.js';
 import type { UnknownCalibration } from '../models/unknown.js';
-import { TRAINING_DEFAULTS } from '../training/defaults.js';
 import { ImgclassError } from '../util/errors.js';
-import { readHistory, epochLines, TrainJobs } from './train-jobs.js';
+import { readHistory, epochLines, PAGE_DEFAULTS, TrainJobs } from './train-jobs.js';
 import { FEW_PHOTOS, MIN_PHOTOS, TrainStore, type PageRun } from './train-store.js';
 
 export interface TrainRoutesOptions {
@@ -93,7 +92,7 @@ async function trainRoutes(server: FastifyInstance, o: TrainRoutesOptions): Prom
   );
 
   server.get('/api/train/config', async () => ({
-    defaults: TRAINING_DEFAULTS,
+    defaults: PAGE_DEFAULTS,
     limits: { maxPhotosPerClass: store.limits.maxPhotosPerClass, maxClasses: store.limits.maxClasses, maxBytes: store.limits.maxBytes },
     fewPhotos: FEW_PHOTOS,
     minPhotos: MIN_PHOTOS,
@@ -292,7 +291,7 @@ async function runView(store: TrainStore, jobs: TrainJobs, run: PageRun) {
     live?.epochs ??
     (await readFile(path.join(dir, 'config.json'), 'utf8')
       .then((t) => (JSON.parse(t) as { epochs: number }).epochs)
-      .catch(() => TRAINING_DEFAULTS.epochs));
+      .catch(() => PAGE_DEFAULTS.epochs));
   return {
     run: { id: run.id, createdAt: run.createdAt, status: run.status, error: run.error, classes: run.classes, options: run.options },
     summary: store.summary(run),

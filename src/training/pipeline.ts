@@ -14,8 +14,9 @@ import { initTf, tf } from '../runtime/tf.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { ImgclassError } from '../util/errors.js';
 import { progress } from '../util/progress.js';
-import { DEFAULT_LEARNING_RATES, featureHead, imagenetInitHead, seedOtsuCnn, seedScratchCnn, type OptimizerName } from './architectures.js';
+import { featureHead, imagenetInitHead, seedOtsuCnn, seedScratchCnn, type OptimizerName } from './architectures.js';
 import { leakedIntoTraining } from '../data/duplicates.js';
+import { resolvedHyperparameters, TRAIN_DEFAULTS } from './hyperparameters.js';
 import { calibrateUnknown } from './calibrate-unknown.js';
 import { walkImages } from '../data/walk.js';
 import type { UnknownCalibration } from '../models/unknown.js';
@@ -75,21 +76,7 @@ export interface PreparedData {
   test: LabeledFile[];
 }
 
-/** Early stopping is on by default: 8 epochs without a better validation loss, the best weights kept (model/). */
-export const DEFAULT_PATIENCE = 8;
-
-/** The values a run actually trains with (defaults resolved), as config.json and the manifest record them. */
-export function resolvedHyperparameters(o: Pick<TrainingOptions, 'arch' | 'optimizer' | 'learningRate' | 'hidden' | 'dropout' | 'patience' | 'classWeight'>) {
-  const feature = o.arch === 'head' || o.arch === 'linear' || o.arch === 'imagenet-linear';
-  return {
-    learningRate: o.learningRate ?? DEFAULT_LEARNING_RATES[o.optimizer],
-    hidden: o.arch === 'head' ? (o.hidden ?? 256) : feature ? 0 : null,
-    // the seed CNNs have their own fixed dropout (scratch none, otsu 0.3)
-    dropout: o.arch === 'head' ? (o.dropout ?? 0.4) : feature ? (o.dropout ?? 0.2) : o.arch === 'otsu' ? 0.3 : 0,
-    patience: o.patience ?? DEFAULT_PATIENCE,
-    classWeight: o.classWeight ?? 'none',
-  };
-}
+export { DEFAULT_PATIENCE, resolvedHyperparameters } from './hyperparameters.js';
 
 /** Decide the train / valid / test files for a run (same rules for train, sweep and kfold). */
 export async function prepareSplits(o: Pick<TrainingOptions, 'dataDir' | 'validFromTrain' | 'seed' | 'splits' | 'quiet'>): Promise<PreparedData> {
@@ -101,8 +88,8 @@ export async function prepareSplits(o: Pick<TrainingOptions, 'dataDir' | 'validF
   if (o.validFromTrain || valid.length === 0) {
     const parts = stratifiedSplit(
       train.map((f) => f.label),
-      { valid: o.validFromTrain ?? 0.15, test: 0 },
-      o.seed ?? 42,
+      { valid: o.validFromTrain ?? TRAIN_DEFAULTS.validFraction, test: 0 },
+      o.seed ?? TRAIN_DEFAULTS.seed,
     );
     if (test.length === 0) test = valid;
     valid = parts.valid.map((i) => train[i]!);

@@ -12,16 +12,16 @@ import { classifyWithViews, type ViewsPipelineHost } from '../app/dog-app-views.
 import { runDogPipeline, round, type DogPipelineResult } from '../app/dog-pipeline.js';
 import { QUALITY_PRESETS } from '../app/quality.js';
 import { cropPixels, packPixels, type RgbImage } from '../data/pixels.js';
-import { fitInside, resample, resizeLike } from '../data/resample.js';
-import { checkPixels, checkUpload, isTruncated } from '../data/upload.js';
+import { resample, resizeLike } from '../data/resample.js';
 import { decodeYolox, YOLOX_DEFAULTS, yoloxFeeds, type CocoBox } from '../detectors/coco-decode.js';
 import { decodeYunet, yunetFeeds } from '../detectors/face/yunet-decode.js';
 import { letterboxTensors, type TensorMaker } from '../detectors/letterbox.js';
 import { BACKBONE_TENSORS } from '../models/backbone-types.js';
 import { headInput, restrictProbabilities, type BackboneOutput } from '../models/probabilities.js';
-import { ImgclassError } from '../util/errors.js';
 import { deviceAssetUrls, deviceModels, type DeviceAsset, type DeviceManifest } from '../app/device-manifest.js';
 import { ASSET_CACHE } from './offline.js';
+import { decodeInBrowser } from './decode.js';
+import { ORT_WEB_SESSION, startOrtWeb } from './ort-web.js';
 
 export type { DeviceManifest } from '../app/device-manifest.js';
 
@@ -106,20 +106,13 @@ export class DeviceApp {
 
   static async load(manifest: DeviceManifest, onProgress: (p: LoadProgress) => void = () => {}): Promise<DeviceApp> {
     if (!manifest.available) throw new Error(manifest.reason ?? 'device mode is not available');
-    // A variable, not a literal: the bundler leaves onnxruntime-web to be loaded from the app's own URL.
-    const moduleUrl = manifest.ort.module;
-    const ort = (await import(/* @vite-ignore */ moduleUrl)) as typeof Ort;
     if (manifest.quality !== 'standard' && !manifest.models.objects)
       throw new Error(`the '${manifest.quality}' preset needs YOLOX-nano, which this server does not serve`);
     const models = deviceModels(manifest);
     const [wasm, ...bytes] = await fetchAll(manifest, [manifest.ort.wasm, ...models], onProgress);
     const bytesOf = (a: DeviceAsset | undefined) => (a ? bytes[models.indexOf(a)]! : null);
-    ort.env.wasm.wasmBinary = wasm!.buffer as ArrayBuffer;
-    ort.env.wasm.wasmPaths = { mjs: manifest.ort.glue };
-    // Threads need SharedArrayBuffer, i.e. a cross-origin isolated page (the server sends COOP/COEP).
-    const threads = globalThis.crossOriginIsolated ? Math.max(1, Math.min(4, navigator.hardwareConcurrency || 1)) : 1;
-    ort.env.wasm.numThreads = threads;
-    const opts: Ort.InferenceSession.SessionOptions = { executionProviders: ['wasm'], graphOptimizationLevel: 'all' };
+    const { ort, threads } = await startOrtWeb(manifest.ort, wasm!);
+    const opts = ORT_WEB_SESSION;
     const session = async (a: DeviceAsset | undefined) => {
       const b = bytesOf(a);
       return b ? ort.InferenceSession.create(b, opts) : null;
@@ -151,33 +144,7 @@ export class DeviceApp {
    * and the longer side brought to ≤ maxSide with the server's kernel (lanczos3).
    */
   async decode(file: Blob): Promise<RgbImage> {
-    const lim = this.manifest.limits;
-    const bytes = new Uint8Array(await file.arrayBuffer());
-    const format = checkUpload(bytes, lim);
-    const name = format.toUpperCase();
-    if (isTruncated(bytes, format)) throw new ImgclassError('CORRUPT_IMAGE', `the ${name} data is damaged or truncated: the file ends before the image does`);
-    let bitmap: ImageBitmap;
-    try {
-      bitmap = await createImageBitmap(new Blob([bytes]), { imageOrientation: 'from-image', premultiplyAlpha: 'none', colorSpaceConversion: 'default' });
-    } catch (e) {
-      throw new ImgclassError('CORRUPT_IMAGE', `the ${name} data is damaged or truncated: the browser cannot decode it`, { cause: e });
-    }
-    const { width, height } = bitmap;
-    checkPixels(width, height, lim);
-    const canvas = new OffscreenCanvas(width, height);
-    const ctx = canvas.getContext('2d', { willReadFrequently: true })!;
-    ctx.fillStyle = '#ffffff';
-    ctx.fillRect(0, 0, width, height);
-    ctx.drawImage(bitmap, 0, 0);
-    bitmap.close();
-    const rgba = ctx.getImageData(0, 0, width, height).data;
-    const rgb = new Uint8Array(width * height * 3);
-    for (let i = 0, j = 0; i < rgba.length; i += 4, j += 3) {
-      rgb[j] = rgba[i]!;
-      rgb[j + 1] = rgba[i + 1]!;
-      rgb[j + 2] = rgba[i + 2]!;
-    }
-    return fitInside({ data: rgb, width, height }, lim.maxSide, 'lanczos3');
+    return decodeInBrowser(file, this.manifest.limits);
   }
 
   /** The models as the shared pipelines call them, on this host. */
