@@ -145,6 +145,7 @@ program
   .option('--rate-limit <n>', 'API requests per client and minute before 429 (0: no limit)', nonNegativeInt, 300)
   .option('--request-timeout <s>', 'seconds a client has to send a whole request', positiveInt, 120)
   .option('--backbone <name>', "registry name of the backbone (default: the app's)")
+  .option('--runs <dir>', 'where the Train view (/train.html) keeps its runs: ordinary run directories the CLI reads', 'runs')
   .action(async (o) => {
     const { runServe } = await import('./serve.js');
     await runServe(o);

@@ -18,6 +18,8 @@ export interface ServeCliOptions {
   requestTimeout: number;
   /** Registry name of the backbone (default: the app's). */
   backbone?: string;
+  /** Where the Train view keeps its runs. */
+  runs: string;
 }
 
 export async function runServe(o: ServeCliOptions): Promise<void> {
@@ -49,11 +51,12 @@ export async function runServe(o: ServeCliOptions): Promise<void> {
     limits: { maxBytes: o.maxMb * 1e6 },
     maxWaiting: o.queue,
     security,
+    train: { runsDir: o.runs },
   });
   const address = await server.listen({ host: o.host, port: o.port });
   const d = app.describe();
   process.stdout.write(
-    `imgclass ready on ${address} (models loaded in ${Math.round(performance.now() - t0)} ms: ${d.backbone}, ` +
+    `imgclass ready on ${address} (train view: ${address}/train.html, runs in ${path.resolve(o.runs)}; models loaded in ${Math.round(performance.now() - t0)} ms: ${d.backbone}, ` +
       `faces ${d.faceDetector}, ${d.objectDetector ? `objects ${d.objectDetector}, ` : ''}breeds ${d.classifier.name}; preset ${d.quality})\n`,
   );
   const stop = async () => {

@@ -8,6 +8,7 @@ import { ImageClassificationPipeline } from '../app/image-classification.js';
 import { decodeInput, resolveLimits, type DecodeLimits } from '../data/image.js';
 import { ImgclassError, type ImgclassErrorCode } from '../util/errors.js';
 import { BoundedQueue, QueueFullError } from './queue.js';
+import { registerTrainRoutes, type TrainRoutesOptions } from './train-routes.js';
 import { ISOLATION_HEADERS } from '../app/device-manifest.js';
 import { harden, serverTimeouts, type SecurityOptions } from './hardening.js';
 import {
@@ -44,6 +45,8 @@ export interface ServerOptions {
   logger?: boolean;
   /** Security headers, rate limit, token and timeouts (hardening.ts); safe defaults when left out. */
   security?: SecurityOptions;
+  /** The Train view (web/train.html): where its runs live and its limits; unset, the view has no API. */
+  train?: Omit<TrainRoutesOptions, 'limits'>;
 }
 
 /** HTTP status for each way an upload can be bad: never a 500 for the client's input. */
@@ -173,6 +176,8 @@ export async function buildServer(o: ServerOptions): Promise<FastifyInstance> {
     if (typeof bytes === 'string') return sendError(reply, 400, bytes);
     return queue.run(async () => plain.classify(await decode(bytes)));
   });
+
+  if (o.train) await registerTrainRoutes(server, { ...o.train, limits });
 
   server.setNotFoundHandler((req, reply) => sendError(reply, 404, `no route ${req.method} ${req.url}`));
   server.setErrorHandler((err: Error & { statusCode?: number; code?: string }, req, reply) => {

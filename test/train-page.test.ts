@@ -1,0 +1,204 @@
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import type { Browser, Page } from 'playwright-core';
+import type { FastifyInstance } from 'fastify';
+import { createDogApp, type DogApp } from '../src/app/dog-app.js';
+import { loadDataset } from '../src/data/dataset.js';
+import { loadImage } from '../src/data/image.js';
+import { resizeFor } from '../src/data/preprocess.js';
+import { EXPORT_INPUT, EXPORT_OUTPUT, type ExportInfo } from '../src/models/export.js';
+import { createSession, ort } from '../src/runtime/ort.js';
+import { buildServer } from '../src/server/server.js';
+import { launchChromium } from '../support/chromium.js';
+import { sharedDataDir } from './shared.js';
+
+// The Train view in Debian's Chromium against the real server: four vehicle classes filled through
+// the page, trained by the CLI's pipeline, the held-out report read, the ONNX downloaded and checked
+// against `imgclass classify` on the held-out photos.
+const vehicles = path.join(sharedDataDir(), 'vehicles');
+const CLASSES = ['Bus', 'Car', 'Truck', 'motorcycle'];
+const outDir = path.resolve(import.meta.dirname, 'out');
+const cli = path.resolve(import.meta.dirname, '..', 'src', 'cli', 'main.ts');
+let runsDir: string;
+let app: DogApp;
+let server: FastifyInstance;
+let base: string;
+let browser: Browser;
+
+before(async () => {
+  runsDir = await mkdtemp(path.join(os.tmpdir(), 'imgclass-train-page-'));
+  app = await createDogApp({ quality: 'standard' });
+  server = await buildServer({ app, webRoot: path.resolve(import.meta.dirname, '..', 'web'), train: { runsDir } });
+  base = await server.listen({ host: '127.0.0.1', port: 0 });
+  browser = await launchChromium();
+  await mkdir(outDir, { recursive: true });
+});
+after(async () => {
+  await browser?.close();
+  await server?.close();
+  app?.dispose();
+  await rm(runsDir, { recursive: true, force: true });
+});
+
+const classFiles = (c: string) =>
+  readdirSync(path.join(vehicles, c))
+    .sort()
+    .map((f) => path.join(vehicles, c, f));
+
+async function newRun(page: Page, query = ''): Promise<string> {
+  await page.goto(`${base}/train.html${query}`);
+  await page.waitForSelector('body[data-ready="yes"]');
+  await page.click('#new-run');
+  await page.waitForSelector('#editor:not([hidden])');
+  return (await page.evaluate(() => new URLSearchParams(location.search).get('run')))!;
+}
+
+async function addClass(page: Page, name: string): Promise<void> {
+  const before = await page.locator('.class-card').count();
+  await page.fill('#class-name', name);
+  await page.click('#add-class button');
+  await page.waitForFunction((n) => document.querySelectorAll('.class-card').length === n, before + 1);
+}
+
+async function fill(page: Page, folder: string, files: string[]): Promise<void> {
+  await page.locator(`.class-card[data-folder="${folder}"] input.pick`).setInputFiles(files);
+  await page.waitForFunction(() => document.body.dataset.uploading === 'no', undefined, { timeout: 120_000 });
+}
+
+const countOf = (page: Page, folder: string) => page.locator(`.class-card[data-folder="${folder}"] .class-count`).textContent();
+
+test('fill four classes through the page, train, read the held-out report, download the ONNX: its answers match imgclass classify', async () => {
+  const page = await browser.newPage({ viewport: { width: 1100, height: 900 }, acceptDownloads: true });
+  const external: string[] = [];
+  page.on('request', (r) => {
+    if (!r.url().startsWith(base) && !r.url().startsWith('blob:') && !r.url().startsWith('data:')) external.push(r.url());
+  });
+  const id = await newRun(page);
+  for (const c of CLASSES) await addClass(page, c);
+  for (const c of CLASSES) await fill(page, c, classFiles(c));
+  // byte-identical copies inside a class (the vehicles set has three) are kept once, and listed
+  const unique = (c: string) => new Set(classFiles(c).map((f) => createHash('sha256').update(readFileSync(f)).digest('hex'))).size;
+  for (const c of CLASSES) assert.equal(await countOf(page, c), `${unique(c)} photos`);
+  const copies = CLASSES.reduce((n, c) => n + classFiles(c).length - unique(c), 0);
+  if (copies) assert.match((await page.textContent('#dupes-title'))!, new RegExp(`^${copies} byte-identical cop`));
+  const split = (await page.textContent('#split'))!;
+  const runDir = path.join(runsDir, id);
+  // the page's held-out count is the CLI's own seeded split of these photos
+  const ds = await loadDataset(path.join(runDir, 'data'), { seed: 42 });
+  assert.match(split, new RegExp(`held-out test part will be ${ds.splits.test.length} photos`));
+  assert.equal(await page.isDisabled('#train'), false);
+
+  await page.click('#train');
+  await page.waitForSelector('#report:not([hidden])', { timeout: 600_000 });
+  const heldout = (await page.textContent('#heldout'))!;
+  assert.match(heldout, new RegExp(`^Held out: ${ds.splits.test.length} photos the model never trained on`));
+  const accuracy = (await page.textContent('#accuracy'))!;
+  const acc = Number(/Accuracy ([\d.]+)%/.exec(accuracy)![1]);
+  const evalJson = JSON.parse(await readFile(path.join(runDir, 'eval-test', 'eval.json'), 'utf8')) as { accuracy: number; n: number };
+  assert.equal(acc.toFixed(1), (evalJson.accuracy * 100).toFixed(1), 'the page shows the run directory’s own held-out figure');
+  assert.equal(evalJson.n, ds.splits.test.length);
+  assert.ok(acc > 60, `a real model: ${acc}% on 4 balanced classes`);
+  assert.match((await page.textContent('#epochs'))!, /^Epoch +1\/20 +loss \d\.\d{4} +acc \d\.\d{4} +val_loss/m);
+  assert.equal(await page.locator('#per-class tbody tr').count(), 4);
+  for (const img of ['#confusion', '#top-losses'])
+    await page.waitForFunction((sel) => (document.querySelector(sel) as HTMLImageElement).naturalWidth > 100, img, { timeout: 30_000 });
+  await page.screenshot({ path: path.join(outDir, 'train-page.png'), fullPage: true });
+
+  // Try it on the server with a held-out photo
+  await page.setInputFiles('#try', ds.splits.test[0]!.file);
+  await page.waitForFunction(() => /%/.test(document.getElementById('try-result')!.textContent ?? ''), undefined, { timeout: 60_000 });
+
+  // Download the verified ONNX
+  const downloading = page.waitForEvent('download', { timeout: 300_000 });
+  await page.click('#export');
+  const download = await downloading;
+  const onnxFile = path.join(outDir, `${id}.onnx`);
+  await download.saveAs(onnxFile);
+  assert.match((await page.textContent('#export-status'))!, /Verified: on \d+ photos/);
+  const info = JSON.parse(await readFile(path.join(runDir, 'export', `${id}.json`), 'utf8')) as ExportInfo & { verification: { maxAbsDiff: number } };
+  assert.ok(info.verification.maxAbsDiff < 1e-4);
+
+  // the downloaded file on the held-out photos against `imgclass classify --model RUN`
+  const held = ds.splits.test.map((f) => f.file);
+  const cliLines = await new Promise<string>((resolve, reject) =>
+    execFile(process.execPath, ['--import', 'tsx', cli, 'classify', '--json', '--model', runDir, ...held], { maxBuffer: 1 << 24 }, (err, stdout, stderr) =>
+      err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout),
+    ),
+  );
+  const answers = cliLines
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { file: string; top: { name: string; probability: number }[] });
+  assert.equal(answers.length, held.length);
+  const session = await createSession(new Uint8Array(await readFile(onnxFile)));
+  let worst = 0;
+  for (const a of answers) {
+    const fitted = await resizeFor(await loadImage(a.file), info.preprocessing);
+    const out = await session.run({ [EXPORT_INPUT]: new ort.Tensor('float32', Float32Array.from(fitted.data), [1, fitted.height, fitted.width, 3]) });
+    const p = out[EXPORT_OUTPUT]!.data as Float32Array;
+    const top1 = info.classes[p.indexOf(Math.max(...p))]!.name;
+    assert.equal(top1, a.top[0]!.name, `${a.file}: same top-1`);
+    for (const t of a.top) {
+      const d = Math.abs(p[info.classes.findIndex((c) => c.name === t.name)]! - t.probability);
+      worst = Math.max(worst, d);
+    }
+  }
+  assert.ok(worst <= 1e-4, `|Δp| ${worst} ≤ 1e-4 on ${answers.length} held-out photos`);
+  void session.release();
+
+  // the run directory as a zip
+  const zip = await page.evaluate(async (u) => (await fetch(u)).headers.get('content-type'), `/api/train/runs/${id}/run.zip`);
+  assert.equal(zip, 'application/zip');
+  assert.deepEqual(external, []);
+  await page.close();
+});
+
+test('bad input through the page: a text file, a truncated JPEG, an empty class, one class only; clear messages and the page keeps working', async () => {
+  const page = await browser.newPage({ viewport: { width: 390, height: 844 } });
+  await newRun(page);
+  await addClass(page, 'Bus');
+  assert.match((await page.textContent('#blockers'))!, /at least two classes/);
+  assert.equal(await page.isDisabled('#train'), true);
+  await addClass(page, 'Car');
+  assert.match((await page.textContent('#blockers'))!, /class Bus has no photos; class Car has no photos/);
+  // a class called "test" would be read as the data set's test split: refused with a reason
+  await page.fill('#class-name', 'test');
+  await page.click('#add-class button');
+  await page.waitForFunction(() => /cannot be a class name/.test(document.getElementById('class-error')!.textContent ?? ''));
+
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'imgclass-bad-'));
+  const txt = path.join(dir, 'notes.txt');
+  await writeFile(txt, 'not a picture at all');
+  const good = classFiles('Bus')[0]!;
+  const truncated = path.join(dir, 'cut.jpg');
+  const bytes = await readFile(good);
+  await writeFile(truncated, bytes.subarray(0, Math.floor(bytes.length / 2)));
+  await fill(page, 'Bus', [txt, truncated, ...classFiles('Bus').slice(0, 5)]);
+  assert.equal(await countOf(page, 'Bus'), '5 photos');
+  const rejected = (await page.textContent('#rejected'))!;
+  assert.match(rejected, /notes\.txt: not an image/);
+  assert.match(rejected, /cut\.jpg: .*(truncat|premature|corrupt|cannot)/i);
+  assert.match((await page.textContent('#rejected-title'))!, /^2 files not used/);
+  assert.match((await page.textContent('#blockers'))!, /class Car has no photos/);
+  assert.doesNotMatch((await page.textContent('#blockers'))!, /class Bus/);
+  // few photos: allowed, but warned about
+  await fill(page, 'Car', classFiles('Car').slice(0, 5));
+  assert.equal(await page.textContent('#blockers'), '');
+  assert.match((await page.textContent('#warnings'))!, /class Bus has only 5 photos/);
+  assert.equal(await page.isDisabled('#train'), false);
+  // the same photos dropped again are counted once
+  await fill(page, 'Car', classFiles('Car').slice(0, 2));
+  assert.equal(await countOf(page, 'Car'), '5 photos');
+  assert.match((await page.textContent('#split'))!, /2 photos are byte-identical copies of one already in the same class/);
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth > window.innerWidth + 1);
+  assert.equal(overflow, false, 'no horizontal scrolling at 390 px');
+  await page.screenshot({ path: path.join(outDir, 'train-page-errors.png'), fullPage: true });
+  await rm(dir, { recursive: true, force: true });
+  await page.close();
+});
