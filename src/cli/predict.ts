@@ -52,7 +52,14 @@ export async function runPredict(paths: string[], o: PredictCliOptions): Promise
 export function predictAppOptions(o: Omit<PredictCliOptions, 'json'>): DogAppOptions {
   // --no-flip turns mirror averaging off; otherwise the backbone's tuning decides (app/tuning.ts)
   const flipAverage = o.flip === false ? false : undefined;
-  return { topK: o.topK, faceDetector: o.faceDetector, modelDir: o.model?.length ? o.model : undefined, flipAverage, quality: o.preset, ...(o.backbone ? { backbone: o.backbone } : {}) };
+  return {
+    topK: o.topK,
+    faceDetector: o.faceDetector,
+    modelDir: o.model?.length ? o.model : undefined,
+    flipAverage,
+    quality: o.preset,
+    ...(o.backbone ? { backbone: o.backbone } : {}),
+  };
 }
 
 /** The `predict --json` line for one file; `input` is what the app reads (the path itself, or bytes already read from it or a URL). */

@@ -9,7 +9,6 @@ export { DEFAULT_PATIENCE };
  * read them here, so a photo set trained from the page and from the terminal is trained alike.
  */
 
-
 /** `imgclass train`'s defaults for what the options leave unset. */
 export const TRAIN_DEFAULTS = {
   arch: 'head',

@@ -25,7 +25,7 @@ import { oneHot, trainModel, type TrainResult, type TrainTensors } from './train
 import { checkSameData, readRunForResume, resumeOptions, type SavedRun } from './resume.js';
 import type * as tfl from '@tensorflow/tfjs-layers';
 
-import { DEFAULT_PATIENCE, type Architecture } from './choices.js';
+import type { Architecture } from './choices.js';
 
 export { ARCHITECTURES, DEFAULT_PATIENCE, type Architecture } from './choices.js';
 
