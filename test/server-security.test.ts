@@ -114,6 +114,8 @@ test('token: /api/ needs Authorization: Bearer; the page and its files do not; a
   }
   const after = (await (await fetch(`${base}/api/health`, { headers: { authorization: `Bearer ${token}` } })).json()) as { queue: unknown };
   assert.deepEqual(after.queue, before.queue, 'no refused upload reached the inference queue');
+  // the router decodes the path: an encoded /api/ is the API too, and needs the token
+  for (const url of ['/%61pi/models', '/%61pi/health', '/./api/models']) assert.equal((await fetch(base + url)).status, 401, url);
   const ok = await upload(base, { authorization: `Bearer ${token}` });
   assert.equal(ok.status, 200);
   for (const url of ['/', '/app.js', '/device-manifest.json']) assert.equal((await fetch(base + url)).status, 200, url);
