@@ -1,6 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import net from 'node:net';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import helmet from '@fastify/helmet';
 import rateLimit from '@fastify/rate-limit';
 
@@ -44,7 +44,20 @@ export function serverTimeouts(o: SecurityOptions = {}): { requestTimeout: numbe
   return { requestTimeout: ms, connectionTimeout: ms };
 }
 
-const isApi = (url: string) => url.startsWith('/api/') || url === '/api';
+const isApiPath = (url: string) => url.startsWith('/api/') || url === '/api' || url.startsWith('/api?');
+
+/**
+ * Whether a request is for the API, by the route it matched (the router decodes the path, so
+ * `/%61pi/health` reaches /api/health) and by its decoded path when it matched none.
+ */
+function isApi(req: FastifyRequest): boolean {
+  if (isApiPath(req.routeOptions.url ?? '')) return true;
+  try {
+    return isApiPath(decodeURIComponent(req.url));
+  } catch {
+    return isApiPath(req.url);
+  }
+}
 
 /**
  * Security headers on every response, a per-client rate limit and the bearer token on /api/.
@@ -70,7 +83,7 @@ export async function harden(server: FastifyInstance, o: SecurityOptions = {}): 
       max,
       timeWindow: windowMs,
       // only the API costs work; the page and its static files are cached and cheap
-      allowList: (req) => !isApi(req.url),
+      allowList: (req) => !isApi(req),
       addHeadersOnExceeding: { 'x-ratelimit-limit': true, 'x-ratelimit-remaining': true, 'x-ratelimit-reset': true },
     });
   }
@@ -79,7 +92,7 @@ export async function harden(server: FastifyInstance, o: SecurityOptions = {}): 
     const want = digest(o.token);
     // preParsing: after the rate limit has counted the request, before a byte of the body is read
     server.addHook('preParsing', async (req, reply, payload) => {
-      if (!isApi(req.url)) return payload;
+      if (!isApi(req)) return payload;
       const m = /^Bearer\s+(.+?)\s*$/i.exec(req.headers.authorization ?? '');
       if (m && timingSafeEqual(digest(m[1]!), want)) return payload;
       void reply.header('WWW-Authenticate', 'Bearer realm="imgclass"');
