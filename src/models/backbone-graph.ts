@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { writeFileAtomic } from '../util/atomic.js';
 import { ImgclassError } from '../util/errors.js';
@@ -53,11 +53,17 @@ export async function backboneGraph(
   for (const s of sources) hash.update(await sha256File(s));
   const kind = `${freeSize ? '-free' : ''}${pixels ? '' : '-bare'}`;
   const target = path.join(store.cacheDir, 'converted', `${entry.name}${kind}-${hash.digest('hex').slice(0, 16)}.onnx`);
+  // What a start needs to know of the cached graph is in a small note beside it, so a start neither
+  // reads nor parses the 10 MB graph (onnxruntime starts from its optimised copy, session-cache.ts).
+  const noted = await readNote(target);
+  if (noted) return noted;
   const cached = await readFile(target).catch(() => null);
   if (cached) {
     // A cached graph that does not parse (disk trouble, a foreign file) is rebuilt, not trusted.
     try {
-      return describe(target, readModel(cached));
+      const graph = describe(target, readModel(cached));
+      await writeNote(graph, cached.byteLength);
+      return graph;
     } catch {
       /* rebuild below */
     }
@@ -72,7 +78,26 @@ export async function backboneGraph(
       ? withPixelInput(bare, p, { modelInput: BACKBONE_INPUT, pixels: BACKBONE_PIXELS, dims: [batch, freeSize ? 'height' : p.height, freeSize ? 'width' : p.width, 3] })
       : bare;
   await writeFileAtomic(target, bytes);
-  return describe(target, readModel(bytes));
+  const graph = describe(target, readModel(bytes));
+  await writeNote(graph, bytes.byteLength);
+  return graph;
+}
+
+/** The note beside a cached graph: its description and its size, which a torn or replaced graph would not match. */
+const notePath = (graph: string) => `${graph}.json`;
+
+async function readNote(target: string): Promise<BackboneGraph | null> {
+  try {
+    const [note, st] = await Promise.all([readFile(notePath(target), 'utf8').then((t) => JSON.parse(t) as { bytes: number; fixedBatch?: number }), stat(target)]);
+    if (note.bytes !== st.size) return null;
+    return { model: target, ...(note.fixedBatch ? { fixedBatch: note.fixedBatch } : {}) };
+  } catch {
+    return null;
+  }
+}
+
+async function writeNote(graph: BackboneGraph, bytes: number): Promise<void> {
+  await writeFileAtomic(notePath(graph.model), JSON.stringify({ bytes, ...(graph.fixedBatch ? { fixedBatch: graph.fixedBatch } : {}) }) + '\n');
 }
 
 function describe(file: string, model: ModelProto): BackboneGraph {

@@ -7,6 +7,7 @@ import { ImgclassError } from '../util/errors.js';
 import { BACKBONE_FEATURES, BACKBONE_PIXELS, BACKBONE_PROBABILITIES, backboneGraph, imagenetHeadFromLayers, type BackboneGraph } from './backbone-graph.js';
 import { DEFAULT_BACKBONE, registryEntry, type BackboneSpec, type RegistryEntry } from './registry.js';
 import { createSession, ort, type OrtOutputs, type OrtSession } from '../runtime/ort.js';
+import type { GraphCache } from '../runtime/session-cache.js';
 import { getDefaultStore, type ModelStore } from './store.js';
 import type { Backbone, BackboneOutput, Engine } from './backbone-types.js';
 
@@ -52,6 +53,11 @@ export async function loadBackbone(name: string | RegistryEntry = DEFAULT_BACKBO
   });
 }
 
+/** Where a converted backbone's optimised graph is kept (runtime/session-cache.ts): beside it, keyed by its name, which holds its content key. */
+export function backboneSessionCache(graph: BackboneGraph): GraphCache {
+  return { dir: path.dirname(graph.model), name: path.basename(graph.model, '.onnx'), key: path.basename(graph.model) };
+}
+
 /** The backbone's spec with another resize mode, if the backbone accepts it. */
 export function backboneSpecWith(name: string, spec: BackboneSpec, resize: ResizeMode | undefined): BackboneSpec {
   if (!resize || resize === spec.preprocessing.resize) return spec;
@@ -79,9 +85,7 @@ class OnnxBackbone implements Backbone {
     graph: BackboneGraph,
     o: { batchSize: number; threads?: number; layersDir?: string },
   ): Promise<OnnxBackbone> {
-    // the converted graph's name holds its content key: its optimised form is kept beside it
-    const cache = { dir: path.dirname(graph.model), name: path.basename(graph.model, '.onnx'), key: path.basename(graph.model) };
-    const session = await createSession(graph.model, { threads: o.threads, cache });
+    const session = await createSession(graph.model, { threads: o.threads, cache: backboneSessionCache(graph) });
     // Graphs exported with a fixed batch of 1 (VGG-16, EfficientNet-Lite4 in the zoo) take one image at a time.
     return new OnnxBackbone(name, spec, session, graph.fixedBatch ?? o.batchSize, o.layersDir);
   }

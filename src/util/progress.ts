@@ -1,4 +1,5 @@
-import cliProgress from 'cli-progress';
+import type CliProgress from 'cli-progress';
+import { createRequire } from 'node:module';
 import { onRestoreTerminal } from './interrupt.js';
 
 export interface Progress {
@@ -19,6 +20,8 @@ export function barsEnabled(): boolean {
  */
 export function progress(label: string, total: number, unit = 'img'): Progress {
   if (!barsEnabled() || total <= 1) return { tick() {}, log: (line) => void process.stderr.write(line + '\n'), stop() {} };
+  // Loaded only to draw a bar (on a terminal): a pipe, CI and the library never pay for it.
+  const cliProgress = createRequire(import.meta.url)('cli-progress') as typeof CliProgress;
   // A MultiBar with one bar, for its log(): lines are printed above the bar, which is redrawn below.
   const multi = new cliProgress.MultiBar(
     {
