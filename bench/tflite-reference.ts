@@ -15,6 +15,7 @@ import path from 'node:path';
 import { IMAGENET_DOGS, imagewoofUnseen } from '../support/imagewoof-unseen.js';
 import { inceptionFitFile } from '../support/inception-fit.js';
 import {
+  agreement,
   imagenetArgmax,
   openTfliteReference,
   shippedTfliteClassifiers,
@@ -88,37 +89,19 @@ for (const model of shippedTfliteClassifiers()) {
       dogTop1: dogTop1 / dogs.length,
       medianMs: median(times[k]!),
       ratioToDefault: ratio,
-      fullyAccelerated: refs[k]!.fullyAccelerated,
     };
   });
   for (const [a, b, what] of PAIRS) {
-    let same = 0;
-    let identical = 0;
-    let maxDelta = 0;
-    let sumDelta = 0;
-    outputs[a]!.forEach((pa, i) => {
-      const pb = outputs[b]![i]!;
-      if (imagenetArgmax(pa) === imagenetArgmax(pb)) same++;
-      let m = 0;
-      pa.forEach((v, j) => (m = Math.max(m, Math.abs(v - pb[j]!))));
-      if (m === 0) identical++;
-      maxDelta = Math.max(maxDelta, m);
-      sumDelta += m;
-    });
+    const ag = agreement(outputs[a]!, outputs[b]!);
     agreementRows.push([
       model.name,
       what,
-      `${pct(same, photos.length)} (${same}/${photos.length})`,
-      maxDelta.toFixed(4),
-      (sumDelta / photos.length).toFixed(4),
-      `${pct(identical, photos.length)}`,
+      `${pct(ag.top1 * ag.n, ag.n)} (${Math.round(ag.top1 * ag.n)}/${ag.n})`,
+      ag.maxAbsDelta.toFixed(4),
+      ag.meanMaxAbsDelta.toFixed(4),
+      pct(ag.identical * ag.n, ag.n),
     ]);
-    modelJson[what] = {
-      top1Agreement: same / photos.length,
-      maxAbsDelta: maxDelta,
-      meanMaxAbsDelta: sumDelta / photos.length,
-      identical: identical / photos.length,
-    };
+    modelJson[what] = ag;
   }
   json[model.name] = modelJson;
 }

@@ -26,8 +26,7 @@ export interface WorkerInit {
   relaxedSimd: boolean;
 }
 export type WorkerRequest = { id: number; input: Uint8Array };
-export type WorkerReply =
-  { id: number; output?: ArrayBuffer; dtype?: string; error?: string } | { ready: true; fullyAccelerated: boolean } | { failed: string };
+export type WorkerReply = { id: number; output?: ArrayBuffer; dtype?: string; error?: string } | { ready: true } | { failed: string };
 
 interface GlobalShim {
   self?: unknown;
@@ -77,7 +76,7 @@ const init = workerData as WorkerInit;
 start(init).then(
   ({ model, Tensor }) => {
     const shape = [...model.getInputDetails()[0]!.shape];
-    port.postMessage({ ready: true, fullyAccelerated: model.isFullyAccelerated } satisfies WorkerReply);
+    port.postMessage({ ready: true } satisfies WorkerReply);
     // one request at a time: LiteRT's compiled model is not re-entrant
     let queue = Promise.resolve();
     port.on('message', (req: WorkerRequest) => {

@@ -4,7 +4,7 @@ import { readFile } from 'node:fs/promises';
 import { imagewoofUnseen } from '../support/imagewoof-unseen.js';
 import { readStoredShapes, readTfliteIo, withoutActivationShapes, withStaticShapes } from '../support/tflite-file.js';
 import { inceptionFitFile } from '../support/inception-fit.js';
-import { imagenetArgmax, openTfliteReference, shippedTfliteClassifiers } from '../support/tflite-reference.js';
+import { agreement, imagenetArgmax, openTfliteReference, shippedTfliteClassifiers } from '../support/tflite-reference.js';
 
 // LiteRT.js, the TFLite runtime the project's own TFLite → ONNX conversion is checked against,
 // runs the two shipped classifiers in Node, and its outputs mean what the labels say.
@@ -44,8 +44,10 @@ for (const model of shippedTfliteClassifiers()) {
         if (imagenetArgmax(probs) === photo.imagenetIndex + 1) shifted++;
       }
       const top1 = right / SAMPLE.length;
-      // full 500: 73% EdgeTPU, 67% MobileNetV2 (docs/tflite-reference.md); 50 photos: ± 2 standard errors
-      assert.ok(top1 >= model.publishedTop1 - 0.2, `${model.name}: 1000-way top-1 ${top1} on ${SAMPLE.length} unseen photos`);
+      // all 500: 70.6% EdgeTPU, 61.8% MobileNetV2 (docs/tflite-reference.md); on 50 photos the standard
+      // error is ~6.7 points, so 0.15 below is ~2.3 of them. Labels read one off would score near 0.
+      assert.ok(top1 >= model.unseenTop1 - 0.15, `${model.name}: 1000-way top-1 ${top1} on ${SAMPLE.length} unseen photos`);
+      console.log(`${model.name}: 1000-way top-1 ${right}/${SAMPLE.length} on every 10th unseen photo`);
       assert.ok(shifted <= 2, `${shifted} answers one class off`);
       await assert.rejects(ref.run(new Uint8Array(10)), /takes 150528 uint8 values/);
     } finally {
@@ -74,6 +76,27 @@ test('shape inference gives back the shapes a file stores', async () => {
   const e = withStaticShapes(new Uint8Array(await readFile(edgetpu!.file)), 'all');
   assert.deepEqual(e.repaired.find((r) => r.name === readTfliteIo(e.bytes).outputs[0]!.name)?.shape, [1, 1001]);
   assert.deepEqual(readTfliteIo(e.bytes).outputs[0]!.shape, [1, 1001]);
+});
+
+// LiteRT's two wasm builds compile XNNPack's integer kernels with different SIMD instructions; on
+// these uint8 models they give the same bytes (bench/tflite-reference.ts: all 500 photos identical).
+// Built-in kernels differ, which the bench measures (too slow for a test: ~5× XNNPack).
+test('the relaxed-SIMD and compat builds of LiteRT give identical outputs', async () => {
+  const [edgetpu] = shippedTfliteClassifiers();
+  const photos = await Promise.all(SAMPLE.slice(0, 5).map((p) => inceptionFitFile(p.file)));
+  const refs = await Promise.all((['relaxed-simd', 'compat'] as const).map((build) => openTfliteReference(edgetpu!.file, { build })));
+  try {
+    assert.deepEqual(
+      refs.map((r) => r.build),
+      ['relaxed-simd', 'compat'],
+    );
+    const [a, b] = await Promise.all(refs.map(async (r) => Promise.all(photos.map((p) => r.run(p)))));
+    const ag = agreement(a!, b!);
+    assert.deepEqual({ top1: ag.top1, maxAbsDelta: ag.maxAbsDelta, identical: ag.identical, n: ag.n }, { top1: 1, maxAbsDelta: 0, identical: 1, n: 5 });
+  } finally {
+    for (const r of refs) r.close();
+  }
+  await assert.rejects(openTfliteReference(edgetpu!.file, { kernels: 'gpu' as never }), /unknown LiteRT kernels 'gpu'/);
 });
 
 test('a file that is not TFLite is refused with a clear error', async () => {
