@@ -21,7 +21,7 @@ import { createSession, defaultThreads, ort, type OrtSession, type SessionOption
 import { median } from './stats.js';
 
 /** Median time of `runs` runs of an inline session on fixed feeds, after 20 warm-up runs. */
-async function timeBare(model: string | Uint8Array, options: SessionOptions, feeds: Record<string, ort.Tensor>, runs: number): Promise<number> {
+export async function timeBare(model: string | Uint8Array, options: SessionOptions, feeds: Record<string, ort.Tensor>, runs: number): Promise<number> {
   // Inline: the session on this thread, no worker hop, so nothing but ORT's pass is timed (and
   // the same feeds can be run again: a worker session takes ownership of its inputs' buffers).
   const session: OrtSession = await createSession(model, { ...options, inline: true });
@@ -36,7 +36,7 @@ async function timeBare(model: string | Uint8Array, options: SessionOptions, fee
   return median(times);
 }
 
-async function backboneFeeds(photo: string, flip: boolean) {
+export async function backboneFeeds(photo: string, flip: boolean) {
   const entry = registryEntry(DEFAULT_BACKBONE);
   // the bare network: its input already normalised, none of the engine's nodes in front
   const graph = await backboneGraph(entry, entry.backbone!, getDefaultStore(), { input: 'normalised' });

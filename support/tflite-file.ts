@@ -11,10 +11,29 @@
 const TENSOR_TYPES: Record<number, TensorDType> = { 0: 'float32', 2: 'int32', 3: 'uint8', 9: 'int8' };
 export type TensorDType = 'float32' | 'int32' | 'uint8' | 'int8';
 
-/** BuiltinOperator codes used to infer a missing output shape. */
-const OP = { RESHAPE: 22, SOFTMAX: 25, LOGISTIC: 14, QUANTIZE: 114, DEQUANTIZE: 6, SQUEEZE: 43 } as const;
+/** BuiltinOperator codes (schema.fbs) whose output shapes the reference can infer. */
+const OP = {
+  ADD: 0,
+  AVERAGE_POOL_2D: 1,
+  CONV_2D: 3,
+  DEPTHWISE_CONV_2D: 4,
+  DEQUANTIZE: 6,
+  LOGISTIC: 14,
+  MAX_POOL_2D: 17,
+  MUL: 18,
+  RELU: 19,
+  RELU6: 21,
+  RESHAPE: 22,
+  SOFTMAX: 25,
+  TANH: 28,
+  SQUEEZE: 43,
+  QUANTIZE: 114,
+  HARD_SWISH: 117,
+} as const;
 /** Ops whose output has their first input's shape. */
-const SAME_SHAPE_OPS: ReadonlySet<number> = new Set([OP.SOFTMAX, OP.LOGISTIC, OP.QUANTIZE, OP.DEQUANTIZE]);
+const SAME_SHAPE_OPS: ReadonlySet<number> = new Set([OP.SOFTMAX, OP.LOGISTIC, OP.QUANTIZE, OP.DEQUANTIZE, OP.RELU, OP.RELU6, OP.TANH, OP.HARD_SWISH]);
+/** Padding enum: SAME = 0, VALID = 1. */
+const PADDING_SAME = 0;
 
 /** One graph input or output of subgraph 0. */
 export interface TfliteTensorInfo {
@@ -105,19 +124,39 @@ export function readTfliteIo(bytes: Uint8Array): { inputs: TfliteTensorInfo[]; o
   return { inputs: g.inputs.map((k) => tensorInfo(fb, g.tensor(k), k)), outputs: g.outputs.map((k) => tensorInfo(fb, g.tensor(k), k)) };
 }
 
-/**
- * Some files (MLPerf's MobileNet-EdgeTPU among them) store the classifier's Reshape and Softmax
- * outputs with shape [], trusting TFLite's interpreter to work the shape out in Prepare. LiteRT's
- * CompiledModel allocates output buffers from the stored shape instead and fails ("Custom
- * allocation is too small"). This returns a copy whose empty graph-output shapes are filled in the
- * way the interpreter would infer them (Reshape: its constant new shape, a leading -1 being the input's batch; Squeeze:
- * its input's shape less the squeezed 1s; Softmax, Logistic, (De)Quantize: their input's shape). Only that metadata changes: weights, ops and
- * quantisation are the file's own. Files that need no repair come back unchanged.
- */
-export function withStaticOutputShapes(bytes: Uint8Array): { bytes: Uint8Array; repaired: { name: string; shape: number[] }[] } {
+/** Every tensor's shape as stored in the file, by name ([] where the file leaves it to the interpreter). */
+export function readStoredShapes(bytes: Uint8Array): Map<string, number[]> {
   const fb = new Flatbuffer(bytes);
   const g = graph(fb);
-  const empty = g.outputs.filter((k) => fb.length(fb.ref(g.tensor(k), 0)) === 0);
+  const out = new Map<string, number[]>();
+  for (let k = 0; k < fb.length(fb.ref(g.sub, 0)); k++) out.set(fb.string(fb.ref(g.tensor(k), 3)), fb.int32s(fb.ref(g.tensor(k), 0)));
+  return out;
+}
+
+/**
+ * Some files (MLPerf's MobileNet-EdgeTPU among them) store no shape for most activation tensors
+ * (the classifier's Softmax output included), trusting TFLite's interpreter to work them out in
+ * Prepare. LiteRT's CompiledModel allocates output buffers from the stored shape instead and fails
+ * ("Custom allocation is too small"), and its XNNPack delegate only takes ops whose tensors have
+ * static shapes. This returns a copy with the missing shapes filled in as the interpreter infers
+ * them: `which` 'outputs' fills the graph outputs only (the least change that lets LiteRT run the
+ * file), 'all' every activation (so XNNPack can take the whole graph). Only shape metadata
+ * changes: weights, ops and quantisation are the file's own. A file that needs nothing comes back
+ * unchanged.
+ */
+export function withStaticShapes(
+  bytes: Uint8Array,
+  which: 'outputs' | 'all' = 'outputs',
+): { bytes: Uint8Array; repaired: { name: string; shape: number[] }[] } {
+  const fb = new Flatbuffer(bytes);
+  const g = graph(fb);
+  const storedShape = (k: number) => fb.int32s(fb.ref(g.tensor(k), 0));
+  const tensorName = (k: number) => fb.string(fb.ref(g.tensor(k), 3));
+  const operators = fb.ref(g.sub, 3);
+  const producer = new Map<number, number>();
+  for (let k = 0; k < fb.length(operators); k++) for (const out of fb.int32s(fb.ref(fb.table(operators, k), 2))) producer.set(out, k);
+  const candidates = which === 'outputs' ? g.outputs : [...producer.keys()].sort((x, y) => x - y);
+  const empty = candidates.filter((k) => storedShape(k).length === 0);
   if (empty.length === 0) return { bytes, repaired: [] };
 
   const opcodes = fb.ref(g.model, 1);
@@ -126,9 +165,6 @@ export function withStaticOutputShapes(bytes: Uint8Array): { bytes: Uint8Array; 
     // schema ≥ 2.4 keeps codes above 127 in builtin_code; older files only in the deprecated int8
     return Math.max(fb.scalar(c, 0, 'int8'), fb.scalar(c, 3, 'int32'));
   };
-  const operators = fb.ref(g.sub, 3);
-  const producer = new Map<number, number>();
-  for (let k = 0; k < fb.length(operators); k++) for (const out of fb.int32s(fb.ref(fb.table(operators, k), 2))) producer.set(out, k);
   const buffers = fb.ref(g.model, 4);
   const constInt32s = (tensorIndex: number): number[] | undefined => {
     const buf = fb.scalar(g.tensor(tensorIndex), 2, 'uint32');
@@ -138,47 +174,67 @@ export function withStaticOutputShapes(bytes: Uint8Array): { bytes: Uint8Array; 
     if (!n || n % 4) return undefined;
     return Array.from({ length: n / 4 }, (_, i) => fb.dv.getInt32(data + 4 + 4 * i, true));
   };
+  /** TFLite's output size along one axis: SAME pads to ceil(in / stride), VALID drops what the window cannot cover. */
+  const windowOut = (size: number, kernel: number, stride: number, dilation: number, padding: number) =>
+    padding === PADDING_SAME ? Math.ceil(size / stride) : Math.floor((size - (kernel - 1) * dilation - 1) / stride) + 1;
 
   const memo = new Map<number, number[]>();
   const shapeOf = (k: number, depth = 0): number[] => {
-    const stored = fb.int32s(fb.ref(g.tensor(k), 0));
+    const stored = storedShape(k);
     if (stored.length > 0) return stored;
-    if (memo.has(k)) return memo.get(k)!;
-    const name = fb.string(fb.ref(g.tensor(k), 3));
+    const known = memo.get(k);
+    if (known) return known;
+    const name = tensorName(k);
     const opIndex = producer.get(k);
-    if (opIndex === undefined || depth > 64) throw new Error(`TFLite tensor ${name} has no stored shape and no op to infer it from`);
+    if (opIndex === undefined || depth > 1000) throw new Error(`TFLite tensor ${name} has no stored shape and no op to infer it from`);
     const op = fb.table(operators, opIndex);
     const code = builtin(fb.scalar(op, 0, 'uint32'));
     const ins = fb.int32s(fb.ref(op, 1));
+    const options = fb.ref(op, 4);
+    const opt = (i: number, fallback = 0) => (options ? fb.scalar(options, i, 'int32', fallback) : fallback);
+    const optByte = (i: number) => (options ? fb.scalar(options, i, 'int8') : 0);
+    const input = () => shapeOf(ins[0]!, depth + 1);
     let shape: number[];
-    if (SAME_SHAPE_OPS.has(code)) shape = shapeOf(ins[0]!, depth + 1);
-    else if (code === OP.RESHAPE) {
+    if (SAME_SHAPE_OPS.has(code)) shape = input();
+    else if (code === OP.CONV_2D || code === OP.DEPTHWISE_CONV_2D) {
+      // Conv2DOptions: padding, stride_w, stride_h, activation, dilation_w, dilation_h;
+      // DepthwiseConv2DOptions has depth_multiplier before the activation
+      const [n, h, w] = input();
+      const weights = storedShape(ins[1]!); // conv [out, kh, kw, in]; depthwise [1, kh, kw, out]
+      const d = code === OP.CONV_2D ? 4 : 5;
+      const out = code === OP.CONV_2D ? weights[0]! : weights[3]!;
+      shape = [n!, windowOut(h!, weights[1]!, opt(2), opt(d + 1, 1), optByte(0)), windowOut(w!, weights[2]!, opt(1), opt(d, 1), optByte(0)), out];
+    } else if (code === OP.AVERAGE_POOL_2D || code === OP.MAX_POOL_2D) {
+      // Pool2DOptions: padding, stride_w, stride_h, filter_width, filter_height
+      const [n, h, w, c] = input();
+      shape = [n!, windowOut(h!, opt(4), opt(2), 1, optByte(0)), windowOut(w!, opt(3), opt(1), 1, optByte(0)), c!];
+    } else if (code === OP.ADD || code === OP.MUL) {
+      const [x, y] = [input(), shapeOf(ins[1]!, depth + 1)];
+      const rank = Math.max(x.length, y.length);
+      shape = Array.from({ length: rank }, (_, i) => Math.max(x[x.length - rank + i] ?? 1, y[y.length - rank + i] ?? 1));
+    } else if (code === OP.RESHAPE) {
       // the new shape is the constant second input, or (older files) ReshapeOptions.new_shape
-      const target = (ins[1] !== undefined && ins[1] >= 0 ? constInt32s(ins[1]) : undefined) ?? fb.int32s(fb.ref(fb.ref(op, 4), 0));
+      const target = (ins[1] !== undefined && ins[1] >= 0 ? constInt32s(ins[1]) : undefined) ?? fb.int32s(fb.ref(options, 0));
       if (target.length === 0) throw new Error(`cannot infer the shape of TFLite tensor ${name}: its Reshape has no constant shape`);
-      if (target[0] === -1 && !target.slice(1).includes(-1)) {
-        // a leading -1 is the batch ([-1, classes] ends every classifier); files that leave shapes
-        // to the interpreter store none upstream either, so take it from the graph input
-        shape = [fb.int32s(fb.ref(g.tensor(g.inputs[0]!), 0))[0] ?? 1, ...target.slice(1)];
-      } else if (target.includes(-1)) {
-        const count = shapeOf(ins[0]!, depth + 1).reduce((a, b) => a * b, 1);
-        const known = target.filter((d) => d !== -1).reduce((a, b) => a * b, 1);
-        shape = target.map((d) => (d === -1 ? count / known : d));
-        if (shape.reduce((a, b) => a * b, 1) !== count) throw new Error(`TFLite tensor ${name}: Reshape to [${target}] does not fit ${count} elements`);
-      } else shape = target;
+      const count = input().reduce((a, b) => a * b, 1);
+      const rest = target.filter((d) => d !== -1).reduce((a, b) => a * b, 1);
+      shape = target.map((d) => (d === -1 ? count / rest : d));
+      if (shape.reduce((a, b) => a * b, 1) !== count) throw new Error(`TFLite tensor ${name}: Reshape to [${target}] does not fit ${count} elements`);
     } else if (code === OP.SQUEEZE) {
       // SqueezeOptions.squeeze_dims (negative counts from the end); none listed: every 1 goes
-      const inShape = shapeOf(ins[0]!, depth + 1);
-      const dims = fb.int32s(fb.ref(fb.ref(op, 4), 0)).map((d) => (d < 0 ? d + inShape.length : d));
+      const inShape = input();
+      const dims = fb.int32s(fb.ref(options, 0)).map((d) => (d < 0 ? d + inShape.length : d));
       shape = inShape.filter((d, i) => (dims.length ? !dims.includes(i) : d !== 1));
-    } else throw new Error(`cannot infer the shape of TFLite tensor ${name}: produced by builtin op ${code}`);
+    } else
+      throw new Error(`cannot infer the shape of TFLite tensor ${name}: produced by builtin op ${code}, which the reference's shape inference does not know`);
+    if (shape.some((d) => !Number.isInteger(d) || d < 1)) throw new Error(`inferred an impossible shape [${shape}] for TFLite tensor ${name}`);
     memo.set(k, shape);
     return shape;
   };
 
   // Append one int32 vector per repaired tensor and point its shape field there. Flatbuffer offsets
   // are unsigned and forward, so a vector after the end of the file is reachable from any field.
-  const repaired = empty.map((k) => ({ k, name: fb.string(fb.ref(g.tensor(k), 3)), shape: shapeOf(k) }));
+  const repaired = empty.map((k) => ({ k, name: tensorName(k), shape: shapeOf(k) }));
   const start = Math.ceil(bytes.byteLength / 16) * 16;
   const size = start + repaired.reduce((s, r) => s + 4 + 4 * r.shape.length, 0);
   const out = new Uint8Array(size);
@@ -194,4 +250,34 @@ export function withStaticOutputShapes(bytes: Uint8Array): { bytes: Uint8Array; 
     at += 4 + 4 * r.shape.length;
   }
   return { bytes: out, repaired: repaired.map(({ name, shape }) => ({ name, shape })) };
+}
+
+/**
+ * A copy with the stored shapes of every activation tensor (not a graph input or output, not a
+ * constant) emptied, as some converters write them: TFLite's interpreter infers them at Prepare.
+ * LiteRT's XNNPack delegate only takes ops whose tensors have static shapes in the file, so this
+ * sends a model to TFLite's built-in kernels instead. Only shape metadata changes.
+ */
+export function withoutActivationShapes(bytes: Uint8Array): Uint8Array {
+  const fb = new Flatbuffer(bytes);
+  const g = graph(fb);
+  const buffers = fb.ref(g.model, 4);
+  const keep = new Set([...g.inputs, ...g.outputs]);
+  const start = Math.ceil(bytes.byteLength / 16) * 16;
+  const out = new Uint8Array(start + 4); // one empty vector: length 0
+  out.set(bytes);
+  const dv = new DataView(out.buffer);
+  const tensors = fb.ref(g.sub, 0);
+  for (let k = 0; k < fb.length(tensors); k++) {
+    if (keep.has(k)) continue;
+    const t = g.tensor(k);
+    const buf = fb.scalar(t, 2, 'uint32');
+    if (buf && fb.length(fb.ref(fb.table(buffers, buf), 0)) > 0) continue; // a constant
+    for (const fieldIndex of [0, 7]) {
+      // shape, shape_signature
+      const p = fb.field(t, fieldIndex);
+      if (p) dv.setUint32(p, start - p, true);
+    }
+  }
+  return out;
 }

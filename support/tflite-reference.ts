@@ -7,20 +7,27 @@
  *   const probs = await ref.run(nhwcUint8);   // Float32Array, dequantised: scale × (q − zero point)
  *   ref.close();
  *
- * Kernel paths: LiteRT.js 2.5.3 exposes no switch between XNNPack and TFLite's built-in kernels
- * (its only CPU accelerator, 'wasm', is XNNPack with built-in kernels for the ops XNNPack does not
- * take). What it does let one choose is the wasm build, and the two builds run different XNNPack
- * microkernels: `relaxed-simd` (what LiteRT picks where relaxed SIMD is on: Chrome ≥ 114, Node 22;
- * Node 20 has it behind a V8 flag, which the worker sets) and `compat` (plain wasm SIMD128, what
- * LiteRT picks on Node 20 and older browsers). `build` picks one; the
- * bench compares them. See docs/tflite-reference.md.
+ * Kernel paths (`kernels`): LiteRT.js 2.5.3 has one CPU accelerator, 'wasm', and no switch for
+ * its kernels, but which ones run follows from the file: XNNPack's delegate takes an op only when
+ * its tensors have static shapes stored in the file; everything else runs on TFLite's built-in
+ * kernels (optimized_ops, gemmlowp/ruy-style integer arithmetic). So
+ * - 'xnnpack' (default): every activation shape is filled in (tflite-file.ts infers them as the
+ *   interpreter does) and XNNPack takes the whole graph: LiteRT's fast path, what a browser runs;
+ * - 'builtin': every activation shape is emptied, and the interpreter's built-in kernels run it all.
+ * Only shape metadata changes, never weights, ops or quantisation. MobileNet-EdgeTPU's file as
+ * shipped stores almost no activation shapes, so LiteRT on the raw file runs 'builtin'.
+ *
+ * Wasm builds (`build`): `relaxed-simd` (what LiteRT picks where relaxed SIMD is on: Chrome ≥ 114,
+ * Node 22; Node 20 has it behind a V8 flag, which the worker sets) and `compat` (plain wasm SIMD128,
+ * what LiteRT picks on Node 20 and older browsers); they compile XNNPack's kernels differently.
+ * The bench compares all of these. See docs/tflite-reference.md.
  */
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { sharedDir } from './shared.js';
-import { readTfliteIo, withStaticOutputShapes, type TfliteTensorInfo } from './tflite-file.js';
+import { readTfliteIo, withoutActivationShapes, withStaticShapes, type TfliteTensorInfo } from './tflite-file.js';
 import type { WorkerInit, WorkerReply, WorkerRequest } from './tflite-reference-worker.js';
 
 const WORKER = new URL('./tflite-reference-worker.ts', import.meta.url).href;
@@ -31,7 +38,13 @@ export type LiteRtBuild = (typeof LITERT_BUILDS)[number];
 
 const BUILD_SCRIPTS: Record<LiteRtBuild, string> = { 'relaxed-simd': 'litert_wasm_internal.js', compat: 'litert_wasm_compat_internal.js' };
 
+/** Which of LiteRT's CPU kernels run the model (see the top of this file). */
+export const LITERT_KERNELS = ['xnnpack', 'builtin'] as const;
+export type LiteRtKernels = (typeof LITERT_KERNELS)[number];
+
 export interface TfliteReferenceOptions {
+  /** XNNPack (default) or TFLite's built-in kernels. */
+  kernels?: LiteRtKernels;
   /** Which LiteRT wasm build runs the model (default 'relaxed-simd', what LiteRT picks itself here). */
   build?: LiteRtBuild;
   /** Threads for LiteRT's CPU accelerator (default 1: these single-threaded builds take no more). */
@@ -46,9 +59,10 @@ export interface TfliteReference {
   readonly input: TfliteTensorInfo;
   readonly output: TfliteTensorInfo;
   readonly build: LiteRtBuild;
+  readonly kernels: LiteRtKernels;
   /** Whether LiteRT's accelerator took every op (false: some ran on TFLite's built-in kernels). */
   readonly fullyAccelerated: boolean;
-  /** Output shapes the file left to the interpreter, filled in before LiteRT compiled it (see tflite-file.ts). */
+  /** Shapes the file left to the interpreter, filled in before LiteRT compiled it (see tflite-file.ts). */
   readonly repairedShapes: { name: string; shape: number[] }[];
 }
 
@@ -61,12 +75,14 @@ export function litertWasmDir(): string {
 /** Open a .tflite file in LiteRT.js (in a worker thread of its own). */
 export async function openTfliteReference(file: string, opts: TfliteReferenceOptions = {}): Promise<TfliteReference> {
   const build = opts.build ?? 'relaxed-simd';
+  const kernels = opts.kernels ?? 'xnnpack';
   if (!LITERT_BUILDS.includes(build)) throw new Error(`unknown LiteRT build '${build}' (${LITERT_BUILDS.join(', ')})`);
+  if (!LITERT_KERNELS.includes(kernels)) throw new Error(`unknown LiteRT kernels '${kernels}' (${LITERT_KERNELS.join(', ')})`);
   const original = new Uint8Array(await readFile(file));
   const io = readTfliteIo(original);
   if (io.inputs.length !== 1 || io.outputs.length < 1)
     throw new Error(`${file}: the reference runs one-input models (this one has ${io.inputs.length} inputs)`);
-  const { bytes, repaired } = withStaticOutputShapes(original);
+  const { bytes, repaired } = kernels === 'xnnpack' ? withStaticShapes(original, 'all') : withStaticShapes(withoutActivationShapes(original), 'outputs');
   const input = io.inputs[0]!;
   const output = io.outputs[0]!;
   const inputSize = input.shape.reduce((a, b) => a * b, 1);
@@ -133,6 +149,7 @@ export async function openTfliteReference(file: string, opts: TfliteReferenceOpt
     input,
     output,
     build,
+    kernels,
     fullyAccelerated,
     repairedShapes: repaired,
     run(pixels: Uint8Array): Promise<Float32Array> {

@@ -1,6 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
 import { imagewoofUnseen } from '../support/imagewoof-unseen.js';
+import { readStoredShapes, readTfliteIo, withoutActivationShapes, withStaticShapes } from '../support/tflite-file.js';
 import { inceptionFitFile } from '../support/inception-fit.js';
 import { imagenetArgmax, openTfliteReference, shippedTfliteClassifiers } from '../support/tflite-reference.js';
 
@@ -52,6 +54,27 @@ for (const model of shippedTfliteClassifiers()) {
     await assert.rejects(ref.run(new Uint8Array(150528)), /closed/);
   });
 }
+
+// The XNNPack path needs every activation shape in the file; MobileNet-EdgeTPU's stores almost none,
+// so the reference infers them. MobileNetV2's stores them all: emptied and inferred again, they must
+// come back exactly.
+test('shape inference gives back the shapes a file stores', async () => {
+  const [edgetpu, v2] = shippedTfliteClassifiers();
+  const original = new Uint8Array(await readFile(v2!.file));
+  const stripped = withoutActivationShapes(original);
+  const { repaired } = withStaticShapes(stripped, 'all');
+  assert.ok(repaired.length > 60, `${repaired.length} shapes inferred`);
+  const again = withStaticShapes(original, 'all');
+  assert.equal(again.repaired.length, 0, 'a file with every shape stored is left alone');
+  assert.equal(again.bytes, original);
+  const stored = readStoredShapes(original);
+  for (const r of repaired) assert.deepEqual(r.shape, stored.get(r.name), r.name);
+  assert.ok([...readStoredShapes(stripped).values()].filter((sh) => sh.length === 0).length >= repaired.length);
+  // EdgeTPU: the output [1, 1001] among the inferred ones
+  const e = withStaticShapes(new Uint8Array(await readFile(edgetpu!.file)), 'all');
+  assert.deepEqual(e.repaired.find((r) => r.name === readTfliteIo(e.bytes).outputs[0]!.name)?.shape, [1, 1001]);
+  assert.deepEqual(readTfliteIo(e.bytes).outputs[0]!.shape, [1, 1001]);
+});
 
 test('a file that is not TFLite is refused with a clear error', async () => {
   await assert.rejects(openTfliteReference(new URL(import.meta.url).pathname), /not a TFLite file/);

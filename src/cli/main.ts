@@ -80,6 +80,7 @@ program
   .addOption(new Option('--face-detector <name>', 'human face detector').choices(FACE_DETECTORS).default('yunet'))
   .option('--no-flip', 'do not average over the mirror image (faster, slightly less accurate)')
   .addOption(presetOption())
+  .option('--backbone <name>', "registry name of the backbone (default: the app's; see `imgclass models`)")
   .action(async (paths: string[], o) => {
     needPaths(paths, o);
     process.exitCode = await runPredict(paths, o);
@@ -129,6 +130,7 @@ program
   .addOption(presetOption())
   .option('--max-mb <n>', 'largest upload in MB', (v) => Number(v), 20)
   .option('--queue <n>', 'requests allowed to wait for inference before 503', positiveInt, 16)
+  .option('--backbone <name>', "registry name of the backbone (default: the app's)")
   .action(async (o) => {
     await runServe(o);
   });

@@ -15,6 +15,8 @@ export interface PredictCliOptions {
   /** Files listing more paths (one a line, or NUL-separated); `-` is standard input. */
   filesFrom?: string[];
   preset?: Quality;
+  /** Registry name of the backbone (default: the app's). */
+  backbone?: string;
 }
 
 /** One line of `predict --json`: the app's answer plus the file, or an error for that file. */
@@ -48,9 +50,15 @@ export async function runPredict(paths: string[], o: PredictCliOptions): Promise
 
 /** The dog app's options from predict's command-line options (`imgclass worker` builds its app the same way). */
 export function predictAppOptions(o: Omit<PredictCliOptions, 'json'>): DogAppOptions {
-  // --no-flip turns mirror averaging off; otherwise the backbone's tuning decides (app/tuning.ts)
-  const flipAverage = o.flip === false ? false : undefined;
-  return { topK: o.topK, faceDetector: o.faceDetector, modelDir: o.model?.length ? o.model : undefined, flipAverage, quality: o.preset };
+  return {
+    topK: o.topK,
+    faceDetector: o.faceDetector,
+    modelDir: o.model?.length ? o.model : undefined,
+    // --no-flip turns mirror averaging off; otherwise the backbone's tuning decides (app/tuning.ts)
+    flipAverage: o.flip === false ? false : undefined,
+    quality: o.preset,
+    ...(o.backbone ? { backbone: o.backbone } : {}),
+  };
 }
 
 /** The `predict --json` line for one file; `input` is what the app reads (the path itself, or bytes already read from it or a URL). */

@@ -13,12 +13,19 @@ export interface ServeCliOptions {
   maxMb: number;
   queue: number;
   preset?: Quality;
+  /** Registry name of the backbone (default: the app's). */
+  backbone?: string;
 }
 
 export async function runServe(o: ServeCliOptions): Promise<void> {
   const t0 = performance.now();
   const models = await resolveModelArgs(o.model ?? []);
-  const app = await createDogApp({ modelDir: models.length ? models : undefined, faceDetector: o.faceDetector, quality: o.preset });
+  const app = await createDogApp({
+    modelDir: models.length ? models : undefined,
+    faceDetector: o.faceDetector,
+    quality: o.preset,
+    ...(o.backbone ? { backbone: o.backbone } : {}),
+  });
   // the server's limits, declared once: it decodes every upload with them and reports them
   const server = await buildServer({ app, webRoot: path.join(PACKAGE_ROOT, 'web'), limits: { maxBytes: o.maxMb * 1e6 }, maxWaiting: o.queue });
   const address = await server.listen({ host: o.host, port: o.port });

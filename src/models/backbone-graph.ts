@@ -7,7 +7,7 @@ import { GraphBuilder, onnx, readModel, writeModel, type AttributeProto, type Mo
 import { BACKBONE_TENSORS } from './backbone-types.js';
 import { kerasToOnnx } from './onnx/from-keras.js';
 import { withPixelInput } from './onnx/preprocessing.js';
-import { tfliteBackboneGraph } from './tflite/backbone.js';
+import { tfliteBackboneFor } from './tflite/backbone.js';
 import type { BackboneSpec, RegistryEntry } from './registry.js';
 import { sha256File, type ModelStore } from './store.js';
 import { decodeWeights, readLayersModelFiles } from './tfjs-io.js';
@@ -62,7 +62,7 @@ export async function backboneGraph(
       /* rebuild below */
     }
   }
-  const tflite = entry.format === 'tflite' ? convertTfliteBackbone(await readFile(main), spec, pixels) : undefined;
+  const tflite = entry.format === 'tflite' ? tfliteBackboneFor(await readFile(main), spec, pixels ? 'pixels' : 'normalised') : undefined;
   const bare =
     tflite?.bytes ?? (entry.format === 'tfjs-layers' ? await convertLayers(path.dirname(main), spec) : exposeOnnx(await readFile(main), spec, entry.name));
   const batch = describe(target, readModel(bare)).fixedBatch ?? 'batch';
@@ -79,20 +79,6 @@ function describe(file: string, model: ModelProto): BackboneGraph {
   const batch = model.graph?.input?.[0]?.type?.tensorType?.shape?.dim?.[0]?.dimValue;
   const fixed = batch == null ? undefined : Number(batch);
   return { model: file, ...(fixed && fixed > 0 ? { fixedBatch: fixed } : {}) };
-}
-
-/** A TFLite classifier, converted (8-bit kept: tflite/convert.ts) with the engine's input and output names. */
-function convertTfliteBackbone(bytes: Uint8Array, spec: BackboneSpec, pixels: boolean) {
-  return tfliteBackboneGraph(bytes, {
-    probabilities: spec.probabilitiesOutput,
-    softmaxed: spec.probabilitiesAreSoftmax,
-    features: spec.featuresOutput,
-    classOffset: spec.classOffset ?? 0,
-    classes: spec.classOffset ? 1000 : undefined,
-    preprocessing: spec.preprocessing,
-    input: pixels ? 'pixels' : 'normalised',
-    names: { pixels: BACKBONE_PIXELS, input: BACKBONE_INPUT, probabilities: BACKBONE_PROBABILITIES, features: BACKBONE_FEATURES },
-  });
 }
 
 async function convertLayers(dir: string, spec: BackboneSpec): Promise<Uint8Array> {

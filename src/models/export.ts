@@ -3,6 +3,7 @@ import path from 'node:path';
 import type { Preprocessing } from '../data/preprocess.js';
 import { ImgclassError } from '../util/errors.js';
 import { BACKBONE_FEATURES } from './backbone-graph.js';
+import { BACKBONE_TENSORS } from './backbone-types.js';
 import { loadTrainedModel, type TrainedClassifier, type TrainedModel } from './classifier.js';
 import { loadImagenetClasses } from './imagenet.js';
 import type { ClassInfo } from './model-dir.js';
@@ -12,6 +13,7 @@ import { normalise } from './onnx/preprocessing.js';
 import { registryEntry, type BackboneSpec, type RegistryEntry } from './registry.js';
 import { getDefaultStore, type ModelStore } from './store.js';
 import { decodeWeights, readLayersModelFiles } from './tfjs-io.js';
+import { tfliteBackboneFor } from './tflite/backbone.js';
 
 /**
  * One self-contained ONNX file for a trained model, an ensemble or a backbone: normalisation,
@@ -172,6 +174,12 @@ async function emitBackbone(
       prefix: 'backbone/',
     });
     return { probabilities: conv.outputs[spec.probabilitiesOutput]!.name, features: conv.outputs[spec.featuresOutput]!.name };
+  }
+  if (entry.format === 'tflite') {
+    // Converted as the engine runs it (8 bits kept), fed the normalised batch, which it quantises.
+    const { bytes } = tfliteBackboneFor(await readFile(main), spec, 'normalised');
+    const names = g.embed(readModel(bytes), input, 'backbone/', [BACKBONE_TENSORS.probabilities, BACKBONE_TENSORS.features]);
+    return { probabilities: names[BACKBONE_TENSORS.probabilities]!, features: names[BACKBONE_TENSORS.features]! };
   }
   const names = g.embed(readModel(await readFile(main)), input, 'backbone/', [spec.probabilitiesOutput, spec.featuresOutput]);
   const features = g.node('Flatten', [names[spec.featuresOutput]!], { axis: 1 });

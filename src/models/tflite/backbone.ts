@@ -1,5 +1,7 @@
 import { ImgclassError } from '../../util/errors.js';
 import type { Preprocessing } from '../../data/tensor.js';
+import { BACKBONE_TENSORS } from '../backbone-types.js';
+import type { BackboneSpec } from '../registry.js';
 import { onnx, readModel, writeModel, type AttributeProto } from '../onnx/graph.js';
 import { convertModel, type Precision } from './convert.js';
 import { readTflite, type TfliteModel } from './reader.js';
@@ -108,4 +110,19 @@ export function tfliteBackboneGraph(bytes: Uint8Array, o: TfliteBackboneOptions)
   const floatOut = (n: string) => onnx.ValueInfoProto.create({ name: n, type: { tensorType: { elemType: onnx.TensorProto.DataType.FLOAT } } });
   graph.output = [floatOut(o.names.probabilities), floatOut(o.names.features)];
   return { bytes: writeModel(model), takesPixels };
+}
+
+/** A registry TFLite backbone as the engine's graph (backbone-graph.ts) or an export's embedded backbone (export.ts). */
+export function tfliteBackboneFor(bytes: Uint8Array, spec: BackboneSpec, input: 'pixels' | 'normalised', precision?: Precision): TfliteBackboneGraph {
+  return tfliteBackboneGraph(bytes, {
+    probabilities: spec.probabilitiesOutput,
+    softmaxed: spec.probabilitiesAreSoftmax,
+    features: spec.featuresOutput,
+    classOffset: spec.classOffset ?? 0,
+    classes: spec.classOffset ? 1000 : undefined,
+    preprocessing: spec.preprocessing,
+    input,
+    names: BACKBONE_TENSORS,
+    ...(precision ? { precision } : {}),
+  });
 }

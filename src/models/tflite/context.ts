@@ -41,6 +41,8 @@ export class Converter {
   constructor(
     readonly model: TfliteModel,
     precision: Precision,
+    /** uint8 weights given to the 8-bit kernels as int8 (ops.ts, quantWeights). */
+    readonly signedWeights = false,
   ) {
     this.precision = precision;
   }

@@ -32,6 +32,8 @@ export interface ConvertOptions {
   /** TFLite tensors (by name) to give as float outputs, and their ONNX names. Default: the model's outputs, by their own names. */
   outputs?: Record<string, string>;
   precision?: Precision;
+  /** Hand uint8 weights to the 8-bit kernels as int8 (same values; see ops.ts quantWeights). */
+  signedWeights?: boolean;
 }
 
 export interface ConvertResult {
@@ -47,7 +49,7 @@ export function convertTflite(bytes: Uint8Array, o: ConvertOptions = {}): Conver
 }
 
 export function convertModel(m: TfliteModel, o: ConvertOptions = {}): ConvertResult {
-  const c = new Converter(m, o.precision ?? '8bit');
+  const c = new Converter(m, o.precision ?? '8bit', o.signedWeights ?? false);
   if (m.inputs.length !== 1) throw new ImgclassError('UNSUPPORTED_MODEL', `the TFLite model has ${m.inputs.length} inputs; an image model takes one`);
   addInput(c, c.tensor(m.inputs[0]!), o);
   for (const op of m.operators) {

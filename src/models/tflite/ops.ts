@@ -107,6 +107,22 @@ function weightBytes(t: TfliteTensor): Uint8Array | Int8Array {
 
 const asBytes = (a: Uint8Array | Int8Array): Uint8Array => (a instanceof Uint8Array ? a : new Uint8Array(a.buffer, a.byteOffset, a.byteLength));
 
+/**
+ * A quantised weight tensor as QLinearConv takes it. With `signedWeights`, uint8 weights become
+ * int8 (q − 128, zero point − 128: the same real values): onnxruntime's x86 kernels multiply
+ * uint8 activations by int8 weights with AVX-512 VNNI / AVX-VNNI, uint8 × uint8 without.
+ */
+function quantWeights(c: Converter, wt: TfliteTensor, data: Uint8Array | Int8Array, dims: number[]): { W: string; wParams: QParams } {
+  const q = wt.quantization!;
+  if (wt.type === 'UINT8' && c.signedWeights) {
+    const shifted = Int8Array.from(data, (v) => v - 128);
+    const wParams: QParams = { scale: Array.from(q.scale), zeroPoint: q.zeroPoint.map((z) => z - 128), type: T.INT8 };
+    return { W: c.g.typed('weights', T.INT8, dims, asBytes(shifted)), wParams };
+  }
+  const type = wt.type === 'INT8' ? T.INT8 : T.UINT8;
+  return { W: c.g.typed('weights', type, dims, asBytes(data)), wParams: { scale: Array.from(q.scale), zeroPoint: q.zeroPoint, type } };
+}
+
 /** Whether an op runs on 8-bit kernels: 8-bit precision asked, its input and output quantised. */
 function quantised(c: Converter, ...tensors: TfliteTensor[]): boolean {
   return c.precision === '8bit' && tensors.every((t) => c.qparams(t) !== undefined);
@@ -150,10 +166,7 @@ function conv(depthwise: boolean): OpConverter {
     if (quantised(c, xt, wt, yt) && (!bt || bt.type === 'INT32')) {
       const xq = c.toQuant(x, c.qparams(xt)!);
       const yq = c.qparams(yt)!;
-      const wq = wt.quantization!;
-      const wType = wt.type === 'INT8' ? T.INT8 : T.UINT8;
-      const W = c.g.typed('weights', wType, wShape, asBytes(permute(weightBytes(wt), wt.shape, perm)));
-      const wParams: QParams = { scale: Array.from(wq.scale), zeroPoint: wq.zeroPoint, type: wType };
+      const { W, wParams } = quantWeights(c, wt, permute(weightBytes(wt), wt.shape, perm), wShape);
       const inputs = [xq.name, c.scaleConst(xq.q!), c.zeroConst(xq.q!), W, c.scaleConst(wParams), c.zeroConst(wParams), c.scaleConst(yq), c.zeroConst(yq)];
       if (bt) inputs.push(c.g.typed('bias', T.INT32, [cout], bt.data!.subarray(0, 4 * cout)));
       const y: Value = { name: c.g.node('QLinearConv', inputs, attrs), shape, nchw: true, q: yq };
@@ -191,11 +204,9 @@ const fullyConnected: OpConverter = (c, op) => {
   if (quantised(c, xt, wt, yt) && (!bt || bt.type === 'INT32') && wt.quantization!.scale.length === 1) {
     const xq = c.toQuant(x, c.qparams(xt)!);
     const yq = c.qparams(yt)!;
-    const wType = wt.type === 'INT8' ? T.INT8 : T.UINT8;
-    const wParams: QParams = { scale: Array.from(wt.quantization!.scale), zeroPoint: wt.quantization!.zeroPoint, type: wType };
+    const { W, wParams } = quantWeights(c, wt, weightBytes(wt), [cout, k, 1, 1]);
     const x4 = reshaped(xq, [-1, k, 1, 1]);
-    const inputs = [x4.name, c.scaleConst(xq.q!), c.zeroConst(xq.q!)];
-    inputs.push(c.g.typed('weights', wType, [cout, k, 1, 1], asBytes(weightBytes(wt))), c.scaleConst(wParams), c.zeroConst(wParams), c.scaleConst(yq), c.zeroConst(yq));
+    const inputs = [x4.name, c.scaleConst(xq.q!), c.zeroConst(xq.q!), W, c.scaleConst(wParams), c.zeroConst(wParams), c.scaleConst(yq), c.zeroConst(yq)];
     if (bt) inputs.push(c.g.typed('bias', T.INT32, [cout], bt.data!.subarray(0, 4 * cout)));
     const conv = c.g.node('QLinearConv', inputs, { kernel_shape: [1, 1] });
     y = reshaped({ name: conv, shape, nchw: false, q: yq }, keep ? [-1, ...shape.slice(1)] : [-1, cout]);

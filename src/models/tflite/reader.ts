@@ -25,6 +25,7 @@ export const BUILTIN_OPS: Record<number, string> = {
   8: 'FLOOR',
   9: 'FULLY_CONNECTED',
   11: 'L2_NORMALIZATION',
+  13: 'LOCAL_RESPONSE_NORMALIZATION',
   14: 'LOGISTIC',
   17: 'MAX_POOL_2D',
   18: 'MUL',
