@@ -26,8 +26,8 @@ const woof = (split: string, wnid: string, id: string) => path.join(data, 'image
 const ridgebacksInSnow = woof('train', 'n02087394', '00021666');
 /** A man holding a Samoyed, both faces to the camera. */
 const manWithSamoyed = woof('train', 'n02111889', '00043209');
-/** A Rhodesian ridgeback the centre view calls something else (17% sure); the zoomed and dog-box views get it. */
-const ridgebackSmall = woof('train', 'n02087394', '00000948');
+/** A beagle MobileNet-EdgeTPU's centre view calls a Walker hound (33% sure); the zoomed and dog-box views get it. */
+const beagleUnsure = woof('train', 'n02088364', '00025613');
 
 const box = (x: number, y: number, width: number, height: number, classId: number, score: number): CocoBox => ({ x, y, width, height, classId, score });
 /** The rules' values as tuned for MobileNet v1 0.75 (the cases below sit on either side of them). */
@@ -149,11 +149,12 @@ test('real photos: a false face on a dog is no longer a person; a person holding
 });
 
 test('real photos: the accurate preset combines views where the centre view is unsure', async () => {
-  const a = await accurate.classify(ridgebackSmall);
-  const f = await fast.classify(ridgebackSmall);
+  assert.equal(accurate.backbone.name, 'mobilenet_edgetpu_224_1.0', 'the photo was picked for this backbone');
+  const a = await accurate.classify(beagleUnsure);
+  const f = await fast.classify(beagleUnsure);
   assert.equal(a.kind, 'dog');
-  assert.equal(a.breeds[0]!.name, 'Rhodesian ridgeback', JSON.stringify(a.breeds.slice(0, 3)));
-  assert.notEqual(f.breeds[0]!.name, 'Rhodesian ridgeback', 'the centre view alone gets this one wrong');
+  assert.equal(a.breeds[0]!.name, 'beagle', JSON.stringify(a.breeds.slice(0, 3)));
+  assert.notEqual(f.breeds[0]!.name, 'beagle', `the centre view alone gets this one wrong: ${JSON.stringify(f.breeds.slice(0, 3))}`);
   assert.ok((a.timings.objectsMs ?? 0) > 0, 'YOLOX ran for the dog view');
   assert.ok(Math.abs(a.breeds.reduce((s, b) => s + b.probability, 0) - 1) < 0.5);
 });

@@ -50,13 +50,12 @@ export async function runPredict(paths: string[], o: PredictCliOptions): Promise
 
 /** The dog app's options from predict's command-line options (`imgclass worker` builds its app the same way). */
 export function predictAppOptions(o: Omit<PredictCliOptions, 'json'>): DogAppOptions {
-  // --no-flip turns mirror averaging off; otherwise the backbone's tuning decides (app/tuning.ts)
-  const flipAverage = o.flip === false ? false : undefined;
   return {
     topK: o.topK,
     faceDetector: o.faceDetector,
     modelDir: o.model?.length ? o.model : undefined,
-    flipAverage,
+    // --no-flip turns mirror averaging off; otherwise the backbone's tuning decides (app/tuning.ts)
+    flipAverage: o.flip === false ? false : undefined,
     quality: o.preset,
     ...(o.backbone ? { backbone: o.backbone } : {}),
   };
