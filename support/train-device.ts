@@ -37,6 +37,8 @@ export async function trainInPage(
   page: Page,
   classes: { name: string; files: string[] }[],
   options: Omit<TrainDeviceOptions, 'manifest'> = {},
+  /** Press Stop (abort the signal) once this many epochs have finished. */
+  stopAfterEpochs?: number,
 ): Promise<PageTrainResult> {
   // one file input per class, filled the way a user's file chooser fills it
   await page.evaluate((n) => {
@@ -51,12 +53,12 @@ export async function trainInPage(
   }, classes.length);
   for (const [i, c] of classes.entries()) await page.setInputFiles(`#class-${i}`, c.files);
   // A script, not a function: the test runner's transform would add helpers the page does not have.
-  const args = JSON.stringify({ names: classes.map((c) => c.name), options });
+  const args = JSON.stringify({ names: classes.map((c) => c.name), options, stopAfterEpochs: stopAfterEpochs ?? null });
   return page.evaluate(`(${IN_PAGE})(${args})`) as Promise<PageTrainResult>;
 }
 
 /** What runs in the tab (plain JavaScript). */
-const IN_PAGE = `async ({ names, options }) => {
+const IN_PAGE = `async ({ names, options, stopAfterEpochs }) => {
   function b64(u) {
     let s = '';
     for (let i = 0; i < u.length; i += 0x8000) s += String.fromCharCode(...u.subarray(i, i + 0x8000));
@@ -67,7 +69,12 @@ const IN_PAGE = `async ({ names, options }) => {
   const input = { classes: names.map((name, i) => ({ name, files: Array.from(document.getElementById('class-' + i).files) })) };
   const events = [];
   const t0 = performance.now();
-  const r = await mod.trainOnDevice(input, { ...options, manifest }, (e) => events.push(e));
+  const stop = new AbortController();
+  const onEvent = (e) => {
+    events.push(e);
+    if (stopAfterEpochs !== null && events.filter((x) => x.type === 'epoch').length >= stopAfterEpochs) stop.abort();
+  };
+  const r = await mod.trainOnDevice(input, { ...options, manifest }, onEvent, stop.signal);
   const wallMs = performance.now() - t0;
   const byName = new Map(input.classes.flatMap((c) => c.files.map((f) => [c.name + '/' + f.name, f])));
   const fitted = {};

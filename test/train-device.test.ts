@@ -29,6 +29,8 @@ let base: string;
 let browser: Browser;
 let served: Served[];
 let result: PageTrainResult;
+/** The same photos again in the same tab, Stop pressed after the third epoch. */
+let stopped: PageTrainResult;
 /** The page's network log. */
 const log: { method: string; url: string; body: number }[] = [];
 
@@ -43,6 +45,7 @@ before(async () => {
   // any same-origin page: the server's headers make it cross-origin isolated, as the app's page is
   await page.goto(`${base}/api/health`);
   result = await trainInPage(page, classes);
+  stopped = await trainInPage(page, classes, {}, 3);
   await page.close();
 });
 after(async () => {
@@ -150,6 +153,21 @@ test('the run directory loads in Node as a trained model', async () => {
   } finally {
     model.dispose();
   }
+});
+
+test('Stop keeps the best epoch so far, and training again reuses the features this tab computed', () => {
+  const r = stopped.report;
+  assert.equal(r.interrupted, true);
+  assert.equal(r.history.length, 3, 'the epoch running when Stop was pressed is dropped or finished, never a fourth');
+  assert.equal(r.best.valLoss, Math.min(...r.history.map((h) => h.valLoss)));
+  assert.equal(r.timings.computedFeatures, 0, 'every photo was already in the tab');
+  assert.equal(r.test.n, result.report.test.n);
+  const manifest = JSON.parse(Buffer.from(stopped.run['model/manifest.json']!, 'base64').toString()) as {
+    metrics: { bestEpoch: number };
+    training: { interrupted: boolean };
+  };
+  assert.equal(manifest.metrics.bestEpoch, r.best.epoch);
+  assert.equal(manifest.training.interrupted, true);
 });
 
 test('no request carried a photo: the page only fetched code and models', () => {

@@ -69,6 +69,8 @@ export interface TrainDeviceOptions {
   tfBackend?: TfBackendName;
   /** Worst mistakes kept in the report (default 10, as eval). */
   topLosses?: number;
+  /** Held-out photos the export is checked on (default 50, as `imgclass export`). */
+  verifyCount?: number;
 }
 
 export type TrainDeviceStage = 'loading' | 'features' | 'training' | 'evaluating' | 'exporting';
@@ -410,7 +412,18 @@ export async function trainOnDevice(
     classes,
   });
   const t45 = performance.now();
-  const verification = await checkExport(engine, m, built.bytes, kept.test, probs);
+  // as `imgclass export --verify-count 50`: up to 50 held-out photos, spread over the classes
+  const checked = spread(
+    kept.test.map((p, i) => ({ p, want: probs[i]! })),
+    options.verifyCount ?? 50,
+  );
+  const verification = await checkExport(
+    engine,
+    m,
+    built.bytes,
+    checked.map((c) => c.p),
+    checked.map((c) => c.want),
+  );
   const t5 = performance.now();
 
   const history = state.history;
@@ -497,6 +510,12 @@ export async function trainOnDevice(
     'report.json': json(report),
   };
   return { report, onnx: built.bytes, exportJson, run };
+}
+
+/** n items spread evenly over the list (every class of a list in class order). */
+function spread<T>(list: T[], n: number): T[] {
+  if (list.length <= n) return list;
+  return Array.from({ length: n }, (_, i) => list[Math.floor((i * list.length) / n)]!);
 }
 
 /** A photo's name as the page gave it: its path inside a dropped folder, else its file name. */
@@ -673,6 +692,6 @@ async function checkExport(engine: Engine, m: TrainDeviceManifest, bytes: Uint8A
     maxAbsDiff: maxAbs,
     meanAbsDiff: count ? sumAbs / count : 0,
     top1Agreement: photos.length ? agree / photos.length : 0,
-    photos: `the ${photos.length} held-out test photos`,
+    photos: `${photos.length} held-out test photos`,
   };
 }
