@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { unzipSync } from 'fflate';
+import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { Browser, Page } from 'playwright-core';
@@ -71,6 +72,32 @@ async function fill(page: Page, folder: string, files: string[]): Promise<void> 
   await page.waitForFunction(() => document.body.dataset.uploading === 'no', undefined, { timeout: 120_000 });
 }
 
+/** The downloaded ONNX file and `imgclass classify --model RUN` on the same photos: same top-1 (asserted); returns the largest |Δp|. */
+async function onnxMatchesClassify(onnxFile: string, info: ExportInfo, runDir: string, held: string[]): Promise<number> {
+  const cliLines = await new Promise<string>((resolve, reject) =>
+    execFile(process.execPath, ['--import', 'tsx', cli, 'classify', '--json', '--model', runDir, ...held], { maxBuffer: 1 << 24 }, (err, stdout, stderr) =>
+      err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout),
+    ),
+  );
+  const answers = cliLines
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { file: string; top: { name: string; probability: number }[] });
+  assert.equal(answers.length, held.length);
+  const session = await createSession(new Uint8Array(await readFile(onnxFile)));
+  let worst = 0;
+  for (const a of answers) {
+    const fitted = await resizeFor(await loadImage(a.file), info.preprocessing);
+    const out = await session.run({ [EXPORT_INPUT]: new ort.Tensor('float32', Float32Array.from(fitted.data), [1, fitted.height, fitted.width, 3]) });
+    const p = out[EXPORT_OUTPUT]!.data as Float32Array;
+    const top1 = info.classes[p.indexOf(Math.max(...p))]!.name;
+    assert.equal(top1, a.top[0]!.name, `${a.file}: same top-1`);
+    for (const t of a.top) worst = Math.max(worst, Math.abs(p[info.classes.findIndex((c) => c.name === t.name)]! - t.probability));
+  }
+  void session.release();
+  return worst;
+}
+
 const countOf = (page: Page, folder: string) => page.locator(`.class-card[data-folder="${folder}"] .class-count`).textContent();
 
 test('fill four classes through the page, train, read the held-out report, download the ONNX: its answers match imgclass classify', async () => {
@@ -125,32 +152,13 @@ test('fill four classes through the page, train, read the held-out report, downl
   assert.ok(info.verification.maxAbsDiff < 1e-4);
 
   // the downloaded file on the held-out photos against `imgclass classify --model RUN`
-  const held = ds.splits.test.map((f) => f.file);
-  const cliLines = await new Promise<string>((resolve, reject) =>
-    execFile(process.execPath, ['--import', 'tsx', cli, 'classify', '--json', '--model', runDir, ...held], { maxBuffer: 1 << 24 }, (err, stdout, stderr) =>
-      err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout),
-    ),
+  const worst = await onnxMatchesClassify(
+    onnxFile,
+    info,
+    runDir,
+    ds.splits.test.map((f) => f.file),
   );
-  const answers = cliLines
-    .trim()
-    .split('\n')
-    .map((l) => JSON.parse(l) as { file: string; top: { name: string; probability: number }[] });
-  assert.equal(answers.length, held.length);
-  const session = await createSession(new Uint8Array(await readFile(onnxFile)));
-  let worst = 0;
-  for (const a of answers) {
-    const fitted = await resizeFor(await loadImage(a.file), info.preprocessing);
-    const out = await session.run({ [EXPORT_INPUT]: new ort.Tensor('float32', Float32Array.from(fitted.data), [1, fitted.height, fitted.width, 3]) });
-    const p = out[EXPORT_OUTPUT]!.data as Float32Array;
-    const top1 = info.classes[p.indexOf(Math.max(...p))]!.name;
-    assert.equal(top1, a.top[0]!.name, `${a.file}: same top-1`);
-    for (const t of a.top) {
-      const d = Math.abs(p[info.classes.findIndex((c) => c.name === t.name)]! - t.probability);
-      worst = Math.max(worst, d);
-    }
-  }
-  assert.ok(worst <= 1e-4, `|Δp| ${worst} ≤ 1e-4 on ${answers.length} held-out photos`);
-  void session.release();
+  assert.ok(worst <= 1e-4, `|Δp| ${worst} ≤ 1e-4 on ${ds.splits.test.length} held-out photos`);
 
   // the run directory as a zip
   const zip = await page.evaluate(async (u) => (await fetch(u)).headers.get('content-type'), `/api/train/runs/${id}/run.zip`);
@@ -200,5 +208,77 @@ test('bad input through the page: a text file, a truncated JPEG, an empty class,
   assert.equal(overflow, false, 'no horizontal scrolling at 390 px');
   await page.screenshot({ path: path.join(outDir, 'train-page-errors.png'), fullPage: true });
   await rm(dir, { recursive: true, force: true });
+  await page.close();
+});
+
+test('device mode: the same through the page with nothing uploaded; the ONNX and the zipped run agree with imgclass classify', async () => {
+  const page = await browser.newPage({ viewport: { width: 1100, height: 900 }, acceptDownloads: true });
+  const requests: { method: string; url: string; body: number }[] = [];
+  page.on('request', (r) => requests.push({ method: r.method(), url: r.url(), body: r.postDataBuffer()?.length ?? 0 }));
+  await page.goto(`${base}/train.html?where=device`);
+  await page.waitForSelector('body[data-ready="yes"]');
+  await page.waitForSelector('#editor:not([hidden])');
+  // 30 photos a class keeps the browser's feature pass short on a shared machine
+  const picked = Object.fromEntries(
+    CLASSES.map((c) => [
+      c,
+      classFiles(c)
+        .filter((_, i) => i % 2 === 0)
+        .slice(0, 30),
+    ]),
+  );
+  for (const c of CLASSES) await addClass(page, c);
+  for (const c of CLASSES) await fill(page, c, picked[c]!);
+  await page.click('#train');
+  await page.waitForSelector('#report:not([hidden])', { timeout: 600_000 });
+  const heldout = (await page.textContent('#heldout'))!;
+  const n = Number(/^Held out: (\d+) photos/.exec(heldout)![1]);
+  const acc = Number(/Accuracy ([\d.]+)%/.exec((await page.textContent('#accuracy'))!)![1]);
+  assert.ok(acc > 60, `a real model: ${acc}%`);
+  assert.match((await page.textContent('#epochs'))!, /^Epoch +1\/20 +loss/m);
+  await page.screenshot({ path: path.join(outDir, 'train-page-device.png'), fullPage: true });
+
+  const save = async (selector: string, name: string) => {
+    const d = page.waitForEvent('download', { timeout: 120_000 });
+    await page.click(selector);
+    const file = path.join(outDir, name);
+    await (await d).saveAs(file);
+    return file;
+  };
+  const onnxFile = await save('#export', 'device.onnx');
+  const jsonFile = await save('#export-json', 'device.json');
+  const zipFile = await save('#zip', 'device.zip');
+  const info = JSON.parse(await readFile(jsonFile, 'utf8')) as ExportInfo & { verification: { maxAbsDiff: number } };
+  assert.ok(info.verification.maxAbsDiff < 1e-4);
+  // the zipped run directory, unpacked where `serve --runs` would keep it
+  const runs = await mkdtemp(path.join(os.tmpdir(), 'imgclass-device-runs-'));
+  for (const [name, bytes] of Object.entries(unzipSync(new Uint8Array(await readFile(zipFile))))) {
+    await mkdir(path.dirname(path.join(runs, name)), { recursive: true });
+    await writeFile(path.join(runs, name), bytes);
+  }
+  const runDir = path.join(runs, readdirSync(runs)[0]!);
+  // the held-out photos: the CLI's seeded split of the same photos (linked, not copied)
+  const data = path.join(runs, 'photos');
+  for (const c of CLASSES) {
+    await mkdir(path.join(data, c), { recursive: true });
+    for (const f of picked[c]!) await symlink(f, path.join(data, c, path.basename(f)));
+  }
+  const ds = await loadDataset(data, { seed: 42 });
+  assert.equal(ds.splits.test.length, n, 'the page held out the CLI’s split');
+  const worst = await onnxMatchesClassify(
+    onnxFile,
+    info,
+    runDir,
+    ds.splits.test.map((f) => f.file),
+  );
+  assert.ok(worst <= 1e-4, `|Δp| ${worst} ≤ 1e-4 on ${n} held-out photos`);
+
+  // no photo left the page: nothing but GETs, no request with a body
+  assert.deepEqual(
+    requests.filter((r) => r.method !== 'GET' || r.body > 0),
+    [],
+  );
+  for (const r of requests) assert.ok(r.url.startsWith(base) || r.url.startsWith('blob:') || r.url.startsWith('data:'), r.url);
+  await rm(runs, { recursive: true, force: true });
   await page.close();
 });
