@@ -11,6 +11,7 @@ import { runClassify } from './classify.js';
 import { runServe } from './serve.js';
 import { runFeatures } from './features.js';
 import { runExport } from './export.js';
+import { registerImportedModels, runImport } from './import.js';
 import { FEATURE_CACHE_HELP, runEvalCli, runExploreCli, runKFoldCli, runSweepCli, runTrainCli, trainingOptions } from './toolkit.js';
 import { rejectInapplicableOptions } from './option-rules.js';
 import { installInterruptHandler } from '../util/interrupt.js';
@@ -218,8 +219,26 @@ program
     process.exitCode = await runExploreCli(dir, o);
   });
 
+program
+  .command('import')
+  .description('Register a TFLite image classifier (your own, Teachable Machine, Model Maker) as a named backbone every command can use.')
+  .argument('<model.tflite>', 'the .tflite file (float or quantised)')
+  .option('--name <name>', 'registry name (default: the file name)')
+  .option('--labels <file>', 'class names, one a line (checked against the outputs, kept with the model)')
+  .option('--class-offset <n>', 'outputs before the first class (1 for TFLite ImageNet files: background)', (v) => Number(v))
+  .option('--probabilities <tensor>', 'tensor with the class scores (default: the output)')
+  .option('--features <tensor>', "tensor with the pooled features (default: the classifier's input)")
+  .option('--mean <x>', 'a float input: (x − mean) / std per pixel (default 127.5)', (v) => Number(v))
+  .option('--std <x>', 'a float input: see --mean (default 127.5)', (v) => Number(v))
+  .option('--crop <fraction>', 'central crop before the resize (e.g. 0.875)', (v) => Number(v))
+  .option('--json', 'print the registry entry as JSON')
+  .action(async (file: string, o) => {
+    process.exitCode = await runImport(file, o);
+  });
+
 registerBatchCommands(program);
 
+await registerImportedModels();
 program.parseAsync().catch((e: unknown) => {
   process.stderr.write(`imgclass: ${describeError(e)}\n`);
   if (!isImgclassError(e) && process.env.IMGCLASS_DEBUG) process.stderr.write(`${(e as Error).stack}\n`);
