@@ -75,7 +75,13 @@ for (const model of shippedTfliteClassifiers()) {
   }
   const r = agreement(litert.xnnpack!, litert.builtin!);
   rows.push([model.name, 'LiteRT xnnpack vs LiteRT builtin', r.top1, r.max, r.mean]);
-  process.stderr.write(`${model.name} done\n`);
+  // each file's rows as soon as they are known (a 200-photo run takes minutes per file on a loaded machine)
+  process.stderr.write(
+    `${rows
+      .slice(-4)
+      .map((row) => row.join(' | '))
+      .join('\n')}\n`,
+  );
 }
 console.log(`${photos.length} unseen Imagewoof photos (every ${Math.floor(all.length / n)}th), Inception fit (support/inception-fit.ts)\n`);
 console.log(table(['file', 'compared', 'top-1 agreement', 'max |Δp|', 'mean |Δp|'], rows));
