@@ -11,7 +11,7 @@ export async function runImport(file: string, o: ImportOptions & { json?: boolea
       `imported ${entry.name}: ${entry.description}\n` +
         `  probabilities ${b.probabilitiesOutput}${b.probabilitiesAreSoftmax ? ' (softmax)' : ' (logits)'}, features ${b.featuresOutput}\n` +
         `  input ${b.preprocessing.width}×${b.preprocessing.height}, (x − ${b.preprocessing.mean[0]}) / ${b.preprocessing.std[0]}\n` +
-        `  use it by name: imgclass features DATA --backbone ${entry.name}; imgclass train DATA --backbone ${entry.name}; imgclass eval imagenet:${entry.name} DATA\n`,
+        `  use it by name: imgclass features DATA --backbone ${entry.name}; imgclass train DATA --backbone ${entry.name}\n`,
     );
   return 0;
 }
