@@ -179,10 +179,10 @@ function calibrated(build: (mode: Mode, ranges?: Map<string, [number, number]>) 
 }
 
 /** Every op output of the converted graph (NHWC, real values) beside the reference's. */
-async function compare(spec: ModelSpec, input: Tensor, precision: Precision) {
+async function compare(spec: ModelSpec, input: Tensor, precision: Precision, signedWeights = false) {
   const produced = spec.ops.map((o) => o.outputs[0]!);
   const outputs = Object.fromEntries(produced.map((i, k) => [spec.tensors[i]!.name, `out_${k}`]));
-  const { bytes, ops } = convertTflite(writeTflite(spec), { outputs, precision, batch: 1 });
+  const { bytes, ops } = convertTflite(writeTflite(spec), { outputs, precision, batch: 1, signedWeights });
   const session = await ort.InferenceSession.create(bytes);
   const res = await session.run({ input: new ort.Tensor('float32', Float32Array.from(input.data), input.shape) });
   const ref = runReference({ ...spec, outputs: produced }, input);
@@ -242,11 +242,15 @@ for (const build of [chain, flatten]) {
     for (const r of rows) assert.ok(r.max < 1e-4, `${r.op} ${r.name}: max |Δ| ${r.max}`);
   });
 
-  for (const mode of ['uint8', 'int8'] as const)
-    test(`${build.name}: ${mode} model in 8 bits, every op within a step or two of the quantised reference`, async () => {
+  for (const [mode, signed] of [
+    ['uint8', false],
+    ['uint8', true],
+    ['int8', false],
+  ] as const)
+    test(`${build.name}: ${mode} model in 8 bits${signed ? ' (weights handed over as int8)' : ''}, every op within a step or two of the quantised reference`, async () => {
       const input = inputFor(shape, 5);
       const spec = calibrated(build, mode, input);
-      const { rows, ops } = await compare(spec, input, '8bit');
+      const { rows, ops } = await compare(spec, input, '8bit', signed);
       // The 8-bit kernels ran where they exist (not a float graph in disguise).
       for (const op of ['CONV_2D', 'QUANTIZE'] as const) assert.ok(ops[op]!.int8 > 0, `${op} on 8-bit kernels: ${JSON.stringify(ops[op])}`);
       if (build === chain) for (const op of ['DEPTHWISE_CONV_2D', 'ADD', 'MEAN', 'MAX_POOL_2D', 'PAD'] as const) assert.equal(ops[op]!.int8, 1, op);

@@ -3,9 +3,15 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { loadImage } from '../src/data/image.js';
+import { centralCrop, modelCrop } from '../src/data/pixels.js';
+import { resizeFor } from '../src/data/preprocess.js';
 import { loadBackbone } from '../src/models/backbone.js';
 import { IMAGENET_DOG_RANGE } from '../src/models/imagenet-dogs.js';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
 import { registryEntry } from '../src/models/registry.js';
+import { ModelStore } from '../src/models/store.js';
+import { importTflite, loadImportedModels } from '../src/models/tflite/import.js';
 import { sharedDataDir, sharedDir } from './shared.js';
 
 /** The 500 Imagewoof photos ImageNet's networks never saw (ILSVRC2012_val_*), with their ImageNet class. */
@@ -80,4 +86,55 @@ test('the TFLite backbones are registry entries resolved from the model director
   assert.deepEqual(e.backbone!.preprocessing.mean, [128, 128, 128]);
   assert.equal(e.backbone!.preprocessing.resize, 'center-crop');
   assert.equal(registryEntry('mobilenet_v2_1.0_224_quant').backbone!.classOffset, 1);
+});
+
+test('imgclass import: a TFLite file becomes a named backbone (tensors found in the graph), kept across runs', async () => {
+  sharedDir();
+  const cacheDir = await mkdtemp(path.join(os.tmpdir(), 'imgclass-import-'));
+  try {
+    const store = new ModelStore({ cacheDir, modelDir: path.join(cacheDir, 'none') });
+    const file = path.join(sharedDir(), 'models', 'mobilenet_v2_1.0_224_quant', 'mobilenet_v2_1.0_224_quant.tflite');
+    const labels = path.join(sharedDir(), 'models', 'imagenet', 'labels_1001.txt');
+    const entry = await importTflite(file, store, { name: 'my_v2', labels, classOffset: 1 });
+    const shipped = registryEntry('mobilenet_v2_1.0_224_quant').backbone!;
+    // the same tensors and preprocessing as the hand-written registry entry, found by reading the graph
+    assert.equal(entry.backbone!.probabilitiesOutput, shipped.probabilitiesOutput);
+    assert.equal(entry.backbone!.featuresOutput, shipped.featuresOutput);
+    assert.equal(entry.backbone!.featureDim, 1280);
+    assert.deepEqual(entry.backbone!.preprocessing.mean, shipped.preprocessing.mean);
+    assert.equal(registryEntry('my_v2'), entry);
+    const again = await loadImportedModels(store);
+    assert.deepEqual(
+      again.map((e) => e.name),
+      ['my_v2'],
+    );
+    const photo = await loadImage(unseenImagewoof()[0]!.file);
+    const [mine, theirs] = [await loadBackbone('my_v2', { store }), await loadBackbone('mobilenet_v2_1.0_224_quant')];
+    try {
+      const [a] = await mine.run([photo]);
+      const [b] = await theirs.run([photo]);
+      assert.equal(argmax(a!.probabilities), argmax(b!.probabilities));
+      a!.probabilities.forEach((p, i) => assert.ok(Math.abs(p - b!.probabilities[i]!) < 1e-6));
+    } finally {
+      mine.dispose();
+      theirs.dispose();
+    }
+    await assert.rejects(importTflite(labels, store), /not a readable TFLite model/);
+    await assert.rejects(importTflite(file, store, { labels: file }), /labels; the model has 1001 outputs/);
+  } finally {
+    await rm(cacheDir, { recursive: true, force: true });
+  }
+});
+
+test('Preprocessing.crop: the central fraction of each side, before the resize (one helper for both hosts)', async () => {
+  assert.deepEqual(centralCrop({ width: 320, height: 224 }, 0.875), { x: 20, y: 14, width: 280, height: 196 });
+  const img = { data: Uint8Array.from({ length: 8 * 4 * 3 }, (_, i) => i % 256), width: 8, height: 4 };
+  const cropped = modelCrop(img, { crop: 0.5 });
+  assert.deepEqual([cropped.width, cropped.height], [4, 2]);
+  assert.deepEqual(Array.from(cropped.data.subarray(0, 3)), Array.from(img.data.subarray((1 * 8 + 2) * 3, (1 * 8 + 2) * 3 + 3)));
+  assert.equal(modelCrop(img, {}), img);
+  const p = { ...registryEntry('mobilenet_edgetpu_224_1.0').backbone!.preprocessing, crop: 0.5 };
+  const fitted = await resizeFor({ data: new Uint8Array(320 * 224 * 3).fill(9), width: 320, height: 224 }, p);
+  assert.deepEqual([fitted.width, fitted.height], [224, 224]);
+  assert.throws(() => centralCrop(img, 0), /fraction/);
 });

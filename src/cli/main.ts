@@ -240,8 +240,32 @@ program
     process.exitCode = await runExploreCli(dir, o);
   });
 
+program
+  .command('import')
+  .description('Register a TFLite image classifier (your own, Teachable Machine, Model Maker) as a named backbone every command can use.')
+  .argument('<model.tflite>', 'the .tflite file (float or quantised)')
+  .option('--name <name>', 'registry name (default: the file name)')
+  .option('--labels <file>', 'class names, one a line (checked against the outputs, kept with the model)')
+  .option('--class-offset <n>', 'outputs before the first class (1 for TFLite ImageNet files: background)', (v) => Number(v))
+  .option('--probabilities <tensor>', 'tensor with the class scores (default: the output)')
+  .option('--features <tensor>', "tensor with the pooled features (default: the classifier's input)")
+  .option('--mean <x>', 'a float input: (x − mean) / std per pixel (default 127.5)', (v) => Number(v))
+  .option('--std <x>', 'a float input: see --mean (default 127.5)', (v) => Number(v))
+  .option('--crop <fraction>', 'central crop before the resize (e.g. 0.875)', (v) => Number(v))
+  .option('--json', 'print the registry entry as JSON')
+  .action(async (file: string, o) => {
+    const { runImport } = await import('./import.js');
+    process.exitCode = await runImport(file, o);
+  });
+
 registerBatchCommands(program);
 
+// Models imported with `imgclass import` join the registry before any command runs (not for --help,
+// which loads no model code).
+program.hook('preAction', async () => {
+  const { registerImportedModels } = await import('./import.js');
+  await registerImportedModels();
+});
 program.parseAsync().catch((e: unknown) => {
   process.stderr.write(`imgclass: ${describeError(e)}\n`);
   if (!isImgclassError(e) && process.env.IMGCLASS_DEBUG) process.stderr.write(`${(e as Error).stack}\n`);

@@ -8,6 +8,7 @@ import { BACKBONE_TENSORS } from './backbone-types.js';
 import { kerasToOnnx } from './onnx/from-keras.js';
 import { withPixelInput } from './onnx/preprocessing.js';
 import { tfliteBackboneFor } from './tflite/backbone.js';
+import { cpuHasVnni } from '../runtime/cpu.js';
 import type { BackboneSpec, RegistryEntry } from './registry.js';
 import { sha256File, type ModelStore } from './store.js';
 import { decodeWeights, readLayersModelFiles } from './tfjs-io.js';
@@ -47,8 +48,10 @@ export async function backboneGraph(
   const p = spec.preprocessing;
   const freeSize = p.resize === 'keep-aspect';
   const pixels = (o.input ?? 'pixels') === 'pixels';
+  // 8-bit TFLite graphs take int8 weights where the CPU has VNNI (tflite/ops.ts, quantWeights).
+  const signedWeights = entry.format === 'tflite' && cpuHasVnni();
   const hash = createHash('sha256').update(
-    JSON.stringify({ v: CONVERTER_VERSION, freeSize, probs: spec.probabilitiesOutput, feats: spec.featuresOutput, pre: pixels ? p : null }),
+    JSON.stringify({ v: CONVERTER_VERSION, freeSize, probs: spec.probabilitiesOutput, feats: spec.featuresOutput, pre: pixels ? p : null, signedWeights }),
   );
   for (const s of sources) hash.update(await sha256File(s));
   const kind = `${freeSize ? '-free' : ''}${pixels ? '' : '-bare'}`;
@@ -68,7 +71,7 @@ export async function backboneGraph(
       /* rebuild below */
     }
   }
-  const tflite = entry.format === 'tflite' ? tfliteBackboneFor(await readFile(main), spec, pixels ? 'pixels' : 'normalised') : undefined;
+  const tflite = entry.format === 'tflite' ? tfliteBackboneFor(await readFile(main), spec, pixels ? 'pixels' : 'normalised', { signedWeights }) : undefined;
   const bare =
     tflite?.bytes ?? (entry.format === 'tfjs-layers' ? await convertLayers(path.dirname(main), spec) : exposeOnnx(await readFile(main), spec, entry.name));
   const batch = describe(target, readModel(bare)).fixedBatch ?? 'batch';

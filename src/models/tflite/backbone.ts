@@ -28,6 +28,8 @@ export interface TfliteBackboneOptions {
   input: 'pixels' | 'normalised';
   names: { pixels: string; input: string; probabilities: string; features: string };
   precision?: Precision;
+  /** uint8 weights as int8 for onnxruntime's VNNI kernels (convert.ts). */
+  signedWeights?: boolean;
   batch?: number | string;
 }
 
@@ -68,6 +70,7 @@ export function tfliteBackboneGraph(bytes: Uint8Array, o: TfliteBackboneOptions)
     input: takesPixels ? o.names.pixels : o.names.input,
     inputType: takesPixels ? 'uint8' : 'float',
     precision: o.precision,
+    signedWeights: o.signedWeights,
     batch: o.batch,
     outputs: { [o.probabilities]: probs, [o.features]: feats },
   });
@@ -113,7 +116,12 @@ export function tfliteBackboneGraph(bytes: Uint8Array, o: TfliteBackboneOptions)
 }
 
 /** A registry TFLite backbone as the engine's graph (backbone-graph.ts) or an export's embedded backbone (export.ts). */
-export function tfliteBackboneFor(bytes: Uint8Array, spec: BackboneSpec, input: 'pixels' | 'normalised', precision?: Precision): TfliteBackboneGraph {
+export function tfliteBackboneFor(
+  bytes: Uint8Array,
+  spec: BackboneSpec,
+  input: 'pixels' | 'normalised',
+  o: { precision?: Precision; signedWeights?: boolean } = {},
+): TfliteBackboneGraph {
   return tfliteBackboneGraph(bytes, {
     probabilities: spec.probabilitiesOutput,
     softmaxed: spec.probabilitiesAreSoftmax,
@@ -123,6 +131,6 @@ export function tfliteBackboneFor(bytes: Uint8Array, spec: BackboneSpec, input: 
     preprocessing: spec.preprocessing,
     input,
     names: BACKBONE_TENSORS,
-    ...(precision ? { precision } : {}),
+    ...o,
   });
 }
