@@ -26,6 +26,7 @@ export interface BreedViewsTuning {
   confident: number;
 }
 
+/** The values the dog pipeline's steps read for one backbone: dog rule, person rule, dog-box rescue, breed views. */
 export interface BackboneTuning {
   /** What chose these values: the command, the machine, the date (docs/pipeline.md has its tables). */
   source: string;
@@ -107,6 +108,7 @@ const MOBILENET_EDGETPU: BackboneTuning = {
   },
 };
 
+/** Each tuned backbone's values, chosen by `npm run bench:breeds` on the tuning half of the unseen Imagewoof photos (docs/pipeline.md). */
 export const BACKBONE_TUNING: Readonly<Record<string, BackboneTuning>> = {
   'mobilenet_v1_0.75_224': MOBILENET_V1,
   'mobilenet_edgetpu_224_1.0': MOBILENET_EDGETPU,

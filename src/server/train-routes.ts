@@ -33,6 +33,9 @@ const require = createRequire(import.meta.url);
  * one at a time by the CLI's own pipeline with its defaults (train-jobs.ts). Every id and name in
  * a URL is checked by the store; nothing is read or written outside `runsDir`.
  */
+/** Photo uploads a client may make in a minute (a class holds at most 1000 photos). */
+export const PHOTO_UPLOAD_RATE_LIMIT = { max: 6000, timeWindow: 60_000 };
+
 export async function registerTrainRoutes(root: FastifyInstance, o: TrainRoutesOptions): Promise<void> {
   await root.register(async (server) => {
     server.setErrorHandler(trainErrors(o.limits.maxBytes));
@@ -132,7 +135,9 @@ async function trainRoutes(server: FastifyInstance, o: TrainRoutesOptions): Prom
   });
 
   // One photo per request, its bytes as the body; its name in ?name= (only used, sanitised, for the stored file).
-  server.post('/api/train/runs/:id/classes/:folder/photos', async (req) => {
+  // A folder dropped on the page is hundreds of these in a minute: they get their own, larger rate
+  // limit (the photos per class are bounded anyway), not the API's per-minute one.
+  server.post('/api/train/runs/:id/classes/:folder/photos', { config: { rateLimit: PHOTO_UPLOAD_RATE_LIMIT } }, async (req) => {
     const { id, folder } = req.params as { id: string; folder: string };
     const name = String((req.query as { name?: unknown }).name ?? 'photo');
     const bytes = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
