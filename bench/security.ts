@@ -5,12 +5,10 @@
  * fetch(), a plain readFile). Then what must still work (allowed files and hosts, a client with the
  * token), and the guard's cost per URL fetched, as a median ratio to a plain fetch in the same run.
  */
-import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { createDogApp } from '../src/app/dog-app.js';
 import { connectCommandRedis } from '../src/batch/connection.js';
 import { fetchImageBytes } from '../src/batch/fetch.js';
@@ -18,6 +16,7 @@ import { readConfinedFile, resolveRoots } from '../src/batch/roots.js';
 import type { Resolver } from '../src/batch/url-guard.js';
 import { buildServer } from '../src/server/server.js';
 import { makeEscapeFixture, redirectTargets, ssrfSpellings } from '../support/attacks.js';
+import { makeCertificates } from '../support/certificates.js';
 import { startRedis } from '../support/redis.js';
 import { sampleClassFolders, sharedDataDir } from '../support/shared.js';
 import { median, table } from './stats.js';
@@ -181,30 +180,8 @@ await server.close();
 app.dispose();
 
 // Redis: a password, and TLS with the deployer's CA.
-const openssl = (...args: string[]) => promisify(execFile)('openssl', args, { cwd: tmp });
-const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
-await openssl('req', '-x509', ...ec, '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '1', '-subj', '/CN=bench CA');
-await openssl('req', ...ec, '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=localhost');
-await writeFile(path.join(tmp, 'san.ext'), 'subjectAltName=IP:127.0.0.1\n');
-await openssl(
-  'x509',
-  '-req',
-  '-in',
-  'server.csr',
-  '-CA',
-  'ca.pem',
-  '-CAkey',
-  'ca.key',
-  '-CAcreateserial',
-  '-out',
-  'server.pem',
-  '-days',
-  '1',
-  '-extfile',
-  'san.ext',
-);
-const ca = path.join(tmp, 'ca.pem');
-const redis = await startRedis({ password: 'pw', tls: { ca, cert: path.join(tmp, 'server.pem'), key: path.join(tmp, 'server.key') } });
+const { ca, cert, key } = await makeCertificates(tmp);
+const redis = await startRedis({ password: 'pw', tls: { ca, cert, key } });
 {
   const wrong = [
     [`rediss://127.0.0.1:${redis.port}`, ca],

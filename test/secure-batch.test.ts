@@ -4,8 +4,8 @@ import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { startBatchWorker } from '../src/batch/worker.js';
+import { makeCertificates } from '../support/certificates.js';
 import { startRedis } from './redis.js';
 import { sampleClassFolders, sharedDataDir } from './shared.js';
 
@@ -33,33 +33,6 @@ function runCli(args: string[], env: Record<string, string> = {}): Promise<{ cod
     });
     children.add(c);
   });
-}
-
-/** A throwaway CA and a server certificate for 127.0.0.1 signed by it. */
-async function makeCertificates(dir: string): Promise<{ ca: string; cert: string; key: string }> {
-  const openssl = (...args: string[]) => promisify(execFile)('openssl', args, { cwd: dir });
-  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
-  await openssl('req', '-x509', ...ec, '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '1', '-subj', '/CN=imgclass test CA');
-  await openssl('req', ...ec, '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=localhost');
-  await writeFile(path.join(dir, 'san.ext'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\n');
-  await openssl(
-    'x509',
-    '-req',
-    '-in',
-    'server.csr',
-    '-CA',
-    'ca.pem',
-    '-CAkey',
-    'ca.key',
-    '-CAcreateserial',
-    '-out',
-    'server.pem',
-    '-days',
-    '1',
-    '-extfile',
-    'san.ext',
-  );
-  return { ca: path.join(dir, 'ca.pem'), cert: path.join(dir, 'server.pem'), key: path.join(dir, 'server.key') };
 }
 
 test('a TLS-only Redis with a password: worker and batch commands need both, and a batch of real photos goes through', async () => {

@@ -1,6 +1,7 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { mkdir, open, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, rm, stat } from 'node:fs/promises';
+import { commitFile, tempSibling } from '../util/atomic.js';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
@@ -90,7 +91,7 @@ export async function openWithSessionCache<S>(
     }
   }
   const model = typeof source === 'function' ? await source() : source;
-  const tmp = `${target}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
+  const tmp = tempSibling(target);
   let session: S;
   try {
     await mkdir(cache.dir, { recursive: true });
@@ -101,13 +102,7 @@ export async function openWithSessionCache<S>(
     return openSession({ model, graphOptimizationLevel: 'all' });
   }
   try {
-    const fh = await open(tmp, 'r+');
-    try {
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await rename(tmp, target);
+    await commitFile(tmp, target);
   } catch {
     await rm(tmp, { force: true });
   }

@@ -8,20 +8,30 @@ import { randomBytes } from 'node:crypto';
  */
 export async function writeFileAtomic(target: string, data: string | Uint8Array): Promise<void> {
   await mkdir(path.dirname(target), { recursive: true });
-  const tmp = `${target}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
+  const tmp = tempSibling(target);
   try {
     await writeFile(tmp, data);
-    const fh = await open(tmp, 'r+');
-    try {
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await rename(tmp, target);
+    await commitFile(tmp, target);
   } catch (e) {
     await rm(tmp, { force: true });
     throw e;
   }
+}
+
+/** A unique temporary name beside `target`, for a file written elsewhere and then committed. */
+export function tempSibling(target: string): string {
+  return `${target}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
+}
+
+/** fsync a finished temporary file and rename it over `target` (the second half of writeFileAtomic, for files another writer produced, e.g. onnxruntime). */
+export async function commitFile(tmp: string, target: string): Promise<void> {
+  const fh = await open(tmp, 'r+');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  await rename(tmp, target);
 }
 
 /**
