@@ -7,7 +7,7 @@
  */
 import { spawn } from 'node:child_process';
 import { closeSync, openSync, readFileSync } from 'node:fs';
-import { mkdir, rm, symlink, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -200,7 +200,7 @@ const CLI = path.join(repoRoot, 'src', 'cli', 'main.ts');
 const MARK = '\u001e';
 
 /**
- * The working directory for a page's examples, made afresh: links to the photos the examples name
+ * The working directory for a page's examples, made afresh: the photos the examples name
  * (`beagle.jpg`, `face.jpg`, `bus.jpg`, `vehicles/`, `imagewoof/`) and to the repository's `models/`.
  */
 export async function prepareWorkdir(name: string): Promise<string> {
@@ -216,7 +216,9 @@ export async function prepareWorkdir(name: string): Promise<string> {
     ['imagewoof', path.join(data, 'imagewoof')],
     ['models', path.join(repoRoot, 'models')],
   ];
-  for (const [link, target] of links) await symlink(target, path.join(dir, link));
+  // The single photos are copies: a batch worker reads only files under its root (the working
+  // directory), and a link out of it is refused, as a deployer would want.
+  for (const [link, target] of links) await (link.endsWith('.jpg') ? copyFile : symlink)(target, path.join(dir, link));
   return dir;
 }
 

@@ -1,4 +1,5 @@
 import { after, before, test } from 'node:test';
+import { DOG_APP_BACKBONE } from '../src/app/tuning.js';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -119,7 +120,7 @@ test('health, models and the page are served locally', async () => {
   const health = await (await fetch(`${base}/api/health`)).json();
   assert.equal(health.status, 'ok');
   const models = await (await fetch(`${base}/api/models`)).json();
-  assert.equal(models.backbone, 'mobilenet_v1_0.75_224');
+  assert.equal(models.backbone, DOG_APP_BACKBONE);
   assert.equal(models.faceDetector, 'yunet');
   const page = await (await fetch(`${base}/`)).text();
   assert.match(page, /<title>imgclass/);

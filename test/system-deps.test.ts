@@ -54,7 +54,8 @@ test('the pretest step: a missing package on a machine where it cannot install f
   // Chromium "missing" (a path that does not exist) and a PATH holding only node: no apt-get, no sudo.
   const bin = await mkdtemp(path.join(os.tmpdir(), 'imgclass-bin-'));
   await symlink(process.execPath, path.join(bin, 'node'));
-  const env = { ...process.env, CHROMIUM_PATH: '/nonexistent/chromium', PATH: bin };
+  const { IMGCLASS_SKIP_SYSTEM_DEPS: _skip, ...inherited } = process.env;
+  const env = { ...inherited, CHROMIUM_PATH: '/nonexistent/chromium', PATH: bin };
   const failed = await runScript(env);
   assert.equal(failed.code, 1);
   assert.match(failed.stderr, /the tests need chromium \(the browser tests\).*cannot be installed here: apt-get is not available/);
