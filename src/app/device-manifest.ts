@@ -91,8 +91,11 @@ export interface TrainDeviceManifest {
     spec: BackboneSpec;
     /** The engine's backbone graph (pixels in; probabilities and features out), as device mode runs it. */
     graph: DeviceAsset;
-    /** The backbone's source network for the export: a TF.js layers model (model.json with one weights file) or the registry's ONNX file. */
-    source: { kind: 'layers'; model: DeviceAsset; weights: DeviceAsset } | { kind: 'onnx'; file: DeviceAsset };
+    /**
+     * The backbone's source network for the export: a TF.js layers model (model.json with one weights
+     * file), the registry's ONNX file, or a TFLite backbone as converted for an export (8 bits kept).
+     */
+    source: { kind: 'layers'; model: DeviceAsset; weights: DeviceAsset } | { kind: 'onnx' | 'converted'; file: DeviceAsset };
   };
   limits: DecodeLimits;
 }

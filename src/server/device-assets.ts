@@ -13,6 +13,7 @@ import { backboneGraph } from '../models/backbone-graph.js';
 import { ImagenetSubsetClassifier, TrainedClassifier, EnsembleClassifier, type TrainedModel } from '../models/classifier.js';
 import { buildHeadOnnx } from '../models/export.js';
 import { registryEntry } from '../models/registry.js';
+import { tfliteBackboneFor } from '../models/tflite/backbone.js';
 import { getDefaultStore, type ModelStore } from '../models/store.js';
 import { layersModelJson, readLayersModelFiles } from '../models/tfjs-io.js';
 import { deviceAssetUrls, type DeviceAsset, type DeviceManifest, type OfflineConfig, type TrainDeviceManifest } from '../app/device-manifest.js';
@@ -122,6 +123,9 @@ export async function buildTrainDeviceAssets(backboneName: string, o: { store?: 
       ),
       weights: add(`${entry.name}.weights.bin`, new Uint8Array(l.weightData), 'application/octet-stream'),
     };
+  } else if (entry.format === 'tflite') {
+    const converted = tfliteBackboneFor(await readFile(main), spec, 'normalised').bytes;
+    source = { kind: 'converted', file: add(`${entry.name}.export.onnx`, converted, 'application/octet-stream') };
   } else source = { kind: 'onnx', file: add(`${entry.name}.source.onnx`, await readFile(main), 'application/octet-stream') };
   const manifest: TrainDeviceManifest = {
     bundle: add('train-device.js', code.code, 'text/javascript').url,

@@ -8,6 +8,7 @@ import { ImageClassificationPipeline } from '../app/image-classification.js';
 import { decodeInput, resolveLimits, type DecodeLimits } from '../data/image.js';
 import { ImgclassError, type ImgclassErrorCode } from '../util/errors.js';
 import { BoundedQueue, QueueFullError } from './queue.js';
+import { DEFAULT_BACKBONE } from '../models/registry.js';
 import { registerTrainRoutes, type TrainRoutesOptions } from './train-routes.js';
 import { ISOLATION_HEADERS } from '../app/device-manifest.js';
 import { harden, serverTimeouts, type SecurityOptions } from './hardening.js';
@@ -93,7 +94,8 @@ export async function buildServer(o: ServerOptions): Promise<FastifyInstance> {
   // Device-mode training (web/train-device.ts): its own manifest and assets, built on first request.
   let training: Promise<TrainDeviceAssets> | undefined;
   const trainDeviceAssets = () => {
-    training ??= buildTrainDeviceAssets(o.app.backbone.name, { store: o.app.options.store, limits });
+    // the backbone the Train view's server mode (and the CLI's `train`) uses, so both modes train alike
+    training ??= buildTrainDeviceAssets(DEFAULT_BACKBONE, { store: o.app.options.store, limits });
     training.catch(() => (training = undefined));
     return training;
   };

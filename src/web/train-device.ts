@@ -570,7 +570,7 @@ async function loadEngine(m: TrainDeviceManifest, onEvent: (e: TrainDeviceEvent)
           weightData: b!.buffer.slice(b!.byteOffset, b!.byteOffset + b!.byteLength) as ArrayBuffer,
         });
         backboneNetwork = { kind: 'layers', network: { topology: modelJson.modelTopology, weights } };
-      } else backboneNetwork = { kind: 'onnx', bytes: a! };
+      } else backboneNetwork = { kind: s.kind, bytes: a! };
       return { ort, threads, backbone, backboneNetwork };
     })();
     engineFor = { key, engine };
