@@ -8,6 +8,7 @@
  * The breakdown rows (decode, backbone, faces, --no-flip, TF.js, bare work) are MobileNet v1 0.75's,
  * whose passes the floor and bare-pass.ts price; the preset rows are given for the dog app's
  * backbone (app/tuning.ts DOG_APP_BACKBONE) and for MobileNet v1 beside it, in the same run.
+ * BENCH_PHOTOS=N keeps every (200/N)th of the 200, so the mix stays (a shorter run on a busy machine).
  */
 import path from 'node:path';
 import { createDogApp, type DogApp } from '../src/app/dog-app.js';
@@ -29,11 +30,12 @@ const files = [
   ...sampleClassFolders(path.join(data, 'negatives'), 10),
 ]
   .map((f) => f.file)
-  .slice(0, 200);
+  .slice(0, 200)
+  .filter((_, i, all) => i % Math.max(1, Math.round(all.length / Number(process.env.BENCH_PHOTOS ?? all.length))) === 0);
 // Larger photos than the mix above (Imagewoof's shorter side is 224, LFW's crops 90², the negatives
 // 224²): real uploads are bigger, and the detectors' letterboxes then shrink instead of enlarging.
 const large = sampleClassFolders(path.join(data, 'vehicles'), 10).map((f) => f.file);
-const tfjsCount = Number(process.env.BENCH_TFJS_PHOTOS ?? 40);
+const tfjsCount = Math.min(files.length, Number(process.env.BENCH_TFJS_PHOTOS ?? 40));
 console.log(
   `bench:predict on ${files.length} photos (TF.js path on every ${Math.round(files.length / tfjsCount)}th, ` +
     `${tfjsCount}), ${threadsNote()}, ${process.env.CI ? 'CI' : 'local'}\n`,
