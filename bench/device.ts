@@ -7,6 +7,7 @@
  * the page and to models ready, and the first photo. Bytes are the bodies the server sent, counted
  * on the server (the page's and the service worker's requests alike; cache hits never reach it).
  * `--screenshot FILE` saves the page in device mode after a dog photo (the README's picture).
+ * BENCH_BACKBONE=name serves the app on that backbone (default: the dog app's, app/tuning.ts).
  */
 import path from 'node:path';
 import sharp from 'sharp';
@@ -29,7 +30,7 @@ const photos = [
   .map((p) => p.file)
   .slice(0, 20);
 
-const app = await createDogApp();
+const app = await createDogApp(process.env.BENCH_BACKBONE ? { backbone: process.env.BENCH_BACKBONE } : {});
 const server = await buildServer({ app, webRoot: path.resolve(import.meta.dirname, '..', 'web') });
 const served = meterServer(server);
 const base = await server.listen({ host: '127.0.0.1', port: 0 });
@@ -116,7 +117,9 @@ await v3.page.close();
 await context.setOffline(false);
 
 const row = (name: string, xs: number[]) => [name, `${median(xs).toFixed(0)} ms`, `${quantile(xs, 0.9).toFixed(0)} ms`];
-console.log(`bench:device: ${photos.length} photos (dogs, people, negatives), headless Chromium, cross-origin isolated: ${threads} (${v1.status})\n`);
+console.log(
+  `bench:device: ${app.backbone.name}, ${photos.length} photos (dogs, people, negatives), headless Chromium, cross-origin isolated: ${threads} (${v1.status})\n`,
+);
 console.log(
   table(
     ['per photo, file chosen → answer shown', 'median', 'p90'],

@@ -8,6 +8,7 @@
  * The breakdown rows (decode, backbone, faces, --no-flip, TF.js, bare work) are MobileNet v1 0.75's,
  * whose passes the floor and bare-pass.ts price; the preset rows are given for the dog app's
  * backbone (app/tuning.ts DOG_APP_BACKBONE) and for MobileNet v1 beside it, in the same run.
+ * BENCH_PHOTOS=N keeps every (200/N)th of the 200, so the mix stays (a shorter run on a busy machine).
  */
 import path from 'node:path';
 import { createDogApp, type DogApp } from '../src/app/dog-app.js';
@@ -29,11 +30,12 @@ const files = [
   ...sampleClassFolders(path.join(data, 'negatives'), 10),
 ]
   .map((f) => f.file)
-  .slice(0, 200);
+  .slice(0, 200)
+  .filter((_, i, all) => i % Math.max(1, Math.round(all.length / Number(process.env.BENCH_PHOTOS ?? all.length))) === 0);
 // Larger photos than the mix above (Imagewoof's shorter side is 224, LFW's crops 90², the negatives
 // 224²): real uploads are bigger, and the detectors' letterboxes then shrink instead of enlarging.
 const large = sampleClassFolders(path.join(data, 'vehicles'), 10).map((f) => f.file);
-const tfjsCount = Number(process.env.BENCH_TFJS_PHOTOS ?? 40);
+const tfjsCount = Math.min(files.length, Number(process.env.BENCH_TFJS_PHOTOS ?? 40));
 console.log(
   `bench:predict on ${files.length} photos (TF.js path on every ${Math.round(files.length / tfjsCount)}th, ` +
     `${tfjsCount}), ${threadsNote()}, ${process.env.CI ? 'CI' : 'local'}\n`,
@@ -76,6 +78,18 @@ for (const backbone of backbones)
     presets.push({ name: quality, backbone, total: (await perPhoto(app, files)).total });
     app.dispose();
   }
+// The default app against the same preset on v1, interleaved photo by photo (the order alternating),
+// so a change of load on the shared machine falls on both alike: the preset rows above run one
+// after the other, and their ratio moves with whatever else runs meanwhile.
+const paired = await (async () => {
+  if (DOG_APP_BACKBONE === V1) return null;
+  const apps = [await createDogApp({ backbone: DOG_APP_BACKBONE }), await createDogApp({ quality: DEFAULT_QUALITY, backbone: V1 })] as const;
+  for (const f of files.slice(0, 5)) for (const app of apps) await app.classify(f); // warm-up
+  const ms: [number[], number[]] = [[], []];
+  for (const [i, f] of files.entries()) for (const k of i % 2 ? [1, 0] : [0, 1]) ms[k]!.push((await apps[k]!.classify(f)).timings.totalMs);
+  for (const app of apps) app.dispose();
+  return { app: ms[0], v1: ms[1], ratio: median(ms[0].map((t, i) => t / ms[1][i]!)) };
+})();
 const sub = files.filter((_, i) => i % Math.round(files.length / tfjsCount) === 0);
 const tfjs = await createDogApp({ engine: 'tfjs', quality: 'standard', backbone: V1 });
 const t = await perPhoto(tfjs, sub);
@@ -140,4 +154,16 @@ for (const bs of [1, 2, 8]) {
   rows.push([`ONNX backbone, batch ${bs}`, `${(images.length / ((performance.now() - t0) / 1000)).toFixed(1)} img/s`]);
   backbone.dispose();
 }
+if (paired)
+  console.log(
+    '\n' +
+      table(
+        [`the default app against ${V1}, --preset ${DEFAULT_QUALITY}, interleaved per photo`, 'median', 'ratio to bare pass'],
+        [
+          [`${DOG_APP_BACKBONE} (the default)`, `${fmt(median(paired.app))} (p90 ${fmt(quantile(paired.app, 0.9))})`, x(median(paired.app))],
+          [V1, `${fmt(median(paired.v1))} (p90 ${fmt(quantile(paired.v1, 0.9))})`, x(median(paired.v1))],
+          ['default ÷ v1, per photo (median)', `${paired.ratio.toFixed(2)}×`, ''],
+        ],
+      ),
+  );
 console.log('\n' + table(['backbone throughput (resize + pass)', 'rate'], [['bare pass (floor)', `${(1000 / floor).toFixed(1)} img/s`], ...rows]));
