@@ -45,6 +45,8 @@ export default tseslint.config(
         Event: 'readonly',
         getComputedStyle: 'readonly',
         AbortSignal: 'readonly',
+        AbortController: 'readonly',
+        TextDecoder: 'readonly',
       },
     },
   },

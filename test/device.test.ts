@@ -238,7 +238,7 @@ test('offline after the first visit: the page loads, stays cross-origin isolated
   const names = Object.keys(cached).sort();
   assert.equal(names.length, 2, `caches: ${names.join(', ')}`);
   assert.match(names[1]!, /^imgclass-shell-[0-9a-f]{16}$/);
-  assert.deepEqual(cached[names[1]!]!.sort(), ['/', '/app.js', '/device-manifest.json', '/style.css']);
+  assert.deepEqual(cached[names[1]!]!.sort(), ['/', '/api-client.js', '/app.js', '/device-manifest.json', '/style.css']);
   assert.ok(cached['imgclass-assets']!.some((u) => u.endsWith('.onnx')) && cached['imgclass-assets']!.some((u) => u.endsWith('.wasm')));
   assert.ok(
     !Object.values(cached)

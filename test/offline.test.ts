@@ -24,7 +24,8 @@ test('the service worker never touches /api/, a POST, another origin or itself; 
   assert.equal(get('/ort/1.30.0/ort.wasm.min.mjs').strategy, 'cache-first');
   // the page (any query: /?run=device) and its files: network first, one cached copy each
   for (const p of ['/', '/?run=device', '/index.html']) assert.deepEqual(get(p), { strategy: 'network-first', key: `${origin}/` }, p);
-  for (const p of ['/app.js', '/style.css', '/device-manifest.json']) assert.deepEqual(get(p), { strategy: 'network-first', key: origin + p }, p);
+  for (const p of ['/app.js', '/api-client.js', '/style.css', '/device-manifest.json'])
+    assert.deepEqual(get(p), { strategy: 'network-first', key: origin + p }, p);
 });
 
 test("the worker's version follows the page's files and the manifest; it precaches device mode's code, not the models", async () => {

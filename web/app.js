@@ -1,6 +1,8 @@
 // The dog-breed app page: no framework, no external requests. Everything it needs is served here.
 // After the first visit it also works offline: /sw.js (src/web/sw.ts) keeps the page, and device
 // mode's code and models, in this browser.
+import { apiFetch } from './api-client.js';
+
 const $ = (id) => document.getElementById(id);
 const drop = $('drop');
 const history = [];
@@ -12,18 +14,6 @@ const fromUrl = new URLSearchParams(location.search).get('run');
 let mode = fromUrl === 'device' || fromUrl === 'server' ? fromUrl : localStorage.getItem(MODE_KEY) === 'device' ? 'device' : 'server';
 let device = null; // Promise of the loaded DeviceApp
 
-// A server started with --token asks for it on /api/: open the page once as /#token=… ; the token
-// is kept for this tab only and taken out of the address bar (and so out of history and bookmarks).
-const TOKEN_KEY = 'imgclass.token';
-const fromHash = new URLSearchParams(location.hash.slice(1)).get('token');
-if (fromHash) {
-  sessionStorage.setItem(TOKEN_KEY, fromHash);
-  window.history.replaceState(null, '', location.pathname + location.search);
-}
-const apiHeaders = () => {
-  const token = sessionStorage.getItem(TOKEN_KEY);
-  return token ? { authorization: `Bearer ${token}` } : {};
-};
 const mb = (n) => `${(n / 1e6).toFixed(1)} MB`;
 
 // Offline: "on the server" cannot answer; say so before anyone tries, and offer device mode.
@@ -100,7 +90,7 @@ function loadDevice() {
   return device;
 }
 
-fetch('/api/models', { headers: apiHeaders() })
+apiFetch('/api/models')
   .then((r) => r.json())
   .then((m) => {
     $('models').textContent = `backbone ${m.backbone} · faces ${m.faceDetector} · breeds ${m.classifier.name} (${m.classifier.classes})`;
@@ -185,7 +175,7 @@ async function predictOnServer(file) {
   body.append('image', file, file.name || 'upload');
   let res;
   try {
-    res = await fetch('/api/predict', { method: 'POST', body, headers: apiHeaders(), signal: AbortSignal.timeout(60_000) });
+    res = await apiFetch('/api/predict', { method: 'POST', body, signal: AbortSignal.timeout(60_000) });
   } catch (err) {
     if (err.name === 'TimeoutError') throw new OfflineError('The server did not answer within 60 s. "On this device" needs no network.');
     throw new OfflineError(`The server cannot be reached (${offline() ? 'you are offline' : err.message}). "On this device" needs no network.`);

@@ -1,19 +1,23 @@
 // The Train view: classes by name, photos by drop (files or whole folders), file chooser or camera;
 // what `explore` would say about them at once; training with live epochs and curves; the held-out
 // report; Try it and Download. No framework, no external requests.
+// A server started with --token: every /api/ request here carries it (api-client.js), the live
+// progress stream included; open the page once as /train.html#token=… .
+import { apiFetch, eventStream } from './api-client.js';
+
 const $ = (id) => document.getElementById(id);
 const pct = (x) => `${(x * 100).toFixed(1)}%`;
 
 let config = null; // /api/train/config
 let runId = null;
 let view = null; // the run's last state from the server
-let events = null; // EventSource of the open run
+let events = null; // the open run's progress stream (eventStream)
 let where = new URLSearchParams(location.search).get('where') === 'device' ? 'device' : 'server';
 const uploads = { queued: [], active: 0, done: 0, total: 0, failed: [] };
 const UPLOAD_CONCURRENCY = 3;
 
 async function api(url, init = {}) {
-  const r = await fetch(url, init);
+  const r = await apiFetch(url, init);
   const body = r.headers.get('content-type')?.includes('json') ? await r.json() : null;
   if (!r.ok) throw new Error(body?.error ?? `${r.status} ${r.statusText}`);
   return body;
@@ -73,11 +77,16 @@ async function openRun(id, initial) {
   window.history.replaceState(null, '', `?run=${encodeURIComponent(id)}${where === 'device' ? '&where=device' : ''}`);
   events?.close();
   render(initial ?? (await api(`/api/train/runs/${id}`)));
-  events = new window.EventSource(`/api/train/runs/${id}/events`);
-  events.addEventListener('state', (e) => {
-    const v = JSON.parse(e.data);
-    if (v.run.id === runId) render(v);
-  });
+  events = eventStream(
+    `/api/train/runs/${id}/events`,
+    (e) => {
+      if (e.type !== 'state') return;
+      const v = JSON.parse(e.data);
+      if (v.run.id === runId) render(v);
+    },
+    // refused for good (a wrong token, a run that is gone): say so; a dropped connection is opened again quietly
+    { onError: (err, fatal) => fatal && ($('blockers').textContent = `Live progress stopped: ${err.message}`) },
+  );
 }
 
 // ---- classes and photos ------------------------------------------------------------------------
@@ -204,17 +213,22 @@ function showUploads() {
 
 // ---- training ----------------------------------------------------------------------------------
 const isBusy = (v) => v.run.status === 'queued' || v.run.status === 'training';
+// The downloads: a device run's files are made here; a server run's are fetched with the token
+// (a plain link could not send it) and saved from a blob. The links keep their href for what a
+// link is good for (focus, the address in the status bar); a click goes through here.
 $('export-json').addEventListener('click', (e) => {
-  if (!local?.result) return;
   e.preventDefault();
-  save(new Blob([JSON.stringify(local.result.exportJson, null, 2) + '\n']), `${local.id}.json`);
+  if (local?.result) return save(new Blob([JSON.stringify(local.result.exportJson, null, 2) + '\n']), `${local.id}.json`);
+  if (runId && !local) downloadApi(`/api/train/runs/${runId}/export.json`, `${runId}.json`);
 });
 $('zip').addEventListener('click', async (e) => {
-  if (!local?.result) return;
   e.preventDefault();
-  const { zipSync } = await import('/vendor/fflate.js');
-  const files = Object.fromEntries(Object.entries(local.result.run).map(([k, v]) => [`${local.id}/${k}`, v]));
-  save(new Blob([zipSync(files, { level: 0 })]), `${local.id}.zip`);
+  if (local?.result) {
+    const { zipSync } = await import('/vendor/fflate.js');
+    const files = Object.fromEntries(Object.entries(local.result.run).map(([k, v]) => [`${local.id}/${k}`, v]));
+    return save(new Blob([zipSync(files, { level: 0 })]), `${local.id}.zip`);
+  }
+  if (runId && !local) downloadApi(`/api/train/runs/${runId}/run.zip`, `${runId}.zip`);
 });
 $('train').addEventListener('click', async () => {
   $('blockers').textContent = '';
@@ -400,14 +414,15 @@ function localReport(r) {
   };
 }
 async function trainHere() {
-  const manifest = await fetch('/api/train-device')
+  const manifest = await apiFetch('/api/train-device')
     .then((r) => (r.ok ? r.json() : null))
     .catch(() => null);
   if (!manifest?.bundle) {
     $('blockers').textContent = 'Training on this device is not available from this server; choose "on the server".';
     return;
   }
-  const { trainOnDevice } = await import(manifest.bundle);
+  const { trainOnDevice, classifyOnDevice } = await import(manifest.bundle);
+  local.trainer = { manifest, classifyOnDevice };
   local.abort = new window.AbortController();
   local.status = 'training';
   local.live = { phase: 'features', epochs: trainOptions().epochs ?? config?.defaults.epochs ?? 20, history: [], lines: [] };
@@ -619,8 +634,8 @@ function renderReport(v) {
     return;
   }
   const stamp = encodeURIComponent(v.run.status + (r.kept?.bestEpoch ?? ''));
-  $('confusion').src = `/api/train/runs/${v.run.id}/pictures/confusion.png?v=${stamp}`;
-  $('top-losses').src = `/api/train/runs/${v.run.id}/pictures/top-losses.png?v=${stamp}`;
+  showPicture($('confusion'), `/api/train/runs/${v.run.id}/pictures/confusion.png?v=${stamp}`);
+  showPicture($('top-losses'), `/api/train/runs/${v.run.id}/pictures/top-losses.png?v=${stamp}`);
   $('cli').textContent = Object.values(v.cli).join('\n');
   // downloads
   $('zip').href = `/api/train/runs/${v.run.id}/run.zip`;
@@ -634,24 +649,38 @@ function renderReport(v) {
       `(top-1 agreement ${pct(f.top1Agreement)}); ${(ex.bytes / 1e6).toFixed(1)} MB.`;
     if (pendingDownload) {
       pendingDownload = false;
-      download(`/api/train/runs/${v.run.id}/export.onnx`);
+      downloadApi(`/api/train/runs/${v.run.id}/export.onnx`, `${v.run.id}.onnx`);
     }
   } else if (ex.phase === 'queued' || ex.phase === 'running') $('export-status').textContent = 'Exporting and verifying the ONNX file…';
   else if (ex.phase === 'failed') $('export-status').textContent = `Export failed: ${ex.error}`;
 }
 
 let pendingDownload = false;
-function download(url) {
-  const a = document.createElement('a');
-  a.href = url;
-  a.download = '';
-  document.body.append(a);
-  a.click();
-  a.remove();
+/** An /api/ file fetched with the token and saved under `name`; a refusal is said in the export status. */
+async function downloadApi(url, name) {
+  try {
+    const r = await apiFetch(url);
+    if (!r.ok) throw new Error((await r.json().catch(() => null))?.error ?? `${r.status} ${r.statusText}`);
+    save(await r.blob(), name);
+  } catch (err) {
+    $('export-status').textContent = `Download failed: ${err.message}`;
+  }
+}
+
+/** An /api/ picture fetched with the token and shown from a blob: URL; fetched again only when its URL changes. */
+async function showPicture(img, url) {
+  if (img.dataset.src === url) return;
+  img.dataset.src = url;
+  const r = await apiFetch(url).catch(() => null);
+  const blob = r?.ok ? await r.blob() : null;
+  if (img.dataset.src !== url) return; // a newer picture was asked for meanwhile
+  if (img.src.startsWith('blob:')) URL.revokeObjectURL(img.src);
+  if (blob) img.src = URL.createObjectURL(blob);
+  else img.removeAttribute('src');
 }
 $('export').addEventListener('click', async () => {
   if (local) return local.result && save(new Blob([local.result.onnx]), `${local.id}.onnx`);
-  if (view?.export.ready) return download(`/api/train/runs/${runId}/export.onnx`);
+  if (view?.export.ready) return downloadApi(`/api/train/runs/${runId}/export.onnx`, `${runId}.onnx`);
   pendingDownload = true;
   try {
     render(await api(`/api/train/runs/${runId}/export`, { method: 'POST' }));
@@ -664,16 +693,18 @@ $('try').addEventListener('change', async (e) => {
   const file = e.target.files[0];
   e.target.value = '';
   if (!file) return;
-  if (local) {
-    $('try-result').textContent = 'Try it on this device: the trained model is in the ONNX file (Download); classifying here needs the run on the server.';
-    return;
-  }
-  $('try-result').textContent = 'Classifying…';
+  $('try-result').textContent = local ? 'Classifying on this device…' : 'Classifying…';
   $('try-result').classList.remove('error-text');
   try {
-    const r = await api(`/api/train/runs/${runId}/classify`, { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: file });
+    // device mode: the run's own model in this tab (the backbone on onnxruntime-web, the head on
+    // TF.js), with the photo never leaving it; server mode: the run's model on the server
+    const r = local
+      ? await local.trainer.classifyOnDevice(local.result, { manifest: local.trainer.manifest }, file)
+      : await api(`/api/train/runs/${runId}/classify`, { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: file });
     $('try-result').textContent =
       (r.label === 'unknown' ? 'unknown: none of the classes; closest ' : '') + r.top.map((t) => `${t.name} ${pct(t.probability)}`).join(' · ');
+    // for tests: the last answer as the page got it
+    window.__imgclassTry = { where: local ? 'device' : 'server', answer: r };
   } catch (err) {
     $('try-result').textContent = err.message;
     $('try-result').classList.add('error-text');

@@ -68,6 +68,25 @@ export async function buildServer(o: ServerOptions): Promise<FastifyInstance> {
   const queue = new BoundedQueue(o.concurrency ?? 2, o.maxWaiting ?? 16);
   const started = Date.now();
   const server = Fastify({ logger: o.logger ?? false, bodyLimit: maxBytes, ...serverTimeouts(o.security) });
+  // The app's JSON errors, set before anything is registered: Fastify gives a route the error
+  // handler its context had when the route was added (an awaited plugin registration adds the routes
+  // before it at once), and the Train view's plugin (train-routes.ts) passes on what it does not
+  // handle to the handler its parent had when it was registered. Set later, a token refusal on
+  // /api/train/… or an undecodable upload came back in Fastify's default shape (a 500 for the latter).
+  server.setNotFoundHandler((req, reply) => sendError(reply, 404, `no route ${req.method} ${req.url}`));
+  server.setErrorHandler((err: Error & { statusCode?: number; code?: string }, req, reply) => {
+    if (err instanceof QueueFullError) {
+      void reply.header('Retry-After', '1');
+      return sendError(reply, 503, err.message);
+    }
+    if (err instanceof ImgclassError) return sendError(reply, STATUS[err.code] ?? 422, err.message);
+    if (err.code === 'FST_REQ_FILE_TOO_LARGE' || err.code === 'FST_ERR_CTP_BODY_TOO_LARGE' || err.statusCode === 413) {
+      return sendError(reply, 413, `upload is larger than the limit of ${(maxBytes / 1e6).toFixed(1)} MB`);
+    }
+    if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500) return sendError(reply, err.statusCode, err.message);
+    req.log.error(err);
+    return sendError(reply, 500, 'internal error');
+  });
   await harden(server, o.security); // before any route: the rate limit covers the routes declared after it
 
   // No JSON or text parsing: every non-multipart body is an upload, taken as raw bytes.
@@ -181,20 +200,6 @@ export async function buildServer(o: ServerOptions): Promise<FastifyInstance> {
 
   if (o.train) await registerTrainRoutes(server, { ...o.train, limits });
 
-  server.setNotFoundHandler((req, reply) => sendError(reply, 404, `no route ${req.method} ${req.url}`));
-  server.setErrorHandler((err: Error & { statusCode?: number; code?: string }, req, reply) => {
-    if (err instanceof QueueFullError) {
-      void reply.header('Retry-After', '1');
-      return sendError(reply, 503, err.message);
-    }
-    if (err instanceof ImgclassError) return sendError(reply, STATUS[err.code] ?? 422, err.message);
-    if (err.code === 'FST_REQ_FILE_TOO_LARGE' || err.code === 'FST_ERR_CTP_BODY_TOO_LARGE' || err.statusCode === 413) {
-      return sendError(reply, 413, `upload is larger than the limit of ${(maxBytes / 1e6).toFixed(1)} MB`);
-    }
-    if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500) return sendError(reply, err.statusCode, err.message);
-    req.log.error(err);
-    return sendError(reply, 500, 'internal error');
-  });
   return server;
 }
 

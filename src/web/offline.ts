@@ -10,8 +10,11 @@ export const ASSET_CACHE = `${CACHE_PREFIX}assets`;
 /** The page itself and the device manifest, one cache per deploy. */
 export const shellCache = (version: string) => `${CACHE_PREFIX}shell-${version}`;
 
-/** The page's own files, fetched at install. The navigation to `/` (any query) is stored as `/`. */
-export const SHELL = ['/', '/app.js', '/style.css', '/device-manifest.json'] as const;
+/**
+ * The page's own files, fetched at install. The navigation to `/` (any query) is stored as `/`.
+ * `/api-client.js` is the module app.js imports (the token helper): without it the page cannot start offline.
+ */
+export const SHELL = ['/', '/app.js', '/api-client.js', '/style.css', '/device-manifest.json'] as const;
 
 /**
  * - `network-first`: the page and the manifest, so an update arrives as soon as the network does;

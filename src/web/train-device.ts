@@ -12,12 +12,14 @@
  * - head: architectures.ts's network, feature-inputs.ts's mirror augmentation, train-loop.ts's
  *   epoch loop (early stopping, best weights kept), with the CLI's defaults (hyperparameters.ts);
  * - report: evaluation/metrics.ts, calibrate-unknown.ts and models/unknown.ts;
- * - export: models/export-graph.ts, the very graph `imgclass export` writes.
+ * - export: models/export-graph.ts, the very graph `imgclass export` writes;
+ * - Try it (`classifyOnDevice`): the run's saved model on a new photo, through the same fitting,
+ *   features, flip averaging, head and unknown check as the held-out report.
  * What the browser cannot do as the CLI does (the PNG charts, the feature cache on disk) is left
  * to the page: the report carries the numbers to draw them.
  */
 import type * as Ort from 'onnxruntime-web';
-import type * as tfl from '@tensorflow/tfjs-layers';
+import * as tfl from '@tensorflow/tfjs-layers';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import { leaksBy } from '../data/leaks.js';
 import { packPixels, type RgbImage } from '../data/pixels.js';
@@ -30,7 +32,8 @@ import { BACKBONE_TENSORS } from '../models/backbone-types.js';
 import { assembleExport, EXPORT_INPUT, EXPORT_OUTPUT, type BackboneNetwork, type ExportInfo, type LayersNetwork } from '../models/export-graph.js';
 import { decodeWeights, layersModelJson, weightBytes } from '../models/layers-weights.js';
 import type { ClassInfo, ModelManifest } from '../models/model-dir.js';
-import { imagenetView, unknownVerdict, type UnknownCalibration } from '../models/unknown.js';
+import { topK, type ClassProbability } from '../models/probabilities.js';
+import { calibrationsOf, imagenetView, unknownVerdict, type UnknownCalibration, type UnknownVerdict } from '../models/unknown.js';
 import { viewsOf } from '../models/views.js';
 import { initTf, tf, type TfBackendName } from '../runtime/tf.js';
 import { featureHead, type OptimizerName } from '../training/architectures.js';
@@ -512,6 +515,61 @@ export async function trainOnDevice(
   return { report, onnx: built.bytes, exportJson, run };
 }
 
+/** Try it's answer, as the server's `POST /api/train/runs/:id/classify` gives it. */
+export interface DeviceClassification {
+  /** The most probable classes, best first. */
+  top: ClassProbability[];
+  /** The run's "unknown" answer, when it has a calibration. */
+  unknown?: UnknownVerdict;
+  /** `unknown` when the photo is none of the classes, else the top class. */
+  label: string;
+  timings: { modelMs: number; totalMs: number };
+}
+
+export interface ClassifyOnDeviceOptions {
+  manifest: TrainDeviceManifest;
+  /** Classes listed (default 5, as the server's Try it). */
+  topK?: number;
+  tfBackend?: TfBackendName;
+}
+
+/** The head Try it last loaded, by the run files it came from (one kept, as the server keeps one). */
+let triedHead: { run: Record<string, Uint8Array>; head: Promise<{ model: tfl.LayersModel; manifest: ModelManifest }> } | null = null;
+
+/**
+ * Try it on this device: a run's model (its `model/` files, as `trainOnDevice` returned them) on
+ * a new photo, in this tab: the photo is fitted, its features and its mirror image's computed by
+ * the backbone on onnxruntime-web, averaged, and the head runs on TF.js, exactly as the held-out
+ * report scored the test photos. Nothing is uploaded.
+ */
+export async function classifyOnDevice(result: Pick<TrainDeviceResult, 'run'>, options: ClassifyOnDeviceOptions, photo: Blob): Promise<DeviceClassification> {
+  const t0 = performance.now();
+  const m = options.manifest;
+  const engine = await loadEngine(m, () => {});
+  await startTf(m, options.tfBackend ?? 'wasm');
+  if (triedHead?.run !== result.run) {
+    const previous = triedHead;
+    const head = readModelFiles(result.run, 'model');
+    triedHead = { run: result.run, head };
+    head.catch(() => (triedHead = null));
+    void previous?.head.then((h) => h.model.dispose()).catch(() => {});
+  }
+  const { model, manifest } = await triedHead!.head;
+  const t1 = performance.now();
+  const row = await featureRow(engine, m, photo);
+  const probabilities = predictHead(model, [meanFeatures(row)])[0]!;
+  // the server's unknown hook (image-classification.ts): the manifest's calibration on the ImageNet view
+  const unknown = unknownVerdict(calibrationsOf({ manifest }), imagenetView(row)) ?? undefined;
+  const top = topK(probabilities, manifest.classes, options.topK ?? 5);
+  const t2 = performance.now();
+  return {
+    top,
+    ...(unknown ? { unknown } : {}),
+    label: unknown?.unknown ? 'unknown' : top[0]!.name,
+    timings: { modelMs: t2 - t1, totalMs: t2 - t0 },
+  };
+}
+
 /** n items spread evenly over the list (every class of a list in class order). */
 function spread<T>(list: T[], n: number): T[] {
   if (list.length <= n) return list;
@@ -661,6 +719,30 @@ function modelFiles(dir: string, a: tf.io.ModelArtifacts, manifest: ModelManifes
     [`${dir}/manifest.json`]: json(manifest),
     ...Object.fromEntries(Object.entries(extra).map(([k, v]) => [`${dir}/${k}`, enc(v)])),
   };
+}
+
+/** A model directory's files (`modelFiles`' output) loaded back: the network on TF.js and its manifest. */
+async function readModelFiles(run: Record<string, Uint8Array>, dir: string): Promise<{ model: tfl.LayersModel; manifest: ModelManifest }> {
+  const file = (name: string) => {
+    const bytes = run[`${dir}/${name}`];
+    if (!bytes) throw new ImgclassError('MODEL_NOT_FOUND', `the run has no ${dir}/${name}: train it first`);
+    return bytes;
+  };
+  const read = (name: string) => JSON.parse(new TextDecoder().decode(file(name))) as unknown;
+  const manifest = read('manifest.json') as ModelManifest;
+  const modelJson = read('model.json') as {
+    modelTopology: tf.io.ModelArtifacts['modelTopology'];
+    weightsManifest: { weights: tf.io.WeightsManifestEntry[] }[];
+  };
+  const weights = file('weights.bin');
+  const model = await tfl.loadLayersModel({
+    load: async () => ({
+      modelTopology: modelJson.modelTopology,
+      weightSpecs: modelJson.weightsManifest.flatMap((g) => g.weights),
+      weightData: weights.buffer.slice(weights.byteOffset, weights.byteOffset + weights.byteLength) as ArrayBuffer,
+    }),
+  });
+  return { model, manifest };
 }
 
 /** The exported file on this device's onnxruntime, on the held-out photos, against the report's answers. */
