@@ -17,7 +17,7 @@ import { EXPORT_INPUT, EXPORT_OUTPUT, type ExportInfo } from '../src/models/expo
 import { createSession, ort } from '../src/runtime/ort.js';
 import { buildServer } from '../src/server/server.js';
 import { launchChromium } from '../support/chromium.js';
-import { sharedDataDir } from './shared.js';
+import { sampleClassFolders, sharedDataDir } from './shared.js';
 
 // The Train view in Debian's Chromium against the real server: four vehicle classes filled through
 // the page, trained by the CLI's pipeline, the held-out report read, the ONNX downloaded and checked
@@ -52,8 +52,8 @@ const classFiles = (c: string) =>
     .sort()
     .map((f) => path.join(vehicles, c, f));
 
-async function newRun(page: Page, query = ''): Promise<string> {
-  await page.goto(`${base}/train.html${query}`);
+async function newRun(page: Page, query = '', at = base): Promise<string> {
+  await page.goto(`${at}/train.html${query}`);
   await page.waitForSelector('body[data-ready="yes"]');
   await page.click('#new-run');
   await page.waitForSelector('#editor:not([hidden])');
@@ -72,18 +72,31 @@ async function fill(page: Page, folder: string, files: string[]): Promise<void> 
   await page.waitForFunction(() => document.body.dataset.uploading === 'no', undefined, { timeout: 120_000 });
 }
 
-/** The downloaded ONNX file and `imgclass classify --model RUN` on the same photos: same top-1 (asserted); returns the largest |Δp|. */
-async function onnxMatchesClassify(onnxFile: string, info: ExportInfo, runDir: string, held: string[]): Promise<number> {
+interface ClassifyLine {
+  file: string;
+  label: string;
+  top: { name: string; probability: number }[];
+  unknown?: { unknown: boolean };
+}
+
+/** `imgclass classify --json --model RUN` on the photos: what the server's Try it answers. */
+async function classifyCli(runDir: string, files: string[]): Promise<ClassifyLine[]> {
   const cliLines = await new Promise<string>((resolve, reject) =>
-    execFile(process.execPath, ['--import', 'tsx', cli, 'classify', '--json', '--model', runDir, ...held], { maxBuffer: 1 << 24 }, (err, stdout, stderr) =>
+    execFile(process.execPath, ['--import', 'tsx', cli, 'classify', '--json', '--model', runDir, ...files], { maxBuffer: 1 << 24 }, (err, stdout, stderr) =>
       err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout),
     ),
   );
   const answers = cliLines
     .trim()
     .split('\n')
-    .map((l) => JSON.parse(l) as { file: string; top: { name: string; probability: number }[] });
-  assert.equal(answers.length, held.length);
+    .map((l) => JSON.parse(l) as ClassifyLine);
+  assert.equal(answers.length, files.length);
+  return answers;
+}
+
+/** The downloaded ONNX file and `imgclass classify --model RUN` on the same photos: same top-1 (asserted); returns the largest |Δp|. */
+async function onnxMatchesClassify(onnxFile: string, info: ExportInfo, runDir: string, held: string[]): Promise<number> {
+  const answers = await classifyCli(runDir, held);
   const session = await createSession(new Uint8Array(await readFile(onnxFile)));
   let worst = 0;
   for (const a of answers) {
@@ -273,6 +286,45 @@ test('device mode: the same through the page with nothing uploaded; the ONNX and
   );
   assert.ok(worst <= 1e-4, `|Δp| ${worst} ≤ 1e-4 on ${n} held-out photos`);
 
+  // Try it on this device: a held-out photo and a photo of none of the classes (a dog), classified
+  // in this tab by the run's model; the CLI on the run directory (what the server's Try it runs)
+  // gives the same answers, "unknown" included
+  const dog = sampleClassFolders(path.join(sharedDataDir(), 'imagewoof', 'val'), 1)[0]!.file;
+  const tries = [ds.splits.test[0]!.file, dog];
+  const beforeTry = requests.length;
+  const tried: { where: string; answer: ClassifyLine; text: string }[] = [];
+  for (const file of tries) {
+    await page.evaluate(() => delete (window as { __imgclassTry?: unknown }).__imgclassTry);
+    await page.setInputFiles('#try', file);
+    await page.waitForFunction(() => (window as { __imgclassTry?: unknown }).__imgclassTry, undefined, { timeout: 120_000 });
+    tried.push(
+      await page.evaluate(() => ({
+        ...(window as unknown as { __imgclassTry: { where: string; answer: ClassifyLine } }).__imgclassTry,
+        text: document.getElementById('try-result')!.textContent!,
+      })),
+    );
+  }
+  const reference = await classifyCli(runDir, tries);
+  let tryWorst = 0;
+  for (const [i, t] of tried.entries()) {
+    const want = reference[i]!;
+    assert.equal(t.where, 'device');
+    assert.equal(t.answer.top[0]!.name, want.top[0]!.name, `${tries[i]}: same top-1 as imgclass classify`);
+    assert.equal(t.answer.label, want.label, `${tries[i]}: same label (unknown or a class)`);
+    assert.equal(Boolean(t.answer.unknown?.unknown), Boolean(want.unknown?.unknown));
+    for (const c of want.top) tryWorst = Math.max(tryWorst, Math.abs(t.answer.top.find((x) => x.name === c.name)!.probability - c.probability));
+    // the page shows it as it shows the server's answer
+    const shown = `${want.label === 'unknown' ? 'unknown: none of the classes; closest ' : ''}${t.answer.top.map((c) => `${c.name} ${(c.probability * 100).toFixed(1)}%`).join(' · ')}`;
+    assert.equal(t.text, shown);
+  }
+  assert.ok(tryWorst <= 1e-3, `Try it on this device against imgclass classify: |Δp| ${tryWorst} ≤ 1e-3`);
+  assert.ok(requests.length >= beforeTry);
+  assert.deepEqual(
+    requests.slice(beforeTry).filter((r) => r.method !== 'GET' || r.body > 0 || r.url.includes('/api/')),
+    [],
+    'Try it on this device sends nothing',
+  );
+
   // no photo left the page: nothing but GETs, no request with a body
   assert.deepEqual(
     requests.filter((r) => r.method !== 'GET' || r.body > 0),
@@ -281,4 +333,96 @@ test('device mode: the same through the page with nothing uploaded; the ONNX and
   for (const r of requests) assert.ok(r.url.startsWith(base) || r.url.startsWith('blob:') || r.url.startsWith('data:'), r.url);
   await rm(runs, { recursive: true, force: true });
   await page.close();
+});
+
+test('a token server (serve --token): the Train view opened as /train.html#token=… fills, trains with live progress, reports and tries; without the token the API answers 401', async () => {
+  const token = 'train-token-7f3e';
+  const tokenRuns = await mkdtemp(path.join(os.tmpdir(), 'imgclass-train-token-'));
+  const guarded = await buildServer({ app, webRoot: path.resolve(import.meta.dirname, '..', 'web'), train: { runsDir: tokenRuns }, security: { token } });
+  const at = await guarded.listen({ host: '127.0.0.1', port: 0 });
+  const context = await browser.newContext({ acceptDownloads: true });
+  try {
+    // without the token the Train view's API refuses, with the app's JSON error, its progress stream too
+    const id0 = (
+      (await (await fetch(`${at}/api/train/runs`, { method: 'POST', headers: { authorization: `Bearer ${token}` } })).json()) as { run: { id: string } }
+    ).run.id;
+    for (const [method, url] of [
+      ['GET', '/api/train/config'],
+      ['POST', '/api/train/runs'],
+      ['GET', `/api/train/runs/${id0}/events`],
+      ['POST', `/api/train/runs/${id0}/classes/Bus/photos?name=a.jpg`],
+    ] as const) {
+      const res = await fetch(at + url, { method, ...(method === 'POST' ? { body: new Uint8Array(await readFile(classFiles('Bus')[0]!)) } : {}) });
+      assert.equal(res.status, 401, url);
+      assert.equal(res.headers.get('www-authenticate'), 'Bearer realm="imgclass"');
+      assert.deepEqual(Object.keys((await res.json()) as object), ['error'], `${url}: the app's JSON error`);
+    }
+    const violations: string[] = [];
+    context.on('console', (m) => {
+      if (/Content.Security.Policy/i.test(m.text())) violations.push(m.text());
+    });
+    // the page without the token: refused, and it says why
+    const refused = await context.newPage();
+    await refused.goto(`${at}/train.html`);
+    await refused.waitForSelector('body[data-ready="yes"]');
+    await refused.click('#new-run');
+    await refused.waitForFunction(() => /Bearer/.test(document.getElementById('run-id')!.textContent ?? ''));
+    await refused.close();
+
+    const page = await context.newPage();
+    const api: { url: string; auth: string | undefined }[] = [];
+    page.on('request', (r) => {
+      if (new URL(r.url()).pathname.startsWith('/api/'))
+        void r
+          .allHeaders()
+          .then((h) => api.push({ url: r.url(), auth: h.authorization }))
+          .catch(() => {});
+    });
+    const id = await newRun(page, `#token=${token}`, at);
+    assert.ok(!page.url().includes(token), `the token left the address bar: ${page.url()}`);
+    // a tiny set: two classes of 8 photos
+    const picked = { Bus: classFiles('Bus').slice(0, 8), Car: classFiles('Car').slice(0, 8) };
+    for (const c of Object.keys(picked)) await addClass(page, c);
+    for (const [c, files] of Object.entries(picked)) await fill(page, c, files);
+    for (const c of Object.keys(picked)) assert.equal(await countOf(page, c), '8 photos');
+    // the phases the page shows, all of them from the progress stream (the page never polls)
+    await page.evaluate(() => {
+      const seen: string[] = ((window as unknown as { __phases: string[] }).__phases = []);
+      const phase = document.getElementById('phase')!;
+      new MutationObserver(() => seen.push(phase.dataset.phase ?? '')).observe(phase, { attributes: true, attributeFilter: ['data-phase'] });
+    });
+    await page.click('#train');
+    await page.waitForSelector('#report:not([hidden])', { timeout: 600_000 });
+    const phases = await page.evaluate(() => (window as unknown as { __phases: string[] }).__phases);
+    assert.ok(phases.includes('features') || phases.includes('training'), `live progress arrived: ${phases.join(' → ')}`);
+    assert.match((await page.textContent('#epochs'))!, /^Epoch +1\/20 +loss/m);
+    // the run's end: only the stream can tell the page
+    await page.waitForFunction(() => /\(trained\)/.test(document.getElementById('run-id')!.textContent ?? ''), undefined, { timeout: 60_000 });
+    const evalJson = JSON.parse(await readFile(path.join(tokenRuns, id, 'eval-test', 'eval.json'), 'utf8')) as { n: number };
+    assert.match((await page.textContent('#heldout'))!, new RegExp(`^Held out: ${evalJson.n} photos`));
+    // the report's pictures, Try it and a download: /api/ requests too, all with the token
+    for (const img of ['#confusion', '#top-losses'])
+      await page.waitForFunction((sel) => (document.querySelector(sel) as HTMLImageElement).naturalWidth > 100, img, { timeout: 30_000 });
+    await page.setInputFiles('#try', classFiles('Bus')[20]!);
+    await page.waitForFunction(() => /%/.test(document.getElementById('try-result')!.textContent ?? ''), undefined, { timeout: 60_000 });
+    const downloading = page.waitForEvent('download', { timeout: 60_000 });
+    await page.click('#zip');
+    const zipFile = path.join(outDir, 'token-run.zip');
+    await (await downloading).saveAs(zipFile);
+    assert.ok(Object.keys(unzipSync(new Uint8Array(await readFile(zipFile)))).includes(`${id}/model/manifest.json`));
+
+    const streams = api.filter((r) => r.url.endsWith(`/api/train/runs/${id}/events`));
+    assert.ok(streams.length >= 1, 'the progress stream was opened');
+    assert.deepEqual(
+      api.filter((r) => r.auth !== `Bearer ${token}`),
+      [],
+      'every /api/ request carried the token',
+    );
+    assert.ok(!api.some((r) => r.url.includes(token)), 'the token is in no URL');
+    assert.deepEqual(violations, []);
+  } finally {
+    await context.close();
+    await guarded.close();
+    await rm(tokenRuns, { recursive: true, force: true });
+  }
 });

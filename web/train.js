@@ -64,10 +64,17 @@ $('runs').addEventListener('change', () => {
 });
 $('new-run').addEventListener('click', async () => {
   if (where === 'device') return newLocalRun();
-  const v = await api('/api/train/runs', { method: 'POST' });
-  await openRun(v.run.id, v);
-  await listRuns();
-  $('class-name').focus();
+  $('run-id').classList.remove('error-text');
+  try {
+    const v = await api('/api/train/runs', { method: 'POST' });
+    await openRun(v.run.id, v);
+    await listRuns();
+    $('class-name').focus();
+  } catch (err) {
+    // e.g. a token server opened without /train.html#token=…: say why nothing happens
+    $('run-id').textContent = `Cannot start a run: ${err.message}`;
+    $('run-id').classList.add('error-text');
+  }
 });
 
 async function openRun(id, initial) {
@@ -522,7 +529,9 @@ function render(v) {
   const max = Math.max(1, ...s.classes.map((c) => c.photos));
   for (const c of s.classes) {
     const tr = document.createElement('tr');
-    tr.innerHTML = `<td></td><td class="num">${c.photos}</td><td class="barcell"><span class="bar"><span style="width:${(100 * c.photos) / max}%"></span></span></td>`;
+    tr.innerHTML = `<td></td><td class="num">${c.photos}</td><td class="barcell"><span class="bar"><span></span></span></td>`;
+    // through the CSSOM: the Content-Security-Policy (style-src 'self') refuses inline style attributes
+    tr.querySelector('.bar span').style.width = `${(100 * c.photos) / max}%`;
     tr.firstChild.textContent = c.name;
     if (c.photos < (config?.fewPhotos ?? 10)) tr.classList.add('few');
     tbody.append(tr);
