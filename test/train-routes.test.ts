@@ -125,3 +125,16 @@ test('one training at a time: the second waits in a visible queue, Stop takes it
   // photos of a trained run no longer change
   assert.equal((await call('POST', `/api/train/runs/${a}/classes`, { name: 'Truck' })).status, 400);
 });
+
+test("with the Train view on, the rest of the API keeps the app's JSON errors: an undecodable upload is a 415, not a 500", async () => {
+  // the Train view's routes are a plugin; registered before the app's error handler was set, they
+  // had left every route of the server with Fastify's default handler (found by the token work, #23)
+  for (const url of ['/api/predict', '/api/classify']) {
+    const r = await server.inject({ method: 'POST', url, headers: { 'content-type': 'image/jpeg' }, payload: Buffer.from('not a picture at all') });
+    assert.equal(r.statusCode, 415, url);
+    assert.deepEqual(Object.keys(r.json() as object), ['error'], url);
+    assert.match((r.json() as { error: string }).error, /not an image/, url);
+  }
+  const missing = await server.inject({ method: 'GET', url: '/api/train/runs/page-00000000-000000-000000' });
+  assert.equal(missing.statusCode, 404);
+});
