@@ -1,14 +1,15 @@
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import type { Page } from 'playwright-core';
-import type { TrainDeviceEvent, TrainDeviceOptions, TrainDeviceReport } from '../src/web/train-device.js';
+import type { DeviceClassification, TrainDeviceEvent, TrainDeviceOptions, TrainDeviceReport } from '../src/web/train-device.js';
 
 /**
  * Device-mode training driven in Chromium, for the test and the benchmark: the photos are handed
  * to the page as File objects through file inputs (as a user's drop or file chooser does; nothing
  * goes over the network), the bundle is loaded from the server's manifest, and `trainOnDevice`
  * runs in the tab. What comes back: the report, the events, the ONNX export (base64), the run's
- * file list, and the held-out photos fitted to the backbone's input (for checking the export).
+ * file list, the held-out photos fitted to the backbone's input (for checking the export), and
+ * Try it's answers on a few of them.
  */
 export interface PageTrainResult {
   report: TrainDeviceReport;
@@ -18,6 +19,8 @@ export interface PageTrainResult {
   run: Record<string, string>;
   /** Held-out photos as the model's input (fitted pixels, base64 of uint8 RGB), by report file name. */
   fitted: Record<string, { width: number; height: number; base64: string }>;
+  /** Try it (`classifyOnDevice`) on the first held-out photos, by report file name. */
+  tried: Record<string, DeviceClassification>;
   wallMs: number;
 }
 
@@ -82,6 +85,8 @@ const IN_PAGE = `async ({ names, options, stopAfterEpochs }) => {
     const im = await mod.fitForBackbone(manifest, byName.get(p.file));
     fitted[p.file] = { width: im.width, height: im.height, base64: b64(im.data) };
   }
+  const tried = {};
+  for (const p of r.report.predictions.slice(0, 4)) tried[p.file] = await mod.classifyOnDevice(r, { manifest, tfBackend: options.tfBackend }, byName.get(p.file));
   const run = Object.fromEntries(Object.entries(r.run).map(([k, v]) => [k, b64(v)]));
-  return { report: r.report, events, onnxBase64: b64(r.onnx), exportJson: r.exportJson, run, fitted, wallMs };
+  return { report: r.report, events, onnxBase64: b64(r.onnx), exportJson: r.exportJson, run, fitted, tried, wallMs };
 }`;

@@ -180,3 +180,19 @@ test('no request carried a photo: the page only fetched code and models', () => 
     'the server received nothing but GETs',
   );
 });
+
+test("Try it on this device (classifyOnDevice): the run's model answers held-out photos as the report scored them", () => {
+  const names = result.report.classes;
+  const tried = Object.entries(result.tried);
+  assert.equal(tried.length, Math.min(4, result.report.predictions.length));
+  for (const [file, a] of tried) {
+    const scored = result.report.predictions.find((p) => p.file === file)!.probabilities;
+    assert.equal(a.top.length, Math.min(5, names.length));
+    assert.equal(a.top[0]!.name, names[scored.indexOf(Math.max(...scored))], `${file}: same top-1`);
+    // the answer's probabilities are rounded to 1e-4, as the server's are
+    for (const t of a.top)
+      assert.ok(Math.abs(t.probability - scored[names.indexOf(t.name)]!) <= 1e-4, `${file} ${t.name}: ${t.probability} vs ${scored[names.indexOf(t.name)]}`);
+    assert.equal(typeof a.unknown?.unknown, 'boolean', 'the run has an unknown calibration, and Try it applies it');
+    assert.equal(a.label, a.unknown!.unknown ? 'unknown' : a.top[0]!.name);
+  }
+});
