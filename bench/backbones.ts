@@ -16,7 +16,7 @@ import { resizeFor } from '../src/data/preprocess.js';
 import { registryEntry } from '../src/models/registry.js';
 import { getDefaultStore } from '../src/models/store.js';
 import { convertTflite, type Precision } from '../src/models/tflite/convert.js';
-import { ort } from '../src/runtime/ort.js';
+import { ort } from '../src/runtime/ort-binding.js';
 import { sharedDataDir } from '../support/shared.js';
 import { backboneFeeds, threadsNote, timeBare } from './bare-pass.js';
 import { median, table } from './stats.js';

@@ -17,7 +17,8 @@ import { backboneGraph, BACKBONE_INPUT } from '../src/models/backbone-graph.js';
 import { readModel } from '../src/models/onnx/graph.js';
 import { registryEntry, DEFAULT_BACKBONE } from '../src/models/registry.js';
 import { getDefaultStore } from '../src/models/store.js';
-import { createSession, defaultThreads, ort, type OrtSession, type SessionOptions } from '../src/runtime/ort.js';
+import { ort } from '../src/runtime/ort-binding.js';
+import { createSession, defaultThreads, type OrtSession, type SessionOptions } from '../src/runtime/ort.js';
 import { median } from './stats.js';
 
 /** Median time of `runs` runs of an inline session on fixed feeds, after 20 warm-up runs. */

@@ -10,7 +10,7 @@
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { convertTflite, type Precision } from '../src/models/tflite/convert.js';
-import { ort } from '../src/runtime/ort.js';
+import { ort } from '../src/runtime/ort-binding.js';
 import { imagewoofUnseen } from '../support/imagewoof-unseen.js';
 import { inceptionFitFile } from '../support/inception-fit.js';
 import { openTfliteReference, shippedTfliteClassifiers, type LiteRtKernels } from '../support/tflite-reference.js';

@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import type { RgbImage } from '../src/data/pixels.js';
 import { letterboxTensors, type LetterboxFeeds } from '../src/detectors/letterbox.js';
 import { onnx, readModel, writeModel } from '../src/models/onnx/graph.js';
-import { createSession, ort, ortTensors, type OrtSession } from '../src/runtime/ort.js';
+import { ort } from '../src/runtime/ort-binding.js';
+import { createSession, ortTensors, type Feed, type OrtSession } from '../src/runtime/ort.js';
 
 /**
  * The letterbox of a detector graph (src/detectors/letterbox-graph.ts) written out in plain
@@ -71,7 +72,7 @@ export async function letterboxSessions(original: Uint8Array, wrap: (bytes: Uint
 }
 
 /** A session's outputs as plain float arrays. */
-export async function runFloats(session: OrtSession, feeds: Record<string, ort.Tensor>): Promise<Record<string, Float32Array>> {
+export async function runFloats(session: OrtSession, feeds: Record<string, Feed | ort.Tensor>): Promise<Record<string, Float32Array>> {
   const out = await session.run(feeds);
   return Object.fromEntries(Object.entries(out).map(([k, v]) => [k, v.data as Float32Array]));
 }

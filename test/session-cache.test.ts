@@ -16,7 +16,8 @@ import { backboneGraph, BACKBONE_PIXELS } from '../src/models/backbone-graph.js'
 import { GraphBuilder, onnx, readModel, writeModel } from '../src/models/onnx/graph.js';
 import { DEFAULT_BACKBONE, registryEntry } from '../src/models/registry.js';
 import { getDefaultStore } from '../src/models/store.js';
-import { createSession, ort, type OrtOutputs, type SessionModel, type SessionOptions } from '../src/runtime/ort.js';
+import { ort } from '../src/runtime/ort-binding.js';
+import { createSession, type OrtOutputs, type SessionModel, type SessionOptions } from '../src/runtime/ort.js';
 import { optimizedGraphPath, type GraphCache } from '../src/runtime/session-cache.js';
 import { sampleClassFolders, sharedDataDir } from './shared.js';
 

@@ -1,12 +1,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { cp, mkdtemp, readFile, truncate, writeFile } from 'node:fs/promises';
+import { cp, mkdtemp, readdir, readFile, stat, truncate, utimes, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { ModelStore } from '../src/models/store.js';
 import { REGISTRY, registerModel } from '../src/models/registry.js';
 import { loadBackbone } from '../src/models/backbone.js';
 import { isImgclassError } from '../src/util/errors.js';
+import { sha256File } from '../src/util/file-store.js';
+import { sha256FileCached } from '../src/util/hash-cache.js';
 import { sharedDir } from './shared.js';
 
 const shared = sharedDir();
@@ -59,4 +61,27 @@ test('a truncated weight shard is reported as corrupt, not loaded as garbage', a
     loadBackbone('mobilenet_v1_0.75_224', { store: new ModelStore({ modelDir: dir, offline: true }) }),
     (e: unknown) => isImgclassError(e) && e.code === 'MODEL_CORRUPT',
   );
+});
+
+test('a source hash is remembered by the identity of the file and times, and never read stale', async () => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'imgclass-hash-'));
+  const file = path.join(dir, 'model.bin');
+  await writeFile(file, 'first contents');
+  const first = await sha256FileCached(file, dir);
+  assert.equal(first, await sha256File(file));
+  // the entry is what a second call reads: a planted value comes back, so the file was not hashed again
+  const [entry] = await readdir(path.join(dir, 'hashes'));
+  const planted = 'a'.repeat(64);
+  await writeFile(path.join(dir, 'hashes', entry!), planted);
+  assert.equal(await sha256FileCached(file, dir), planted);
+  // new contents of the same size, with the old modification time put back: the change time moves, so it is hashed afresh
+  const before = await stat(file);
+  await writeFile(file, 'other contents');
+  await utimes(file, before.atime, before.mtime);
+  const second = await sha256FileCached(file, dir);
+  assert.equal(second, await sha256File(file));
+  assert.notEqual(second, first);
+  // an unreadable entry is only a miss
+  for (const e of await readdir(path.join(dir, 'hashes'))) await writeFile(path.join(dir, 'hashes', e), 'torn');
+  assert.equal(await sha256FileCached(file, dir), second);
 });

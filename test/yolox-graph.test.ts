@@ -12,7 +12,7 @@ import { yunetWithPreprocessing } from '../src/detectors/face/yunet-graph.js';
 import { letterboxFeeds } from '../src/detectors/letterbox.js';
 import { readModel, writeModel } from '../src/models/onnx/graph.js';
 import { getDefaultStore } from '../src/models/store.js';
-import { ort } from '../src/runtime/ort.js';
+import { ort } from '../src/runtime/ort-binding.js';
 import { checkGraphLetterbox, letterboxSessions, runFloats } from './letterbox-reference.js';
 import { sampleClassFolders, sharedDataDir } from './shared.js';
 

@@ -7,7 +7,7 @@ import { decodeYunet, YUNET_DEFAULTS, YUNET_SIZE, yunetFeeds } from '../src/dete
 import { yunetWithPreprocessing } from '../src/detectors/face/yunet-graph.js';
 import { YunetFaceDetector } from '../src/detectors/face/yunet.js';
 import { getDefaultStore } from '../src/models/store.js';
-import { ort } from '../src/runtime/ort.js';
+import { ort } from '../src/runtime/ort-binding.js';
 import { checkGraphLetterbox, letterboxSessions, runFloats } from './letterbox-reference.js';
 import { sampleClassFolders, sharedDataDir } from './shared.js';
 

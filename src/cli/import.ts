@@ -1,8 +1,10 @@
 import { getDefaultStore } from '../models/store.js';
-import { importTflite, loadImportedModels, type ImportOptions } from '../models/tflite/import.js';
+import { loadImportedModels } from '../models/imported-models.js';
+import type { ImportOptions } from '../models/tflite/import.js';
 
 /** `imgclass import model.tflite`: register a user's TFLite classifier under a name every command resolves. */
 export async function runImport(file: string, o: ImportOptions & { json?: boolean }): Promise<number> {
+  const { importTflite } = await import('../models/tflite/import.js');
   const entry = await importTflite(file, getDefaultStore(), o);
   const b = entry.backbone!;
   if (o.json) process.stdout.write(JSON.stringify(entry) + '\n');

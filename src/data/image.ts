@@ -1,4 +1,5 @@
-import sharp, { type Metadata } from 'sharp';
+import type { Metadata } from 'sharp';
+import { loadSharp } from '../runtime/sharp.js';
 import { open, stat } from 'node:fs/promises';
 import { ImgclassError } from '../util/errors.js';
 
@@ -48,6 +49,7 @@ export async function decodeImage(input: Uint8Array, limits: Partial<DecodeLimit
   // Header first: refuse decompression bombs before a single pixel is decoded. (Reading the header
   // and decoding at the same time saved 0.6 ms a photo but made libvips' error text depend on
   // timing: a truncated JPEG was reported as "Unknown error" or "premature end" at random.)
+  const sharp = await loadSharp();
   let meta: Metadata;
   try {
     meta = await sharp(input, { pages: 1, limitInputPixels: false }).metadata();

@@ -1,4 +1,5 @@
-import sharp, { type Sharp } from 'sharp';
+import type { Sharp } from 'sharp';
+import { loadSharp } from '../runtime/sharp.js';
 import { cropRect, resizedSize, type Rect, type ResizeMode, type RgbImage } from './pixels.js';
 
 // Pure pixel arithmetic lives in pixels.ts (shared with the browser); re-exported for callers.
@@ -8,7 +9,7 @@ export { MAX_ASPECT, RESIZE_MODES, flipHorizontal, resizedSize, toGrey, type Res
  * Geometry on decoded RGB pixels. Each step is its own sharp pipeline on purpose: sharp runs
  * one resize and one extend per pipeline in a fixed order, whatever order they are chained in.
  */
-const raw = (img: RgbImage) => sharp(img.data, { raw: { width: img.width, height: img.height, channels: 3 } });
+const raw = async (img: RgbImage): Promise<Sharp> => (await loadSharp())(img.data, { raw: { width: img.width, height: img.height, channels: 3 } });
 
 async function toRgb(p: Sharp): Promise<RgbImage> {
   const { data, info } = await p.raw().toBuffer({ resolveWithObject: true });
@@ -19,7 +20,7 @@ export async function resize(img: RgbImage, width: number, height: number, mode:
   const size = resizedSize(img.width, img.height, width, height, mode);
   if (img.width === size.width && img.height === size.height) return img;
   // Bilinear matches Keras load_img's default interpolation ('nearest' in old Keras; bilinear in PIL-based tf.keras).
-  return toRgb(raw(img).resize(size.width, size.height, { fit: mode === 'squash' ? 'fill' : 'cover', position: 'centre', kernel: 'linear' }));
+  return toRgb((await raw(img)).resize(size.width, size.height, { fit: mode === 'squash' ? 'fill' : 'cover', position: 'centre', kernel: 'linear' }));
 }
 
 /** To exactly width×height (the letterboxes' shrink: aspect already kept by the caller). */
@@ -28,13 +29,13 @@ export const resizeExactly = (img: RgbImage, width: number, height: number): Pro
 /** Pad every side by `px` pixels, mirroring the border (keeps detectors from seeing an artificial edge). */
 export async function padMirror(img: RgbImage, px: number): Promise<RgbImage> {
   if (px <= 0) return img;
-  return toRgb(raw(img).extend({ top: px, bottom: px, left: px, right: px, extendWith: 'mirror' }));
+  return toRgb((await raw(img)).extend({ top: px, bottom: px, left: px, right: px, extendWith: 'mirror' }));
 }
 
 /** Pad right and bottom with a constant colour up to width×height (letterboxing at the top-left). */
 export async function padTo(img: RgbImage, width: number, height: number, value: number): Promise<RgbImage> {
   if (img.width === width && img.height === height) return img;
-  return toRgb(raw(img).extend({ right: width - img.width, bottom: height - img.height, background: { r: value, g: value, b: value } }));
+  return toRgb((await raw(img)).extend({ right: width - img.width, bottom: height - img.height, background: { r: value, g: value, b: value } }));
 }
 
 /** Crop a rectangle (clamped to the image). */
@@ -44,10 +45,10 @@ export async function crop(img: RgbImage, x: number, y: number, w: number, h: nu
 
 /** `crop` with the rectangle as one value: the shape the shared pipelines' hosts take (the same pixels as pixels.ts's cropPixels). */
 export async function cropRegion(img: RgbImage, r: Rect): Promise<RgbImage> {
-  return toRgb(raw(img).extract(cropRect(img, r)));
+  return toRgb((await raw(img)).extract(cropRect(img, r)));
 }
 
 /** Encode RGB pixels (e.g. for thumbnails and reports). */
 export async function encodePng(img: RgbImage): Promise<Buffer> {
-  return raw(img).png().toBuffer();
+  return (await raw(img)).png().toBuffer();
 }

@@ -1,5 +1,6 @@
 import path from 'node:path';
-import { sha256File, type ModelStore } from '../models/store.js';
+import type { ModelStore } from '../models/store.js';
+import { sha256FileCached } from '../util/hash-cache.js';
 import type { GraphCache } from '../runtime/session-cache.js';
 
 /**
@@ -15,5 +16,5 @@ const DETECTOR_GRAPH_VERSION = 1;
  */
 export async function detectorGraphCache(store: ModelStore, name: string): Promise<GraphCache> {
   const source = await store.resolve(name);
-  return { dir: path.join(store.cacheDir, 'converted'), name, key: `${DETECTOR_GRAPH_VERSION}:${await sha256File(source)}` };
+  return { dir: path.join(store.cacheDir, 'converted'), name, key: `${DETECTOR_GRAPH_VERSION}:${await sha256FileCached(source, store.cacheDir)}` };
 }

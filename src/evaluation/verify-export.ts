@@ -4,7 +4,7 @@ import { loadBackbone } from '../models/backbone.js';
 import { loadTfjsReference } from '../models/classifier-tfjs.js';
 import { EXPORT_INPUT, EXPORT_OUTPUT, type ExportInfo } from '../models/export.js';
 import { averageViews, modelViews } from '../models/image-classifier.js';
-import { createSession, ort } from '../runtime/ort.js';
+import { createSession, feed } from '../runtime/ort.js';
 
 /** How closely an exported ONNX file reproduces the trained model as TF.js runs it. */
 export interface ExportVerification {
@@ -38,7 +38,7 @@ export async function verifyExport(bytes: Uint8Array, info: ExportInfo, images: 
     for (const image of images) {
       const fitted = await resizeFor(image, info.preprocessing);
       const pixels = Float32Array.from(fitted.data);
-      const out = await session.run({ [EXPORT_INPUT]: new ort.Tensor('float32', pixels, [1, fitted.height, fitted.width, 3]) });
+      const out = await session.run({ [EXPORT_INPUT]: feed('float32', pixels, [1, fitted.height, fitted.width, 3]) });
       const got = out[EXPORT_OUTPUT]!.data as Float32Array;
       let want: Float32Array;
       if (reference) {

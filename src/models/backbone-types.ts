@@ -37,3 +37,11 @@ export interface Backbone {
 
 /** Which runtime runs a backbone: ONNX Runtime (the product's engine) or TF.js (training's, and the reference). */
 export type Engine = 'onnx' | 'tfjs';
+
+/** A backbone's converted graph, cached (backbone-graph.ts). */
+export interface BackboneGraph {
+  /** Path of the cached .onnx file. */
+  model: string;
+  /** Set when the graph only takes batches of this size. */
+  fixedBatch?: number;
+}

@@ -6,7 +6,7 @@ import type { ResizeMode } from '../data/transform.js';
 import { ImgclassError } from '../util/errors.js';
 import { BACKBONE_FEATURES, BACKBONE_PIXELS, BACKBONE_PROBABILITIES, backboneGraph, imagenetHeadFromLayers, type BackboneGraph } from './backbone-graph.js';
 import { DEFAULT_BACKBONE, registryEntry, type BackboneSpec, type RegistryEntry } from './registry.js';
-import { createSession, ort, type OrtOutputs, type OrtSession } from '../runtime/ort.js';
+import { createSession, feed, type OrtOutputs, type OrtSession } from '../runtime/ort.js';
 import type { GraphCache } from '../runtime/session-cache.js';
 import { getDefaultStore, type ModelStore } from './store.js';
 import type { Backbone, BackboneOutput, Engine } from './backbone-types.js';
@@ -106,7 +106,7 @@ class OnnxBackbone implements Backbone {
       for (let i = 0; i < images.length; i += batchSize) {
         const chunk = await Promise.all(images.slice(i, i + batchSize).map((im) => resizeFor(im, p)));
         const { data, dims } = packPixels(chunk);
-        passes.push(this.session.run({ [BACKBONE_PIXELS]: new ort.Tensor('uint8', data, dims) }).then((res) => splitBatch(res, chunk.length)));
+        passes.push(this.session.run({ [BACKBONE_PIXELS]: feed('uint8', data, dims) }).then((res) => splitBatch(res, chunk.length)));
       }
     } catch (e) {
       // passes already sent may still fail; this error is the one to report, theirs must not go unhandled

@@ -3,7 +3,7 @@ import path from 'node:path';
 import type { RgbImage } from '../data/image.js';
 import type { ResizeMode } from '../data/transform.js';
 import { preprocessBatch, samePreprocessing, type Preprocessing } from '../data/preprocess.js';
-import { createSession, ort, type OrtSession } from '../runtime/ort.js';
+import { createSession, feed, type Feed, type OrtSession } from '../runtime/ort.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { ImgclassError } from '../util/errors.js';
 import { concatAll, meanVectors, range } from '../util/vectors.js';
@@ -11,8 +11,7 @@ import { headInput, restrictProbabilities } from './probabilities.js';
 import type { Backbone, BackboneOutput } from './backbone.js';
 import { IMAGENET_DOG_RANGE, loadImagenetClasses } from './imagenet.js';
 import { readManifest, sameClasses, type ClassInfo, type ModelManifest } from './model-dir.js';
-import { GraphBuilder } from './onnx/graph.js';
-import { kerasOutputLayers, kerasToOnnx, type Weights } from './onnx/from-keras.js';
+import type { Weights } from './onnx/from-keras.js';
 import { registryEntry } from './registry.js';
 import type { ModelStore } from './store.js';
 import { decodeWeights, readLayersModelFiles } from './tfjs-io.js';
@@ -120,6 +119,8 @@ export class TrainedClassifier implements Classifier {
     }
     const files = await readLayersModelFiles(dir);
     const network = { topology: files.modelTopology, weights: decodeWeights(files) };
+    // the Keras converter (and protobuf) load only when a trained model is loaded
+    const [{ GraphBuilder }, { kerasOutputLayers, kerasToOnnx }] = await Promise.all([import('./onnx/graph.js'), import('./onnx/from-keras.js')]);
     let converted: ReturnType<typeof kerasToOnnx>;
     try {
       const [out] = kerasOutputLayers(network.topology);
@@ -177,15 +178,15 @@ export class TrainedClassifier implements Classifier {
     return inputs.map((_, i) => data.slice(i * n, (i + 1) * n));
   }
 
-  private async inputTensor(inputs: ClassifierInput[]): Promise<ort.Tensor> {
+  private async inputTensor(inputs: ClassifierInput[]): Promise<Feed> {
     const m = this.manifest;
     if (m.input === 'image') {
       const images = inputs.map((i) => i.image ?? fail('this model reads images'));
       const { data, shape } = await preprocessBatch(images, m.preprocessing);
-      return new ort.Tensor('float32', data, shape);
+      return feed('float32', data, shape);
     }
     const rows = inputs.map((i) => headInput(m, i.backbone ?? fail('this model reads backbone outputs')));
-    return new ort.Tensor('float32', concatAll(rows), [rows.length, rows[0]!.length]);
+    return feed('float32', concatAll(rows), [rows.length, rows[0]!.length]);
   }
 
   /** Releases whatever the classifier holds. */

@@ -1,7 +1,7 @@
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import { Worker } from 'node:worker_threads';
-import * as ort from 'onnxruntime-node';
+import type * as Ort from 'onnxruntime-node';
 import { ImgclassError } from '../util/errors.js';
 import { openWithSessionCache, type GraphCache, type OpenRequest } from './session-cache.js';
 
@@ -50,14 +50,39 @@ export interface SessionOptions {
 }
 
 /** What callers read of a result: the data and shape of each output. */
-export type OrtOutputs = Record<string, { data: ort.Tensor.DataType; dims: readonly number[] }>;
+export type OrtOutputs = Record<string, { data: Ort.Tensor.DataType; dims: readonly number[] }>;
+
+/**
+ * An input: its element type, data and shape. Plain data, not onnxruntime's Tensor: a session on a
+ * worker thread gets it as a message and makes the Tensor there, so the thread that only sends
+ * photos never loads onnxruntime's native binding (it costs a cold process ~15–200 ms of dlopen
+ * and initialisation before the first session could even start; docs/startup.md). An
+ * onnxruntime Tensor has these three fields too, so one can be given as is.
+ */
+export interface Feed {
+  type: 'uint8' | 'int8' | 'float32' | 'int64' | 'int32';
+  data: Uint8Array | Int8Array | Float32Array | BigInt64Array | Int32Array;
+  dims: readonly number[];
+}
+
+/** A feed of `type` (no copy of `data`). */
+export function feed<T extends Feed['type']>(type: T, data: Feed['data'], dims: readonly number[]): Feed {
+  return { type, data, dims };
+}
 
 export interface OrtSession {
   readonly inputNames: readonly string[];
   readonly outputNames: readonly string[];
   /** Inputs' buffers may be handed to another thread: do not reuse them after the call. */
-  run(feeds: Record<string, ort.Tensor>): Promise<OrtOutputs>;
+  run(feeds: Record<string, Feed | Ort.Tensor>): Promise<OrtOutputs>;
   release(): Promise<void>;
+}
+
+/** onnxruntime-node itself, loaded on first need (an inline session, a test): see `Feed`. */
+let binding: Promise<typeof Ort> | undefined;
+export function loadOrt(): Promise<typeof Ort> {
+  binding ??= import('onnxruntime-node');
+  return binding;
 }
 
 export function defaultThreads(): number {
@@ -65,7 +90,7 @@ export function defaultThreads(): number {
   return Number.isInteger(env) && env > 0 ? env : os.availableParallelism();
 }
 
-function sessionOptions(o: SessionOptions): ort.InferenceSession.SessionOptions {
+function sessionOptions(o: SessionOptions): Ort.InferenceSession.SessionOptions {
   return {
     intraOpNumThreads: o.threads ?? defaultThreads(),
     interOpNumThreads: 1,
@@ -90,16 +115,19 @@ export async function createSession(model: SessionModel, o: SessionOptions = {})
 }
 
 async function openSession(r: OpenRequest, o: SessionOptions): Promise<OrtSession> {
-  const options: ort.InferenceSession.SessionOptions = {
+  const options: Ort.InferenceSession.SessionOptions = {
     ...sessionOptions(o),
     graphOptimizationLevel: r.graphOptimizationLevel,
     // ORT warns, on every save, that an NCHWc graph is for this machine only: the cache's key says so already
     ...(r.optimizedModelFilePath ? { optimizedModelFilePath: r.optimizedModelFilePath, logSeverityLevel: 3 as const } : {}),
   };
   if (!o.inline) return WorkerSession.start(r.model, options);
+  const ort = await loadOrt();
   try {
     const s = typeof r.model === 'string' ? await ort.InferenceSession.create(r.model, options) : await ort.InferenceSession.create(r.model, options);
-    return { inputNames: s.inputNames, outputNames: s.outputNames, run: (feeds) => s.run(feeds), release: () => s.release() };
+    const tensors = (feeds: Record<string, Feed | Ort.Tensor>) =>
+      Object.fromEntries(Object.entries(feeds).map(([k, t]) => [k, t instanceof ort.Tensor ? t : new ort.Tensor(t.type, t.data as never, t.dims)]));
+    return { inputNames: s.inputNames, outputNames: s.outputNames, run: (feeds) => s.run(tensors(feeds)), release: () => s.release() };
   } catch (e) {
     throw loadError(r.model, e);
   }
@@ -170,7 +198,7 @@ class WorkerSession implements OrtSession {
     worker.unref();
   }
 
-  static start(model: string | Uint8Array, options: ort.InferenceSession.SessionOptions): Promise<WorkerSession> {
+  static start(model: string | Uint8Array, options: Ort.InferenceSession.SessionOptions): Promise<WorkerSession> {
     return new Promise((resolve, reject) => {
       const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { model, options, ortPath: ORT_PATH } });
       worker.once('error', (e) => reject(loadError(model, e)));
@@ -193,13 +221,13 @@ class WorkerSession implements OrtSession {
     else this.worker.ref();
   }
 
-  run(feeds: Record<string, ort.Tensor>): Promise<OrtOutputs> {
+  run(feeds: Record<string, Feed | Ort.Tensor>): Promise<OrtOutputs> {
     const id = this.nextId++;
-    const wire: Record<string, { type: string; data: ort.Tensor.DataType; dims: readonly number[] }> = {};
+    const wire: Record<string, { type: string; data: unknown; dims: readonly number[] }> = {};
     const transfer: ArrayBuffer[] = [];
     for (const [k, t] of Object.entries(feeds)) {
       // A buffer handed over by an earlier run is detached (empty): say so rather than send nothing.
-      if ((t.data as Float32Array).byteLength === 0 && t.size > 0)
+      if ((t.data as ArrayBufferView).byteLength === 0 && t.dims.reduce((a, b) => a * b, 1) > 0)
         return Promise.reject(new Error(`input ${k}: its buffer was already handed to the onnxruntime worker by an earlier run; make a new tensor per run`));
       wire[k] = { type: t.type, data: t.data, dims: t.dims };
       const buf = (t.data as Float32Array).buffer;
@@ -227,10 +255,8 @@ class WorkerSession implements OrtSession {
   }
 }
 
-/** onnxruntime-node's uint8 and int64 tensors, for code shared with the browser (detectors/letterbox.ts). */
+/** uint8 and int64 feeds, for code shared with the browser (detectors/letterbox.ts). */
 export const ortTensors = {
-  uint8: (data: Uint8Array, dims: readonly number[]): ort.Tensor => new ort.Tensor('uint8', data, dims),
-  int64: (data: BigInt64Array, dims: readonly number[]): ort.Tensor => new ort.Tensor('int64', data, dims),
+  uint8: (data: Uint8Array, dims: readonly number[]): Feed => feed('uint8', data, dims),
+  int64: (data: BigInt64Array, dims: readonly number[]): Feed => feed('int64', data, dims),
 };
-
-export { ort };

@@ -1,11 +1,12 @@
 import { createHash } from 'node:crypto';
-import { mkdir, readdir, readFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Preprocessing } from '../../data/tensor.js';
 import { writeFileAtomic } from '../../util/atomic.js';
 import { ImgclassError } from '../../util/errors.js';
 import { registerModel, type BackboneSpec, type RegistryEntry } from '../registry.js';
 import type { ModelStore } from '../store.js';
+import { IMPORTED } from '../imported-models.js';
 import { convertModel } from './convert.js';
 import { readTflite, type TfliteModel } from './reader.js';
 
@@ -92,7 +93,6 @@ export function guessTfliteClassifier(m: TfliteModel, o: ImportOptions = {}): Tf
   return { probabilities: out.name, softmaxed, features: features.name, featureDim, classes, preprocessing };
 }
 
-const IMPORTED = 'imported';
 
 /** Copy, check (it converts), describe and register a TFLite classifier; returns its entry. */
 export async function importTflite(file: string, store: ModelStore, o: ImportOptions = {}): Promise<RegistryEntry> {
@@ -141,21 +141,4 @@ export async function importTflite(file: string, store: ModelStore, o: ImportOpt
   return entry;
 }
 
-/** Register every model `importTflite` stored in this store's cache (the CLI does this at start). */
-export async function loadImportedModels(store: ModelStore): Promise<RegistryEntry[]> {
-  const root = path.join(store.cacheDir, IMPORTED);
-  const names = await readdir(root).catch(() => [] as string[]);
-  const entries: RegistryEntry[] = [];
-  for (const n of names.sort()) {
-    const text = await readFile(path.join(root, n, 'entry.json'), 'utf8').catch(() => null);
-    if (!text) continue;
-    try {
-      const entry = JSON.parse(text) as RegistryEntry;
-      registerModel(entry);
-      entries.push(entry);
-    } catch (e) {
-      throw new ImgclassError('MODEL_CORRUPT', `${path.join(root, n, 'entry.json')}: ${e instanceof Error ? e.message : String(e)}`);
-    }
-  }
-  return entries;
-}
+export { loadImportedModels } from '../imported-models.js';
