@@ -28,8 +28,11 @@ const HEAVY = {
   ioredis: 'ioredis/',
 } as const;
 
-/** The packages (node_modules/<name>) a node process loaded, and our own source files. */
-async function loaded(args: string[]): Promise<{ packages: Set<string>; sources: Set<string>; stdout: string; code: number }> {
+/**
+ * The packages (node_modules/<name>) a node process loaded, and our own source files; with `until`,
+ * the process is stopped once its output matches (a server, when it says it is ready: code 0).
+ */
+async function loaded(args: string[], until?: RegExp): Promise<{ packages: Set<string>; sources: Set<string>; stdout: string; code: number }> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'imgclass-startup-'));
   const record = path.join(dir, 'modules.txt');
   await writeFile(record, '');
@@ -43,9 +46,15 @@ async function loaded(args: string[]): Promise<{ packages: Set<string>; sources:
       process.execPath,
       ['--import', recorder, '--import', 'tsx', ...args],
       { cwd: root, env: { ...process.env, IMGCLASS_RECORD_MODULES: record }, maxBuffer: 1 << 24 },
-      (err, out) => resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout: out }),
+      (err, out) => resolve({ code: err && !(until && until.test(out)) ? ((err as { code?: number }).code ?? 1) : 0, stdout: out }),
     );
     child.stdin!.end();
+    let seen = '';
+    if (until)
+      child.stdout!.on('data', (d: Buffer) => {
+        seen += d;
+        if (until.test(seen)) child.kill('SIGKILL'); // what it loaded until now is recorded already
+      });
   });
   const files = (await readFile(record, 'utf8')).split('\n').filter(Boolean);
   const packages = new Set(files.flatMap((f) => /node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(f)?.[1] ?? []));
@@ -94,6 +103,24 @@ test('a second predict starts from the caches: no converter (protobuf, the TFLit
   for (const p of ['protobufjs', 'onnx-proto', 'flatbuffers']) assert.ok(!packages.has(p), `${p} was loaded`);
   assert.deepEqual(
     [...sources].filter((s) => /^src\/models\/(onnx|tflite)\/|backbone-convert/.test(s)),
+    [],
+  );
+});
+
+test('serve is ready without TF.js, the converters, the device-mode assets or the bundler (they load on first use)', async () => {
+  const { packages, sources, code, stdout } = await loaded([cli, 'serve', '--port', '0'], /ready on/);
+  assert.equal(code, 0, stdout);
+  assert.match(stdout, /ready on/);
+  assert.ok(packages.has('fastify'), 'the control: the server itself was loaded');
+  assert.deepEqual(
+    heavyIn(packages).filter((p) => p !== 'fastify'),
+    [],
+  );
+  for (const p of ['protobufjs', 'flatbuffers']) assert.ok(!packages.has(p), `${p} was loaded`);
+  assert.deepEqual(
+    [...sources].filter((s) =>
+      /^src\/(training\/(train|train-loop|architectures)\.ts|server\/device-assets\.ts|models\/(onnx|tflite)\/|data\/explore\.ts)/.test(s),
+    ),
     [],
   );
 });

@@ -2,6 +2,7 @@ import { YoloxDetector } from '../detectors/coco.js';
 import { DEFAULT_QUALITY, dogPlan, FACE_SEARCH_DEFAULTS, DEFAULT_TOP_K, PRESETS, type DogPlan, type Quality } from './quality.js';
 import { decodeInput, type DecodeLimits, type DecodedImage, type ImageInput, type RgbImage } from '../data/image.js';
 import { cropRegion } from '../data/transform.js';
+import { whenSessionRequested } from '../runtime/ort.js';
 import type { DogDetectorOptions } from '../detectors/imagenet-dog-rule.js';
 import { HaarFaceDetector, type HaarOptions } from '../detectors/face/haar.js';
 import type { FaceBox, FaceDetector } from '../detectors/face/types.js';
@@ -62,6 +63,12 @@ export interface DogAppOptions {
   quality?: Quality;
   /** ORT intra-op threads (default: the machine's cores). */
   threads?: number;
+  /**
+   * Called once every model's graph is on its way to onnxruntime on its own thread (before they are
+   * loaded): start-up work that would otherwise hold the main thread before that (`serve` importing
+   * the HTTP server) can start then without delaying the models.
+   */
+  onSessionsRequested?: () => void;
 }
 
 /** The defaults that do not depend on the backbone (those that do are in app/tuning.ts, read through `app.plan`). */
@@ -109,19 +116,25 @@ export class DogApp {
     const given = Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) as DogAppOptions;
     const opts = { ...DOG_APP_DEFAULTS, ...given };
     const store = opts.store;
-    const [unit, faceDetector, coco] = await Promise.all([
+    const loads = [
       // A breed head on pixels keeps its own flip policy unless told; one on the backbone shares the detection's.
-      ImageClassifier.load({
-        model: opts.modelDir,
-        backbone: opts.backbone ?? DOG_APP_BACKBONE,
-        flip: options.flipAverage,
-        store,
-        engine: opts.engine,
-        threads: opts.threads,
-      }),
-      opts.faceDetector === 'haar' ? HaarFaceDetector.create({ ...opts.haar, store }) : YunetFaceDetector.create({ ...opts.yunet, store }),
-      PRESETS[opts.quality].objects ? YoloxDetector.create({ store, threads: opts.threads }) : null,
-    ]);
+      whenSessionRequested(() =>
+        ImageClassifier.load({
+          model: opts.modelDir,
+          backbone: opts.backbone ?? DOG_APP_BACKBONE,
+          flip: options.flipAverage,
+          store,
+          engine: opts.engine,
+          threads: opts.threads,
+        }),
+      ),
+      whenSessionRequested<FaceDetector>(() =>
+        opts.faceDetector === 'haar' ? HaarFaceDetector.create({ ...opts.haar, store }) : YunetFaceDetector.create({ ...opts.yunet, store }),
+      ),
+      whenSessionRequested(async () => (PRESETS[opts.quality].objects ? YoloxDetector.create({ store, threads: opts.threads }) : null)),
+    ] as const;
+    if (options.onSessionsRequested) void Promise.all(loads.map((l) => l.requested)).then(options.onSessionsRequested);
+    const [unit, faceDetector, coco] = await Promise.all([loads[0].loaded, loads[1].loaded, loads[2].loaded]);
     const imagenet = unit.backbone
       ? unit
       : await ImageClassifier.load({ backbone: opts.backbone ?? DOG_APP_BACKBONE, flip: opts.flipAverage, store, engine: opts.engine, threads: opts.threads });

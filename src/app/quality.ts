@@ -1,5 +1,6 @@
 import type { DogBoxRescue, DogDetectorOptions, DogRuleOptions } from '../detectors/imagenet-dog-rule.js';
 import type { PersonEvidenceOptions } from '../detectors/person.js';
+import type { Quality } from './preset-names.js';
 import { backboneTuning, type BreedViewsTuning } from './tuning.js';
 
 /**
@@ -21,9 +22,7 @@ import { backboneTuning, type BreedViewsTuning } from './tuning.js';
  * time (standard: 96.9%) while finding 98.1% of LFW's faces, for a median of 4.4–5.5 bare passes a
  * photo against 4.1–4.7 (README, "Which preset is the default"; docs/pipeline.md).
  */
-export const QUALITIES = ['standard', 'fast', 'accurate'] as const;
-/** A preset's name: `standard`, `fast` or `accurate` (the default), in increasing work per photo. */
-export type Quality = (typeof QUALITIES)[number];
+export { QUALITIES, DEFAULT_QUALITY, type Quality } from './preset-names.js';
 
 /** The steps a preset adds to the pipeline's fixed ones (backbone, face search, dog rule, breeds). */
 export interface PresetSteps {
@@ -39,8 +38,6 @@ export const PRESETS: Readonly<Record<Quality, PresetSteps>> = {
   fast: { objects: true, moreViews: false },
   accurate: { objects: true, moreViews: true },
 };
-
-export const DEFAULT_QUALITY: Quality = 'accurate';
 
 /**
  * The values that do not depend on the backbone: how many faces are checked and how small one may

@@ -9,9 +9,9 @@
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { FACE_DETECTORS } from '../app/face-detectors.js';
-import { DEFAULT_QUALITY, QUALITIES } from '../app/quality.js';
+import { DEFAULT_QUALITY, QUALITIES } from '../app/preset-names.js';
 import { RESIZE_MODES } from '../data/pixels.js';
-import { DEFAULT_BACKBONE } from '../models/registry.js';
+import { DEFAULT_BACKBONE } from '../models/default-backbone.js';
 import { describeError, ImgclassError, isImgclassError } from '../util/errors.js';
 import { applyCliModelDirDefault } from './defaults.js';
 import { FEATURE_CACHE_HELP, trainingOptions } from './toolkit-options.js';

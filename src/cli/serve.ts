@@ -2,6 +2,7 @@ import path from 'node:path';
 import { createDogApp, type FaceDetectorName } from '../app/dog-app.js';
 import type { Quality } from '../app/quality.js';
 import type { SecurityOptions } from '../server/hardening.js';
+import { loadSharp } from '../runtime/sharp.js';
 import { PACKAGE_ROOT } from './defaults.js';
 import { resolveModelArgs } from './models.js';
 
@@ -24,18 +25,24 @@ export interface ServeCliOptions {
 
 export async function runServe(o: ServeCliOptions): Promise<void> {
   const t0 = performance.now();
-  // The server's code (fastify and its plugins) is imported while the models load: their sessions
-  // are created on worker threads, and this thread would otherwise wait idle.
-  const server$ = import('../server/server.js');
-  server$.catch(() => undefined); // reported where it is awaited, after the models
+  // The server's code (fastify and its plugins: a few hundred milliseconds of synchronous require)
+  // is imported while the models load on their worker threads, once their graphs are on their way
+  // there: begun earlier, it would hold back the loaders' file reads, and the models with them.
+  let server$: Promise<typeof import('../server/server.js')> | undefined;
+  const importServer = () => {
+    server$ ??= import('../server/server.js');
+    server$.catch(() => undefined); // reported where it is awaited, after the models
+    return server$;
+  };
   const models = await resolveModelArgs(o.model ?? []);
   const app = await createDogApp({
     modelDir: models.length ? models : undefined,
     faceDetector: o.faceDetector,
     quality: o.preset,
     ...(o.backbone ? { backbone: o.backbone } : {}),
+    onSessionsRequested: () => void importServer(),
   });
-  const { buildServer } = await server$;
+  const { buildServer } = await importServer();
   // the server's limits, declared once: it decodes every upload with them and reports them
   const security: SecurityOptions = {
     token: o.token ?? (process.env.IMGCLASS_TOKEN || undefined),
@@ -59,6 +66,8 @@ export async function runServe(o: ServeCliOptions): Promise<void> {
     `imgclass ready on ${address} (train view: ${address}/train.html, runs in ${path.resolve(o.runs)}; models loaded in ${Math.round(performance.now() - t0)} ms: ${d.backbone}, ` +
       `faces ${d.faceDetector}, ${d.objectDetector ? `objects ${d.objectDetector}, ` : ''}breeds ${d.classifier.name}; preset ${d.quality})\n`,
   );
+  // the image decoder (sharp) loads on first use: now, after "ready", so the first upload finds it loaded
+  void loadSharp();
   const stop = async () => {
     await server.close();
     app.dispose();

@@ -1,5 +1,5 @@
 import { Option, type Command } from 'commander';
-import { DEFAULT_BACKBONE } from '../models/registry.js';
+import { DEFAULT_BACKBONE } from '../models/default-backbone.js';
 import { ARCHITECTURES, DEFAULT_PATIENCE, OPTIMIZERS } from '../training/choices.js';
 import { TRAIN_DEFAULTS } from '../training/hyperparameters.js';
 

@@ -7,6 +7,7 @@ import { loadDataset, type SplitName } from './dataset.js';
 import { findDuplicates } from './duplicates.js';
 import { sniffFormat } from './image.js';
 import type { SkippedFile } from './walk.js';
+import { IMBALANCE_WARN_RATIO } from './class-info.js';
 import { readFile } from 'node:fs/promises';
 
 /** What `explore` measures about a data set: counts per class and split, sizes, formats, class balance and exact duplicates. */
@@ -30,8 +31,7 @@ export interface Exploration {
   charts?: string[];
 }
 
-/** A ratio from which `explore` calls a set imbalanced and `train` suggests class weights. */
-export const IMBALANCE_WARN_RATIO = 1.5;
+export { IMBALANCE_WARN_RATIO } from './class-info.js';
 
 /**
  * The seed's data exploration: images per class and split (min / mean / max), file-size and

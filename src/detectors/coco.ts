@@ -3,7 +3,7 @@ import { resizeExactly } from '../data/transform.js';
 import { getDefaultStore, type ModelStore } from '../models/store.js';
 import { createSession, ortTensors, type OrtSession } from '../runtime/ort.js';
 import { decodeYolox, YOLOX_DEFAULTS, yoloxFeeds, type CocoBox, type YoloxDecodeOptions } from './coco-decode.js';
-import { detectorGraphCache } from './graph-cache.js';
+import { DETECTOR_THREAD, detectorGraphCache } from './graph-cache.js';
 import { letterboxTensors } from './letterbox.js';
 
 /**
@@ -33,7 +33,7 @@ export class YoloxDetector {
     const store = options.store ?? getDefaultStore();
     // the graph is built (a protobuf edit, coco-graph.ts) only when its optimised form is not cached
     const build = async () => (await import('./coco-graph.js')).loadYoloxGraph(store);
-    const session = await createSession(build, { threads: options.threads, cache: await detectorGraphCache(store, 'yolox_nano') });
+    const session = await createSession(build, { threads: options.threads, cache: await detectorGraphCache(store, 'yolox_nano'), thread: DETECTOR_THREAD });
     return new YoloxDetector(session, {
       scoreThreshold: options.scoreThreshold ?? YOLOX_DEFAULTS.scoreThreshold,
       nmsIou: options.nmsIou ?? YOLOX_DEFAULTS.nmsIou,

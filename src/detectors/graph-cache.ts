@@ -18,3 +18,10 @@ export async function detectorGraphCache(store: ModelStore, name: string): Promi
   const source = await store.resolve(name);
   return { dir: path.join(store.cacheDir, 'converted'), name, key: `${DETECTOR_GRAPH_VERSION}:${await sha256FileCached(source, store.cacheDir)}` };
 }
+
+/**
+ * The worker thread the detectors share (runtime/session-thread.ts): YuNet and YOLOX-nano are
+ * small, and the dog pipeline never needs both at the same instant, so one thread's start is saved
+ * (docs/startup.md).
+ */
+export const DETECTOR_THREAD = 'detectors';

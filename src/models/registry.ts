@@ -87,8 +87,7 @@ const tfliteImagenet = (o: { zeroPoint: number; inverseScale: number; probabilit
   resizeModes: FIXED_SIZE,
 });
 
-/** The backbone every command uses unless told otherwise (the only ImageNet network available offline here). */
-export const DEFAULT_BACKBONE = 'mobilenet_v1_0.75_224';
+export { DEFAULT_BACKBONE } from './default-backbone.js';
 
 /** ONNX exports with a fixed input size take fixed-size views only. */
 const FIXED_SIZE: readonly ResizeMode[] = ['center-crop', 'squash'];

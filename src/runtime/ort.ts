@@ -1,9 +1,9 @@
-import { createRequire } from 'node:module';
 import os from 'node:os';
-import { Worker } from 'node:worker_threads';
+import { AsyncLocalStorage } from 'node:async_hooks';
 import type * as Ort from 'onnxruntime-node';
 import { ImgclassError } from '../util/errors.js';
 import { openWithSessionCache, type GraphCache, type OpenRequest } from './session-cache.js';
+import { sessionThread, type SessionThread, type WireFeed } from './session-thread.js';
 
 /*
  * Telemetry off, and not only for privacy: onnxruntime 1.30's Linux telemetry (the 1DS SDK, run
@@ -47,6 +47,11 @@ export interface SessionOptions {
    * optimisation. The model may then be given as a function, called only when the cache misses.
    */
   cache?: GraphCache;
+  /**
+   * Share a worker thread with the other sessions given the same name (small models that need not
+   * run at the same time: the dog app's face and object detectors), instead of a thread of its own.
+   */
+  thread?: string;
 }
 
 /** What callers read of a result: the data and shape of each output. */
@@ -114,6 +119,23 @@ export async function createSession(model: SessionModel, o: SessionOptions = {})
   return openSession({ model: typeof model === 'function' ? await model() : model, graphOptimizationLevel: 'all' }, o);
 }
 
+/** Told when the loader it belongs to has handed a session's graph to onnxruntime (`whenSessionRequested`). */
+const requestWatch = new AsyncLocalStorage<() => void>();
+
+/**
+ * Runs `load` and tells, besides its result, when it has handed its first session's graph to
+ * onnxruntime (posted to the session's thread), or has finished without one. From then on the
+ * session loads on its own thread, and the main thread may take on other start-up work (a server's
+ * modules, which load synchronously for a few hundred milliseconds) without holding it back.
+ */
+export function whenSessionRequested<T>(load: () => Promise<T>): { loaded: Promise<T>; requested: Promise<void> } {
+  let told!: () => void;
+  const requested = new Promise<void>((resolve) => (told = resolve));
+  const loaded = requestWatch.run(told, load);
+  loaded.then(told, told);
+  return { loaded, requested };
+}
+
 async function openSession(r: OpenRequest, o: SessionOptions): Promise<OrtSession> {
   const options: Ort.InferenceSession.SessionOptions = {
     ...sessionOptions(o),
@@ -121,7 +143,7 @@ async function openSession(r: OpenRequest, o: SessionOptions): Promise<OrtSessio
     // ORT warns, on every save, that an NCHWc graph is for this machine only: the cache's key says so already
     ...(r.optimizedModelFilePath ? { optimizedModelFilePath: r.optimizedModelFilePath, logSeverityLevel: 3 as const } : {}),
   };
-  if (!o.inline) return WorkerSession.start(r.model, options);
+  if (!o.inline) return WorkerSession.start(r.model, options, o.thread);
   const ort = await loadOrt();
   try {
     const s = typeof r.model === 'string' ? await ort.InferenceSession.create(r.model, options) : await ort.InferenceSession.create(r.model, options);
@@ -133,97 +155,30 @@ async function openSession(r: OpenRequest, o: SessionOptions): Promise<OrtSessio
   }
 }
 
-/**
- * The worker: one session, messages {id, feeds} in and {id, outputs} or {id, error} out, tensors
- * as transferred buffers (copied out of ORT's memory first, so they can be handed over). Plain
- * CommonJS given as source, so it runs the same from TypeScript sources (tsx) and from dist/.
- */
-const WORKER_SOURCE = `
-const { parentPort, workerData } = require('node:worker_threads');
-const ort = require(workerData.ortPath);
-(async () => {
-  let session;
-  try {
-    session = await ort.InferenceSession.create(workerData.model, workerData.options);
-  } catch (e) {
-    parentPort.postMessage({ ready: false, error: String(e && e.message || e) });
-    return;
-  }
-  parentPort.postMessage({ ready: true, inputNames: session.inputNames, outputNames: session.outputNames });
-  parentPort.on('message', async (msg) => {
-    if (msg.release) { await session.release(); process.exit(0); }
-    try {
-      const feeds = {};
-      for (const [k, t] of Object.entries(msg.feeds)) feeds[k] = new ort.Tensor(t.type, t.data, t.dims);
-      const out = await session.run(feeds);
-      const outputs = {};
-      const transfer = [];
-      for (const [k, t] of Object.entries(out)) {
-        const data = t.data.slice();
-        outputs[k] = { type: t.type, data, dims: t.dims };
-        transfer.push(data.buffer);
-      }
-      parentPort.postMessage({ id: msg.id, outputs }, transfer);
-    } catch (e) {
-      parentPort.postMessage({ id: msg.id, error: String(e && e.message || e) });
-    }
-  });
-})();
-`;
-const ORT_PATH = createRequire(import.meta.url).resolve('onnxruntime-node');
-
+/** A session on a worker thread (session-thread.ts), its own or one it shares. */
 class WorkerSession implements OrtSession {
-  private nextId = 0;
-  private readonly pending = new Map<number, { resolve: (o: OrtOutputs) => void; reject: (e: Error) => void }>();
-
   private constructor(
-    private readonly worker: Worker,
+    private readonly thread: SessionThread,
+    private readonly sid: number,
     readonly inputNames: readonly string[],
     readonly outputNames: readonly string[],
-  ) {
-    worker.on('message', (m: { id: number; outputs?: OrtOutputs; error?: string }) => {
-      const p = this.pending.get(m.id);
-      if (!p) return;
-      this.pending.delete(m.id);
-      this.idleCheck();
-      if (m.error !== undefined) p.reject(new Error(`onnxruntime: ${m.error}`));
-      else p.resolve(m.outputs!);
-    });
-    const failAll = (e: Error) => {
-      for (const p of this.pending.values()) p.reject(e);
-      this.pending.clear();
-    };
-    worker.on('error', failAll);
-    worker.on('exit', (code) => failAll(new Error(`onnxruntime worker exited (${code})`)));
-    worker.unref();
-  }
+  ) {}
 
-  static start(model: string | Uint8Array, options: Ort.InferenceSession.SessionOptions): Promise<WorkerSession> {
-    return new Promise((resolve, reject) => {
-      const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { model, options, ortPath: ORT_PATH } });
-      worker.once('error', (e) => reject(loadError(model, e)));
-      // a worker that dies before it answers (killed, out of memory) must not leave its caller waiting
-      worker.once('exit', (code) => reject(loadError(model, new Error(`the onnxruntime worker exited (${code}) before the model was loaded`))));
-      worker.once('message', (m: { ready: boolean; error?: string; inputNames?: string[]; outputNames?: string[] }) => {
-        if (!m.ready) {
-          void worker.terminate();
-          reject(loadError(model, new Error(m.error)));
-          return;
-        }
-        resolve(new WorkerSession(worker, m.inputNames!, m.outputNames!));
-      });
-    });
-  }
-
-  /** An idle worker must not keep the process alive; a busy one must. */
-  private idleCheck(): void {
-    if (this.pending.size === 0) this.worker.unref();
-    else this.worker.ref();
+  static async start(model: string | Uint8Array, options: Ort.InferenceSession.SessionOptions, threadName?: string): Promise<WorkerSession> {
+    const thread = sessionThread(threadName);
+    const opening = thread.openSession(model, options);
+    requestWatch.getStore()?.();
+    try {
+      const s = await opening;
+      return new WorkerSession(thread, s.sid, s.inputNames, s.outputNames);
+    } catch (e) {
+      thread.discardIfEmpty();
+      throw loadError(model, e);
+    }
   }
 
   run(feeds: Record<string, Feed | Ort.Tensor>): Promise<OrtOutputs> {
-    const id = this.nextId++;
-    const wire: Record<string, { type: string; data: unknown; dims: readonly number[] }> = {};
+    const wire: Record<string, WireFeed> = {};
     const transfer: ArrayBuffer[] = [];
     for (const [k, t] of Object.entries(feeds)) {
       // A buffer handed over by an earlier run is detached (empty): say so rather than send nothing.
@@ -233,25 +188,11 @@ class WorkerSession implements OrtSession {
       const buf = (t.data as Float32Array).buffer;
       if (buf instanceof ArrayBuffer && !transfer.includes(buf)) transfer.push(buf);
     }
-    return new Promise((resolve, reject) => {
-      this.pending.set(id, { resolve, reject });
-      this.idleCheck();
-      this.worker.postMessage({ id, feeds: wire }, transfer);
-    });
+    return this.thread.run(this.sid, wire, transfer);
   }
 
-  /**
-   * The worker releases its session and exits by itself. Terminating it while the native release
-   * runs aborts the whole process (an uncaught Napi::Error), so terminate is only the fallback
-   * for a worker that does not exit within seconds.
-   */
-  async release(): Promise<void> {
-    const exited = new Promise<void>((r) => this.worker.once('exit', () => r()));
-    this.worker.ref();
-    this.worker.postMessage({ release: true });
-    const timer = setTimeout(() => void this.worker.terminate(), 5000);
-    await exited;
-    clearTimeout(timer);
+  release(): Promise<void> {
+    return this.thread.release(this.sid);
   }
 }
 

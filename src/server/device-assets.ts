@@ -5,6 +5,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { DogApp } from '../app/dog-app.js';
+import { ORT_WEB_DIST, ORT_WEB_PREFIX, ORT_WEB_VERSION } from './ort-web-files.js';
 import { DEFAULT_DECODE_LIMITS, type DecodeLimits } from '../data/upload.js';
 import { loadYoloxGraph } from '../detectors/coco-graph.js';
 import { YUNET_DEFAULTS } from '../detectors/face/yunet-decode.js';
@@ -32,15 +33,6 @@ export interface DeviceAssets {
 }
 
 const require = createRequire(import.meta.url);
-/** onnxruntime-web's dist folder (its package.json is not exported; its CommonJS entry lives in dist/). */
-export const ORT_WEB_DIST = path.dirname(require.resolve('onnxruntime-web'));
-const ORT_WEB_VERSION: string = JSON.parse(await readFile(path.join(ORT_WEB_DIST, '..', 'package.json'), 'utf8')).version;
-/** The onnxruntime-web files the page may ask for by name (all versioned by the URL). */
-export const ORT_WEB_FILES: Record<string, string> = {
-  'ort.wasm.min.mjs': 'text/javascript',
-  'ort-wasm-simd-threaded.mjs': 'text/javascript',
-};
-export const ORT_WEB_PREFIX = `/ort/${ORT_WEB_VERSION}/`;
 
 /** A browser entry in src/web beside this module: .ts when run from source (tsx), .js in dist/. */
 function webEntry(name: string): string {

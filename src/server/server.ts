@@ -12,17 +12,8 @@ import { DEFAULT_BACKBONE } from '../models/registry.js';
 import { registerTrainRoutes, type TrainRoutesOptions } from './train-routes.js';
 import { ISOLATION_HEADERS } from '../app/device-manifest.js';
 import { harden, serverTimeouts, type SecurityOptions } from './hardening.js';
-import {
-  buildDeviceAssets,
-  buildTrainDeviceAssets,
-  bundleServiceWorker,
-  offlineConfig,
-  ORT_WEB_DIST,
-  ORT_WEB_FILES,
-  ORT_WEB_PREFIX,
-  type DeviceAssets,
-  type TrainDeviceAssets,
-} from './device-assets.js';
+import type { DeviceAssets, TrainDeviceAssets } from './device-assets.js';
+import { ORT_WEB_DIST, ORT_WEB_FILES, ORT_WEB_PREFIX } from './ort-web-files.js';
 
 export interface ServerOptions {
   app: DogApp;
@@ -103,10 +94,12 @@ export async function buildServer(o: ServerOptions): Promise<FastifyInstance> {
   });
   await server.register(fastifyStatic, { root: path.resolve(o.webRoot), index: 'index.html' });
 
-  // Device mode: models and code for the browser, prepared on first request and kept.
+  // Device mode: models and code for the browser, prepared on first request and kept. Its module
+  // (the graphs' builders, the bundler) loads then too: a start does not wait for it.
+  const assets = () => import('./device-assets.js');
   let device: Promise<DeviceAssets> | undefined;
   const deviceAssets = () => {
-    device ??= buildDeviceAssets(o.app, { maxBytes, maxPixels: limits.maxPixels });
+    device ??= assets().then((a) => a.buildDeviceAssets(o.app, { maxBytes, maxPixels: limits.maxPixels }));
     device.catch(() => (device = undefined));
     return device;
   };
@@ -114,7 +107,7 @@ export async function buildServer(o: ServerOptions): Promise<FastifyInstance> {
   let training: Promise<TrainDeviceAssets> | undefined;
   const trainDeviceAssets = () => {
     // the backbone the Train view's server mode (and the CLI's `train`) uses, so both modes train alike
-    training ??= buildTrainDeviceAssets(DEFAULT_BACKBONE, { store: o.app.options.store, limits });
+    training ??= assets().then((a) => a.buildTrainDeviceAssets(DEFAULT_BACKBONE, { store: o.app.options.store, limits }));
     training.catch(() => (training = undefined));
     return training;
   };
@@ -139,6 +132,7 @@ export async function buildServer(o: ServerOptions): Promise<FastifyInstance> {
       (d) => d.manifest,
       () => null,
     );
+    const { offlineConfig, bundleServiceWorker } = await assets();
     const config = await offlineConfig(path.resolve(o.webRoot), manifest);
     if (worker?.version !== config.version) worker = { version: config.version, bytes: bundleServiceWorker(config) };
     const bytes = await worker.bytes.catch((e) => {

@@ -7,7 +7,7 @@ import type { EpochMetrics } from '../training/epoch-metrics.js';
 import { DEFAULT_BACKBONE } from '../models/registry.js';
 import { DEFAULT_PATIENCE, TRAIN_DEFAULTS } from '../training/hyperparameters.js';
 import type { TrainingOptions } from '../training/pipeline.js';
-import { epochLine } from '../training/train.js';
+import { epochLine } from '../training/epoch-metrics.js';
 import { ImgclassError } from '../util/errors.js';
 import { DATA_DIR, type TrainStore } from './train-store.js';
 import type { TrainedSummary, WorkerJob, WorkerMessage } from './train-worker.js';

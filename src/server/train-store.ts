@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { decodeImage, type DecodeLimits } from '../data/image.js';
-import { IMBALANCE_WARN_RATIO } from '../data/explore.js';
+import { IMBALANCE_WARN_RATIO } from '../data/class-info.js';
 import { stratifiedSplit } from '../data/split.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { ImgclassError, isImgclassError } from '../util/errors.js';

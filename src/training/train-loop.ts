@@ -1,6 +1,7 @@
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { tf } from '../runtime/tf.js';
 import type { EpochMetrics } from './epoch-metrics.js';
+export { epochLine } from './epoch-metrics.js';
 import { makeOptimizer, type OptimizerName } from './architectures.js';
 
 /**
@@ -116,15 +117,6 @@ export async function fitEpochs(model: tfl.LayersModel, data: TrainTensors, cfg:
     if (cfg.patience && state.sinceBest >= cfg.patience) stoppedEarly = true;
   }
   return { state, stoppedEarly, interrupted, resumedFrom, resumes, seconds: (performance.now() - t0) / 1000 };
-}
-
-/** Keras' per-epoch line: `Epoch 7/30  loss 0.3121  acc 0.9038  val_loss 0.2514  val_acc 0.9318  0.4s  * best`. */
-export function epochLine(m: EpochMetrics, epochs: number, best: boolean): string {
-  const w = String(epochs).length;
-  return (
-    `Epoch ${String(m.epoch).padStart(w)}/${epochs}  loss ${m.loss.toFixed(4)}  acc ${m.acc.toFixed(4)}  ` +
-    `val_loss ${m.valLoss.toFixed(4)}  val_acc ${m.valAcc.toFixed(4)}  ${(m.seconds ?? 0).toFixed(1)}s${best ? '  * best' : ''}`
-  );
 }
 
 /** metrics.csv of a run: one row per committed epoch. */

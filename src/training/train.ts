@@ -10,7 +10,8 @@ import { recoverDir, removeStaleTempFiles, writeFileAtomic } from '../util/atomi
 import { ImgclassError } from '../util/errors.js';
 import { onInterrupt } from '../util/interrupt.js';
 import { progress } from '../util/progress.js';
-import { epochLine, fitEpochs, metricsCsv, metricsJsonl, type TrainConfig, type TrainTensors } from './train-loop.js';
+import { epochLine } from './epoch-metrics.js';
+import { fitEpochs, metricsCsv, metricsJsonl, type TrainConfig, type TrainTensors } from './train-loop.js';
 import { CHECKPOINT_FILE, type Checkpoint, type ResumePoint } from './resume.js';
 
 export interface TrainResult {

@@ -3,7 +3,7 @@ import type { RgbImage } from '../../data/image.js';
 import { resizeExactly } from '../../data/transform.js';
 import type { FaceBox, FaceDetector } from './types.js';
 import { decodeYunet, YUNET_DEFAULTS, yunetFeeds } from './yunet-decode.js';
-import { detectorGraphCache } from '../graph-cache.js';
+import { DETECTOR_THREAD, detectorGraphCache } from '../graph-cache.js';
 import { getDefaultStore, type ModelStore } from '../../models/store.js';
 import { letterboxTensors } from '../letterbox.js';
 
@@ -36,7 +36,7 @@ export class YunetFaceDetector implements FaceDetector {
     const model = options.model ?? 'yunet_n';
     // the graph is built (a protobuf edit, yunet-graph.ts) only when its optimised form is not cached
     const build = async () => (await import('./yunet-graph.js')).loadYunetGraph(model, store);
-    const session = await createSession(build, { threads: 1, cache: await detectorGraphCache(store, model) });
+    const session = await createSession(build, { threads: 1, cache: await detectorGraphCache(store, model), thread: DETECTOR_THREAD });
     return new YunetFaceDetector(session, options.scoreThreshold ?? YUNET_DEFAULTS.scoreThreshold, options.nmsIou ?? YUNET_DEFAULTS.nmsIou);
   }
 
