@@ -26,6 +26,10 @@ before(async () => {
     seen.push({ url: req.url!, auth: req.headers.authorization, lastEventId: req.headers['last-event-id'] as string | undefined });
     if (req.url === '/api-client.js') return res.writeHead(200, { 'content-type': 'text/javascript' }).end(code);
     if (req.url === '/') return res.writeHead(200, { 'content-type': 'text/html' }).end('<!doctype html><title>t</title>');
+    if (req.url === '/api/health')
+      return req.headers.authorization === `Bearer ${TOKEN}`
+        ? res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"ok"}')
+        : res.writeHead(401, { 'content-type': 'application/json' }).end('{"error":"no token"}');
     if (req.url === '/api/refused') return res.writeHead(401, { 'content-type': 'application/json' }).end(JSON.stringify({ error: 'wrong bearer token' }));
     if (req.url !== '/api/stream') return res.writeHead(404).end();
     if (req.headers.authorization !== `Bearer ${TOKEN}`) return res.writeHead(401, { 'content-type': 'application/json' }).end('{"error":"no token"}');
@@ -95,4 +99,34 @@ test('eventStream: parses fields as EventSource does, carries the token, reconne
   assert.equal(seen.filter((s) => s.url === '/api/refused').length, 1, 'an HTTP error is not retried');
   assert.ok(!seen.some((s) => s.url.includes(TOKEN)), 'the token is in no URL');
   await page.close();
+});
+
+test('apiLinks: with a token, a click on an /api/ link shows its answer, fetched with the token, in a new tab; without one it is a plain link', async () => {
+  const addLink = `(async () => {
+    const { apiLinks } = await import('/api-client.js');
+    const a = document.createElement('a');
+    a.href = '/api/health';
+    a.textContent = 'health';
+    document.body.append(a);
+    apiLinks();
+  })()`;
+  const page = await browser.newPage();
+  await page.goto(`${base}/#token=${TOKEN}`);
+  await page.evaluate(addLink);
+  const [tab] = await Promise.all([page.waitForEvent('popup'), page.click('a')]);
+  await tab.waitForURL(/^blob:/);
+  assert.match(await tab.evaluate('document.body.innerText'), /"status":"ok"/);
+  assert.ok(
+    seen.some((r) => r.url === '/api/health' && r.auth === `Bearer ${TOKEN}`),
+    'the answer was fetched with the token',
+  );
+  await tab.close();
+  await page.close();
+  // a tab without a token: the link navigates as any link (and the server refuses it)
+  const plain = await browser.newPage();
+  await plain.goto(`${base}/`);
+  await plain.evaluate(addLink);
+  await Promise.all([plain.waitForURL(`${base}/api/health`), plain.click('a')]);
+  assert.match(await plain.evaluate('document.body.innerText'), /no token/);
+  await plain.close();
 });

@@ -413,6 +413,13 @@ test('a token server (serve --token): the Train view opened as /train.html#token
     await (await downloading).saveAs(zipFile);
     assert.ok(Object.keys(unzipSync(new Uint8Array(await readFile(zipFile)))).includes(`${id}/model/manifest.json`));
 
+    // the footer's link to the training queue: its JSON in a new tab, fetched with the token
+    const [queueTab] = await Promise.all([page.waitForEvent('popup'), page.click('footer a[href="/api/train/queue"]')]);
+    await queueTab.waitForURL(/^blob:/);
+    assert.doesNotMatch(await queueTab.evaluate(() => document.body.innerText), /error/, 'the queue answered, not a 401');
+    assert.match(await queueTab.evaluate(() => document.body.innerText), /\{/);
+    await queueTab.close();
+
     const streams = api.filter((r) => r.url.endsWith(`/api/train/runs/${id}/events`));
     assert.ok(streams.length >= 1, 'the progress stream was opened');
     assert.deepEqual(

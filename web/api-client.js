@@ -24,6 +24,28 @@ export function apiFetch(url, init = {}) {
 }
 
 /**
+ * Links to the API's JSON (the footers' health, models and training queue): the browser's own
+ * navigation cannot send the token, so on a server started with one such a link would answer 401.
+ * With a token given, a plain click on an `/api/` link fetches it with the token and shows the
+ * answer in a new tab; without one the link works as any link.
+ */
+export function apiLinks(root = document) {
+  root.addEventListener('click', (e) => {
+    const a = e.target instanceof Element ? e.target.closest('a[href^="/api/"]') : null;
+    if (!a || !sessionStorage.getItem(TOKEN_KEY) || e.defaultPrevented || e.button !== 0 || e.metaKey || e.ctrlKey || e.shiftKey || e.altKey) return;
+    e.preventDefault();
+    // opened within the click, so no pop-up blocker refuses it; filled when the answer is in
+    const tab = window.open('', '_blank');
+    apiFetch(a.getAttribute('href'))
+      .then(async (res) => new Blob([await res.text()], { type: res.headers.get('content-type') ?? 'application/json' }))
+      .catch((err) => new Blob([JSON.stringify({ error: String(err.message ?? err) })], { type: 'application/json' }))
+      .then((blob) => {
+        if (tab) tab.location.href = URL.createObjectURL(blob);
+      });
+  });
+}
+
+/**
  * A server-sent-events stream read with fetch (so it carries the token), as EventSource reads it:
  * `event:`, `data:`, `id:` and `retry:` fields, `:` comments, a blank line ends a message. A
  * dropped connection is opened again after the retry delay (3 s, or what the server's `retry:`

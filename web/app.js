@@ -1,7 +1,9 @@
 // The dog-breed app page: no framework, no external requests. Everything it needs is served here.
 // After the first visit it also works offline: /sw.js (src/web/sw.ts) keeps the page, and device
 // mode's code and models, in this browser.
-import { apiFetch } from './api-client.js';
+import { apiFetch, apiLinks } from './api-client.js';
+
+apiLinks(); // the footer's /api/ links carry the token (api-client.js)
 
 const $ = (id) => document.getElementById(id);
 const drop = $('drop');

@@ -3,7 +3,9 @@
 // report; Try it and Download. No framework, no external requests.
 // A server started with --token: every /api/ request here carries it (api-client.js), the live
 // progress stream included; open the page once as /train.html#token=… .
-import { apiFetch, eventStream } from './api-client.js';
+import { apiFetch, apiLinks, eventStream } from './api-client.js';
+
+apiLinks(); // the footer's /api/ links carry the token (api-client.js)
 
 const $ = (id) => document.getElementById(id);
 const pct = (x) => `${(x * 100).toFixed(1)}%`;
