@@ -31,7 +31,7 @@ export function apiFetch(url, init = {}) {
  */
 export function apiLinks(root = document) {
   root.addEventListener('click', (e) => {
-    const a = e.target instanceof Element ? e.target.closest('a[href^="/api/"]') : null;
+    const a = e.target instanceof window.Element ? e.target.closest('a[href^="/api/"]') : null;
     if (!a || !sessionStorage.getItem(TOKEN_KEY) || e.defaultPrevented || e.button !== 0 || e.metaKey || e.ctrlKey || e.shiftKey || e.altKey) return;
     e.preventDefault();
     // opened within the click, so no pop-up blocker refuses it; filled when the answer is in
