@@ -8,12 +8,7 @@ function byClass(labels: readonly number[], seed: number): number[][] {
   return [...groups.keys()].sort((a, b) => a - b).map((l) => shuffled(groups.get(l)!, random));
 }
 
-/**
- * The parts a data set without split folders is divided into (loadDataset), and the seed `train`
- * uses by default: one definition for the command line and the browser's device-mode training.
- */
-export const DEFAULT_HELD_OUT = { valid: 0.15, test: 0.15 } as const;
-export const DEFAULT_SPLIT_SEED = 42;
+export { DEFAULT_HELD_OUT, DEFAULT_SPLIT_SEED } from './split-defaults.js';
 
 /**
  * Stratified split: every class is divided in the same proportions (rounded per class), so a

@@ -1,4 +1,4 @@
-import { DEFAULT_HELD_OUT, DEFAULT_SPLIT_SEED } from '../data/split.js';
+import { DEFAULT_HELD_OUT, DEFAULT_SPLIT_SEED } from '../data/split-defaults.js';
 import { DEFAULT_LEARNING_RATES, DEFAULT_PATIENCE, type OptimizerName } from './choices.js';
 
 export { DEFAULT_PATIENCE };
