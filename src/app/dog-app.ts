@@ -9,8 +9,9 @@ import { YunetFaceDetector, type YunetOptions } from '../detectors/face/yunet.js
 import type { Backbone, BackboneOptions, BackboneOutput } from '../models/backbone.js';
 import type { Classifier } from '../models/classifier.js';
 import { ImageClassifier } from '../models/image-classifier.js';
+import { embedWith } from '../models/views.js';
 import type { ModelStore } from '../models/store.js';
-import { DOG_APP_BACKBONE } from './tuning.js';
+import { DOG_APP_BACKBONE, type EnsembleMember } from './tuning.js';
 import { faceCropRect, round, runDogPipeline, type DogPipelineHost, type DogPipelineResult } from './dog-pipeline.js';
 
 export type { ResultKind } from './dog-pipeline.js';
@@ -62,6 +63,13 @@ export interface DogAppOptions {
   quality?: Quality;
   /** ORT intra-op threads (default: the machine's cores). */
   threads?: number;
+  /**
+   * The breed ensemble of 'accurate' (step 6b, dog-pipeline.ts): other backbones (the main
+   * backbone's tuning names them) read a dog the centre view is unsure of. Default: on where the
+   * tuning has one and the breeds are ImageNet's (a trained breed model has classes of its own);
+   * false turns it off. Its models load with the others, at start.
+   */
+  ensemble?: boolean;
 }
 
 /** The defaults that do not depend on the backbone (those that do are in app/tuning.ts, read through `app.plan`). */
@@ -101,6 +109,8 @@ export class DogApp {
     private readonly coco: YoloxDetector | null,
     /** What the pipeline runs for each photo: the preset's steps with the backbone's values (quality.ts `dogPlan`). */
     readonly plan: DogPlan,
+    /** The ensemble's backbones by name, with ImageNet's dog-breed head (step 6b; empty when the plan has none). */
+    private readonly members: ReadonlyMap<string, ImageClassifier>,
   ) {}
 
   /** Loads every model the options ask for (backbone, breed classifier, face detector, and YOLOX-nano for the 'fast' and 'accurate' presets) once; options given as `undefined` keep their defaults. */
@@ -109,7 +119,12 @@ export class DogApp {
     const given = Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) as DogAppOptions;
     const opts = { ...DOG_APP_DEFAULTS, ...given };
     const store = opts.store;
-    const [unit, faceDetector, coco] = await Promise.all([
+    // The ensemble's members speak ImageNet's breeds; a trained head's classes are its own. Loaded
+    // at start, beside the other models, not on the first unsure dog: a missing member file fails
+    // here and not in the middle of a request, and no photo pays for a load (docs/pipeline.md, "Measured").
+    const ensemble = opts.ensemble !== false && !opts.modelDir?.length;
+    const wanted = ensemble ? dogPlan(opts.quality, opts.backbone ?? DOG_APP_BACKBONE).breeds.ensemble : undefined;
+    const [unit, faceDetector, coco, members] = await Promise.all([
       // A breed head on pixels keeps its own flip policy unless told; one on the backbone shares the detection's.
       ImageClassifier.load({
         model: opts.modelDir,
@@ -121,15 +136,17 @@ export class DogApp {
       }),
       opts.faceDetector === 'haar' ? HaarFaceDetector.create({ ...opts.haar, store }) : YunetFaceDetector.create({ ...opts.yunet, store }),
       PRESETS[opts.quality].objects ? YoloxDetector.create({ store, threads: opts.threads }) : null,
+      loadMembers(wanted, { store, engine: opts.engine, threads: opts.threads }),
     ]);
     const imagenet = unit.backbone
       ? unit
       : await ImageClassifier.load({ backbone: opts.backbone ?? DOG_APP_BACKBONE, flip: opts.flipAverage, store, engine: opts.engine, threads: opts.threads });
-    const plan = dogPlan(opts.quality, imagenet.backbone!.name, opts);
+    const plan = dogPlan(opts.quality, imagenet.backbone!.name, { ...opts, ensemble });
+    checkMembers(members, unit);
     // the unit's own flip policy (classify, eval) follows the plan's, as the pipeline embeds with it
     if (unit.backbone) unit.flip = plan.flipAverage;
     if (imagenet !== unit) imagenet.flip = plan.flipAverage;
-    return new DogApp(unit, imagenet, faceDetector, opts, coco, plan);
+    return new DogApp(unit, imagenet, faceDetector, opts, coco, plan, members);
   }
 
   /** The backbone that finds dogs (and feeds the breed head, unless that reads pixels). */
@@ -157,6 +174,7 @@ export class DogApp {
       dogDetector: this.plan.dog,
       classifier: { name: this.classifier.name, classes: this.classifier.classes.length },
       flipAverage: this.plan.flipAverage,
+      ...(this.plan.breeds.ensemble?.length ? { ensemble: this.plan.breeds.ensemble.map((m) => m.backbone) } : {}),
     };
   }
 
@@ -190,6 +208,7 @@ export class DogApp {
         return this.coco.detect(image);
       },
       breeds: { classes: this.classifier.classes, predict: (views) => this.breedProbabilities(views), readsPixels: this.unit !== this.imagenet },
+      ...(this.members.size ? { ensemble: { predict: (name, images, flip) => this.memberProbabilities(name, images, flip) } } : {}),
     });
   }
   private hostCache?: DogPipelineHost;
@@ -200,8 +219,16 @@ export class DogApp {
     return (await this.unit.classify(views.map((v) => v.image))).map((r) => r.probabilities);
   }
 
+  /** An ensemble member's breed probabilities (its ImageNet dog-breed head), each image averaged with its mirror image when `flip`. */
+  private async memberProbabilities(name: string, images: RgbImage[], flip: boolean): Promise<Float32Array[]> {
+    const member = this.members.get(name);
+    if (!member) throw new Error(`ensemble member ${name} is not loaded`);
+    return member.headProbabilities(await embedWith(member.backboneHost(), images, flip));
+  }
+
   /** Releases every model's session; the app cannot be used afterwards. */
   dispose(): void {
+    for (const m of this.members.values()) m.dispose();
     this.unit.dispose();
     if (this.imagenet !== this.unit) this.imagenet.dispose();
     this.faceDetector.dispose();
@@ -212,6 +239,26 @@ export class DogApp {
 /** The face box grown by half its size on each side: the head and some context, as the backbone expects. */
 export function cropFace(image: RgbImage, f: FaceBox): Promise<RgbImage> {
   return cropRegion(image, faceCropRect(f));
+}
+
+/** The ensemble's members by name, each with ImageNet's dog-breed head (none when there is no ensemble). */
+async function loadMembers(
+  wanted: readonly EnsembleMember[] | undefined,
+  o: { store?: ModelStore | undefined; engine?: BackboneOptions['engine']; threads?: number | undefined },
+): Promise<Map<string, ImageClassifier>> {
+  const names = [...new Set((wanted ?? []).map((m) => m.backbone))];
+  const loaded = await Promise.all(names.map((backbone) => ImageClassifier.load({ backbone, ...o })));
+  return new Map(names.map((n, i) => [n, loaded[i]!]));
+}
+
+/** A member's probabilities join the main head's class by class: its breeds must be the app's, in the same order. */
+function checkMembers(members: ReadonlyMap<string, ImageClassifier>, main: ImageClassifier): void {
+  for (const [name, m] of members) {
+    const same = m.classes.length === main.classes.length && m.classes.every((c, k) => c.name === main.classes[k]!.name);
+    if (same) continue;
+    for (const x of members.values()) x.dispose();
+    throw new Error(`ensemble member ${name}: its breeds are not the app's`);
+  }
 }
 
 function missingOutput(): never {

@@ -81,6 +81,8 @@ export interface DogPlanOverrides {
   maxFaces?: number;
   minFaceArea?: number;
   topK?: number;
+  /** false: no ensemble step (6b) even where the backbone's tuning has one; the main backbone answers alone. */
+  ensemble?: boolean;
 }
 
 /** The centre view alone (the breed views of 'standard' and 'fast'). */
@@ -101,9 +103,14 @@ export function dogPlan(quality: Quality, backbone: string, o: DogPlanOverrides 
     },
     dog: { ...t.dog, ...definedOnly(o.dog ?? {}) },
     objects: steps.objects ? { personRule: t.personRule, dogBoxRescue: t.dogBoxRescue } : null,
-    breeds: steps.moreViews ? t.breeds : CENTRE_ONLY,
+    breeds: steps.moreViews ? (o.ensemble === false ? withoutEnsemble(t.breeds) : t.breeds) : CENTRE_ONLY,
     topK: o.topK ?? DEFAULT_TOP_K,
   };
+}
+
+/** The breed views less their ensemble (`ensemble: false`). */
+function withoutEnsemble({ ensemble: _, ...breeds }: BreedViewsTuning): BreedViewsTuning {
+  return breeds;
 }
 
 /** An options object less the keys given as undefined (a CLI flag not set keeps the default). */
