@@ -18,6 +18,8 @@ export interface ServeCliOptions {
   requestTimeout: number;
   /** Registry name of the backbone (default: the app's). */
   backbone?: string;
+  /** false (--no-ensemble): no breed ensemble in 'accurate' (app/dog-pipeline.ts step 6b). */
+  ensemble?: boolean;
   /** Where the Train view keeps its runs. */
   runs: string;
 }
@@ -33,6 +35,7 @@ export async function runServe(o: ServeCliOptions): Promise<void> {
     modelDir: models.length ? models : undefined,
     faceDetector: o.faceDetector,
     quality: o.preset,
+    ensemble: o.ensemble === false ? false : undefined,
     ...(o.backbone ? { backbone: o.backbone } : {}),
   });
   const { buildServer } = await server$;
