@@ -13,6 +13,9 @@ import { backboneTuning, type BreedViewsTuning } from './tuning.js';
  *   the breed, else the breed comes from the backbone's tuned views (for MobileNet v1: ImageNet's
  *   0.875 zoom and the square around YOLOX's dog, each with its mirror image, by log-mean). About
  *   half of the dog photos are sure at once, so the median photo costs little more than 'fast'.
+ *   Where the backbone's tuning has one (MobileNet-EdgeTPU), its breed ensemble reads the unsure
+ *   dogs too (step 6b of dog-pipeline.ts; `ensemble: false` leaves it out, and device mode, whose
+ *   host has none, answers without it).
  * - 'fast': the YOLOX evidence, the centre view only.
  * - 'standard': neither; no YOLOX, the cheapest.
  *
