@@ -257,7 +257,8 @@ const skipped = allOptions.length - options.length;
 const tune = scored.filter((s) => s.half === 'tune');
 const report = scored.filter((s) => s.half === 'report');
 const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
-const passes = (o: BreedOption) => o.views.length * (o.mirror ? 2 : 1);
+/** Backbone passes on a photo that takes every view (the ensemble's members' views included). */
+const passes = (o: BreedOption) => (o.views.length + (o.ensemble ?? []).reduce((n, m) => n + m.views.length, 0)) * (o.mirror ? 2 : 1);
 const results = options.map((o) => ({ o, t: score(tune, o), r: score(report, o) }));
 console.log(
   `## Breeds: ${scored.length} unseen Imagewoof photos (dingo's ${dingo.length} left out), tuning half ` +
@@ -375,9 +376,16 @@ const perBreed = [...target.entries()]
   .map(([wnid]) => {
     const ps = report.filter((s) => s.label === wnid);
     const right = (o: BreedOption) => ps.filter((s) => rankOf(answer(s, o), target.get(wnid)!) === 0).length;
-    return [breedName.get(wnid)!, ps.length, pct(right(today.o) / ps.length), pct(right(current.o) / ps.length), pct(right(chosen.o) / ps.length)];
+    return [
+      breedName.get(wnid)!,
+      ps.length,
+      pct(right(today.o) / ps.length),
+      pct(right(current.o) / ps.length),
+      pct(right(chosen.o) / ps.length),
+      pct(right((withMembers ?? chosen).o) / ps.length),
+    ];
   });
-console.log('\n' + table(['breed (report half)', 'photos', 'centre view', 'app/tuning.ts', 'chosen'], perBreed));
+console.log('\n' + table(['breed (report half)', 'photos', 'centre view', 'app/tuning.ts', 'chosen views', 'chosen, with the ensemble'], perBreed));
 const dingoFound = dingo.filter((s) => s.dogMass >= own.tuning.dog.threshold).length;
 console.log(`\ndingo (not among the 118 breeds, left out of the breed scores): ${dingoFound}/${dingo.length} called a dog by the dog rule`);
 
