@@ -2,6 +2,8 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { createDogApp, type DogApp, type DogAppResult } from '../src/app/dog-app.js';
+import { runDogPipeline, type DogPipelineHost } from '../src/app/dog-pipeline.js';
+import { cropPixels, type RgbImage } from '../src/data/pixels.js';
 import { dogPlan } from '../src/app/quality.js';
 import { BACKBONE_TUNING, DOG_APP_BACKBONE } from '../src/app/tuning.js';
 import { combineEnsemble, viewRegion } from '../src/app/views.js';
@@ -51,6 +53,68 @@ test("the plan: only 'accurate' has the ensemble, and ensemble: false takes it o
   assert.equal(dogPlan('accurate', DOG_APP_BACKBONE, { ensemble: false }).breeds.confident, 0.5, 'the rest of the views stay');
   for (const q of ['fast', 'standard'] as const) assert.equal(dogPlan(q, DOG_APP_BACKBONE).breeds.ensemble, undefined);
   for (const m of tuned!) assert.ok(!m.views.some((v) => v.kind === 'dog'), 'members read box-free views: they run while YOLOX looks');
+});
+
+/**
+ * A host whose models are fixed numbers (the pipeline's logic alone): the photo is all dog (mass
+ * 0.9 on ImageNet's first breed), no faces, no YOLOX boxes; the breed head says `unsure` (top
+ * breed 0.4, below EdgeTPU's 0.5) or `sure`; each member answers `member` for each view and counts
+ * its calls.
+ */
+function fakeHost(head: Float32Array, member: Float32Array, withEnsemble: boolean) {
+  const calls: { backbone: string; views: number; flip: boolean }[] = [];
+  const probabilities = new Float32Array(1000).fill(0.1 / 999);
+  probabilities[151] = 0.9;
+  const host: DogPipelineHost = {
+    backbone: { fit: (im) => Promise.resolve(im), run: (views) => Promise.resolve(views.map(() => ({ probabilities, features: new Float32Array(4) }))) },
+    detectFaces: () => Promise.resolve([]),
+    crop: (im, r) => Promise.resolve(cropPixels(im, r)),
+    detectObjects: () => Promise.resolve([]),
+    breeds: { classes: ['a', 'b', 'c'].map((name) => ({ name })), predict: (views) => Promise.resolve(views.map(() => head)) },
+    ...(withEnsemble
+      ? {
+          ensemble: {
+            predict: (backbone: string, images: RgbImage[], flip: boolean) => {
+              calls.push({ backbone, views: images.length, flip });
+              return Promise.resolve(images.map(() => member));
+            },
+          },
+        }
+      : {}),
+  };
+  return { host, calls };
+}
+const photo: RgbImage = { data: new Uint8Array(40 * 30 * 3), width: 40, height: 30 };
+
+test('the pipeline (step 6b): only an unsure dog asks the members, each on its views, and a host without `ensemble` skips it', async () => {
+  const plan = dogPlan('accurate', DOG_APP_BACKBONE);
+  const unsure = new Float32Array([0.4, 0.35, 0.25]);
+  const member = new Float32Array([0.1, 0.2, 0.7]);
+  const { host, calls } = fakeHost(unsure, member, true);
+  const r = await runDogPipeline(host, photo, plan);
+  assert.equal(r.kind, 'dog');
+  assert.deepEqual(r.ensemble, MEMBERS);
+  assert.deepEqual(calls, [
+    { backbone: MEMBERS[0], views: 1, flip: true },
+    { backbone: MEMBERS[1], views: 2, flip: true },
+  ]);
+  // no dog box: the views are the 0.875 zoom alone, which the head reads as `unsure`; then the members by weight
+  const want = combineEnsemble(unsure, [member, member, member], [1, 0.25, 0.25]);
+  r.breeds.forEach((b) => assert.ok(Math.abs(b.probability - want[['a', 'b', 'c'].indexOf(b.name)]!) < 1e-4, `${b.name}: ${b.probability}`));
+  assert.equal(r.breeds[0]!.name, 'c', 'the members, sure of c, outvote an unsure head');
+
+  const sure = fakeHost(new Float32Array([0.8, 0.15, 0.05]), member, true);
+  const s = await runDogPipeline(sure.host, photo, plan);
+  assert.equal(s.ensemble, undefined);
+  assert.equal(sure.calls.length, 0, 'a sure centre view answers alone: no member runs');
+
+  const device = fakeHost(unsure, member, false);
+  const d = await runDogPipeline(device.host, photo, plan);
+  assert.equal(d.ensemble, undefined, 'a host without ensemble (device mode) skips the step');
+  assert.equal(d.breeds[0]!.name, 'a');
+  const off = fakeHost(unsure, member, true);
+  assert.equal((await runDogPipeline(off.host, photo, dogPlan('accurate', DOG_APP_BACKBONE, { ensemble: false }))).ensemble, undefined);
+  assert.equal(off.calls.length, 0, 'ensemble: false: no member runs');
 });
 
 let on: DogApp;
