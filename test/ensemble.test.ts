@@ -1,5 +1,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtemp, readdir, symlink } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { createDogApp, type DogApp, type DogAppResult } from '../src/app/dog-app.js';
 import { runDogPipeline, type DogPipelineHost } from '../src/app/dog-pipeline.js';
@@ -10,6 +12,7 @@ import { combineEnsemble, viewRegion } from '../src/app/views.js';
 import { loadImage } from '../src/data/image.js';
 import { cropRegion } from '../src/data/transform.js';
 import { ImageClassifier } from '../src/models/image-classifier.js';
+import { ModelStore } from '../src/models/store.js';
 import { sharedDataDir } from './shared.js';
 
 // Photos named ILSVRC2012_val_* are ImageNet validation photos: no backbone here ever saw them.
@@ -203,4 +206,20 @@ test('a trained breed model has classes of its own: no ensemble', async () => {
   } finally {
     trained.dispose();
   }
+});
+
+test('a member missing from the model directory fails the start, saying which and how to do without it', async () => {
+  // every shared model but MobileNetV2 quant, and no downloads
+  const models = path.join(path.dirname(data), 'models');
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'imgclass-models-'));
+  for (const f of await readdir(models)) if (f !== 'mobilenet_v2_1.0_224_quant') await symlink(path.join(models, f), path.join(dir, f));
+  const store = new ModelStore({ modelDir: dir, cacheDir: await mkdtemp(path.join(os.tmpdir(), 'imgclass-cache-')), offline: true });
+  await assert.rejects(createDogApp({ store }), (e: Error & { code?: string }) => {
+    assert.equal(e.code, 'MODEL_NOT_FOUND');
+    assert.match(e.message, /^ensemble member mobilenet_v2_1\.0_224_quant: .*--no-ensemble/s);
+    return true;
+  });
+  const without = await createDogApp({ store, ensemble: false });
+  assert.equal(without.describe().ensemble, undefined);
+  without.dispose();
 });

@@ -247,7 +247,15 @@ async function loadMembers(
   o: { store?: ModelStore | undefined; engine?: BackboneOptions['engine']; threads?: number | undefined },
 ): Promise<Map<string, ImageClassifier>> {
   const names = [...new Set((wanted ?? []).map((m) => m.backbone))];
-  const loaded = await Promise.all(names.map((backbone) => ImageClassifier.load({ backbone, ...o })));
+  const loaded = await Promise.all(
+    names.map((backbone) =>
+      ImageClassifier.load({ backbone, ...o }).catch((e: unknown) => {
+        // the same error (its class and code), saying which model and how to do without it
+        if (e instanceof Error) e.message = `ensemble member ${backbone}: ${e.message} (--no-ensemble or createDogApp({ ensemble: false }) runs without it)`;
+        throw e;
+      }),
+    ),
+  );
   return new Map(names.map((n, i) => [n, loaded[i]!]));
 }
 
