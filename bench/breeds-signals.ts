@@ -281,3 +281,56 @@ async function collectDetections(list: Listed[], outDir: string, fresh: boolean)
   yunet.dispose();
   return { key, photos: done };
 }
+
+/** The views an ensemble member is scored on (app/tuning.ts `ensemble`): box-free, so they run while YOLOX looks. */
+export const MEMBER_VIEWS: ViewSpec[] = [
+  { kind: 'centre', crop: 1 },
+  { kind: 'centre', crop: 0.875 },
+];
+
+/**
+ * An ensemble member's signals (breeds-views-<backbone>.json): on the unseen Imagewoof photos only,
+ * the raw ImageNet probabilities on the 118 breeds of each of MEMBER_VIEWS, view and mirror image
+ * apart. A member never routes (the main backbone does), so it needs neither the dog masses nor
+ * the face crops nor LFW and the negatives: 4 passes a photo instead of ~22.
+ */
+export async function collectMemberViews(
+  data: string,
+  outDir: string,
+  fresh: boolean,
+  backbone: string,
+): Promise<Map<string, Record<string, [string, string]>>> {
+  mkdirSync(outDir, { recursive: true });
+  const list = (await photoList(data)).filter((p) => p.set === 'imagewoof');
+  const spec = registryEntry(backbone).backbone;
+  if (!spec) throw new Error(`${backbone} is not a backbone`);
+  const cacheFile = path.join(outDir, `breeds-views-${backbone}.json`);
+  const key = createHash('sha256')
+    .update(`member ${SIGNALS_FORMAT}\0${backbone}\0${JSON.stringify(spec.preprocessing)}\0${JSON.stringify(MEMBER_VIEWS)}`)
+    .digest('hex')
+    .slice(0, 16);
+  const done = readCache<{ file: string; views: Record<string, [string, string]> }>(cacheFile, key, fresh);
+  if (list.some((p) => !done.has(p.file))) {
+    const fixed = await loadBackbone(backbone, { batchSize: 2 });
+    const t0 = performance.now();
+    let n = 0;
+    for (const p of list) {
+      if (done.has(p.file)) continue;
+      const img = await loadImage(p.file);
+      const images = await viewImages(img, MEMBER_VIEWS, undefined, cropRegion);
+      const views: Record<string, [string, string]> = {};
+      for (const [i, v] of MEMBER_VIEWS.entries()) {
+        const [d, m] = await pair(fixed, images[i]!);
+        views[viewName(v)] = [enc(breedsOf(d)), enc(breedsOf(m))];
+      }
+      done.set(p.file, { file: p.file, views });
+      if (++n % 100 === 0) {
+        process.stderr.write(`member views (${backbone}): ${n} photos, ${(n / ((performance.now() - t0) / 1000)).toFixed(1)}/s\n`);
+        writeCache(cacheFile, key, done.values());
+      }
+    }
+    writeCache(cacheFile, key, done.values());
+    fixed.dispose();
+  }
+  return new Map([...done.values()].map((s) => [s.file, s.views]));
+}

@@ -17,6 +17,13 @@
  * BENCH_COMPARE=name[,name] adds those backbones' report-half rows (with their own tuned values)
  * and their apps' costs, measured in the same run.
  *
+ * The breed ensemble ('accurate', step 6b of app/dog-pipeline.ts): other backbones' breed
+ * probabilities on an unsure dog, joined to the backbone's views by weighted log-mean. The
+ * candidates are BENCH_ENSEMBLE=name[,name] (default: MobileNetV2 quant and MobileNet v1 0.75,
+ * less the backbone itself); a few member, view and weight combinations are scored on top of the
+ * chosen adaptive views and the best on the tuning half joins the entry. Their signals are the
+ * Imagewoof photos' centre and 0.875 views only (breeds-views-<name>.json, breeds-signals.ts).
+ *
  * Signals are cached in bench/out/ (breeds-detections.json for the detectors,
  * breeds-signals-<backbone>.json per backbone; see breeds-signals.ts; --fresh recomputes); costs
  * are measured in every run, against one bare ORT MobileNet v1 0.75 pass measured in the same run.
@@ -25,15 +32,25 @@
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { DOG_APP_BACKBONE, backboneTuning, type BackboneTuning } from '../src/app/tuning.js';
-import { combineViews, viewName, type CombineRule } from '../src/app/views.js';
+import { DOG_APP_BACKBONE, backboneTuning, type BackboneTuning, type EnsembleMember } from '../src/app/tuning.js';
+import { combineEnsemble, combineViews, viewName, type CombineRule } from '../src/app/views.js';
 import { dogBoxRescues, type DogBoxRescue, type DogRuleOptions } from '../src/detectors/imagenet-dog-rule.js';
 import { YUNET_DEFAULTS } from '../src/detectors/face/yunet-decode.js';
 import { areaInside, isPersonFace, personFaces, type PersonEvidenceOptions } from '../src/detectors/person.js';
 import { IMAGENET_DOG_RANGE } from '../src/models/imagenet.js';
 import { registryEntry } from '../src/models/registry.js';
 import { sharedDataDir } from '../support/shared.js';
-import { availableViews, bestDogBox, CANDIDATE_VIEWS, collectSignals, dec, type FaceSig, type PhotoSig } from './breeds-signals.js';
+import {
+  availableViews,
+  bestDogBox,
+  CANDIDATE_VIEWS,
+  collectMemberViews,
+  collectSignals,
+  dec,
+  MEMBER_VIEWS,
+  type FaceSig,
+  type PhotoSig,
+} from './breeds-signals.js';
 import { measureCosts } from './breeds-costs.js';
 import { table } from './stats.js';
 
@@ -49,6 +66,14 @@ const own = backboneTuning(backbone);
 const sigs = await collectSignals(data, outDir, fresh, backbone);
 const woof = sigs.filter((s) => s.set === 'imagewoof');
 const available = new Set(availableViews(registryEntry(backbone).backbone!));
+const ensembleNames = (process.env.BENCH_ENSEMBLE ?? 'mobilenet_v2_1.0_224_quant,mobilenet_v1_0.75_224')
+  .split(',')
+  .map((x) => x.trim())
+  .filter((x) => x && x !== backbone);
+// the tuning's own members are scored too (its row), candidates or not
+for (const m of own.tuning.breeds.ensemble ?? []) if (!ensembleNames.includes(m.backbone)) ensembleNames.push(m.backbone);
+const memberViews = new Map<string, Map<string, Record<string, [string, string]>>>();
+for (const name of ensembleNames) memberViews.set(name, await collectMemberViews(data, outDir, fresh, name));
 console.log(
   `# bench:breeds on ${backbone} (${own.tuned ? 'its tuned values in app/tuning.ts' : `no tuned values yet: ${own.tunedFor}'s are used`}), ${new Date().toISOString().slice(0, 10)}\n`,
 );
@@ -76,6 +101,8 @@ interface BreedOption {
   dogScore?: number;
   /** When the centre view's top breed is at least this sure, it alone answers (no YOLOX, no other view). */
   confident?: number;
+  /** Other backbones' views on the photos the centre view is unsure of, joined by weighted log-mean (step 6b). */
+  ensemble?: { backbone: string; views: string[]; weight: number }[];
 }
 
 const decodedViews = new WeakMap<PhotoSig, Map<string, [Float32Array, Float32Array]>>();
@@ -93,11 +120,31 @@ function viewProbs(s: PhotoSig, view: string, mirror: boolean): Float32Array {
   return p.map((v) => v / sum);
 }
 
+/** An ensemble member's view of a photo: its raw probabilities and its mirror image's, averaged, restricted to the breeds and renormalised (the app's rule). */
+function memberProbs(s: PhotoSig, backbone: string, view: string, mirror: boolean): Float32Array {
+  const [d, m] = memberViews.get(backbone)!.get(s.file)![view]!.map(dec) as [Float32Array, Float32Array];
+  const p = mirror ? d.map((v, i) => (v + m[i]!) / 2) : d.slice();
+  const sum = p.reduce((a, b) => a + b, 0);
+  return p.map((v) => v / sum);
+}
+
 function answer(s: PhotoSig, o: BreedOption): Float32Array {
   if (o.confident !== undefined) {
     const centre = viewProbs(s, 'centre', o.mirror);
     if (Math.max(...centre) >= o.confident) return centre;
   }
+  const own = ownAnswer(s, o);
+  if (!o.ensemble?.length) return own;
+  const members = o.ensemble.flatMap((m) => m.views.map((v) => memberProbs(s, m.backbone, v, o.mirror)));
+  return combineEnsemble(
+    own,
+    members,
+    o.ensemble.flatMap((m) => m.views.map(() => m.weight)),
+  );
+}
+
+/** The backbone's own views combined (the answer before step 6b). */
+function ownAnswer(s: PhotoSig, o: BreedOption): Float32Array {
   const dog = bestDogBox(s.boxes);
   const useDog = dog !== undefined && dog.score >= (o.dogScore ?? 0);
   const keep = o.views.map((v) => useDog || !v.startsWith('dog'));
@@ -137,6 +184,7 @@ const tunedOption = (t: BackboneTuning, name: string): BreedOption => ({
   rule: t.breeds.rule,
   dogScore: t.breeds.dogScore,
   confident: t.breeds.confident,
+  ...(t.breeds.ensemble ? { ensemble: t.breeds.ensemble.map((m) => ({ ...m, views: m.views.map(viewName) })) } : {}),
 });
 
 const corners = ['corner tl 0.875', 'corner tr 0.875', 'corner bl 0.875', 'corner br 0.875'];
@@ -209,7 +257,8 @@ const skipped = allOptions.length - options.length;
 const tune = scored.filter((s) => s.half === 'tune');
 const report = scored.filter((s) => s.half === 'report');
 const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
-const passes = (o: BreedOption) => o.views.length * (o.mirror ? 2 : 1);
+/** Backbone passes on a photo that takes every view (the ensemble's members' views included). */
+const passes = (o: BreedOption) => (o.views.length + (o.ensemble ?? []).reduce((n, m) => n + m.views.length, 0)) * (o.mirror ? 2 : 1);
 const results = options.map((o) => ({ o, t: score(tune, o), r: score(report, o) }));
 console.log(
   `## Breeds: ${scored.length} unseen Imagewoof photos (dingo's ${dingo.length} left out), tuning half ` +
@@ -238,10 +287,84 @@ const unsureShare = (o: BreedOption, photos: PhotoSig[]) =>
 // The 'accurate' views, chosen on the tuning half: the best tuning top-1 among the adaptive options
 // (their cost fits the budget: only the unsure photos pay for YOLOX and more views); ties go to the
 // better top-3, then to the option fewer photos pay for.
-const adaptive = results.filter(({ o }) => o.confident !== undefined && o !== tunedNow);
+const adaptive = results.filter(({ o }) => o.confident !== undefined && o !== tunedNow && !o.ensemble);
 const chosen = [...adaptive].sort((a, b) => b.t.top1 - a.t.top1 || b.t.top3 - a.t.top3 || unsureShare(a.o, tune) - unsureShare(b.o, tune))[0]!;
 const today = results.find((x) => x.o.name === 'centre (today)')!;
 const current = results.find((x) => x.o === tunedNow)!;
+
+// The ensemble (step 6b), on top of the views just chosen: a few members, views and weights, and
+// the centre view's `confident` (a better answer for unsure photos may pay for more of them).
+// Chosen on the tuning half like the rest; ties go to top-3, then to fewer member passes.
+const [m2, m1] = ensembleNames;
+const memberSets: [string, { backbone: string; views: string[]; weight: number }[]][] = [];
+const C = viewName(MEMBER_VIEWS[0]!);
+const Z = viewName(MEMBER_VIEWS[1]!);
+if (m2) for (const w of [0.5, 1]) memberSets.push([`${m2} ${C} ×${w}`, [{ backbone: m2, views: [C], weight: w }]]);
+if (m1) for (const w of [0.5, 1]) memberSets.push([`${m1} ${C} ×${w}`, [{ backbone: m1, views: [C], weight: w }]]);
+if (m2 && m1)
+  for (const [w2, w1, v1] of [
+    [1, 0.5, [C]],
+    [1, 1, [C]],
+    [1, 0.5, [C, Z]],
+    [1, 0.25, [C, Z]],
+    [0.5, 0.25, [C, Z]],
+    [1, 1, [C, Z]],
+  ] as const)
+    memberSets.push([
+      `${m2} ${C} ×${w2} + ${m1} ${v1.join(' + ')} ×${w1}`,
+      [
+        { backbone: m2, views: [C], weight: w2 },
+        { backbone: m1, views: [...v1], weight: w1 },
+      ],
+    ]);
+if (m2 && m1)
+  memberSets.push([
+    `${m2} ${C} + ${Z} ×0.5 + ${m1} ${C} + ${Z} ×0.5`,
+    [
+      { backbone: m2, views: [C, Z], weight: 0.5 },
+      { backbone: m1, views: [C, Z], weight: 0.5 },
+    ],
+  ]);
+const ensembleResults = memberSets.flatMap(([name, ensemble]) =>
+  [chosen.o.confident!, 0.6, 0.7]
+    .filter((c, i, all) => all.indexOf(c) === i)
+    .map((confident) => {
+      const o: BreedOption = {
+        ...chosen.o,
+        name: `${chosen.o.name.replace(/, only below [\d.]+ on the centre view/, '')}, only below ${confident}; + ${name}`,
+        confident,
+        ensemble,
+      };
+      return { o, t: score(tune, o), r: score(report, o) };
+    }),
+);
+const memberPasses = (o: BreedOption) => (o.ensemble ?? []).reduce((n, m) => n + m.views.length, 0);
+const bestEnsemble = [...ensembleResults].sort(
+  (a, b) => b.t.top1 - a.t.top1 || b.t.top3 - a.t.top3 || memberPasses(a.o) - memberPasses(b.o) || unsureShare(a.o, tune) - unsureShare(b.o, tune),
+)[0];
+if (ensembleResults.length) {
+  console.log(`\n## The breed ensemble (step 6b) on top of the chosen views: ${ensembleResults.length} options\n`);
+  console.log(
+    table(
+      ['option', 'tune top-1', 'tune top-3', 'report top-1', 'report top-3', 'unsure photos (tune)'],
+      [chosen, ...ensembleResults, current].map(({ o, t, r }) => [
+        o === current.o ? `${o.name} (app/tuning.ts)` : o.name,
+        pct(t.top1),
+        pct(t.top3),
+        pct(r.top1),
+        pct(r.top3),
+        pct(unsureShare(o, tune)),
+      ]),
+    ),
+  );
+}
+/** The ensemble joins the entry only when it beats the chosen views on the tuning half. */
+const withMembers = bestEnsemble && bestEnsemble.t.top1 > chosen.t.top1 ? bestEnsemble : undefined;
+if (bestEnsemble)
+  console.log(
+    `\nensemble chosen on the tuning half: ${withMembers ? withMembers.o.name : 'none (no option beats the views alone)'}; ` +
+      `tune top-1 ${pct(bestEnsemble.t.top1)} against ${pct(chosen.t.top1)}; report top-1 ${pct(bestEnsemble.r.top1)} / top-3 ${pct(bestEnsemble.r.top3)} against ${pct(chosen.r.top1)} / ${pct(chosen.r.top3)}`,
+  );
 console.log(
   `\nchosen on the tuning half for 'accurate': ${chosen.o.name}: report top-1 ${pct(chosen.r.top1)} vs the centre view ${pct(today.r.top1)} ` +
     `(${((chosen.r.top1 - today.r.top1) * 100).toFixed(1)} points), top-3 ${pct(chosen.r.top3)} vs ${pct(today.r.top3)}; ` +
@@ -253,9 +376,16 @@ const perBreed = [...target.entries()]
   .map(([wnid]) => {
     const ps = report.filter((s) => s.label === wnid);
     const right = (o: BreedOption) => ps.filter((s) => rankOf(answer(s, o), target.get(wnid)!) === 0).length;
-    return [breedName.get(wnid)!, ps.length, pct(right(today.o) / ps.length), pct(right(current.o) / ps.length), pct(right(chosen.o) / ps.length)];
+    return [
+      breedName.get(wnid)!,
+      ps.length,
+      pct(right(today.o) / ps.length),
+      pct(right(current.o) / ps.length),
+      pct(right(chosen.o) / ps.length),
+      pct(right((withMembers ?? chosen).o) / ps.length),
+    ];
   });
-console.log('\n' + table(['breed (report half)', 'photos', 'centre view', 'app/tuning.ts', 'chosen'], perBreed));
+console.log('\n' + table(['breed (report half)', 'photos', 'centre view', 'app/tuning.ts', 'chosen views', 'chosen, with the ensemble'], perBreed));
 const dingoFound = dingo.filter((s) => s.dogMass >= own.tuning.dog.threshold).length;
 console.log(`\ndingo (not among the 118 breeds, left out of the breed scores): ${dingoFound}/${dingo.length} called a dog by the dog rule`);
 
@@ -494,7 +624,16 @@ const entry: Omit<BackboneTuning, 'source'> = {
     ...(chosen.o.weights ? { weights: chosen.o.weights } : {}),
     rule: chosen.o.rule,
     dogScore: chosen.o.dogScore ?? 0,
-    confident: chosen.o.confident ?? 0,
+    confident: (withMembers ?? chosen).o.confident ?? 0,
+    ...(withMembers
+      ? {
+          ensemble: withMembers.o.ensemble!.map((m): EnsembleMember => ({
+            backbone: m.backbone,
+            views: m.views.map((v) => MEMBER_VIEWS.find((x) => viewName(x) === v)!),
+            weight: m.weight,
+          })),
+        }
+      : {}),
   },
 };
 console.log(`\n## Chosen on the tuning half for ${backbone} (the entry for app/tuning.ts BACKBONE_TUNING)\n`);

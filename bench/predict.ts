@@ -9,6 +9,10 @@
  * whose passes the floor and bare-pass.ts price; the preset rows are given for the dog app's
  * backbone (app/tuning.ts DOG_APP_BACKBONE) and for MobileNet v1 beside it, in the same run.
  * BENCH_PHOTOS=N keeps every (200/N)th of the 200, so the mix stays (a shorter run on a busy machine).
+ *
+ * The breed ensemble ('accurate', step 6b of app/dog-pipeline.ts): the default app with and without
+ * it (`ensemble: false`), interleaved photo by photo. BENCH_ONLY=ensemble times that pair alone
+ * (with the floor before and after), for a short run.
  */
 import path from 'node:path';
 import { createDogApp, type DogApp } from '../src/app/dog-app.js';
@@ -54,7 +58,66 @@ async function perPhoto(app: DogApp, list: string[]) {
   return s;
 }
 
+/** Two apps on the same photos, interleaved photo by photo (the order alternating), so a change of load falls on both alike. */
+async function interleaved(a: DogApp, b: DogApp, list: string[]) {
+  for (const f of list.slice(0, 5)) for (const app of [a, b]) await app.classify(f); // warm-up
+  const ms: [number[], number[]] = [[], []];
+  const dogs: [number[], number[]] = [[], []];
+  /** The photos on which step 6b ran (in `a`, the app with the ensemble). */
+  const ran: number[] = [];
+  for (const [i, f] of list.entries())
+    for (const k of i % 2 ? [1, 0] : [0, 1]) {
+      const r = await [a, b][k]!.classify(f);
+      ms[k]!.push(r.timings.totalMs);
+      if (f.includes(`${path.sep}imagewoof${path.sep}`)) dogs[k]!.push(r.timings.totalMs);
+      if (r.ensemble) ran.push(i);
+    }
+  const ratios = ms[0].map((t, i) => t / ms[1][i]!);
+  return {
+    a: ms[0],
+    b: ms[1],
+    ratio: median(ratios),
+    ratioRan: ran.length ? median(ran.map((i) => ratios[i]!)) : NaN,
+    dogsA: dogs[0],
+    dogsB: dogs[1],
+    ran: ran.length,
+  };
+}
+
 const floor = await barePassMs(files[0]!);
+if (process.env.BENCH_ONLY === 'ensemble') {
+  const apps = [await createDogApp({ backbone: DOG_APP_BACKBONE }), await createDogApp({ backbone: DOG_APP_BACKBONE, ensemble: false })] as const;
+  const e = await interleaved(apps[0], apps[1], files);
+  for (const app of apps) app.dispose();
+  const after = await barePassMs(files[0]!);
+  const fm = (floor + after) / 2;
+  const r = (v: number) => `${(v / fm).toFixed(1)}×`;
+  const row = (name: string, all: number[], dogs: number[]) => [
+    name,
+    `${fmt(median(all))} (p90 ${fmt(quantile(all, 0.9))})`,
+    r(median(all)),
+    r(quantile(all, 0.9)),
+    `${fmt(median(dogs))} (p90 ${fmt(quantile(dogs, 0.9))})`,
+  ];
+  console.log(
+    table(
+      [
+        `${DOG_APP_BACKBONE}, --preset ${DEFAULT_QUALITY}, interleaved per photo (floor ${fmt(floor)} / ${fmt(after)})`,
+        'median',
+        'p50 / bare pass',
+        'p90 / bare pass',
+        'the Imagewoof photos',
+      ],
+      [
+        row('with the ensemble (the default)', e.a, e.dogsA),
+        row('ensemble: false', e.b, e.dogsB),
+        ['with ÷ without, per photo (median)', `${e.ratio.toFixed(2)}×`, '', '', `step 6b ran on ${e.ran} of ${files.length} photos`],
+        ['with ÷ without, per photo, on the photos step 6b ran on (median)', `${e.ratioRan.toFixed(2)}×`, '', '', ''],
+      ],
+    ),
+  );
+  process.exit(0);
+}
 const work = await bareWorkMs(files[0]!);
 // The engine's figures are on the 'standard' preset, the shared pipeline every figure before the
 // presets was taken on, with MobileNet v1 (the floor's network); the presets are timed after it, on

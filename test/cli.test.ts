@@ -152,3 +152,19 @@ test('explore follows a data set made of symbolic links, and an empty one is an 
   assert.equal(empty.code, 2);
   assert.match(empty.stderr, /no images in any class folder.*broken link|no images in any class folder/);
 });
+
+test('predict --no-ensemble: an unsure dog is answered without the breed ensemble, which the default runs', async () => {
+  // an Australian terrier EdgeTPU's centre view is unsure of (test/ensemble.test.ts)
+  const terrier = path.join(data, 'imagewoof', 'train', 'n02096294', 'ILSVRC2012_val_00042604.jpg');
+  const [withIt, without] = await Promise.all([
+    run(['predict', '--json', '--top-k', '1', terrier]),
+    run(['predict', '--json', '--top-k', '1', '--no-ensemble', terrier]),
+  ]);
+  assert.equal(withIt.code, 0, withIt.stderr);
+  assert.equal(without.code, 0, without.stderr);
+  const [a, b] = [withIt, without].map((r) => JSON.parse(r.stdout.trim()));
+  assert.deepEqual(a.ensemble, ['mobilenet_v2_1.0_224_quant', 'mobilenet_v1_0.75_224']);
+  assert.equal(a.breeds[0].name, 'Australian terrier');
+  assert.equal(b.ensemble, undefined);
+  assert.equal(b.breeds[0].name, 'briard');
+});

@@ -10,8 +10,11 @@ import { YunetFaceDetector, type YunetOptions } from '../detectors/face/yunet.js
 import type { Backbone, BackboneOptions, BackboneOutput } from '../models/backbone.js';
 import type { Classifier } from '../models/classifier.js';
 import { ImageClassifier } from '../models/image-classifier.js';
-import type { ModelStore } from '../models/store.js';
-import { DOG_APP_BACKBONE } from './tuning.js';
+import { embedWith } from '../models/views.js';
+import { getDefaultStore, type ModelStore } from '../models/store.js';
+import { registryEntry } from '../models/registry.js';
+import type { ClassInfo } from '../models/probabilities.js';
+import { DOG_APP_BACKBONE, type EnsembleMember } from './tuning.js';
 import { faceCropRect, round, runDogPipeline, type DogPipelineHost, type DogPipelineResult } from './dog-pipeline.js';
 
 export type { ResultKind } from './dog-pipeline.js';
@@ -69,6 +72,14 @@ export interface DogAppOptions {
    * the HTTP server) can start then without delaying the models.
    */
   onSessionsRequested?: () => void;
+  /**
+   * The breed ensemble of 'accurate' (step 6b, dog-pipeline.ts): other backbones (the main
+   * backbone's tuning names them) read a dog the centre view is unsure of. Default: on where the
+   * tuning has one and the breeds are ImageNet's (a trained breed model has classes of its own);
+   * false turns it off. Their model files are found at start (a missing one fails it); their
+   * sessions load on the first dog that needs them, or at once with `warmUp()`.
+   */
+  ensemble?: boolean;
 }
 
 /** The defaults that do not depend on the backbone (those that do are in app/tuning.ts, read through `app.plan`). */
@@ -108,6 +119,8 @@ export class DogApp {
     private readonly coco: YoloxDetector | null,
     /** What the pipeline runs for each photo: the preset's steps with the backbone's values (quality.ts `dogPlan`). */
     readonly plan: DogPlan,
+    /** The ensemble's backbones, each with ImageNet's dog-breed head (step 6b; none when the plan has none). */
+    private readonly members: EnsembleMembers,
   ) {}
 
   /** Loads every model the options ask for (backbone, breed classifier, face detector, and YOLOX-nano for the 'fast' and 'accurate' presets) once; options given as `undefined` keep their defaults. */
@@ -116,6 +129,9 @@ export class DogApp {
     const given = Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) as DogAppOptions;
     const opts = { ...DOG_APP_DEFAULTS, ...given };
     const store = opts.store;
+    // The ensemble's members speak ImageNet's breeds; a trained head's classes are its own.
+    const ensemble = opts.ensemble !== false && !opts.modelDir?.length;
+    const wanted = ensemble ? dogPlan(opts.quality, opts.backbone ?? DOG_APP_BACKBONE).breeds.ensemble : undefined;
     const loads = [
       // A breed head on pixels keeps its own flip policy unless told; one on the backbone shares the detection's.
       whenSessionRequested(() =>
@@ -134,15 +150,21 @@ export class DogApp {
       whenSessionRequested(async () => (PRESETS[opts.quality].objects ? YoloxDetector.create({ store, threads: opts.threads }) : null)),
     ] as const;
     if (options.onSessionsRequested) void Promise.all(loads.map((l) => l.requested)).then(options.onSessionsRequested);
-    const [unit, faceDetector, coco] = await Promise.all([loads[0].loaded, loads[1].loaded, loads[2].loaded]);
+    const [unit, faceDetector, coco, members] = await Promise.all([
+      loads[0].loaded,
+      loads[1].loaded,
+      loads[2].loaded,
+      EnsembleMembers.find(wanted, { store, engine: opts.engine, threads: opts.threads }),
+    ]);
     const imagenet = unit.backbone
       ? unit
       : await ImageClassifier.load({ backbone: opts.backbone ?? DOG_APP_BACKBONE, flip: opts.flipAverage, store, engine: opts.engine, threads: opts.threads });
-    const plan = dogPlan(opts.quality, imagenet.backbone!.name, opts);
+    const plan = dogPlan(opts.quality, imagenet.backbone!.name, { ...opts, ensemble });
+    members.breeds = unit.classes;
     // the unit's own flip policy (classify, eval) follows the plan's, as the pipeline embeds with it
     if (unit.backbone) unit.flip = plan.flipAverage;
     if (imagenet !== unit) imagenet.flip = plan.flipAverage;
-    return new DogApp(unit, imagenet, faceDetector, opts, coco, plan);
+    return new DogApp(unit, imagenet, faceDetector, opts, coco, plan, members);
   }
 
   /** The backbone that finds dogs (and feeds the breed head, unless that reads pixels). */
@@ -170,6 +192,7 @@ export class DogApp {
       dogDetector: this.plan.dog,
       classifier: { name: this.classifier.name, classes: this.classifier.classes.length },
       flipAverage: this.plan.flipAverage,
+      ...(this.plan.breeds.ensemble?.length ? { ensemble: this.plan.breeds.ensemble.map((m) => m.backbone) } : {}),
     };
   }
 
@@ -203,6 +226,7 @@ export class DogApp {
         return this.coco.detect(image);
       },
       breeds: { classes: this.classifier.classes, predict: (views) => this.breedProbabilities(views), readsPixels: this.unit !== this.imagenet },
+      ...(this.members.size ? { ensemble: { predict: (name, images, flip) => this.memberProbabilities(name, images, flip) } } : {}),
     });
   }
   private hostCache?: DogPipelineHost;
@@ -213,8 +237,24 @@ export class DogApp {
     return (await this.unit.classify(views.map((v) => v.image))).map((r) => r.probabilities);
   }
 
+  /** An ensemble member's breed probabilities (its ImageNet dog-breed head), each image averaged with its mirror image when `flip`. */
+  private async memberProbabilities(name: string, images: RgbImage[], flip: boolean): Promise<Float32Array[]> {
+    const member = await this.members.get(name);
+    return member.headProbabilities(await embedWith(member.backboneHost(), images, flip));
+  }
+
+  /**
+   * Loads now what would otherwise load on first need: the breed ensemble's sessions (step 6b).
+   * `serve` calls it once it is ready, so that no request waits for them; a one-shot `predict`
+   * loads them only for a dog that needs them.
+   */
+  async warmUp(): Promise<void> {
+    await this.members.warmUp();
+  }
+
   /** Releases every model's session; the app cannot be used afterwards. */
   dispose(): void {
+    this.members.dispose();
     this.unit.dispose();
     if (this.imagenet !== this.unit) this.imagenet.dispose();
     this.faceDetector.dispose();
@@ -225,6 +265,77 @@ export class DogApp {
 /** The face box grown by half its size on each side: the head and some context, as the backbone expects. */
 export function cropFace(image: RgbImage, f: FaceBox): Promise<RgbImage> {
   return cropRegion(image, faceCropRect(f));
+}
+
+/**
+ * The breed ensemble's members (step 6b). Their model files are found when the app starts, so a
+ * missing one fails the start and not a request; their sessions (a backbone each, ~0.2–0.4 s and
+ * ~30 MB apiece) load on the first dog that needs them, or all at once with `warmUp()`. Loaded at
+ * start they cost every start, a cold `predict` of a photo that never needs them too (#24).
+ */
+class EnsembleMembers {
+  private readonly loading = new Map<string, Promise<ImageClassifier>>();
+  /** The app's breeds, which a member's probabilities must match class by class (set once the main head is loaded). */
+  breeds: readonly ClassInfo[] = [];
+
+  private constructor(
+    readonly names: readonly string[],
+    private readonly o: MemberLoadOptions,
+  ) {}
+
+  /** The members the plan names, their files found (resolved from the model directory or the cache). */
+  static async find(wanted: readonly EnsembleMember[] | undefined, o: MemberLoadOptions): Promise<EnsembleMembers> {
+    const names = [...new Set((wanted ?? []).map((m) => m.backbone))];
+    const store = o.store ?? getDefaultStore();
+    await Promise.all(names.map((n) => store.resolve(registryEntry(n)).catch((e: unknown) => Promise.reject(memberError(n, e)))));
+    return new EnsembleMembers(names, o);
+  }
+
+  get size(): number {
+    return this.names.length;
+  }
+
+  /** A member, loaded on first call; its breeds checked against the app's. */
+  get(name: string): Promise<ImageClassifier> {
+    let m = this.loading.get(name);
+    if (!m) {
+      if (!this.names.includes(name)) return Promise.reject(new Error(`ensemble member ${name} is not in the plan`));
+      m = ImageClassifier.load({ backbone: name, ...this.o }).then(
+        (c) => {
+          const same = c.classes.length === this.breeds.length && c.classes.every((x, k) => x.name === this.breeds[k]!.name);
+          if (same) return c;
+          c.dispose();
+          throw new Error(`ensemble member ${name}: its breeds are not the app's`);
+        },
+        (e: unknown) => Promise.reject(memberError(name, e)),
+      );
+      // a failed load is tried again by the next photo that needs it
+      m.catch(() => this.loading.delete(name));
+      this.loading.set(name, m);
+    }
+    return m;
+  }
+
+  async warmUp(): Promise<void> {
+    await Promise.all(this.names.map((n) => this.get(n)));
+  }
+
+  dispose(): void {
+    for (const m of this.loading.values())
+      m.then(
+        (c) => c.dispose(),
+        () => undefined,
+      );
+    this.loading.clear();
+  }
+}
+
+type MemberLoadOptions = { store?: ModelStore | undefined; engine?: BackboneOptions['engine']; threads?: number | undefined };
+
+/** The same error (its class and code), saying which model and how to do without it. */
+function memberError(backbone: string, e: unknown): unknown {
+  if (e instanceof Error) e.message = `ensemble member ${backbone}: ${e.message} (--no-ensemble or createDogApp({ ensemble: false }) runs without it)`;
+  return e;
 }
 
 function missingOutput(): never {

@@ -7,7 +7,8 @@ import { topK, type BackboneOutput, type ClassInfo, type ClassProbability } from
 import { embedWith, type BackboneHost } from '../models/views.js';
 import { composeMessage, type ResultKind } from './messages.js';
 import type { DogPlan } from './quality.js';
-import { combineViews, dogViewPlan, viewImages, type Box, type ViewSpec } from './views.js';
+import type { EnsembleMember } from './tuning.js';
+import { combineEnsemble, combineViews, dogViewPlan, viewImages, type Box, type ViewSpec } from './views.js';
 
 /**
  * The dog-breed app: one pipeline, for every preset and every host. The server (DogApp: sharp,
@@ -26,7 +27,12 @@ import { combineViews, dogViewPlan, viewImages, type Box, type ViewSpec } from '
  *    (the dog view);
  * 5. the route: dog, human, both or neither;
  * 6. the breed head: the dog's breed from the centre view or the plan's views (combined by the
- *    plan's rule), a person's resemblance from their face crop; then the message.
+ *    plan's rule), a person's resemblance from their face crop; then the message;
+ * 6b. [plan.breeds.ensemble, a host with `ensemble`] a dog the centre view is unsure of is read by
+ *    other backbones too (their views need no dog box, so they start as soon as the dog rule says
+ *    dog, beside YOLOX), and their breed probabilities join the main backbone's by log-mean. Only
+ *    'accurate' has it (the other presets never read more views). The browser's device mode has no
+ *    `ensemble` and skips the step: it answers as a server with `ensemble: false` does.
  *
  * A host supplies only the model calls, each behind a small interface:
  * - `backbone`: fit an image to the backbone and run it on fitted views (models/views.ts adds the
@@ -34,7 +40,8 @@ import { combineViews, dogViewPlan, viewImages, type Box, type ViewSpec } from '
  * - `detectFaces`: face boxes in the image's coordinates;
  * - `crop`: cut a rectangle out;
  * - `detectObjects`: COCO person, cat and dog boxes (YOLOX-nano), for a plan with `objects`;
- * - `breeds`: the breed head on views already embedded.
+ * - `breeds`: the breed head on views already embedded;
+ * - `ensemble` (optional): another backbone's breed probabilities on views of the photo.
  * A new step is one more member here, one field of the plan, and one implementation per host.
  */
 export type { ResultKind } from './messages.js';
@@ -55,6 +62,14 @@ export interface DogPipelineHost {
     /** The head reads pixels only (a breed CNN of its own): views it alone reads need no backbone pass. */
     readsPixels?: boolean;
   };
+  /**
+   * Step 6b: another backbone's (an ensemble member's) probabilities over `breeds.classes` for each
+   * image, averaged with its mirror image when `flip`. Absent (the browser's device mode): the
+   * step is skipped, and the main backbone answers alone.
+   */
+  ensemble?: {
+    predict(backbone: string, images: RgbImage[], flip: boolean): Promise<Float32Array[]>;
+  };
 }
 
 /** The answer for one image, before the host adds its decoding time. */
@@ -69,6 +84,8 @@ export interface DogPipelineResult {
   dogProbability: number;
   width: number;
   height: number;
+  /** The ensemble's backbones, when they read the dog's breed with the main backbone (step 6b); absent when the step did not run. */
+  ensemble?: string[];
   /** Present only when the plan's values were not tuned for its backbone (they are `tunedFor`'s). */
   tuning?: { backbone: string; tuned: false; tunedFor: string };
   /**
@@ -116,6 +133,9 @@ export async function runDogPipeline(host: DogPipelineHost, image: RgbImage, pla
   // YOLOX looks (2 cores: 6.4 ms less at the median of such photos, measured interleaved). Rarely
   // wasted: only when a face found beside the dog raises the dog rule's threshold above its mass.
   const early = judge && moreViews ? settled(embedViews(host, image, whole, boxFree(plan.breeds.views), undefined, plan)) : undefined;
+  // 6b starts here for the same photos and for the same reason: its views need no dog box either.
+  const members = moreViews && host.ensemble && plan.breeds.ensemble?.length ? plan.breeds.ensemble : undefined;
+  const earlyEnsemble = judge && members ? settled(ensembleOf(host, image, members, plan.flipAverage)) : undefined;
   const t3 = performance.now();
   const objects = ask ? await detectObjectsOf(host, image) : [];
   const objectsMs = ask ? performance.now() - t3 : 0; // YOLOX, with the early views beside it
@@ -135,7 +155,8 @@ export async function runDogPipeline(host: DogPipelineHost, image: RgbImage, pla
   const isDog = byMass.isDog || (plan.objects !== null && dogBoxRescues(byMass.probability, objects, plan.objects.dogBoxRescue));
   const kind = routeKind(isDog, human);
   // 6. The person's resemblance is read from their face, the dog's breed from the plan's views:
-  // one head call for what is still to read.
+  // one head call for what is still to read. 6b, for a dog the rescue found, starts now, beside the views.
+  const ensemble = isDog && members ? (earlyEnsemble ?? settled(ensembleOf(host, image, members, plan.flipAverage))) : undefined;
   const dogViews: BreedView[] = !isDog
     ? []
     : moreViews
@@ -146,10 +167,11 @@ export async function runDogPipeline(host: DogPipelineHost, image: RgbImage, pla
   const personView: EmbeddedView[] = human ? [{ image: faceCrops[0]!, output: faceOutputs[0]! }] : [];
   const read = [...dogViews, ...personView];
   const probs = read.length ? await host.breeds.predict(read) : [];
+  const others = ensemble && (await ensemble);
   const dogProbs = !isDog
     ? undefined
     : moreViews
-      ? combineViews(probs.slice(0, dogViews.length), plan.breeds.rule, weightsOf(dogViews, plan))
+      ? withEnsemble(combineViews(probs.slice(0, dogViews.length), plan.breeds.rule, weightsOf(dogViews, plan)), others)
       : (centre ?? probs[0]);
   const personProbs = human ? probs[probs.length - 1] : undefined;
   const t5 = performance.now();
@@ -157,9 +179,31 @@ export async function runDogPipeline(host: DogPipelineHost, image: RgbImage, pla
     ...dogAnswer(kind, { dog: dogProbs, person: personProbs }, host.breeds.classes, plan.topK, faces, byMass.probability),
     width: image.width,
     height: image.height,
+    ...(others ? { ensemble: members!.map((m) => m.backbone) } : {}),
     ...(plan.tuning.tuned ? {} : { tuning: { backbone: plan.tuning.backbone, tuned: false as const, tunedFor: plan.tuning.tunedFor } }),
     timings: { backboneMs: round(backbone.ms + (t5 - t4), 1), facesMs: round(search.ms, 1), objectsMs: round(objectsMs, 1) },
   };
+}
+
+/** Step 6b: each member's breed probabilities on its views (members side by side), and each view's weight. */
+async function ensembleOf(
+  host: DogPipelineHost,
+  image: RgbImage,
+  members: readonly EnsembleMember[],
+  flip: boolean,
+): Promise<{ probs: Float32Array[]; weights: number[] }> {
+  const per = await Promise.all(
+    members.map(async (m) => {
+      if (m.views.some((v) => v.kind === 'dog')) throw new Error(`ensemble member ${m.backbone}: a dog-box view cannot run before YOLOX`);
+      return host.ensemble!.predict(m.backbone, await viewImages(image, m.views, undefined, host.crop), flip);
+    }),
+  );
+  return { probs: per.flat(), weights: members.flatMap((m) => m.views.map(() => m.weight)) };
+}
+
+/** The main backbone's answer for an unsure dog, with the ensemble's when 6b ran. */
+function withEnsemble(own: Float32Array, others: { probs: Float32Array[]; weights: number[] } | undefined): Float32Array {
+  return others ? combineEnsemble(own, others.probs, others.weights) : own;
 }
 
 function detectObjectsOf(host: DogPipelineHost, image: RgbImage): Promise<CocoBox[]> {

@@ -14,6 +14,9 @@ import { backboneTuning, type BreedViewsTuning } from './tuning.js';
  *   the breed, else the breed comes from the backbone's tuned views (for MobileNet v1: ImageNet's
  *   0.875 zoom and the square around YOLOX's dog, each with its mirror image, by log-mean). About
  *   half of the dog photos are sure at once, so the median photo costs little more than 'fast'.
+ *   Where the backbone's tuning has one (MobileNet-EdgeTPU), its breed ensemble reads the unsure
+ *   dogs too (step 6b of dog-pipeline.ts; `ensemble: false` leaves it out, and device mode, whose
+ *   host has none, answers without it).
  * - 'fast': the YOLOX evidence, the centre view only.
  * - 'standard': neither; no YOLOX, the cheapest.
  *
@@ -78,6 +81,8 @@ export interface DogPlanOverrides {
   maxFaces?: number;
   minFaceArea?: number;
   topK?: number;
+  /** false: no ensemble step (6b) even where the backbone's tuning has one; the main backbone answers alone. */
+  ensemble?: boolean;
 }
 
 /** The centre view alone (the breed views of 'standard' and 'fast'). */
@@ -98,9 +103,14 @@ export function dogPlan(quality: Quality, backbone: string, o: DogPlanOverrides 
     },
     dog: { ...t.dog, ...definedOnly(o.dog ?? {}) },
     objects: steps.objects ? { personRule: t.personRule, dogBoxRescue: t.dogBoxRescue } : null,
-    breeds: steps.moreViews ? t.breeds : CENTRE_ONLY,
+    breeds: steps.moreViews ? (o.ensemble === false ? withoutEnsemble(t.breeds) : t.breeds) : CENTRE_ONLY,
     topK: o.topK ?? DEFAULT_TOP_K,
   };
+}
+
+/** The breed views less their ensemble (`ensemble: false`). */
+function withoutEnsemble({ ensemble: _, ...breeds }: BreedViewsTuning): BreedViewsTuning {
+  return breeds;
 }
 
 /** An options object less the keys given as undefined (a CLI flag not set keeps the default). */

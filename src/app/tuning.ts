@@ -24,6 +24,26 @@ export interface BreedViewsTuning {
   dogScore: number;
   /** The centre view answers alone when its top breed has at least this probability (0: always). */
   confident: number;
+  /**
+   * Other backbones that also read an unsure dog (step 6b of dog-pipeline.ts, 'accurate' only):
+   * their breed probabilities join this backbone's combined views by log-mean (a weighted
+   * geometric mean: a breed must be plausible to every network, so one network's confident
+   * mistake is outvoted). Absent: this backbone answers alone.
+   */
+  ensemble?: EnsembleMember[];
+}
+
+/** One more backbone for an unsure dog's breed (`BreedViewsTuning.ensemble`). */
+export interface EnsembleMember {
+  /** A registry name (models/registry.ts), resolved from the local model directory like the main backbone. */
+  backbone: string;
+  /**
+   * Its views, each with its mirror image when the plan's `flipAverage` is on. Views that need no
+   * dog box only, so the member can run while YOLOX looks.
+   */
+  views: ViewSpec[];
+  /** The weight of each of its views in the log-mean; the main backbone's combined views weigh 1. */
+  weight: number;
 }
 
 /** The values the dog pipeline's steps read for one backbone: dog rule, person rule, dog-box rescue, breed views. */
@@ -88,7 +108,12 @@ const MOBILENET_V1: BackboneTuning = {
  * - the views: the centre view alone when its top breed is ≥ 0.5, else the 0.875 zoom and the dog
  *   box (+10%) by mean. On this backbone more views barely pay: the tuning half gains 3 photos over
  *   the centre view, the report half loses one (76.0% against 76.4%), both within the halves'
- *   sampling noise (~2 photos); the centre view is sure of most photos, so few pay for them.
+ *   sampling noise (~2 photos); the centre view is sure of most photos, so few pay for them;
+ * - the ensemble (step 6b, 2026-12-06): on those unsure dogs (27% of the tuning half), MobileNetV2
+ *   quant's centre view (weight 1) and MobileNet v1 0.75's centre and 0.875 views (0.25 each) join
+ *   the views by log-mean. The best of 33 member, weight and threshold combinations on the tuning
+ *   half: 76.5% → 77.8% there, 76.0% → 77.3% on the report half (top-3 91.3% → 92.6%). Members of
+ *   other families err differently from EdgeTPU; more weight on v1, the weakest, loses.
  */
 const MOBILENET_EDGETPU: BackboneTuning = {
   source: 'BENCH_BACKBONE=mobilenet_edgetpu_224_1.0 npm run bench:breeds, 2-core x86-64 (shared, loaded), 2026-12-05 (docs/pipeline.md)',
@@ -105,6 +130,17 @@ const MOBILENET_EDGETPU: BackboneTuning = {
     rule: 'mean',
     dogScore: 0.1,
     confident: 0.5,
+    ensemble: [
+      { backbone: 'mobilenet_v2_1.0_224_quant', views: [{ kind: 'centre', crop: 1 }], weight: 1 },
+      {
+        backbone: 'mobilenet_v1_0.75_224',
+        views: [
+          { kind: 'centre', crop: 1 },
+          { kind: 'centre', crop: 0.875 },
+        ],
+        weight: 0.25,
+      },
+    ],
   },
 };
 

@@ -123,3 +123,14 @@ export function combineViews(probs: readonly Float32Array[], rule: CombineRule, 
   for (let i = 0; i < n; i++) out[i]! /= sum;
   return out;
 }
+
+/**
+ * An unsure dog's breed with the ensemble's members (dog-pipeline.ts step 6b): the main backbone's
+ * answer (its views already combined, weight 1) and each member view's probabilities (weight
+ * `weights[i]`), by weighted log-mean. Different networks err differently; a breed every one of
+ * them finds plausible wins over one network's confident mistake.
+ */
+export function combineEnsemble(own: Float32Array, members: readonly Float32Array[], weights: readonly number[]): Float32Array {
+  if (members.length !== weights.length) throw new Error('combineEnsemble: one weight per member view');
+  return members.length ? combineViews([own, ...members], 'log-mean', [1, ...weights]) : own;
+}

@@ -56,6 +56,10 @@ const collect = (v: string, all: string[]) => [...all, v];
 const PATHS_HELP = 'image files or directories (walked recursively, links followed, files chosen by content); - reads paths from standard input';
 const FILES_FROM_HELP = 'read more paths from this file (one a line, or NUL-separated as find -print0 writes); - is standard input; repeatable';
 
+const ENSEMBLE_HELP =
+  'accurate: leave out the breed ensemble (other backbones that also read a dog the centre view is unsure of; ' +
+  'the backbone answers alone, as device mode does; 2 fewer models loaded)';
+
 /** predict's and serve's --preset (app/quality.ts). */
 function presetOption(): Option {
   return new Option(
@@ -88,6 +92,7 @@ program
   .addOption(new Option('--face-detector <name>', 'human face detector').choices(FACE_DETECTORS).default('yunet'))
   .option('--no-flip', 'do not average over the mirror image (faster, slightly less accurate)')
   .addOption(presetOption())
+  .option('--no-ensemble', ENSEMBLE_HELP)
   .option('--backbone <name>', "registry name of the backbone (default: the app's; see `imgclass models`)")
   .action(async (paths: string[], o) => {
     needPaths(paths, o);
@@ -139,6 +144,7 @@ program
   .option('--model <dir>', 'a trained classifier directory instead of ImageNet dog classes; an ensemble directory, or repeat to average several', collect, [])
   .addOption(new Option('--face-detector <name>', 'human face detector').choices(FACE_DETECTORS).default('yunet'))
   .addOption(presetOption())
+  .option('--no-ensemble', ENSEMBLE_HELP)
   .option('--max-mb <n>', 'largest upload in MB', (v) => Number(v), 20)
   .option('--queue <n>', 'requests allowed to wait for inference before 503', positiveInt, 16)
   .option('--token <token>', 'require Authorization: Bearer TOKEN on /api/ (default $IMGCLASS_TOKEN; the page: open /#token=TOKEN)')

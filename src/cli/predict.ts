@@ -17,6 +17,8 @@ export interface PredictCliOptions {
   preset?: Quality;
   /** Registry name of the backbone (default: the app's). */
   backbone?: string;
+  /** false (--no-ensemble): no breed ensemble in 'accurate' (app/dog-pipeline.ts step 6b). */
+  ensemble?: boolean;
 }
 
 /** One line of `predict --json`: the app's answer plus the file, or an error for that file. */
@@ -57,6 +59,7 @@ export function predictAppOptions(o: Omit<PredictCliOptions, 'json'>): DogAppOpt
     // --no-flip turns mirror averaging off; otherwise the backbone's tuning decides (app/tuning.ts)
     flipAverage: o.flip === false ? false : undefined,
     quality: o.preset,
+    ensemble: o.ensemble === false ? false : undefined,
     ...(o.backbone ? { backbone: o.backbone } : {}),
   };
 }

@@ -19,6 +19,8 @@ export interface ServeCliOptions {
   requestTimeout: number;
   /** Registry name of the backbone (default: the app's). */
   backbone?: string;
+  /** false (--no-ensemble): no breed ensemble in 'accurate' (app/dog-pipeline.ts step 6b). */
+  ensemble?: boolean;
   /** Where the Train view keeps its runs. */
   runs: string;
 }
@@ -39,6 +41,7 @@ export async function runServe(o: ServeCliOptions): Promise<void> {
     modelDir: models.length ? models : undefined,
     faceDetector: o.faceDetector,
     quality: o.preset,
+    ensemble: o.ensemble === false ? false : undefined,
     ...(o.backbone ? { backbone: o.backbone } : {}),
     onSessionsRequested: () => void importServer(),
   });
@@ -66,8 +69,11 @@ export async function runServe(o: ServeCliOptions): Promise<void> {
     `imgclass ready on ${address} (train view: ${address}/train.html, runs in ${path.resolve(o.runs)}; models loaded in ${Math.round(performance.now() - t0)} ms: ${d.backbone}, ` +
       `faces ${d.faceDetector}, ${d.objectDetector ? `objects ${d.objectDetector}, ` : ''}breeds ${d.classifier.name}; preset ${d.quality})\n`,
   );
-  // the image decoder (sharp) loads on first use: now, after "ready", so the first upload finds it loaded
+  // What loads on first use loads now, after "ready", so that no request waits for it: the image
+  // decoder (sharp), and the breed ensemble's backbones (step 6b). A member that fails to load is
+  // said here; the first dog that needs it tries again and reports the error.
   void loadSharp();
+  app.warmUp().catch((e: unknown) => process.stderr.write(`imgclass: ${(e as Error).message ?? String(e)}\n`));
   const stop = async () => {
     await server.close();
     app.dispose();

@@ -6,6 +6,8 @@
  * this file only supplies the browser host: decoding with createImageBitmap, the pure resize
  * (resample.ts, which reproduces sharp), the pure crop, and onnxruntime-web sessions (YuNet and
  * YOLOX-nano letterbox in their own graphs, as on the server). No request made here carries the photo.
+ * The host has no `ensemble`: the pipeline skips step 6b (other backbones on an unsure dog, which
+ * the page would have to download too), so device mode answers as a server with `ensemble: false`.
  */
 import type * as Ort from 'onnxruntime-web';
 import { runDogPipeline, round, type DogPipelineHost, type DogPipelineResult } from '../app/dog-pipeline.js';
