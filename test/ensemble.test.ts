@@ -223,3 +223,44 @@ test('a member missing from the model directory fails the start, saying which an
   assert.equal(without.describe().ensemble, undefined);
   without.dispose();
 });
+
+test('the members load on the first dog that needs them, or with warmUp(): a sure dog, or a start, loads none', async () => {
+  // a store that counts, per model, how often it is asked for the model's files
+  const store = new ModelStore({ modelDir: path.join(path.dirname(data), 'models'), offline: true });
+  const asked = new Map<string, number>();
+  const resolve = store.resolve.bind(store);
+  store.resolve = (name) => {
+    const n = typeof name === 'string' ? name : name.name;
+    asked.set(n, (asked.get(n) ?? 0) + 1);
+    return resolve(name);
+  };
+  const counts = () => MEMBERS.map((m) => asked.get(m) ?? 0);
+  const app = await createDogApp({ store });
+  try {
+    assert.deepEqual(counts(), [1, 1], 'at start: each member file found, once, and nothing loaded');
+    assert.equal((await app.classify(ridgebackSure)).ensemble, undefined);
+    assert.deepEqual(counts(), [1, 1], 'a sure dog loads no member');
+    const unsure = await app.classify(terrierUnsure);
+    assert.deepEqual(unsure.ensemble, MEMBERS);
+    assert.ok(
+      counts().every((c) => c > 1),
+      `the unsure dog loaded them: ${counts().join(', ')}`,
+    );
+    const loaded = counts();
+    await app.classify(terrierUnsure);
+    assert.deepEqual(counts(), loaded, 'loaded once');
+  } finally {
+    app.dispose();
+  }
+  asked.clear();
+  const warm = await createDogApp({ store });
+  try {
+    await warm.warmUp();
+    assert.ok(
+      counts().every((c) => c > 1),
+      `warmUp() loaded them: ${counts().join(', ')}`,
+    );
+  } finally {
+    warm.dispose();
+  }
+});
