@@ -46,11 +46,12 @@ export class ImageClassifier {
   static async load(o: ImageClassifierOptions = {}): Promise<ImageClassifier> {
     const trained: TrainedModel | undefined = o.model?.length ? await loadTrainedModel(o.model, { threads: o.threads }) : undefined;
     const backboneName = trained ? trained.backbone : (o.backbone ?? DEFAULT_BACKBONE);
-    const backbone = backboneName
-      ? await loadBackbone(backboneName, { store: o.store, engine: o.engine, threads: o.threads, ...trained?.backboneOptions() })
-      : null;
+    // ImageNet's class names are read while the backbone's session loads on its thread, not after
+    const [backbone, head] = await Promise.all([
+      backboneName ? loadBackbone(backboneName, { store: o.store, engine: o.engine, threads: o.threads, ...trained?.backboneOptions() }) : null,
+      trained ?? ImagenetSubsetClassifier.dogBreeds(backboneName!, o.store),
+    ]);
     trained?.assertCompatible(backbone);
-    const head = trained ?? (await ImagenetSubsetClassifier.dogBreeds(backboneName!, o.store));
     return new ImageClassifier(backbone, head, o.flip ?? (trained ? trained.mirrorInvariant : true));
   }
 
