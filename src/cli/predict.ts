@@ -1,5 +1,5 @@
 import { createDogApp, type DogApp, type DogAppOptions, type DogAppResult, type FaceDetectorName } from '../app/dog-app.js';
-import { decodeInput, type DecodedImage, type ImageInput } from '../data/image.js';
+import type { ImageInput } from '../data/image.js';
 import type { ImgclassError } from '../util/errors.js';
 import { filesFromArgs } from './path-args.js';
 import type { Quality } from '../app/quality.js';
@@ -35,24 +35,12 @@ export async function runPredict(paths: string[], o: PredictCliOptions): Promise
   const models = await resolveModelArgs(o.model ?? []);
   const hint = await nonDogModelHint(models);
   if (hint) process.stderr.write(hint + '\n');
-  // The first photos are read and decoded while the models load: their sessions load on worker
-  // threads and this thread would wait idle, so a cold one-photo predict starts its passes as soon
-  // as the sessions are ready. Begun once the models' graphs are on their way (decoding first
-  // loads sharp, tens of milliseconds that would otherwise hold the loaders back).
-  const early = new Map<string, Promise<DecodedImage>>();
-  const decodeEarly = () => {
-    for (const f of files.slice(0, 2)) {
-      const d = decodeInput(f);
-      d.catch(() => undefined); // reported as the file's own error line, where it is awaited
-      early.set(f, d);
-    }
-  };
-  const app = await createDogApp({ ...predictAppOptions({ ...o, model: models }), onSessionsRequested: decodeEarly });
+  const app = await createDogApp(predictAppOptions({ ...o, model: models }));
   try {
     const failed = await forEachFile<PredictLine>(
       'predict',
       files,
-      async (file) => predictAnswer(app, file, early.has(file) ? await early.get(file)! : file),
+      (file) => predictAnswer(app, file),
       predictFailure,
       (line) => process.stdout.write(o.json ? JSON.stringify(line) + '\n' : formatHuman(line)),
     );
