@@ -7,7 +7,8 @@
  * the page and to models ready, and the first photo. Bytes are the bodies the server sent, counted
  * on the server (the page's and the service worker's requests alike; cache hits never reach it).
  * `--screenshot FILE` saves the page in device mode after a dog photo (the README's picture).
- * BENCH_BACKBONE=name serves the app on that backbone (default: the dog app's, app/tuning.ts).
+ * BENCH_BACKBONE=name serves the app on that backbone (default: the dog app's, app/tuning.ts). The
+ * server runs without the breed ensemble, which device mode leaves out, so both do the same work.
  */
 import path from 'node:path';
 import sharp from 'sharp';
@@ -30,7 +31,8 @@ const photos = [
   .map((p) => p.file)
   .slice(0, 20);
 
-const app = await createDogApp(process.env.BENCH_BACKBONE ? { backbone: process.env.BENCH_BACKBONE } : {});
+// the server path does the work device mode does: device mode has no breed ensemble (step 6b)
+const app = await createDogApp({ ensemble: false, ...(process.env.BENCH_BACKBONE ? { backbone: process.env.BENCH_BACKBONE } : {}) });
 const server = await buildServer({ app, webRoot: path.resolve(import.meta.dirname, '..', 'web') });
 const served = meterServer(server);
 const base = await server.listen({ host: '127.0.0.1', port: 0 });
