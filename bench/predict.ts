@@ -15,7 +15,7 @@
  * (with the floor before and after), for a short run.
  */
 import path from 'node:path';
-import { createDogApp, type DogApp } from '../src/app/dog-app.js';
+import { createDogApp as createApp, type DogApp, type DogAppOptions } from '../src/app/dog-app.js';
 import { DEFAULT_QUALITY, type Quality } from '../src/app/quality.js';
 import { DOG_APP_BACKBONE } from '../src/app/tuning.js';
 import { DEFAULT_BACKBONE } from '../src/models/registry.js';
@@ -44,6 +44,13 @@ console.log(
   `bench:predict on ${files.length} photos (TF.js path on every ${Math.round(files.length / tfjsCount)}th, ` +
     `${tfjsCount}), ${threadsNote()}, ${process.env.CI ? 'CI' : 'local'}\n`,
 );
+
+/** The app in its steady state: what loads on first need (the breed ensemble's members) loaded first, as `serve` does once ready. */
+async function createDogApp(o: DogAppOptions): Promise<DogApp> {
+  const app = await createApp(o);
+  await app.warmUp();
+  return app;
+}
 
 async function perPhoto(app: DogApp, list: string[]) {
   for (const f of list.slice(0, 5)) await app.classify(f); // warm-up

@@ -44,6 +44,7 @@ const row = (name: string, r: autocannon.Result, extra = '') => [
 /** One server on one engine under the load; the event loop's delay measured meanwhile. */
 async function load(engine: 'onnx' | 'tfjs', duration: number, quality: Quality = 'standard') {
   const app = await createDogApp({ engine, quality });
+  await app.warmUp(); // what loads on first need, loaded first, as `serve` does once ready
   const server = await buildServer({
     app,
     webRoot: path.resolve(import.meta.dirname, '..', 'web'),

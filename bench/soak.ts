@@ -95,6 +95,7 @@ function zipBomb(): Buffer {
 }
 
 const app = await createDogApp();
+await app.warmUp(); // what loads on first need, loaded first, as `serve` does once ready
 const server = await buildServer({
   app,
   webRoot: path.resolve(import.meta.dirname, '..', 'web'),
