@@ -30,6 +30,8 @@ export async function loadInference(
 ): Promise<{ inference: InferenceTask<unknown>; dispose(): void }> {
   if (o.task === 'predict') {
     const app = await createDogApp(predictAppOptions(o));
+    // a long-running worker loads now what would load on first need (the breed ensemble), as serve does
+    app.warmUp().catch((e: unknown) => process.stderr.write(`imgclass worker: ${(e as Error).message ?? String(e)}\n`));
     const inference: InferenceTask<PredictLine> = {
       answer: (file, source) => predictAnswer(app, file, source),
       failure: predictFailure,
