@@ -154,17 +154,17 @@ export class DogApp {
       loads[0].loaded,
       loads[1].loaded,
       loads[2].loaded,
-      EnsembleMembers.find(wanted, { store, engine: opts.engine, threads: opts.threads }),
+      EnsembleMembers.findFiles(wanted, store),
     ]);
     const imagenet = unit.backbone
       ? unit
       : await ImageClassifier.load({ backbone: opts.backbone ?? DOG_APP_BACKBONE, flip: opts.flipAverage, store, engine: opts.engine, threads: opts.threads });
     const plan = dogPlan(opts.quality, imagenet.backbone!.name, { ...opts, ensemble });
-    members.breeds = unit.classes;
     // the unit's own flip policy (classify, eval) follows the plan's, as the pipeline embeds with it
     if (unit.backbone) unit.flip = plan.flipAverage;
     if (imagenet !== unit) imagenet.flip = plan.flipAverage;
-    return new DogApp(unit, imagenet, faceDetector, opts, coco, plan, members);
+    const ensembleMembers = new EnsembleMembers(members, { store, engine: opts.engine, threads: opts.threads }, unit.classes);
+    return new DogApp(unit, imagenet, faceDetector, opts, coco, plan, ensembleMembers);
   }
 
   /** The backbone that finds dogs (and feeds the breed head, unless that reads pixels). */
@@ -275,20 +275,19 @@ export function cropFace(image: RgbImage, f: FaceBox): Promise<RgbImage> {
  */
 class EnsembleMembers {
   private readonly loading = new Map<string, Promise<ImageClassifier>>();
-  /** The app's breeds, which a member's probabilities must match class by class (set once the main head is loaded). */
-  breeds: readonly ClassInfo[] = [];
 
-  private constructor(
+  constructor(
     readonly names: readonly string[],
     private readonly o: MemberLoadOptions,
+    /** The app's breeds, which a member's probabilities must match class by class. */
+    private readonly breeds: readonly ClassInfo[],
   ) {}
 
-  /** The members the plan names, their files found (resolved from the model directory or the cache). */
-  static async find(wanted: readonly EnsembleMember[] | undefined, o: MemberLoadOptions): Promise<EnsembleMembers> {
+  /** The names of the members the plan names, once their files are found (in the model directory or the cache). */
+  static async findFiles(wanted: readonly EnsembleMember[] | undefined, store: ModelStore = getDefaultStore()): Promise<string[]> {
     const names = [...new Set((wanted ?? []).map((m) => m.backbone))];
-    const store = o.store ?? getDefaultStore();
     await Promise.all(names.map((n) => store.resolve(registryEntry(n)).catch((e: unknown) => Promise.reject(memberError(n, e)))));
-    return new EnsembleMembers(names, o);
+    return names;
   }
 
   get size(): number {

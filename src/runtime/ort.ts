@@ -71,7 +71,7 @@ export interface Feed {
 }
 
 /** A feed of `type` (no copy of `data`). */
-export function feed<T extends Feed['type']>(type: T, data: Feed['data'], dims: readonly number[]): Feed {
+export function feed(type: Feed['type'], data: Feed['data'], dims: readonly number[]): Feed {
   return { type, data, dims };
 }
 
