@@ -2,14 +2,14 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { loadImage } from '../src/data/image.js';
-import { cropPixels } from '../src/data/pixels.js';
+import { cropPixels, cropRect, resizedSize } from '../src/data/pixels.js';
 import { fitInside, resample, resizeLike } from '../src/data/resample.js';
 import { crop, cropRegion, resize } from '../src/data/transform.js';
 import { faceCropRect } from '../src/app/dog-pipeline.js';
 import { viewRegion } from '../src/app/views.js';
 import { bundleDevice } from '../src/server/device-assets.js';
 import { sampleClassFolders, sharedDataDir } from './shared.js';
-import sharp from 'sharp';
+import sharp, { type Sharp } from 'sharp';
 import type { RgbImage } from '../src/data/pixels.js';
 
 // The browser's pure resize (device mode) against sharp (the server) on real photos, at the sizes
@@ -75,7 +75,15 @@ test("the decode cap (longer side ≤ 1024, lanczos3) matches sharp's", async ()
   assert.ok(d.mean < 1.5, `mean ${d.mean.toFixed(3)}, max ${d.max}`);
 });
 
-test("sharp's crop and the pure cropPixels cut the same pixels (face crops, views), fractional and overhanging rectangles alike", async () => {
+/** sharp on raw RGB pixels: what the server used before the pure steps (and still uses to scale). */
+async function viaSharp(img: RgbImage, step: (s: Sharp) => Sharp): Promise<RgbImage> {
+  const { data, info } = await step(sharp(img.data, { raw: { width: img.width, height: img.height, channels: 3 } }))
+    .raw()
+    .toBuffer({ resolveWithObject: true });
+  return { data: new Uint8Array(data), width: info.width, height: info.height };
+}
+
+test("sharp's extract and the pure cropPixels (the server's cropRegion) cut the same pixels (face crops, views), fractional and overhanging rectangles alike", async () => {
   let compared = 0;
   for (const file of photos) {
     const img = await loadImage(file);
@@ -87,14 +95,35 @@ test("sharp's crop and the pure cropPixels cut the same pixels (face crops, view
       viewRegion({ kind: 'dog', margin: 0.1 }, w, h, { x: w * 0.55, y: h * 0.1, width: w * 0.4, height: h * 0.5 }),
     ];
     for (const r of rects) {
-      const a = await cropRegion(img, r);
-      const b = cropPixels(img, r);
+      const a = await viaSharp(img, (p) => p.extract(cropRect(img, r)));
+      const b = await cropRegion(img, r);
       assert.deepEqual([a.width, a.height], [b.width, b.height], JSON.stringify(r));
       assert.ok(Buffer.from(a.data).equals(Buffer.from(b.data)), `${path.basename(file)} ${JSON.stringify(r)}: pixels differ`);
       compared++;
     }
   }
   assert.equal(compared, photos.length * 4);
+});
+
+test("a fit at scale 1 is a crop: resize gives sharp's resize byte for byte without calling it", async () => {
+  let compared = 0;
+  for (const file of photos) {
+    const img = await loadImage(file);
+    for (const [w, h, mode] of [
+      [Math.min(img.width, img.height), Math.min(img.width, img.height), 'center-crop'],
+      [img.width, Math.max(1, img.height - 7), 'center-crop'],
+      [Math.max(1, img.width - 3), img.height, 'center-crop'],
+    ] as const) {
+      const size = resizedSize(img.width, img.height, w, h, mode);
+      if (Math.min(img.width / size.width, img.height / size.height) !== 1) continue;
+      const want = await viaSharp(img, (p) => p.resize(size.width, size.height, { fit: 'cover', position: 'centre', kernel: 'linear' }));
+      const got = await resize(img, w, h, mode);
+      assert.deepEqual([got.width, got.height], [want.width, want.height]);
+      assert.ok(Buffer.from(got.data).equals(Buffer.from(want.data)), `${path.basename(file)} → ${w}×${h}: pixels differ`);
+      compared++;
+    }
+  }
+  assert.ok(compared >= photos.length * 2, `${compared} fits at scale 1 compared`);
 });
 
 test('the device bundle builds for the browser with no Node-only module in it', async () => {

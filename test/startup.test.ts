@@ -87,13 +87,20 @@ test('--help loads commander and no engine at all', async () => {
   );
 });
 
-test('predict loads sharp, none of TF.js, OpenCV.js, vega, esbuild, bullmq, fastify', async () => {
+test('predict loads none of TF.js, OpenCV.js, vega, esbuild, bullmq, fastify; sharp only for a photo it must scale', async () => {
+  // A plain JPEG already at the model's size: decoded by the WebAssembly libjpeg, fitted by a crop.
   const { packages, stdout, code } = await loaded([cli, 'predict', '--json', dog]);
   assert.equal(code, 0);
   assert.equal(JSON.parse(stdout).kind, 'dog');
   // onnxruntime-node loads on the sessions' worker threads, which the recorder does not see (the library test checks the main thread)
-  assert.ok(packages.has('sharp'), 'sharp was used');
+  assert.ok(packages.has('@jsquash/jpeg'), 'the JPEG decoder was used');
+  assert.ok(!packages.has('sharp'), 'sharp was loaded for a photo that needs no scaling');
   assert.deepEqual(heavyIn(packages), []);
+  // A larger photo is scaled by sharp: loaded then, and only then.
+  const large = await loaded([cli, 'predict', '--json', sampleClassFolders(path.join(data, 'vehicles'), 1)[0]!.file]);
+  assert.equal(large.code, 0);
+  assert.ok(large.packages.has('sharp'), 'sharp was used');
+  assert.deepEqual(heavyIn(large.packages), []);
 });
 
 test('a second predict starts from the caches: no converter (protobuf, the TFLite reader) is loaded', async () => {

@@ -4,7 +4,8 @@ import { open, stat } from 'node:fs/promises';
 import { ImgclassError } from '../util/errors.js';
 
 import type { RgbImage } from './pixels.js';
-import { checkPixels, checkUpload, DEFAULT_DECODE_LIMITS, tooManyBytes, type DecodeLimits, type ImageFormat } from './upload.js';
+import { decodePlainJpeg, isPlainJpeg, readJpegHeader } from './jpeg.js';
+import { checkPixels, checkUpload, DEFAULT_DECODE_LIMITS, isTruncated, tooManyBytes, type DecodeLimits, type ImageFormat } from './upload.js';
 
 export type { RgbImage } from './pixels.js';
 // The checks every upload passes are pure (upload.ts), so device mode refuses the same inputs with the same words.
@@ -46,6 +47,11 @@ export async function readImageFile(path: string, maxBytes = DEFAULT_DECODE_LIMI
 export async function decodeImage(input: Uint8Array, limits: Partial<DecodeLimits> = {}): Promise<DecodedImage> {
   const lim = { ...DEFAULT_DECODE_LIMITS, ...limits };
   const sniffed = checkUpload(input, lim);
+  return (sniffed === 'jpeg' && (await plainJpeg(input, lim))) || decodeWithSharp(input, sniffed, lim);
+}
+
+/** The general decoder, for every format and every JPEG that is not plain; `decodeImage` has checked the upload. */
+export async function decodeWithSharp(input: Uint8Array, sniffed: ImageFormat, lim: DecodeLimits): Promise<DecodedImage> {
   // Header first: refuse decompression bombs before a single pixel is decoded. (Reading the header
   // and decoding at the same time saved 0.6 ms a photo but made libvips' error text depend on
   // timing: a truncated JPEG was reported as "Unknown error" or "premature end" at random.)
@@ -84,6 +90,15 @@ export async function decodeImage(input: Uint8Array, limits: Partial<DecodeLimit
   } catch (e) {
     throw new ImgclassError('CORRUPT_IMAGE', `the ${sniffed.toUpperCase()} data is damaged or truncated: ${shortSharpMessage(e)}`, { cause: e });
   }
+}
+
+/** A plain JPEG decoded without sharp (data/jpeg.ts): the same pixels, without libvips' per-call cost. */
+async function plainJpeg(input: Uint8Array, lim: DecodeLimits): Promise<DecodedImage | undefined> {
+  const header = readJpegHeader(input);
+  if (!header || !isPlainJpeg(header, lim.maxSide) || isTruncated(input, 'jpeg')) return undefined;
+  checkPixels(header.width, header.height, lim);
+  const image = await decodePlainJpeg(input, header);
+  return image && { ...image, format: 'jpeg', originalWidth: image.width, originalHeight: image.height };
 }
 
 function shortSharpMessage(e: unknown): string {

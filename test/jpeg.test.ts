@@ -1,0 +1,90 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import sharp, { type Sharp } from 'sharp';
+import { decodeImage, decodeWithSharp, DEFAULT_DECODE_LIMITS } from '../src/data/image.js';
+import { decodePlainJpeg, isPlainJpeg, readJpegHeader } from '../src/data/jpeg.js';
+import { sampleClassFolders, sharedDataDir } from './shared.js';
+import { gradient } from './fixtures.js';
+
+const data = sharedDataDir();
+/** Real photos of every shape the shared data has: Imagewoof (shorter side 224), vehicles (up to 640 px), negatives (224²). */
+const photos = [
+  ...sampleClassFolders(path.join(data, 'imagewoof/val'), 3),
+  ...sampleClassFolders(path.join(data, 'vehicles'), 3),
+  ...sampleClassFolders(path.join(data, 'negatives'), 2),
+]
+  .map((f) => f.file)
+  .filter((f) => /\.jpe?g$/i.test(f));
+
+test("plain JPEGs: the WebAssembly libjpeg gives sharp's pixels byte for byte", async () => {
+  let plain = 0;
+  for (const file of photos) {
+    const bytes = new Uint8Array(readFileSync(file));
+    const header = readJpegHeader(bytes);
+    assert.ok(header, `${file}: header not read`);
+    const viaSharp = await decodeWithSharp(bytes, 'jpeg', DEFAULT_DECODE_LIMITS);
+    assert.equal(header.width, viaSharp.originalWidth, file);
+    assert.equal(header.height, viaSharp.originalHeight, file);
+    if (!isPlainJpeg(header, DEFAULT_DECODE_LIMITS.maxSide)) continue;
+    plain++;
+    const fast = await decodePlainJpeg(bytes, header);
+    assert.ok(fast, `${file}: the plain decoder gave up on a good photo`);
+    assert.equal(fast.width, viaSharp.width);
+    assert.equal(fast.height, viaSharp.height);
+    assert.ok(Buffer.from(fast.data).equals(Buffer.from(viaSharp.data)), `${file}: pixels differ from sharp's`);
+  }
+  // The comparison means something only if most photos took the fast path.
+  assert.ok(plain >= photos.length * 0.8, `only ${plain} of ${photos.length} photos were plain JPEGs`);
+});
+
+async function jpegOf(pipeline: (s: Sharp) => Sharp): Promise<Uint8Array> {
+  const g = await gradient(48, 32);
+  return new Uint8Array(await pipeline(sharp(g.data, { raw: { width: 48, height: 32, channels: 3 } })).toBuffer());
+}
+
+test("JPEGs sharp treats specially are not plain, and decodeImage still gives sharp's answer for them", async () => {
+  const cases: Record<string, Uint8Array> = {
+    'EXIF orientation 6': await jpegOf((s) => s.jpeg().withMetadata({ orientation: 6 })),
+    'an ICC profile': await jpegOf((s) => s.jpeg().withIccProfile('p3')),
+    greyscale: await jpegOf((s) => s.toColourspace('b-w').jpeg()),
+    CMYK: await jpegOf((s) => s.toColourspace('cmyk').jpeg()),
+  };
+  for (const [what, bytes] of Object.entries(cases)) {
+    const header = readJpegHeader(bytes);
+    assert.ok(header, `${what}: header not read`);
+    assert.equal(isPlainJpeg(header, DEFAULT_DECODE_LIMITS.maxSide), false, `${what} taken as plain`);
+    const got = await decodeImage(bytes);
+    const want = await decodeWithSharp(bytes, 'jpeg', DEFAULT_DECODE_LIMITS);
+    assert.ok(Buffer.from(got.data).equals(Buffer.from(want.data)) && got.width === want.width, what);
+  }
+  const plain = await jpegOf((s) => s.jpeg());
+  assert.ok(isPlainJpeg(readJpegHeader(plain)!, 1024), 'a plain JPEG from sharp is plain');
+  assert.equal(isPlainJpeg(readJpegHeader(plain)!, 40), false, 'larger than the downscale limit: sharp shrinks it on load');
+});
+
+test('a damaged plain JPEG goes to sharp, and the decoder recovers for the next photo', async () => {
+  const good = new Uint8Array(readFileSync(photos[0]!));
+  const header = readJpegHeader(good)!;
+  // Bytes flipped inside the entropy-coded data: libjpeg warns or fails, and either way gives up.
+  const damaged = good.map((b, i) => (i > good.length / 2 && i % 97 === 0 && i < good.length - 2 ? b ^ 0xff : b));
+  assert.equal(await decodePlainJpeg(damaged, header), undefined);
+  // A stream with no image after its header: libjpeg exits; the next decode gets a fresh instance.
+  const noImage = new Uint8Array([...good.subarray(0, 20), ...new Uint8Array(500).fill(7), 0xff, 0xd9]);
+  assert.equal(await decodePlainJpeg(noImage, header), undefined);
+  const again = await decodePlainJpeg(good, header);
+  assert.ok(again && again.width === header.width, 'the decoder works again after a failure');
+  // A view into a larger buffer (Node pools small reads) decodes from its own bytes only.
+  const padded = new Uint8Array(good.length + 64);
+  padded.set(good, 32);
+  const view = padded.subarray(32, 32 + good.length);
+  assert.ok(Buffer.from((await decodePlainJpeg(view, header))!.data).equals(Buffer.from(again.data)));
+});
+
+test("readJpegHeader refuses what is not a JPEG's structure", () => {
+  assert.equal(readJpegHeader(new Uint8Array([0xff, 0xd8, 0xff])), undefined);
+  assert.equal(readJpegHeader(new Uint8Array([0x89, 0x50, 0x4e, 0x47, 0, 0, 0, 0])), undefined);
+  // A segment length running past the end of the file.
+  assert.equal(readJpegHeader(new Uint8Array([0xff, 0xd8, 0xff, 0xe0, 0x7f, 0xff, 0, 0])), undefined);
+});
