@@ -249,7 +249,7 @@ export async function collectSignals(data: string, outDir: string, fresh: boolea
 }
 
 /** YOLOX-nano's boxes and YuNet's faces on every photo, cached in breeds-detections.json. */
-async function collectDetections(list: Listed[], outDir: string, fresh: boolean): Promise<{ key: string; photos: Map<string, DetectionSig> }> {
+export async function collectDetections(list: Listed[], outDir: string, fresh: boolean): Promise<{ key: string; photos: Map<string, DetectionSig> }> {
   const cacheFile = path.join(outDir, 'breeds-detections.json');
   const key = await detectionsKey();
   const done = readCache<DetectionSig>(cacheFile, key, fresh);
