@@ -2,8 +2,9 @@
  * imgclass: image classification with convolutional networks, in TypeScript.
  * The dog-breed app (createDogApp) and the toolkit behind it.
  *
- * This entry loads what inference needs (sharp, onnxruntime) and nothing heavier: TF.js, OpenCV.js
- * (the Haar detector), the charts (vega) load when a function that uses them is called. Building
+ * This entry loads nothing heavy up front: onnxruntime loads on the sessions' worker threads, sharp
+ * on the first photo it must decode or scale (a plain JPEG is decoded by data/jpeg.ts), TF.js,
+ * OpenCV.js (the Haar detector) and the charts (vega) when a function that uses them is called. Building
  * and training TF.js networks is the `imgclass/toolkit` entry (toolkit.ts), which loads TF.js.
  */
 export { createDogApp, DogApp, type DogAppOptions, type DogAppResult, type ResultKind, type FaceDetectorName } from './app/dog-app.js';

@@ -140,7 +140,7 @@ test('classify with a trained head (TF.js files on disk) answers without loading
   assert.deepEqual(heavyIn(packages), []);
 });
 
-test('the library: importing the main entry and a first answer load none of the heavy parts; imgclass/toolkit is where TF.js is', async () => {
+test('the library: importing the main entry and a first answer load none of the heavy parts (nor sharp, for a plain photo); imgclass/toolkit is where TF.js is', async () => {
   const script = `const { createDogApp } = await import(${JSON.stringify(path.join(root, 'src', 'index.ts'))});
     const app = await createDogApp({ quality: 'standard' });
     const answer = await app.classify(${JSON.stringify(dog)});
@@ -159,6 +159,8 @@ test('the library: importing the main entry and a first answer load none of the 
   assert.deepEqual(out.mainThread, [], 'onnxruntime was loaded on the main thread');
   assert.ok(out.control > 0, 'the check sees onnxruntime once the main thread imports it');
   assert.deepEqual(heavyIn(lib.packages), []);
+  // a plain JPEG at the model's size needs no sharp: nothing in the entry imports it up front
+  assert.ok(!lib.packages.has('sharp'), 'the main entry or a first answer loaded sharp');
   const toolkit = await loaded(['script', `await import(${JSON.stringify(path.join(root, 'src', 'toolkit.ts'))})`]);
   assert.deepEqual(heavyIn(toolkit.packages), ['TF.js']);
 });

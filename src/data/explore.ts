@@ -1,6 +1,5 @@
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
-import sharp from 'sharp';
 import { barSpec, renderChart, sizeScatterSpec, smallMultiplesHistogramSpec } from '../util/charts.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { loadDataset, type SplitName } from './dataset.js';
@@ -9,6 +8,7 @@ import { sniffFormat } from './image.js';
 import type { SkippedFile } from './walk.js';
 import { IMBALANCE_WARN_RATIO } from './class-info.js';
 import { readFile } from 'node:fs/promises';
+import { loadSharp } from '../runtime/sharp.js';
 
 /** What `explore` measures about a data set: counts per class and split, sizes, formats, class balance and exact duplicates. */
 export interface Exploration {
@@ -59,7 +59,7 @@ export async function explore(root: string, outDir?: string): Promise<Exploratio
         const head = await readFile(f.file).then((b) => b.subarray(0, 4096));
         const fmt = sniffFormat(head);
         if (typeof fmt !== 'string') throw new Error(fmt.rejected);
-        const m = await sharp(f.file).metadata();
+        const m = await (await loadSharp())(f.file).metadata();
         if (!m.width || !m.height) throw new Error('no size in header');
         widths.push(m.width);
         heights.push(m.height);

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import sharp from 'sharp';
+import { loadSharp } from '../runtime/sharp.js';
 import { writeFileAtomic } from '../util/atomic.js';
 
 export interface GalleryItem {
@@ -40,6 +40,7 @@ export async function renderTopLossesGallery(
     `<text x="${gap}" y="22" font-size="15" font-weight="bold">${esc(title)}</text>`,
   ];
   if (items.length === 0) parts.push(`<text x="${gap}" y="${top + 20}" font-size="12">no mistakes</text>`);
+  const sharp = await loadSharp();
   for (const [i, it] of items.entries()) {
     const x = gap + (i % cols) * (tile + gap);
     const y = top + Math.floor(i / cols) * (tile + captionH + gap);
