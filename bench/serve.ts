@@ -10,6 +10,8 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import autocannon from 'autocannon';
 import { createDogApp } from '../src/app/dog-app.js';
 import { DEFAULT_QUALITY, type Quality } from '../src/app/quality.js';
+import { DOG_APP_BACKBONE } from '../src/app/tuning.js';
+import { DEFAULT_BACKBONE } from '../src/models/registry.js';
 import { buildServer } from '../src/server/server.js';
 import { sampleClassFolders, sharedDataDir } from '../support/shared.js';
 import { bareModelWork, barePassMs, bareWorkMs, viewsPerPhoto } from './bare-pass.js';
@@ -42,8 +44,8 @@ const row = (name: string, r: autocannon.Result, extra = '') => [
 ];
 
 /** One server on one engine under the load; the event loop's delay measured meanwhile. */
-async function load(engine: 'onnx' | 'tfjs', duration: number, quality: Quality = 'standard') {
-  const app = await createDogApp({ engine, quality });
+async function load(engine: 'onnx' | 'tfjs', duration: number, quality: Quality = 'standard', backbone?: string) {
+  const app = await createDogApp({ engine, quality, ...(backbone ? { backbone } : {}) });
   await app.warmUp(); // what loads on first need, loaded first, as `serve` does once ready
   const server = await buildServer({
     app,
@@ -77,13 +79,15 @@ const floorPhoto = sampleClassFolders(path.join(data, 'imagewoof/val'), 1)[0]!.f
 const floorBefore = await barePassMs(floorPhoto);
 // What the rotation asks of the models per request, bare: its mean over the photos (throughput is a mean, not a median).
 const work = await bareWorkMs(floorPhoto);
-const counter = await createDogApp({ quality: 'standard' });
+// The engine rows run MobileNet v1 0.75, the network the floor and the bare work price (and the
+// only one the old TF.js path runs); the default row is the app as shipped.
+const counter = await createDogApp({ quality: 'standard', backbone: DEFAULT_BACKBONE });
 const views = await viewsPerPhoto(counter, photos);
 counter.dispose();
 const meanWork = views.reduce((a, v) => a + bareModelWork(v, work), 0) / views.length;
-const onnx = await load('onnx', seconds);
+const onnx = await load('onnx', seconds, 'standard', DEFAULT_BACKBONE);
 const byDefault = await load('onnx', seconds, DEFAULT_QUALITY);
-const tfjs = await load('tfjs', Math.min(seconds, 20));
+const tfjs = await load('tfjs', Math.min(seconds, 20), 'standard', DEFAULT_BACKBONE);
 // The floor moves on a shared machine: measured before and after the load, ratios to the mean.
 const floorAfter = await barePassMs(floorPhoto);
 const floor = (floorBefore + floorAfter) / 2;
@@ -98,13 +102,13 @@ console.log(
     ['endpoint', 'req/s', 'p50', 'p99', 'errors', 'non-2xx (503 = queue full)', '2xx', 'RSS, event-loop delay p99 under load'],
     [
       row('reference: GET /api/health', onnx.health),
-      row('**POST /api/predict, ONNX engine, --preset standard**', onnx.predict, `${onnx.rss}, ${onnx.loopP99.toFixed(1)} ms`),
+      row(`**POST /api/predict, ONNX engine, --preset standard, ${DEFAULT_BACKBONE}**`, onnx.predict, `${onnx.rss}, ${onnx.loopP99.toFixed(1)} ms`),
       row(
-        `POST /api/predict, ONNX engine, --preset ${DEFAULT_QUALITY} (the default)`,
+        `POST /api/predict, the default app (${DOG_APP_BACKBONE}, --preset ${DEFAULT_QUALITY})`,
         byDefault.predict,
         `${byDefault.rss}, ${byDefault.loopP99.toFixed(1)} ms`,
       ),
-      row('POST /api/predict, TF.js wasm (old path, --preset standard)', tfjs.predict, `${tfjs.rss}, ${tfjs.loopP99.toFixed(1)} ms`),
+      row(`POST /api/predict, TF.js wasm (old path, --preset standard, ${DEFAULT_BACKBONE})`, tfjs.predict, `${tfjs.rss}, ${tfjs.loopP99.toFixed(1)} ms`),
     ],
   ),
 );
