@@ -62,6 +62,8 @@ test("JPEGs sharp treats specially are not plain, and decodeImage still gives sh
   const plain = await jpegOf((s) => s.jpeg());
   assert.ok(isPlainJpeg(readJpegHeader(plain)!, 1024), 'a plain JPEG from sharp is plain');
   assert.equal(isPlainJpeg(readJpegHeader(plain)!, 40), false, 'larger than the downscale limit: sharp shrinks it on load');
+  const huge = { ...readJpegHeader(plain)!, width: 4000, height: 3000 };
+  assert.equal(isPlainJpeg(huge, 8192), false, 'a 12 MP photo stays with sharp whatever the downscale limit');
 });
 
 test('a damaged plain JPEG goes to sharp, and the decoder recovers for the next photo', async () => {

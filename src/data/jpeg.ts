@@ -99,12 +99,28 @@ function exifOrientation(t: Uint8Array): number | undefined {
   return 1;
 }
 
+/**
+ * The largest photo decoded here: the WebAssembly heap grows to hold a decode and never shrinks, so
+ * a host given a larger downscale limit still keeps it to ~4 MP (16 MB of RGBA); larger goes to sharp.
+ */
+export const PLAIN_MAX_PIXELS = 2048 * 2048;
+
 /** Whether sharp's decode of a JPEG with this header is libjpeg's plain output (see the module's comment). */
 export function isPlainJpeg(h: JpegHeader, maxSide: number): boolean {
-  return h.precision === 8 && h.components === 3 && h.huffman && h.orientation === 1 && !h.icc && !h.adobe && Math.max(h.width, h.height) <= maxSide;
+  return (
+    h.precision === 8 &&
+    h.components === 3 &&
+    h.huffman &&
+    h.orientation === 1 &&
+    !h.icc &&
+    !h.adobe &&
+    Math.max(h.width, h.height) <= maxSide &&
+    h.width * h.height <= PLAIN_MAX_PIXELS
+  );
 }
 
 let module: Promise<MozJPEGModule> | undefined;
+let unavailable = false;
 let compiled: Promise<WebAssembly.Module> | undefined;
 /** libjpeg's warnings and errors for the decode in progress (it prints them; it never returns them). */
 const messages: string[] = [];
@@ -132,7 +148,14 @@ function decoder(): Promise<MozJPEGModule> {
  * libjpeg warned or failed, so that sharp decides (and words the error).
  */
 export async function decodePlainJpeg(b: Uint8Array, h: JpegHeader): Promise<RgbImage | undefined> {
-  const jpeg = await decoder();
+  if (unavailable) return undefined;
+  let jpeg: MozJPEGModule;
+  try {
+    jpeg = await decoder();
+  } catch {
+    unavailable = true; // the package's files cannot be loaded here: sharp decodes every photo, as it did before
+    return undefined;
+  }
   messages.length = 0;
   let out: { data: Uint8ClampedArray; width: number; height: number } | null;
   try {
