@@ -66,6 +66,48 @@ test("JPEGs sharp treats specially are not plain, and decodeImage still gives sh
   assert.equal(isPlainJpeg(huge, 8192), false, 'a 12 MP photo stays with sharp whatever the downscale limit');
 });
 
+/** An APP1 EXIF block holding only an orientation (little-endian TIFF, one IFD0 entry). */
+function exifSegment(orientation: number): Uint8Array {
+  const tiff = [0x49, 0x49, 0x2a, 0, 8, 0, 0, 0, 1, 0, 0x12, 0x01, 3, 0, 1, 0, 0, 0, orientation, 0, 0, 0, 0, 0, 0, 0];
+  const body = [...Buffer.from('Exif\0\0', 'latin1'), ...tiff];
+  return new Uint8Array([0xff, 0xe1, (body.length + 2) >> 8, (body.length + 2) & 0xff, ...body]);
+}
+const afterSoi = (jpeg: Uint8Array, ...segments: Uint8Array[]) =>
+  new Uint8Array([...jpeg.subarray(0, 2), ...segments.flatMap((x) => [...x]), ...jpeg.subarray(2)]);
+
+test('odd files libvips reads its own way go to sharp (found in review): two EXIF blocks, an ICC marker without its NUL', async () => {
+  const plain = await jpegOf((s) => s.jpeg());
+  // libvips applies the first EXIF block's orientation
+  const twoExif = afterSoi(plain, exifSegment(6), exifSegment(1));
+  assert.equal(readJpegHeader(twoExif), undefined);
+  const rotated = await decodeImage(twoExif);
+  assert.deepEqual([rotated.width, rotated.height], [32, 48], 'rotated by the first block, as sharp does');
+  // libvips takes an APP2 starting "ICC_PROFILE" for a profile whatever follows
+  const icc = await jpegOf((s) => s.jpeg().withIccProfile('p3'));
+  const at = Buffer.from(icc).indexOf('ICC_PROFILE\0', 0, 'latin1');
+  assert.ok(at > 0);
+  icc[at + 11] = 0x58; // 'X'
+  assert.equal(readJpegHeader(icc)!.icc, true);
+  const want = await decodeWithSharp(icc, 'jpeg', DEFAULT_DECODE_LIMITS);
+  assert.ok(Buffer.from((await decodeImage(icc)).data).equals(Buffer.from(want.data)));
+});
+
+test('a progressive JPEG that ends between scans decodes as sharp decodes it (libjpeg-turbo smooths the missing coefficients alike)', async () => {
+  const photo = new Uint8Array(readFileSync(photos[0]!));
+  const progressive = new Uint8Array(await sharp(photo).jpeg({ progressive: true }).toBuffer());
+  const scans: number[] = [];
+  for (let i = 2; i < progressive.length - 1; i++) if (progressive[i] === 0xff && progressive[i + 1] === 0xda) scans.push(i);
+  assert.ok(scans.length >= 6, `${scans.length} scans`);
+  for (let k = 1; k < scans.length; k++) {
+    const cut = new Uint8Array([...progressive.subarray(0, scans[k]), 0xff, 0xd9]);
+    const header = readJpegHeader(cut)!;
+    assert.ok(isPlainJpeg(header, DEFAULT_DECODE_LIMITS.maxSide), 'taken as plain: the comparison means something');
+    const fast = await decodePlainJpeg(cut, header);
+    const want = await decodeWithSharp(cut, 'jpeg', DEFAULT_DECODE_LIMITS);
+    assert.ok(fast && Buffer.from(fast.data).equals(Buffer.from(want.data)), `the first ${k} scans: pixels differ from sharp's`);
+  }
+});
+
 test('a damaged plain JPEG goes to sharp, and the decoder recovers for the next photo', async () => {
   const good = new Uint8Array(readFileSync(photos[0]!));
   const header = readJpegHeader(good)!;

@@ -93,7 +93,7 @@ test('predict loads none of TF.js, OpenCV.js, vega, esbuild, bullmq, fastify; sh
   assert.equal(code, 0);
   assert.equal(JSON.parse(stdout).kind, 'dog');
   // onnxruntime-node loads on the sessions' worker threads, which the recorder does not see (the library test checks the main thread)
-  assert.ok(packages.has('@jsquash/jpeg'), 'the JPEG decoder was used');
+  assert.ok(packages.has('@cornerstonejs/codec-libjpeg-turbo-8bit'), 'the JPEG decoder was used');
   assert.ok(!packages.has('sharp'), 'sharp was loaded for a photo that needs no scaling');
   assert.deepEqual(heavyIn(packages), []);
   // A larger photo is scaled by sharp: loaded then, and only then.

@@ -1,21 +1,24 @@
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import type { MozJPEGModule } from '@jsquash/jpeg/codec/dec/mozjpeg_dec.js';
 import type { RgbImage } from './pixels.js';
 
 /**
  * Plain JPEGs decoded without sharp. sharp's decode is libjpeg-turbo's, but every call also pays
  * libvips' pipeline set-up, a header read and a hop to libuv's thread pool: 2.3 ms for a
  * 298×224 Imagewoof photo, of which an 8×8 JPEG still costs 1.0–1.4 ms (docs/startup.md). Here
- * the same libjpeg-turbo code (mozjpeg's decoder, a fork of it, built to WebAssembly by
- * @jsquash/jpeg) runs on the calling thread: 1.0 ms for that photo, and byte for byte sharp's
- * pixels (test/jpeg.test.ts compares them on real photos).
+ * libjpeg-turbo itself (3.2, built to WebAssembly by @cornerstonejs/codec-libjpeg-turbo-8bit; sharp
+ * links a libjpeg-turbo fork of 2024) runs on the calling thread: 0.9 ms for that photo, RGB out,
+ * and byte for byte sharp's pixels on real photos and on progressive files cut short between
+ * scans (test/jpeg.test.ts). Hand-made files with quantisation values no encoder writes can
+ * decode a few levels apart (sharp's x86 SIMD and the portable C code round overflows apart);
+ * both decoders accept them.
  *
  * Only the JPEGs for which sharp's whole decode (data/image.ts) is libjpeg's output unchanged come
- * this way: 8-bit, three components (YCbCr), no EXIF rotation, no ICC profile to convert, no
- * Adobe marker (CMYK or RGB transforms), no larger than the downscale limit, and decoded without a
- * single libjpeg warning (a truncated or damaged file). Everything else returns undefined and
- * goes to sharp, which decodes it or refuses it with its precise error, as before.
+ * this way: 8-bit, three components, Huffman-coded, no EXIF rotation, no ICC profile to convert,
+ * no Adobe marker (CMYK or RGB transforms), no larger than the downscale limit, and decoded without
+ * a single libjpeg warning (TurboJPEG fails a decode that warned: a truncated or damaged file).
+ * Everything else returns undefined and goes to sharp, which decodes it or refuses it with its
+ * precise error, as before.
  */
 
 /** What the markers before the scan say about a JPEG. */
@@ -42,6 +45,7 @@ const SOF_OTHER = new Set([0xc3, 0xc5, 0xc6, 0xc7, 0xc9, 0xca, 0xcb, 0xcd, 0xce,
 export function readJpegHeader(b: Uint8Array): JpegHeader | undefined {
   if (b.length < 4 || b[0] !== 0xff || b[1] !== 0xd8) return undefined;
   const h: Partial<JpegHeader> & { orientation: number; icc: boolean; adobe: boolean } = { orientation: 1, icc: false, adobe: false };
+  let exifSeen = false;
   let i = 2;
   while (i + 4 <= b.length) {
     if (b[i] !== 0xff) return undefined;
@@ -64,10 +68,14 @@ export function readJpegHeader(b: Uint8Array): JpegHeader | undefined {
       h.components = b[start + 5]!;
       h.huffman = SOF_HUFFMAN.has(marker);
     } else if (marker === 0xe1 && ascii(b, start, 6) === 'Exif\0\0') {
+      // libvips reads the first EXIF block; two of them are too odd to second-guess: sharp decides
+      if (exifSeen) return undefined;
+      exifSeen = true;
       const o = exifOrientation(b.subarray(start + 6, end));
       if (o === undefined) return undefined;
       h.orientation = o;
-    } else if (marker === 0xe2 && ascii(b, start, 12) === 'ICC_PROFILE\0') {
+    } else if (marker === 0xe2 && ascii(b, start, 11) === 'ICC_PROFILE') {
+      // libvips takes any APP2 that starts with these 11 bytes for a profile (it checks no NUL after them)
       h.icc = true;
     } else if (marker === 0xee && ascii(b, start, 5) === 'Adobe') {
       h.adobe = true;
@@ -119,28 +127,39 @@ export function isPlainJpeg(h: JpegHeader, maxSide: number): boolean {
   );
 }
 
-let module: Promise<MozJPEGModule> | undefined;
-let unavailable = false;
-let compiled: Promise<WebAssembly.Module> | undefined;
-/** libjpeg's warnings and errors for the decode in progress (it prints them; it never returns them). */
-const messages: string[] = [];
+/** The part of the codec's embind API used here. */
+interface JpegDecoder {
+  getEncodedBuffer(length: number): Uint8Array;
+  decode(): void;
+  getFrameInfo(): { width: number; height: number; componentCount: number; bitsPerSample: number };
+  getDecodedBuffer(): Uint8Array;
+}
+type CodecFactory = (o: object) => Promise<{ JPEGDecoder: new () => JpegDecoder }>;
 
-function decoder(): Promise<MozJPEGModule> {
-  compiled ??= readFile(createRequire(import.meta.url).resolve('@jsquash/jpeg/codec/dec/mozjpeg_dec.wasm')).then((bytes) => WebAssembly.compile(bytes));
-  module ??= (async () => {
-    const [{ default: factory }, wasm] = await Promise.all([import('@jsquash/jpeg/codec/dec/mozjpeg_dec.js'), compiled!]);
-    return factory({
-      noInitialRun: true,
+const PACKAGE = '@cornerstonejs/codec-libjpeg-turbo-8bit';
+let decoding: Promise<JpegDecoder> | undefined;
+let unavailable = false;
+
+function decoder(): Promise<JpegDecoder> {
+  decoding ??= (async () => {
+    // The codec's glue is CommonJS and finds its .wasm beside itself; it is compiled here from the
+    // bytes instead, so nothing is fetched or looked up by URL.
+    const require = createRequire(import.meta.url);
+    const wasm = await WebAssembly.compile(await readFile(require.resolve(`${PACKAGE}/decodewasm`)));
+    const factory = require(`${PACKAGE}/decodewasmjs`) as CodecFactory;
+    const quiet = () => {};
+    const codec = await factory({
       instantiateWasm: (imports: WebAssembly.Imports, done: (i: WebAssembly.Instance) => void) => {
         const instance = new WebAssembly.Instance(wasm, imports);
         done(instance);
         return instance.exports;
       },
-      print: (m: string) => messages.push(m),
-      printErr: (m: string) => messages.push(m),
-    } as Parameters<typeof factory>[0]);
+      print: quiet,
+      printErr: quiet,
+    });
+    return new codec.JPEGDecoder();
   })();
-  return module;
+  return decoding;
 }
 
 /**
@@ -149,28 +168,22 @@ function decoder(): Promise<MozJPEGModule> {
  */
 export async function decodePlainJpeg(b: Uint8Array, h: JpegHeader): Promise<RgbImage | undefined> {
   if (unavailable) return undefined;
-  let jpeg: MozJPEGModule;
+  let jpeg: JpegDecoder;
   try {
     jpeg = await decoder();
   } catch {
-    unavailable = true; // the package's files cannot be loaded here: sharp decodes every photo, as it did before
+    unavailable = true; // the codec cannot be loaded here: sharp decodes every photo, as it did before
     return undefined;
   }
-  messages.length = 0;
-  let out: { data: Uint8ClampedArray; width: number; height: number } | null;
   try {
-    out = jpeg.decode(b as Uint8Array<ArrayBuffer>, false);
+    jpeg.getEncodedBuffer(b.length).set(b);
+    jpeg.decode();
+    const frame = jpeg.getFrameInfo();
+    if (frame.width !== h.width || frame.height !== h.height || frame.componentCount !== 3 || frame.bitsPerSample !== 8) return undefined;
+    // a view into the WebAssembly heap: copied out before the next decode reuses it
+    return { data: jpeg.getDecodedBuffer().slice(), width: frame.width, height: frame.height };
   } catch {
-    module = undefined; // libjpeg exited mid-decode: start the next one on a fresh instance
+    decoding = undefined; // libjpeg failed or warned mid-decode: the next photo gets a fresh instance
     return undefined;
   }
-  if (!out || messages.length > 0 || out.width !== h.width || out.height !== h.height) return undefined;
-  const rgba = out.data;
-  const data = new Uint8Array(out.width * out.height * 3);
-  for (let s = 0, d = 0; d < data.length; s += 4, d += 3) {
-    data[d] = rgba[s]!;
-    data[d + 1] = rgba[s + 1]!;
-    data[d + 2] = rgba[s + 2]!;
-  }
-  return { data, width: out.width, height: out.height };
 }
