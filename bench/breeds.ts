@@ -52,7 +52,7 @@ import {
   type PhotoSig,
 } from './breeds-signals.js';
 import { measureCosts } from './breeds-costs.js';
-import { negativeLabel, showsNeither as showsNeitherFace } from './negative-labels.js';
+import { negativeLabel, showsNeither as negativeShowsNeither } from './negative-labels.js';
 import { table } from './stats.js';
 
 const data = sharedDataDir();
@@ -396,7 +396,7 @@ const labels: Record<string, 'face' | 'body'> = JSON.parse(readFileSync(path.joi
 const labelOf = (s: PhotoSig) => labels[path.basename(s.file)] ?? 'none';
 // The negatives by what they show (negative-labels.ts): the route is judged on those showing neither a real face nor a dog.
 const negativeLabelOf = (s: PhotoSig) => negativeLabel(path.relative(data, s.file));
-const showsNeither = (s: PhotoSig) => showsNeitherFace(path.relative(data, s.file));
+const showsNeither = (s: PhotoSig) => negativeShowsNeither(path.relative(data, s.file));
 
 interface PersonRule {
   name: string;
@@ -596,14 +596,7 @@ console.log(
 );
 
 for (const half of ['tune', 'report'] as const) {
-  const h = sigs.filter((s) => s.half === half);
-  const dogsNone = h.filter((s) => s.set === 'imagewoof' && labelOf(s) === 'none');
-  const dogsFace = h.filter((s) => s.set === 'imagewoof' && labelOf(s) === 'face');
-  const dogsBody = h.filter((s) => s.set === 'imagewoof' && labelOf(s) === 'body');
-  const lfw = h.filter((s) => s.set === 'lfw');
-  const neg = h.filter((s) => s.set === 'negatives' && showsNeither(s));
-  const negFace = h.filter((s) => s.set === 'negatives' && negativeLabelOf(s) === 'face');
-  const negAll = h.filter((s) => s.set === 'negatives');
+  const { dogsNone, dogsFace, dogsBody, lfw, neg, negFace, negAll } = halfSets(sigs, half);
   const rate = (xs: PhotoSig[], r: PersonRule, ok: (k: string) => boolean) =>
     `${pct(xs.filter((s) => ok(kind(s, r))).length / xs.length)} (${xs.filter((s) => ok(kind(s, r))).length}/${xs.length})`;
   console.log(`\n## Person: ${half} half\n`);
