@@ -1,6 +1,9 @@
 import { BATCH_TASKS, DEFAULT_NAMESPACE, defaultRedisCa, defaultRedisUrl } from '../batch/names.js';
 import { FACE_DETECTORS } from '../app/face-detectors.js';
-import { type Command, InvalidArgumentError, Option } from 'commander';
+import type { Command } from 'commander';
+import { requireCjs } from '../util/require-cjs.js';
+
+const { InvalidArgumentError, Option } = requireCjs('commander') as typeof import('commander');
 
 const positiveInt = (v: string) => {
   const n = Number(v);

@@ -7,7 +7,8 @@
  * nor OpenCV.js, the charts, the browser bundler or the queue (test/startup.test.ts checks it).
  * A new command: declare its options here, and import its module in its action, the same way.
  */
-import { Command, InvalidArgumentError, Option } from 'commander';
+import type { Command as CommandType, Option as OptionType } from 'commander';
+import { requireCjs } from '../util/require-cjs.js';
 import { FACE_DETECTORS } from '../app/face-detectors.js';
 import { DEFAULT_QUALITY, QUALITIES } from '../app/preset-names.js';
 import { RESIZE_MODES } from '../data/pixels.js';
@@ -18,6 +19,8 @@ import { FEATURE_CACHE_HELP, trainingOptions } from './toolkit-options.js';
 import { rejectInapplicableOptions } from './option-rules.js';
 import { installInterruptHandler } from '../util/interrupt.js';
 import { registerBatchCommands } from './batch-commands.js';
+
+const { Command, InvalidArgumentError, Option } = requireCjs('commander') as typeof import('commander');
 
 applyCliModelDirDefault();
 
@@ -48,7 +51,7 @@ const program = new Command()
   });
 
 /** train, sweep and kfold: one data-set argument and the seed's training options. */
-function toolkitCommand(name: string, description: string): Command {
+function toolkitCommand(name: string, description: string): CommandType {
   return trainingOptions(program.command(name).description(description).argument('<data-dir>', 'folder-per-class data set'));
 }
 
@@ -61,7 +64,7 @@ const ENSEMBLE_HELP =
   'the backbone answers alone, as device mode does; 2 fewer models loaded)';
 
 /** predict's and serve's --preset (app/quality.ts). */
-function presetOption(): Option {
+function presetOption(): OptionType {
   return new Option(
     '--preset <quality>',
     'accurate (default): YOLOX-nano person evidence for faces on dog photos, and more views of a dog the ' +
@@ -180,7 +183,7 @@ toolkitCommand(
 )
   .option('--out <dir>', 'run directory (default runs/<data>-<arch>-<time>)')
   .option('--resume <run-dir>', 'continue a killed run from its last finished epoch (with --epochs: train up to that many)')
-  .action(async (dir: string, o, cmd: Command) => {
+  .action(async (dir: string, o, cmd: CommandType) => {
     rejectInapplicableOptions('train', cmd);
     // which options the user typed (not defaults): with --resume only those are compared with the run's
     const given = new Set(cmd.options.map((opt) => opt.attributeName()).filter((k) => cmd.getOptionValueSource(k) === 'cli'));
@@ -219,7 +222,7 @@ toolkitCommand('sweep', "Grid search over optimisers × epochs (the seed's exper
   .option('--lrs <list>', "comma-separated learning rates (default: each optimiser's own)")
   .option('--out <dir>', 'sweep directory')
   .option('--json', 'one JSON array')
-  .action(async (dir: string, o, cmd: Command) => {
+  .action(async (dir: string, o, cmd: CommandType) => {
     rejectInapplicableOptions('sweep', cmd);
     const { runSweepCli } = await import('./toolkit.js');
     process.exitCode = await runSweepCli(dir, o);
@@ -229,7 +232,7 @@ toolkitCommand('kfold', 'Stratified k-fold cross-validation on train + valid mer
   .option('--folds <k>', 'number of folds', positiveInt, 8)
   .option('--out <dir>', 'k-fold directory')
   .option('--json', 'one JSON object')
-  .action(async (dir: string, o, cmd: Command) => {
+  .action(async (dir: string, o, cmd: CommandType) => {
     rejectInapplicableOptions('kfold', cmd);
     const { runKFoldCli } = await import('./toolkit.js');
     process.exitCode = await runKFoldCli(dir, o);

@@ -1,4 +1,7 @@
-import { Option, type Command } from 'commander';
+import type { Command } from 'commander';
+import { requireCjs } from '../util/require-cjs.js';
+
+const { Option } = requireCjs('commander') as typeof import('commander');
 import { DEFAULT_BACKBONE } from '../models/default-backbone.js';
 import { ARCHITECTURES, DEFAULT_PATIENCE, OPTIMIZERS } from '../training/choices.js';
 import { TRAIN_DEFAULTS } from '../training/hyperparameters.js';

@@ -2,6 +2,7 @@ import os from 'node:os';
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type * as Ort from 'onnxruntime-node';
 import { ImgclassError } from '../util/errors.js';
+import { requireCjs } from '../util/require-cjs.js';
 import { openWithSessionCache, type GraphCache, type OpenRequest } from './session-cache.js';
 import { sessionThread, type SessionThread, type WireFeed } from './session-thread.js';
 
@@ -86,7 +87,7 @@ export interface OrtSession {
 /** onnxruntime-node itself, loaded on first need (an inline session, a test): see `Feed`. */
 let binding: Promise<typeof Ort> | undefined;
 export function loadOrt(): Promise<typeof Ort> {
-  binding ??= import('onnxruntime-node');
+  binding ??= new Promise((resolve) => resolve(requireCjs('onnxruntime-node') as typeof Ort));
   return binding;
 }
 

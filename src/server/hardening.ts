@@ -1,8 +1,10 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import net from 'node:net';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import helmet from '@fastify/helmet';
-import rateLimit from '@fastify/rate-limit';
+import { requireCjs } from '../util/require-cjs.js';
+
+const helmet = (requireCjs('@fastify/helmet') as typeof import('@fastify/helmet')).default;
+const rateLimit = (requireCjs('@fastify/rate-limit') as typeof import('@fastify/rate-limit')).default;
 
 /** What `serve` exposes and to whom: the defaults are safe for a server others can reach. */
 export interface SecurityOptions {

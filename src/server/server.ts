@@ -1,8 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
-import multipart from '@fastify/multipart';
-import fastifyStatic from '@fastify/static';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { DogApp } from '../app/dog-app.js';
 import { ImageClassificationPipeline } from '../app/image-classification.js';
 import { decodeInput, resolveLimits, type DecodeLimits } from '../data/image.js';
@@ -14,6 +12,11 @@ import { ISOLATION_HEADERS } from '../app/device-manifest.js';
 import { harden, serverTimeouts, type SecurityOptions } from './hardening.js';
 import type { DeviceAssets, TrainDeviceAssets } from './device-assets.js';
 import { ORT_WEB_DIST, ORT_WEB_FILES, ORT_WEB_PREFIX } from './ort-web-files.js';
+import { requireCjs } from '../util/require-cjs.js';
+
+const Fastify = (requireCjs('fastify') as typeof import('fastify')).default;
+const multipart = (requireCjs('@fastify/multipart') as typeof import('@fastify/multipart')).default;
+const fastifyStatic = (requireCjs('@fastify/static') as typeof import('@fastify/static')).default;
 
 export interface ServerOptions {
   app: DogApp;
