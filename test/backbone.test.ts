@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { loadImage } from '../src/data/image.js';
 import { resize } from '../src/data/transform.js';
-import { loadBackbone } from '../src/models/backbone.js';
+import { loadBackbone, type Backbone } from '../src/models/backbone.js';
 import { preprocessingFor } from '../src/training/pipeline.js';
 import { sampleClassFolders, sharedDataDir } from './shared.js';
 
@@ -36,4 +36,40 @@ test('keep-aspect MobileNet equals centre-crop on square photos and keeps the wh
   assert.throws(() => preprocessingFor({ arch: 'scratch', backbone: 'mobilenet_v1_0.75_224', resize: 'keep-aspect' }), /feature models/);
   assert.equal(preprocessingFor({ arch: 'otsu', backbone: 'mobilenet_v1_0.75_224', resize: 'center-crop' }).resize, 'center-crop');
   assert.equal(preprocessingFor({ arch: 'head', backbone: 'mobilenet_v1_0.75_224', resize: 'keep-aspect' }).resize, 'keep-aspect');
+});
+
+// warmUp swaps the one session of two threads for two single-threaded sessions side by side
+// (models/backbone.ts): faster on a 2-core machine, and it must not change a single bit of an answer
+// (onnxruntime's CPU kernels split work across threads by output, so sums keep their order).
+test('a backbone answers the same on one session of two threads and on two single-threaded sessions after warmUp', async () => {
+  const files = sampleClassFolders(path.join(sharedDataDir(), 'imagewoof/val'), 1).slice(0, 6);
+  const photos = await Promise.all(files.map((f) => loadImage(f.file)));
+  for (const name of ['mobilenet_v1_0.75_224', 'mobilenet_edgetpu_224_1.0']) {
+    const backbone = (await loadBackbone(name, { threads: 2 })) as Backbone & { sessionCount: number };
+    try {
+      assert.equal(backbone.sessionCount, 1);
+      const before = await backbone.run(photos);
+      // passes sent while the sessions change over finish where they went, with the same answers
+      const [during] = await Promise.all([backbone.run(photos), backbone.warmUp!()]);
+      assert.equal(backbone.sessionCount, 2);
+      // several runs at once, as a server's requests: each gets its own views' answers back
+      const after = await Promise.all(photos.map((p) => backbone.run([p, p])));
+      for (const [i, b] of before.entries()) {
+        for (const other of [during![i]!, after[i]![0]!, after[i]![1]!]) {
+          const dp = Math.max(...b.probabilities.map((v, k) => Math.abs(v - other.probabilities[k]!)));
+          const df = Math.max(...b.features.map((v, k) => Math.abs(v - other.features[k]!)));
+          assert.ok(dp === 0 && df === 0, `${name}, ${path.basename(files[i]!.file)}: max |Δp| ${dp}, max |Δfeature| ${df}`);
+        }
+      }
+      await backbone.warmUp!(); // once only
+      assert.equal(backbone.sessionCount, 2);
+    } finally {
+      backbone.dispose();
+    }
+  }
+  // one core: nothing to spread
+  const single = (await loadBackbone('mobilenet_v1_0.75_224', { threads: 1 })) as Backbone & { sessionCount: number };
+  await single.warmUp!();
+  assert.equal(single.sessionCount, 1);
+  single.dispose();
 });

@@ -64,7 +64,7 @@ export interface DogAppOptions {
    * on photos MobileNet never saw").
    */
   quality?: Quality;
-  /** ORT intra-op threads (default: the machine's cores). */
+  /** Cores each model's passes use (default: the machine's cores); the backbone runs that many single-threaded sessions (models/backbone.ts). */
   threads?: number;
   /**
    * Called once every model's graph is on its way to onnxruntime on its own thread (before they are
@@ -244,12 +244,13 @@ export class DogApp {
   }
 
   /**
-   * Loads now what would otherwise load on first need: the breed ensemble's sessions (step 6b).
-   * `serve` calls it once it is ready, so that no request waits for them; a one-shot `predict`
-   * loads them only for a dog that needs them.
+   * Loads now what would otherwise load on first need, or not at all in a one-shot `predict`: the
+   * breed ensemble's sessions (step 6b), and the backbone's single-threaded sessions side by side
+   * (models/backbone.ts `warmUp`). `serve` and `worker` call it once ready, so that no request
+   * waits for them. The answers are the same before and after.
    */
   async warmUp(): Promise<void> {
-    await this.members.warmUp();
+    await Promise.all([this.backbone.warmUp?.(), this.members.warmUp()]);
   }
 
   /** Releases every model's session; the app cannot be used afterwards. */

@@ -91,8 +91,13 @@ export async function extractFeatures(files: string[], backbone: Backbone, opts:
   // cores are not idle while JPEGs decode and the backbone never waits for a resize. At most one
   // batch is in flight. (Fitting is what the unit does first too: views.ts, `embedWith`.)
   let inFlight: Promise<void> = Promise.resolve();
+  let warming = false;
   const flush = async () => {
     if (batch.length === 0) return;
+    // More than a batch to embed: worth the backbone's second session (backbone.ts `warmUp`),
+    // which starts beside the first batch; if it fails, the one session goes on.
+    if (!warming && files.length - cached > bs) void backbone.warmUp?.().catch(() => undefined);
+    warming = true;
     const items = batch.splice(0);
     await inFlight;
     inFlight = embed(items);

@@ -31,6 +31,11 @@ export interface Backbone {
    * when the backbone has one that reads the features directly (MobileNet's 1×1 conv_preds).
    */
   imagenetHead?(): Promise<{ kernel: Float32Array; bias: Float32Array } | undefined>;
+  /**
+   * Readies it for many photos, where that costs something at start (the ONNX backbone's
+   * single-threaded sessions side by side: backbone.ts). Answers are the same before and after.
+   */
+  warmUp?(): Promise<void>;
   /** Releases the backbone's sessions. */
   dispose(): void;
 }

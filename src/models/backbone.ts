@@ -6,7 +6,7 @@ import type { ResizeMode } from '../data/transform.js';
 import { ImgclassError } from '../util/errors.js';
 import { BACKBONE_FEATURES, BACKBONE_PIXELS, BACKBONE_PROBABILITIES, backboneGraph, imagenetHeadFromLayers, type BackboneGraph } from './backbone-graph.js';
 import { DEFAULT_BACKBONE, registryEntry, type BackboneSpec, type RegistryEntry } from './registry.js';
-import { createSession, feed, type OrtOutputs, type OrtSession } from '../runtime/ort.js';
+import { createSession, defaultThreads, feed, type Feed, type OrtOutputs, type OrtSession } from '../runtime/ort.js';
 import type { GraphCache } from '../runtime/session-cache.js';
 import { getDefaultStore, type ModelStore } from './store.js';
 import type { Backbone, BackboneOutput, Engine } from './backbone-types.js';
@@ -27,7 +27,10 @@ export interface BackboneOptions {
   resize?: ResizeMode;
   /** Default 'onnx'. 'tfjs' runs the TF.js layers model itself (tfjs-layers entries only). */
   engine?: Engine;
-  /** ORT intra-op threads (default: the machine's cores, or $IMGCLASS_THREADS). */
+  /**
+   * Cores the passes use (default: the machine's cores, or $IMGCLASS_THREADS): that many
+   * single-threaded sessions side by side, each on its own worker thread (see OnnxBackbone).
+   */
   threads?: number;
 }
 
@@ -71,13 +74,25 @@ export function backboneSpecWith(name: string, spec: BackboneSpec, resize: Resiz
  * from TF.js or is a registry ONNX file with its penultimate tensor exposed (see backbone-graph.ts).
  */
 class OnnxBackbone implements Backbone {
+  /** The sessions passes go to: at first one of `cores` threads; after `warmUp`, `cores` of one thread each. */
+  private sessions: OrtSession[];
+  /** Passes sent to each session and not yet answered: a chunk goes to the least busy session. */
+  private readonly busy = new Map<OrtSession, Set<Promise<unknown>>>();
+  private spreading: Promise<void> | undefined;
+  private disposed = false;
+
   private constructor(
     readonly name: string,
     readonly spec: BackboneSpec,
-    private readonly session: OrtSession,
+    first: OrtSession,
+    private readonly graph: BackboneGraph,
+    private readonly cores: number,
     private readonly batchSize: number,
     private readonly layersDir: string | undefined,
-  ) {}
+  ) {
+    this.sessions = [first];
+    this.busy.set(first, new Set());
+  }
 
   static async create(
     name: string,
@@ -85,9 +100,55 @@ class OnnxBackbone implements Backbone {
     graph: BackboneGraph,
     o: { batchSize: number; threads?: number; layersDir?: string },
   ): Promise<OnnxBackbone> {
-    const session = await createSession(graph.model, { threads: o.threads, cache: backboneSessionCache(graph) });
-    // Graphs exported with a fixed batch of 1 (VGG-16, EfficientNet-Lite4 in the zoo) take one image at a time.
-    return new OnnxBackbone(name, spec, session, graph.fixedBatch ?? o.batchSize, o.layersDir);
+    const cores = o.threads ?? defaultThreads();
+    const session = await createSession(graph.model, { threads: cores, cache: backboneSessionCache(graph) });
+    return new OnnxBackbone(name, spec, session, graph, cores, o.batchSize, o.layersDir);
+  }
+
+  /**
+   * Swaps the one session of `cores` threads for `cores` single-threaded sessions, each on its own
+   * worker thread. A photo and its mirror image (and the views of a face crop, of the accurate
+   * preset, of a second request) then run side by side with no synchronisation between them,
+   * where one session splits every operator across its threads and waits at each one's end for the
+   * slower thread, woken from sleep, since the app keeps spinning off (runtime/ort.ts). Measured on
+   * the 2-core machine, a photo and its mirror image: 5.8 ms on two single-threaded sessions
+   * against 7.3 ms on one session of two threads (MobileNet v1 0.75; MobileNet-EdgeTPU 6.4 against
+   * 8.7 ms). It costs a second copy of the weights and a second session's start (~70 ms on a cold
+   * `predict`), so it is done where many photos follow: `serve` and `worker` once ready (the dog
+   * app's `warmUp`), and feature extraction over a data set (docs/startup.md, "Fourth round").
+   * Passes already sent finish on the session they went to; a failure keeps the one session.
+   */
+  warmUp(): Promise<void> {
+    if (this.cores < 2) return Promise.resolve();
+    this.spreading ??= this.spread();
+    return this.spreading;
+  }
+
+  /** How many sessions passes go to now: 1, or `cores` once `warmUp` has run. */
+  get sessionCount(): number {
+    return this.sessions.length;
+  }
+
+  private async spread(): Promise<void> {
+    const cache = backboneSessionCache(this.graph);
+    const settled = await Promise.allSettled(Array.from({ length: this.cores }, () => createSession(this.graph.model, { threads: 1, cache })));
+    const fresh = settled.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+    const failed = settled.find((r) => r.status === 'rejected');
+    if (failed || this.disposed) {
+      for (const s of fresh) void s.release();
+      if (failed) throw failed.reason;
+      return;
+    }
+    const old = this.sessions;
+    this.sessions = fresh;
+    for (const s of fresh) this.busy.set(s, new Set());
+    for (const s of old) void this.retire(s);
+  }
+
+  /** Releases a session no pass will go to once the passes it has finish. */
+  private async retire(s: OrtSession): Promise<void> {
+    await Promise.allSettled([...(this.busy.get(s) ?? [])]);
+    if (this.busy.delete(s)) void s.release(); // else dispose() released it
   }
 
   async imagenetHead(): Promise<{ kernel: Float32Array; bias: Float32Array } | undefined> {
@@ -97,16 +158,18 @@ class OnnxBackbone implements Backbone {
 
   async run(images: RgbImage[]): Promise<BackboneOutput[]> {
     const p = this.spec.preprocessing;
-    const batchSize = p.resize === 'keep-aspect' ? 1 : this.batchSize;
+    // Graphs exported with a fixed batch of 1 (VGG-16, EfficientNet-Lite4 in the zoo) take one image
+    // at a time; otherwise a batch is shared out among the sessions (2 views on 2 sessions: one each).
+    const batchSize = p.resize === 'keep-aspect' ? 1 : (this.graph.fixedBatch ?? Math.max(1, Math.ceil(this.batchSize / this.sessions.length)));
     // Every chunk is sent as soon as it is fitted, without waiting for the one before: the
-    // worker queues them and goes from one pass to the next with no gap, while this thread packs
+    // sessions queue them and go from one pass to the next with no gap, while this thread packs
     // the next chunk. The pixels go as they are; the graph normalises them (backbone-graph.ts).
     const passes: Promise<BackboneOutput[]>[] = [];
     try {
       for (let i = 0; i < images.length; i += batchSize) {
         const chunk = await Promise.all(images.slice(i, i + batchSize).map((im) => resizeFor(im, p)));
         const { data, dims } = packPixels(chunk);
-        passes.push(this.session.run({ [BACKBONE_PIXELS]: feed('uint8', data, dims) }).then((res) => splitBatch(res, chunk.length)));
+        passes.push(this.pass({ [BACKBONE_PIXELS]: feed('uint8', data, dims) }).then((res) => splitBatch(res, chunk.length)));
       }
     } catch (e) {
       // passes already sent may still fail; this error is the one to report, theirs must not go unhandled
@@ -116,8 +179,22 @@ class OnnxBackbone implements Backbone {
     return (await Promise.all(passes)).flat();
   }
 
+  /** One pass on the session with the fewest passes waiting. */
+  private pass(feeds: Record<string, Feed>): Promise<OrtOutputs> {
+    const waiting = this.sessions.map((s) => this.busy.get(s)!.size);
+    const session = this.sessions[waiting.indexOf(Math.min(...waiting))]!;
+    const run = session.run(feeds);
+    const pending = this.busy.get(session)!;
+    pending.add(run);
+    const done = () => void pending.delete(run);
+    run.then(done, done);
+    return run;
+  }
+
   dispose(): void {
-    void this.session.release();
+    this.disposed = true;
+    for (const s of this.busy.keys()) void s.release();
+    this.busy.clear();
   }
 }
 
