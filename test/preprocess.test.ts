@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { PREPROCESSING_PRESETS, preprocessBatch, samePreprocessing } from '../src/data/preprocess.js';
 import { otsuBinarize, otsuThreshold } from '../src/data/otsu.js';
 import type { RgbImage } from '../src/data/image.js';
+import { flipHorizontal } from '../src/data/pixels.js';
 
 const solid = (r: number, g: number, b: number, w = 4, h = 4): RgbImage => {
   const data = new Uint8Array(w * h * 3);
@@ -81,4 +82,32 @@ test('Otsu preprocessing yields only 0 and 1 values in one channel', async () =>
   const { data: x } = await preprocessBatch([img], PREPROCESSING_PRESETS.otsu(8));
   assert.equal(x.length, 64);
   assert.deepEqual([...new Set(x)].sort(), [0, 1]);
+});
+
+test('flipHorizontal mirrors each row pixel by pixel, by words or by bytes, a view into a larger buffer too', () => {
+  // pixel (x, y) read at (width − 1 − x, y), channels kept in order: the definition, checked against the fast paths
+  const mirrored = (im: RgbImage) => {
+    const out = new Uint8Array(im.data.length);
+    for (let y = 0; y < im.height; y++)
+      for (let x = 0; x < im.width; x++) for (let c = 0; c < 3; c++) out[(y * im.width + im.width - 1 - x) * 3 + c] = im.data[(y * im.width + x) * 3 + c]!;
+    return out;
+  };
+  let seed = 7;
+  const noise = (n: number) => Uint8Array.from({ length: n }, () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) & 255);
+  // widths divisible by 4 (the word path) and not; a view at offset 4 (aligned) and at offset 3 (not)
+  for (const [width, height, offset] of [
+    [224, 224, 0],
+    [8, 3, 4],
+    [4, 1, 0],
+    [5, 4, 0],
+    [1, 1, 0],
+    [12, 5, 3],
+    [223, 2, 0],
+  ] as const) {
+    const backing = noise(offset + width * height * 3 + 5);
+    const im: RgbImage = { data: backing.subarray(offset, offset + width * height * 3), width, height };
+    const flipped = flipHorizontal(im);
+    assert.deepEqual(flipped.data, mirrored(im), `${width}×${height} at offset ${offset}`);
+    assert.deepEqual(flipHorizontal(flipped).data, im.data, 'twice is the original');
+  }
 });
