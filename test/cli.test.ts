@@ -4,6 +4,8 @@ import { execFile } from 'node:child_process';
 import { mkdir, mkdtemp, symlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { createDogApp } from '../src/app/dog-app.js';
+import { MANY_FILES } from '../src/cli/each-file.js';
 import { sampleClassFolders, sharedDataDir } from './shared.js';
 
 const data = sharedDataDir();
@@ -167,4 +169,27 @@ test('predict --no-ensemble: an unsure dog is answered without the breed ensembl
   assert.equal(a.breeds[0].name, 'Australian terrier');
   assert.equal(b.ensemble, undefined);
   assert.equal(b.breeds[0].name, 'briard');
+});
+
+test('predict over more than MANY_FILES photos (the backbone readied for many on the way) answers each as the library does one by one', async () => {
+  const files = [...sampleClassFolders(path.join(data, 'imagewoof/val'), 4), ...sampleClassFolders(path.join(data, 'lfw'), 1).slice(0, 6)].map((f) => f.file);
+  assert.ok(files.length >= MANY_FILES, `${files.length} photos`);
+  const r = await run(['predict', '--json', ...files]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stderr, '', 'the backbone was readied without a warning');
+  const lines = r.stdout
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
+  const app = await createDogApp();
+  try {
+    for (const [i, file] of files.entries()) {
+      const { timings: _t, width: _w, height: _h, ...expected } = await app.classify(file);
+      const { timings: _u, file: f, ...got } = lines[i];
+      assert.equal(f, file);
+      assert.deepEqual(got, JSON.parse(JSON.stringify(expected)), path.basename(file));
+    }
+  } finally {
+    app.dispose();
+  }
 });

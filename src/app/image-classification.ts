@@ -62,6 +62,11 @@ export class ImageClassificationPipeline {
     };
   }
 
+  /** Readies the model for many photos (ImageClassifier `warmUp`); the answers do not change. */
+  warmUp(): Promise<void> {
+    return this.unit.warmUp();
+  }
+
   dispose(): void {
     if (this.owned) this.unit.dispose();
   }

@@ -30,6 +30,7 @@ export async function runClassify(paths: string[], o: ClassifyCliOptions): Promi
       (file) => classifyAnswer(pipeline, file),
       classifyFailure,
       (line) => process.stdout.write(o.json ? JSON.stringify(line) + '\n' : formatHuman(line)),
+      () => pipeline.warmUp(),
     );
     return failed > 0 ? 1 : 0;
   } finally {

@@ -43,6 +43,7 @@ export async function runPredict(paths: string[], o: PredictCliOptions): Promise
       (file) => predictAnswer(app, file),
       predictFailure,
       (line) => process.stdout.write(o.json ? JSON.stringify(line) + '\n' : formatHuman(line)),
+      async () => app.backbone.warmUp?.(),
     );
     return failed > 0 ? 1 : 0;
   } finally {

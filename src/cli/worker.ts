@@ -42,6 +42,7 @@ export async function loadInference(
   if (!o.model.length)
     throw new ImgclassError('BAD_OPTION', 'worker --task classify needs --model DIR (the trained model that batch submit --task classify expects)');
   const pipeline = await ImageClassificationPipeline.create(classifyPipelineOptions(o));
+  pipeline.warmUp().catch((e: unknown) => process.stderr.write(`imgclass worker: ${(e as Error).message ?? String(e)}\n`));
   const inference: InferenceTask<Record<string, unknown>> = {
     answer: (file, source) => classifyAnswer(pipeline, file, source),
     failure: classifyFailure,

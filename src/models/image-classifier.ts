@@ -96,6 +96,11 @@ export class ImageClassifier {
     return this.headProbabilities(rows.map((r) => (this.flip ? averageViews([r.direct, r.mirrored]) : r.direct)));
   }
 
+  /** Readies the backbone for many photos (its sessions side by side: models/backbone.ts `warmUp`); the answers do not change. */
+  async warmUp(): Promise<void> {
+    await this.backbone?.warmUp?.();
+  }
+
   dispose(): void {
     this.backbone?.dispose();
     this.head.dispose();
