@@ -68,7 +68,10 @@ function boxShrink(img: RgbImage, f: number, horizontal: boolean): RgbImage {
   const ow = horizontal ? Math.ceil(W / f) : W;
   const oh = horizontal ? H : Math.ceil(H / f);
   const out = new Uint8Array(ow * oh * 3);
+  // libvips' SIMD path divides by multiplying: ((sum + ⌊f/2⌋) · ⌊2³² / (256·f)⌋) >> 24, which
+  // is not (sum + ⌊f/2⌋) / f for factors other than powers of two.
   const half = f >> 1;
+  const mult = Math.floor(4294967296 / (256 * f)) / 16777216;
   if (horizontal) {
     for (let y = 0; y < H; y++) {
       const row = y * W * 3;
@@ -83,9 +86,9 @@ function boxShrink(img: RgbImage, f: number, horizontal: boolean): RgbImage {
           g += src[s + 1]!;
           b += src[s + 2]!;
         }
-        out[d++] = (r / f) | 0;
-        out[d++] = (g / f) | 0;
-        out[d++] = (b / f) | 0;
+        out[d++] = Math.floor(r * mult);
+        out[d++] = Math.floor(g * mult);
+        out[d++] = Math.floor(b * mult);
       }
     }
   } else {
@@ -98,7 +101,7 @@ function boxShrink(img: RgbImage, f: number, horizontal: boolean): RgbImage {
         for (let i = 0; i < rowLen; i++) acc[i]! += src[s + i]!;
       }
       const d = y * rowLen;
-      for (let i = 0; i < rowLen; i++) out[d + i] = (acc[i]! / f) | 0;
+      for (let i = 0; i < rowLen; i++) out[d + i] = Math.floor(acc[i]! * mult);
     }
   }
   return { data: out, width: ow, height: oh };
