@@ -107,72 +107,67 @@ function boxShrink(img: RgbImage, f: number, horizontal: boolean): RgbImage {
   return { data: out, width: ow, height: oh };
 }
 
-/** vips_reduceh / vips_reducev by `shrink` (≥ 1) with the gap of 2, as vips_resize calls them. */
-function reduce(img: RgbImage, shrinkIn: number, kernel: Kernel, horizontal: boolean): RgbImage {
+/** One vips_reduceh / vips_reducev by `shrink` (≥ 1) with vips_resize's gap of 2. */
+interface Reduce {
+  /** The integer box pre-shrink (1: none). */
+  box: number;
+  /** The output size along the axis. */
+  size: number;
+  /** The residual factor after the box, and the number of taps (0: the box was all of it). */
+  shrink: number;
+  n: number;
+  pad: number;
+  offset: number;
+  masks: Int32Array;
+}
+
+function planReduce(inSize: number, shrinkIn: number, kernel: Kernel): Reduce {
   let shrink = shrinkIn;
-  const inSize = horizontal ? img.width : img.height;
   const size = Math.floor(inSize / shrink + 0.5);
   let extra = size * shrink - inSize;
-  const k = Math.max(1, Math.floor(inSize / size / 2));
-  if (k > 1) {
-    img = boxShrink(img, k, horizontal);
-    shrink /= k;
-    extra /= k;
+  const box = Math.max(1, Math.floor(inSize / size / 2));
+  if (box > 1) {
+    shrink /= box;
+    extra /= box;
   }
-  if (shrink === 1) return img;
+  if (shrink === 1) return { box, size, shrink, n: 0, pad: 0, offset: 0, masks: new Int32Array(0) };
   const n = 2 * rint(kernel === 'linear' ? shrink : 3 * shrink) + 1;
-  const masks = makeMasks(kernel, n, shrink);
-  const pad = Math.ceil(n / 2) - 1;
-  const offset = (1 + extra) / 2 - 1;
-  const M = horizontal ? img.width : img.height;
-  // Per output coordinate: its n clamped input indices and its mask.
-  const idx = new Int32Array(size * n);
-  const wts = new Int32Array(size * n);
-  let P = 0;
-  for (let o = 0; o < size; o++) {
-    // libvips recomputes the position at the start of each region it is asked for (sharp's
-    // output strips: full rows, 16 high) and accumulates the factor within it.
-    if (horizontal ? o === 0 : o % STRIP === 0) P = (o + 0.5) * shrink - 0.5 - offset;
+  return { box, size, shrink, n, pad: Math.ceil(n / 2) - 1, offset: (1 + extra) / 2 - 1, masks: makeMasks(kernel, n, shrink) };
+}
+
+/**
+ * The taps of outputs [from, to) for a region libvips starts at `start` (≤ from): the position is
+ * computed afresh there and accumulates the factor per output, as in vips_reduceh/v's generate.
+ */
+function taps(r: Reduce, inSize: number, from: number, to: number, start: number): { idx: Int32Array; wts: Int32Array } {
+  const { n, shrink, pad, masks } = r;
+  const idx = new Int32Array((to - from) * n);
+  const wts = new Int32Array((to - from) * n);
+  let P = (start + 0.5) * shrink - 0.5 - r.offset;
+  for (let o = start; o < to; o++, P += shrink) {
+    if (o < from) continue;
     const ip = Math.trunc(P);
     const t = ((Math.trunc(P * 128) & 127) + 1) >> 1;
+    const b = (o - from) * n;
     for (let i = 0; i < n; i++) {
       const j = ip + i - pad;
-      idx[o * n + i] = j < 0 ? 0 : j >= M ? M - 1 : j;
-      wts[o * n + i] = masks[t * n + i]!;
+      idx[b + i] = j < 0 ? 0 : j >= inSize ? inSize - 1 : j;
+      wts[b + i] = masks[t * n + i]!;
     }
-    P += shrink;
   }
-  const { width: W, height: H, data: src } = img;
-  if (horizontal) {
-    const out = new Uint8Array(size * H * 3);
-    for (let y = 0; y < H; y++) {
-      const row = y * W * 3;
-      let d = y * size * 3;
-      for (let o = 0, b0 = 0; o < size; o++, b0 += n) {
-        let r = 2048;
-        let g = 2048;
-        let b = 2048;
-        for (let i = 0; i < n; i++) {
-          const w = wts[b0 + i]!;
-          const s = row + idx[b0 + i]! * 3;
-          r += w * src[s]!;
-          g += w * src[s + 1]!;
-          b += w * src[s + 2]!;
-        }
-        r >>= 12;
-        g >>= 12;
-        b >>= 12;
-        out[d++] = r < 0 ? 0 : r > 255 ? 255 : r;
-        out[d++] = g < 0 ? 0 : g > 255 ? 255 : g;
-        out[d++] = b < 0 ? 0 : b > 255 ? 255 : b;
-      }
-    }
-    return { data: out, width: size, height: H };
-  }
+  return { idx, wts };
+}
+
+/** Output rows [from, to) of a vertical reduce (box pre-shrink already applied to `img`), region started at `start`. */
+function reduceRows(img: RgbImage, r: Reduce, from: number, to: number, start: number): RgbImage {
+  const { width: W, data: src } = img;
+  if (r.n === 0) return { data: src.subarray(from * W * 3, to * W * 3), width: W, height: to - from };
+  const { idx, wts } = taps(r, img.height, from, to, start);
+  const n = r.n;
   const rowLen = W * 3;
-  const out = new Uint8Array(size * rowLen);
+  const out = new Uint8Array((to - from) * rowLen);
   const acc = new Int32Array(rowLen);
-  for (let o = 0, b0 = 0; o < size; o++, b0 += n) {
+  for (let o = 0, b0 = 0; o < to - from; o++, b0 += n) {
     acc.fill(2048);
     for (let i = 0; i < n; i++) {
       const w = wts[b0 + i]!;
@@ -186,44 +181,77 @@ function reduce(img: RgbImage, shrinkIn: number, kernel: Kernel, horizontal: boo
       out[d + x] = v < 0 ? 0 : v > 255 ? 255 : v;
     }
   }
-  return { data: out, width: W, height: size };
+  return { data: out, width: W, height: to - from };
+}
+
+/** Output columns [from, to) of a horizontal reduce (box pre-shrink already applied), every row; libvips' region starts at `from`. */
+function reduceCols(img: RgbImage, r: Reduce, from: number, to: number): RgbImage {
+  const { width: W, height: H, data: src } = img;
+  const ow = to - from;
+  if (r.n === 0) return cropPixels(img, { x: from, y: 0, width: ow, height: H });
+  const { idx, wts } = taps(r, W, from, to, from);
+  const n = r.n;
+  for (let i = 0; i < idx.length; i++) idx[i] = idx[i]! * 3;
+  const out = new Uint8Array(ow * H * 3);
+  let d = 0;
+  for (let y = 0; y < H; y++) {
+    const row = y * W * 3;
+    for (let o = 0, b0 = 0; o < ow; o++, b0 += n) {
+      let red = 2048;
+      let green = 2048;
+      let blue = 2048;
+      for (let i = 0; i < n; i++) {
+        const w = wts[b0 + i]!;
+        const s = row + idx[b0 + i]!;
+        red += w * src[s]!;
+        green += w * src[s + 1]!;
+        blue += w * src[s + 2]!;
+      }
+      red >>= 12;
+      green >>= 12;
+      blue >>= 12;
+      out[d++] = red < 0 ? 0 : red > 255 ? 255 : red;
+      out[d++] = green < 0 ? 0 : green > 255 ? 255 : green;
+      out[d++] = blue < 0 ? 0 : blue > 255 ? 255 : blue;
+    }
+  }
+  return { data: out, width: ow, height: H };
 }
 
 /**
- * vips_affine(hscale, 0, 0, vscale) with the bilinear interpolator, as vips_resize enlarges:
- * input position X·(1/scale) − ½ (the row position accumulated per pixel, the column one computed
- * per row), edges repeated, weights from the 12-bit fractions, one rounding.
+ * vips_affine(hscale, 0, 0, vscale) with libvips' bilinear interpolator, as vips_resize enlarges,
+ * for the output area (left, top, width, height): input position x/scale − ½ in each axis (the
+ * column position computed afresh at the area's left edge and accumulated per pixel, the row
+ * position computed per row), edges repeated, weights from the 12-bit fractions, one rounding.
+ * `src` holds rows [rowBase, rowBase + src.height) of an image `fullHeight` rows high.
  */
-function affineBilinear(img: RgbImage, hscale: number, vscale: number): RgbImage {
-  const { width: W, height: H, data: src } = img;
-  const ow = rint(W * hscale);
-  const oh = rint(H * vscale);
+function affineBilinear(src: RgbImage, fullHeight: number, rowBase: number, hscale: number, vscale: number, area: Area, out: Uint8Array, outRow: number): void {
+  const { width: W, data } = src;
+  const H = fullHeight;
+  const { left, top, width: ow, height: oh } = area;
   const ia = 1 / hscale;
-  // Measured: libvips' vertical step behaves as single precision when both axes grow.
-  const id = hscale === 1 || vscale === 1 ? 1 / vscale : Math.fround(1 / vscale);
-  // Columns: libvips' coordinate is embedded one pixel in (bilinear's window), then truncated.
+  const id = 1 / vscale;
+  // Columns: libvips' coordinate is embedded one pixel in (bilinear's window) and truncated.
   const x0 = new Int32Array(ow);
   const x1 = new Int32Array(ow);
   const fx = new Int32Array(ow);
-  let X = 0.5; // 1 − ½
-  for (let x = 0; x < ow; x++) {
+  let X = ia * left + 1 - 0.5;
+  for (let x = 0; x < ow; x++, X += ia) {
     const ix = Math.trunc(X);
     fx[x] = Math.trunc((X - ix) * 4096);
     const a = ix - 1;
     x0[x] = (a < 0 ? 0 : a >= W ? W - 1 : a) * 3;
     x1[x] = (a + 1 < 0 ? 0 : a + 1 >= W ? W - 1 : a + 1) * 3;
-    X += ia;
   }
-  const out = new Uint8Array(ow * oh * 3);
-  let d = 0;
-  for (let y = 0; y < oh; y++) {
+  let d = outRow * ow * 3;
+  for (let y = top; y < top + oh; y++) {
     const Y = id * y + 1 - 0.5;
     const iy = Math.trunc(Y);
     const fy = Math.trunc((Y - iy) * 4096);
     const yd = 4096 - fy;
     const a = iy - 1;
-    const r0 = (a < 0 ? 0 : a >= H ? H - 1 : a) * W * 3;
-    const r1 = (a + 1 < 0 ? 0 : a + 1 >= H ? H - 1 : a + 1) * W * 3;
+    const r0 = ((a < 0 ? 0 : a >= H ? H - 1 : a) - rowBase) * W * 3;
+    const r1 = ((a + 1 < 0 ? 0 : a + 1 >= H ? H - 1 : a + 1) - rowBase) * W * 3;
     for (let x = 0; x < ow; x++) {
       const f = fx[x]!;
       const c4 = (fy * f) >> 12;
@@ -234,27 +262,77 @@ function affineBilinear(img: RgbImage, hscale: number, vscale: number): RgbImage
       const p2 = r0 + x1[x]!;
       const p3 = r1 + x0[x]!;
       const p4 = r1 + x1[x]!;
-      out[d++] = (c1 * src[p1]! + c2 * src[p2]! + c3 * src[p3]! + c4 * src[p4]! + 2048) >> 12;
-      out[d++] = (c1 * src[p1 + 1]! + c2 * src[p2 + 1]! + c3 * src[p3 + 1]! + c4 * src[p4 + 1]! + 2048) >> 12;
-      out[d++] = (c1 * src[p1 + 2]! + c2 * src[p2 + 2]! + c3 * src[p3 + 2]! + c4 * src[p4 + 2]! + 2048) >> 12;
+      out[d++] = (c1 * data[p1]! + c2 * data[p2]! + c3 * data[p3]! + c4 * data[p4]! + 2048) >> 12;
+      out[d++] = (c1 * data[p1 + 1]! + c2 * data[p2 + 1]! + c3 * data[p3 + 1]! + c4 * data[p4 + 1]! + 2048) >> 12;
+      out[d++] = (c1 * data[p1 + 2]! + c2 * data[p2 + 2]! + c3 * data[p3 + 2]! + c4 * data[p4 + 2]! + 2048) >> 12;
     }
   }
-  return { data: out, width: ow, height: oh };
+}
+
+interface Area {
+  left: number;
+  top: number;
+  width: number;
+  height: number;
 }
 
 /**
- * sharp's resize by horizontal and vertical shrink factors (input size / output size): libvips
- * `resize(1 / hshrink, { vscale: 1 / vshrink, kernel })`. The output size is libvips' rounding.
+ * sharp's resize by horizontal and vertical shrink factors (input size / output size), libvips
+ * `resize(1 / hshrink, { vscale: 1 / vshrink, kernel })`, then (optionally) sharp's extract of
+ * `crop` from its output. The output size is libvips' rounding. The crop matters for the result:
+ * libvips computes only the area asked for, and its positions restart at the area's edges.
  */
-export function resizeByShrink(img: RgbImage, hshrink: number, vshrink: number, kernel: Kernel = 'linear'): RgbImage {
+export function resizeByShrink(img: RgbImage, hshrink: number, vshrink: number, kernel: Kernel = 'linear', crop?: (width: number, height: number) => Area): RgbImage {
   // sharp never shrinks an axis below one pixel.
   const hscale = 1 / Math.min(hshrink, img.width);
   const vscale = 1 / Math.min(vshrink, img.height);
+  const rv = vscale < 1 ? planReduce(img.height, 1 / vscale, kernel) : undefined;
+  const rh = hscale < 1 ? planReduce(img.width, 1 / hscale, kernel) : undefined;
+  const grows = hscale > 1 || vscale > 1;
+  const ah = hscale > 1 ? hscale : 1;
+  const av = vscale > 1 ? vscale : 1;
+  const outW = grows ? rint((rh ? rh.size : img.width) * ah) : rh ? rh.size : img.width;
+  const outH = grows ? rint((rv ? rv.size : img.height) * av) : rv ? rv.size : img.height;
+  const area = crop ? crop(outW, outH) : { left: 0, top: 0, width: outW, height: outH };
   let cur = img;
-  if (vscale < 1) cur = reduce(cur, 1 / vscale, kernel, false);
-  if (hscale < 1) cur = reduce(cur, 1 / hscale, kernel, true);
-  if (hscale > 1 || vscale > 1) cur = affineBilinear(cur, hscale > 1 ? hscale : 1, vscale > 1 ? vscale : 1);
-  return cur;
+  if (rv && rv.box > 1) cur = boxShrink(cur, rv.box, false);
+  if (!grows) {
+    // Reduces only: the vertical one in sharp's 16-row output strips (positions restart at each
+    // strip's top), the horizontal one from the area's left edge.
+    if (rv) {
+      const out = new Uint8Array(area.height * cur.width * 3);
+      for (let t = area.top; t < area.top + area.height; t += STRIP) {
+        const end = Math.min(t + STRIP, area.top + area.height);
+        out.set(reduceRows(cur, rv, t, end, t).data, (t - area.top) * cur.width * 3);
+      }
+      cur = { data: out, width: cur.width, height: area.height };
+    } else if (area.top !== 0 || area.height !== cur.height) cur = cropPixels(cur, { x: 0, y: area.top, width: cur.width, height: area.height });
+    if (rh) {
+      if (rh.box > 1) cur = boxShrink(cur, rh.box, true);
+      return reduceCols(cur, rh, area.left, area.left + area.width);
+    }
+    return area.left !== 0 || area.width !== cur.width ? cropPixels(cur, { x: area.left, y: 0, width: area.width, height: cur.height }) : cur;
+  }
+  if (rh) {
+    if (rh.box > 1) cur = boxShrink(cur, rh.box, true);
+    cur = reduceCols(cur, rh, 0, rh.size);
+  }
+  const out = new Uint8Array(area.width * area.height * 3);
+  if (!rv) {
+    affineBilinear(cur, cur.height, 0, ah, av, area, out, 0);
+  } else {
+    // A vertical reduce under the affine (the vertical scale is then 1): each 16-row strip of
+    // the output asks for reduced rows from one above its top, which libvips computes afresh.
+    const size = rv.size;
+    for (let t = area.top; t < area.top + area.height; t += STRIP) {
+      const end = Math.min(t + STRIP, area.top + area.height);
+      const from = Math.max(0, t - 1);
+      const to = Math.min(size, end + 1);
+      const rows = reduceRows(cur, rv, from, to, from);
+      affineBilinear(rows, size, from, ah, 1, { left: area.left, top: t, width: area.width, height: end - t }, out, t - area.top);
+    }
+  }
+  return { data: out, width: area.width, height: area.height };
 }
 
 /** Resample to exactly width×height (aspect not kept): sharp's fit 'fill'. */
@@ -273,10 +351,14 @@ export function resizeLike(img: RgbImage, width: number, height: number, mode: R
   if (img.width === size.width && img.height === size.height) return img;
   if (mode === 'squash') return resample(img, size.width, size.height, kernel);
   const shrink = Math.min(img.width / size.width, img.height / size.height);
-  const scaled = shrink === 1 ? img : resizeByShrink(img, shrink, shrink, kernel);
-  const left = Math.floor((scaled.width - size.width + 1) / 2);
-  const top = Math.floor((scaled.height - size.height + 1) / 2);
-  return cropPixels(scaled, { x: left, y: top, width: size.width, height: size.height });
+  const centre = (w: number, h: number): Area => ({
+    left: Math.floor((w - size.width + 1) / 2),
+    top: Math.floor((h - size.height + 1) / 2),
+    width: size.width,
+    height: size.height,
+  });
+  if (shrink === 1) return cropPixels(img, { x: centre(img.width, img.height).left, y: centre(img.width, img.height).top, width: size.width, height: size.height });
+  return resizeByShrink(img, shrink, shrink, kernel, centre);
 }
 
 /** Scale so the longer side is at most maxSide, never enlarging (sharp's fit 'inside', withoutEnlargement). */
