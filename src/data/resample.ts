@@ -229,8 +229,10 @@ function affineBilinear(src: RgbImage, fullHeight: number, rowBase: number, hsca
   const { width: W, data } = src;
   const H = fullHeight;
   const { left, top, width: ow, height: oh } = area;
-  const ia = 1 / hscale;
-  const id = 1 / vscale;
+  // vips__transform_calc_inverse: one reciprocal of the determinant, times the other diagonal.
+  const inv = 1 / (hscale * vscale);
+  const ia = inv * vscale;
+  const id = inv * hscale;
   // Columns: libvips' coordinate is embedded one pixel in (bilinear's window) and truncated.
   const x0 = new Int32Array(ow);
   const x1 = new Int32Array(ow);
