@@ -24,7 +24,13 @@ const photos = [
 /** The first differing byte, for the assertion message (undefined when the images are identical). */
 function firstDiff(want: RgbImage, got: RgbImage): string | undefined {
   if (want.width !== got.width || want.height !== got.height) return `size ${got.width}×${got.height}, sharp ${want.width}×${want.height}`;
-  if (Buffer.compare(Buffer.from(want.data.buffer, want.data.byteOffset, want.data.byteLength), Buffer.from(got.data.buffer, got.data.byteOffset, got.data.byteLength)) === 0) return undefined;
+  if (
+    Buffer.compare(
+      Buffer.from(want.data.buffer, want.data.byteOffset, want.data.byteLength),
+      Buffer.from(got.data.buffer, got.data.byteOffset, got.data.byteLength),
+    ) === 0
+  )
+    return undefined;
   let n = 0;
   let max = 0;
   let first = -1;
@@ -120,7 +126,8 @@ test('the pure resize gives sharp’s byte for byte at the sizes the pipeline us
         () => resample(img, Math.round(img.width / 5), Math.round(img.height / 5)),
       ],
     ];
-    for (const [what, server, device] of cases) assert.equal(firstDiff(await server, device()), undefined, `${path.basename(file)} ${img.width}×${img.height}, ${what}`);
+    for (const [what, server, device] of cases)
+      assert.equal(firstDiff(await server, device()), undefined, `${path.basename(file)} ${img.width}×${img.height}, ${what}`);
   }
 });
 

@@ -197,7 +197,16 @@ function reduceRows(img: RgbImage, r: Reduce, from: number, to: number, start: n
         }
       } else {
         for (let x = x0; x < x1; x++) {
-          const v = (w0! * src[p0! + x]! + w1! * src[p1! + x]! + w2! * src[p2! + x]! + w3! * src[p3! + x]! + w4! * src[p4! + x]! + w5! * src[p5! + x]! + w6! * src[p6! + x]! + 2048) >> 12;
+          const v =
+            (w0! * src[p0! + x]! +
+              w1! * src[p1! + x]! +
+              w2! * src[p2! + x]! +
+              w3! * src[p3! + x]! +
+              w4! * src[p4! + x]! +
+              w5! * src[p5! + x]! +
+              w6! * src[p6! + x]! +
+              2048) >>
+            12;
           out[d + x] = v < 0 ? 0 : v > 255 ? 255 : v;
         }
       }
@@ -352,7 +361,13 @@ interface Area {
  * `crop` from its output. The output size is libvips' rounding. The crop matters for the result:
  * libvips computes only the area asked for, and its positions restart at the area's edges.
  */
-export function resizeByShrink(img: RgbImage, hshrink: number, vshrink: number, kernel: Kernel = 'linear', crop?: (width: number, height: number) => Area): RgbImage {
+export function resizeByShrink(
+  img: RgbImage,
+  hshrink: number,
+  vshrink: number,
+  kernel: Kernel = 'linear',
+  crop?: (width: number, height: number) => Area,
+): RgbImage {
   // sharp never shrinks an axis below one pixel.
   const hscale = 1 / Math.min(hshrink, img.width);
   const vscale = 1 / Math.min(vshrink, img.height);
@@ -428,7 +443,8 @@ export function resizeLike(img: RgbImage, width: number, height: number, mode: R
     width: size.width,
     height: size.height,
   });
-  if (shrink === 1) return cropPixels(img, { x: centre(img.width, img.height).left, y: centre(img.width, img.height).top, width: size.width, height: size.height });
+  if (shrink === 1)
+    return cropPixels(img, { x: centre(img.width, img.height).left, y: centre(img.width, img.height).top, width: size.width, height: size.height });
   return resizeByShrink(img, shrink, shrink, kernel, centre);
 }
 
