@@ -314,7 +314,7 @@ function affineBilinear(src: RgbImage, fullHeight: number, rowBase: number, hsca
   const x0 = new Int32Array(ow);
   const x1 = new Int32Array(ow);
   const fx = new Int32Array(ow);
-  let X = ia * left + 1 - 0.5;
+  let X = ia * left - 0.5 + 1;
   for (let x = 0; x < ow; x++, X += ia) {
     const ix = Math.trunc(X);
     fx[x] = Math.trunc((X - ix) * 4096);
@@ -324,7 +324,7 @@ function affineBilinear(src: RgbImage, fullHeight: number, rowBase: number, hsca
   }
   let d = outRow * ow * 3;
   for (let y = top; y < top + oh; y++) {
-    const Y = id * y + 1 - 0.5;
+    const Y = id * y - 0.5 + 1;
     const iy = Math.trunc(Y);
     const fy = Math.trunc((Y - iy) * 4096);
     const yd = 4096 - fy;
@@ -376,8 +376,8 @@ export function resizeByShrink(
   const grows = hscale > 1 || vscale > 1;
   const ah = hscale > 1 ? hscale : 1;
   const av = vscale > 1 ? vscale : 1;
-  const outW = grows ? rint((rh ? rh.size : img.width) * ah) : rh ? rh.size : img.width;
-  const outH = grows ? rint((rv ? rv.size : img.height) * av) : rv ? rv.size : img.height;
+  const outW = grows ? Math.round((rh ? rh.size : img.width) * ah) : rh ? rh.size : img.width;
+  const outH = grows ? Math.round((rv ? rv.size : img.height) * av) : rv ? rv.size : img.height;
   const area = crop ? crop(outW, outH) : { left: 0, top: 0, width: outW, height: outH };
   let cur = img;
   if (rv && rv.box > 1) cur = boxShrink(cur, rv.box, false);
