@@ -32,6 +32,8 @@ export type Kernel = 'linear' | 'lanczos3';
 
 /** The height of the strips libvips computes a pipeline in (vips__fatstrip_height). */
 const STRIP = 16;
+/** The side of the tiles it computes in when a stage asks for small tiles (vips__tile_width). */
+const TILE = 128;
 
 /** C's rint(): round half to even. */
 function rint(x: number): number {
@@ -245,12 +247,19 @@ function colsRead(r: Reduce | undefined, inSize: number, from: number, to: numbe
 }
 
 /** Output columns [from, to) of a horizontal reduce (box pre-shrink already applied), every row; libvips' region starts at `from`. */
-function reduceCols(img: RgbImage, r: Reduce, from: number, to: number): RgbImage {
+function reduceCols(img: RgbImage, r: Reduce, from: number, to: number, tile = Infinity): RgbImage {
   const { width: W, height: H, data: src } = img;
   const ow = to - from;
   if (r.n === 0) return cropPixels(img, { x: from, y: 0, width: ow, height: H });
-  const { idx, wts } = taps(r, W, from, to, from);
   const n = r.n;
+  const idx = new Int32Array(ow * n);
+  const wts = new Int32Array(ow * n);
+  for (let a = from; a < to; a += tile) {
+    const b = Math.min(to, a + tile);
+    const t = taps(r, W, a, b, a);
+    idx.set(t.idx, (a - from) * n);
+    wts.set(t.wts, (a - from) * n);
+  }
   for (let i = 0; i < idx.length; i++) idx[i] = idx[i]! * 3;
   const out = new Uint8Array(ow * H * 3);
   let d = 0;
@@ -298,11 +307,22 @@ function reduceCols(img: RgbImage, r: Reduce, from: number, to: number): RgbImag
 /**
  * vips_affine(hscale, 0, 0, vscale) with libvips' bilinear interpolator, as vips_resize enlarges,
  * for the output area (left, top, width, height): input position x/scale − ½ in each axis (the
- * column position computed afresh at the area's left edge and accumulated per pixel, the row
- * position computed per row), edges repeated, weights from the 12-bit fractions, one rounding.
+ * column position computed afresh at each region's left edge, every `tile` columns from the
+ * area's, and accumulated per pixel; the row position computed per row), edges repeated, weights
+ * from the 12-bit fractions, one rounding.
  * `src` holds rows [rowBase, rowBase + src.height) of an image `fullHeight` rows high.
  */
-function affineBilinear(src: RgbImage, fullHeight: number, rowBase: number, hscale: number, vscale: number, area: Area, out: Uint8Array, outRow: number): void {
+function affineBilinear(
+  src: RgbImage,
+  fullHeight: number,
+  rowBase: number,
+  hscale: number,
+  vscale: number,
+  area: Area,
+  out: Uint8Array,
+  outRow: number,
+  tile = Infinity,
+): void {
   const { width: W, data } = src;
   const H = fullHeight;
   const { left, top, width: ow, height: oh } = area;
@@ -314,8 +334,9 @@ function affineBilinear(src: RgbImage, fullHeight: number, rowBase: number, hsca
   const x0 = new Int32Array(ow);
   const x1 = new Int32Array(ow);
   const fx = new Int32Array(ow);
-  let X = ia * left - 0.5 + 1;
+  let X = 0;
   for (let x = 0; x < ow; x++, X += ia) {
+    if (x % tile === 0) X = ia * (left + x) - 0.5 + 1; // a region's left edge
     const ix = Math.trunc(X);
     fx[x] = Math.trunc((X - ix) * 4096);
     const a = ix - 1;
@@ -379,6 +400,11 @@ export function resizeByShrink(
   const outW = grows ? Math.round((rh ? rh.size : img.width) * ah) : rh ? rh.size : img.width;
   const outH = grows ? Math.round((rv ? rv.size : img.height) * av) : rv ? rv.size : img.height;
   const area = crop ? crop(outW, outH) : { left: 0, top: 0, width: outW, height: outH };
+  // libvips computes the pipeline in regions, and its positions restart at each region's edges:
+  // sharp's output strips (full width, 16 rows), or 128×128 tiles once a vertical box shrink is
+  // in the pipeline (vips_shrinkv asks for small tiles).
+  const tiled = rv !== undefined && rv.box > 1;
+  const rows = tiled ? TILE : STRIP;
   let cur = img;
   if (rv && rv.box > 1) cur = boxShrink(cur, rv.box, false);
   if (!grows) {
@@ -387,15 +413,15 @@ export function resizeByShrink(
     if (rv) {
       const out = new Uint8Array(area.height * cur.width * 3);
       const [c0, c1] = rh ? colsRead(rh, cur.width, area.left, area.left + area.width) : [area.left, area.left + area.width];
-      for (let t = area.top; t < area.top + area.height; t += STRIP) {
-        const end = Math.min(t + STRIP, area.top + area.height);
+      for (let t = area.top; t < area.top + area.height; t += rows) {
+        const end = Math.min(t + rows, area.top + area.height);
         out.set(reduceRows(cur, rv, t, end, t, c0, c1).data, (t - area.top) * cur.width * 3);
       }
       cur = { data: out, width: cur.width, height: area.height };
     } else if (area.top !== 0 || area.height !== cur.height) cur = cropPixels(cur, { x: 0, y: area.top, width: cur.width, height: area.height });
     if (rh) {
       if (rh.box > 1) cur = boxShrink(cur, rh.box, true);
-      return reduceCols(cur, rh, area.left, area.left + area.width);
+      return reduceCols(cur, rh, area.left, area.left + area.width, tiled ? TILE : Infinity);
     }
     return area.left !== 0 || area.width !== cur.width ? cropPixels(cur, { x: area.left, y: 0, width: area.width, height: cur.height }) : cur;
   }
@@ -407,15 +433,15 @@ export function resizeByShrink(
   if (!rv) {
     affineBilinear(cur, cur.height, 0, ah, av, area, out, 0);
   } else {
-    // A vertical reduce under the affine (the vertical scale is then 1): each 16-row strip of
+    // A vertical reduce under the affine (the vertical scale is then 1): each strip or tile of
     // the output asks for reduced rows from one above its top, which libvips computes afresh.
     const size = rv.size;
-    for (let t = area.top; t < area.top + area.height; t += STRIP) {
-      const end = Math.min(t + STRIP, area.top + area.height);
+    for (let t = area.top; t < area.top + area.height; t += rows) {
+      const end = Math.min(t + rows, area.top + area.height);
       const from = Math.max(0, t - 1);
       const to = Math.min(size, end + 1);
-      const rows = reduceRows(cur, rv, from, to, from);
-      affineBilinear(rows, size, from, ah, 1, { left: area.left, top: t, width: area.width, height: end - t }, out, t - area.top);
+      const reduced = reduceRows(cur, rv, from, to, from);
+      affineBilinear(reduced, size, from, ah, 1, { left: area.left, top: t, width: area.width, height: end - t }, out, t - area.top, tiled ? TILE : Infinity);
     }
   }
   return { data: out, width: area.width, height: area.height };
