@@ -102,6 +102,39 @@ test('the pure resize gives sharp’s linear resize byte for byte on noise (wher
   assert.equal(compared, 4 * (FACTORS.length * 3 + 5));
 });
 
+test('the pure resize gives sharp’s byte for byte where libvips’ region edges and roundings show (sizes on its 1/128 grid, tiles, odd boxes)', async () => {
+  // Each of these failed at some stage of the port: a position exactly on the 1/128 mask grid
+  // (211 → 192) that libvips computes afresh at every 16-row strip or 128-pixel tile edge, a
+  // vertical box shrink that switches libvips to tiles, a crop whose left edge restarts the
+  // enlargement's positions, an output size of n + ½ (rounded up), a 2-row photo enlarged 77×.
+  for (const [width, height, w, h, mode] of [
+    [300, 211, 273, 192, 'squash'],
+    [211, 1000, 192, 100, 'squash'],
+    [633, 1000, 576, 250, 'squash'],
+    [56, 237, 500, 57, 'squash'],
+    [344, 565, 448, 33, 'squash'],
+    [30, 1000, 500, 200, 'squash'],
+    [640, 427, 100, 67, 'squash'],
+    [513, 76, 341, 192, 'center-crop'],
+    [579, 2, 6, 3, 'keep-aspect'],
+    [395, 2, 155, 314, 'keep-aspect'],
+  ] as const) {
+    const img = noise(width, height, width + height);
+    assert.equal(firstDiff(await resize(img, w, h, mode), resizeLike(img, w, h, mode)), undefined, `noise ${width}×${height} → ${mode} ${w}×${h}`);
+  }
+});
+
+test('the pure resize gives sharp’s byte for byte at random sizes and modes', async () => {
+  let s = 12345;
+  const rnd = (n: number) => 1 + ((s = (Math.imul(s, 48271) + 11) >>> 0) % n);
+  const modes = ['squash', 'center-crop', 'keep-aspect'] as const;
+  for (let k = 0; k < 60; k++) {
+    const img = noise(rnd(k % 10 === 0 ? 8 : 600), rnd(k % 7 === 0 ? 8 : 600), k + 1);
+    const [w, h, mode] = [rnd(k % 11 === 0 ? 4 : 400), rnd(k % 13 === 0 ? 4 : 400), modes[k % 3]!];
+    assert.equal(firstDiff(await resize(img, w, h, mode), resizeLike(img, w, h, mode)), undefined, `noise ${img.width}×${img.height} → ${mode} ${w}×${h}`);
+  }
+});
+
 test('the pure resize gives sharp’s byte for byte at the sizes the pipeline uses (centre crop, letterbox, face crops)', async () => {
   for (const file of photos) {
     const img = await loadImage(file);
