@@ -2,31 +2,36 @@ import { cropPixels, resizedSize, type ResizeMode, type RgbImage } from './pixel
 
 /**
  * A pure-TypeScript resize that reproduces what the server's sharp pipeline (sharp 0.35, libvips
- * 8.18 `vips_resize` with `vscale`) does to a photo, so the browser's device mode feeds the models
- * the same pixels the server would. Canvas scaling cannot be used for that: its filter is
- * unspecified and differs between browsers.
+ * 8.18 `vips_resize` with `vscale`, SIMD build) does to an RGB photo, byte for byte, so the
+ * browser's device mode feeds the models the same pixels the server would. Canvas scaling cannot
+ * be used for that: its filter is unspecified and differs between browsers.
  *
- * libvips' algorithm, step for step (each one checked byte for byte against sharp on noise and photos):
+ * libvips' algorithm, as followed here (read from its source, each step confirmed against sharp):
  * - sharp asks for scale 1/hshrink horizontally and 1/vshrink vertically (one factor for both
- *   axes when the aspect is kept); every axis that shrinks is reduced, vertically first, then an
- *   axis that grows is interpolated;
- * - a reduce by f first box-averages by k = ⌊size / round(size / f) / 2⌋ when k ≥ 2 (the "gap" of
- *   2; the box rounds the size up and repeats the edge pixel; rounding (sum + k/2) / k), then
- *   convolves with the kernel stretched by the residual factor r: 2·rint(r)+1 taps (triangle for
- *   `linear`, windowed sinc for `lanczos3`), sampled at sub-pixel positions quantised to 1/64 pixel,
- *   normalised, scaled to 12 bits and *truncated*, summed with +2048 and shifted by 12, clamped.
- *   Output pixel o is centred on (o + ½)·r − ½ − e/2, where e = size_out·r − size_in is the
- *   excess of the rounded output size; the position accumulates r per pixel, as libvips does;
- * - growing is `vips_affine` with libvips' bilinear interpolator, for both axes at once whenever
- *   any axis grows (the other at scale 1): input position x/scale − ½ (not pixel-centre aligned:
- *   even an axis at scale 1 is shifted half a pixel, so it is averaged with its neighbour), edges
- *   repeated, 12-bit integer weights (fy·fx)>>12 etc., one rounding.
- * Measured in test/resample.test.ts: byte-exact with sharp for `linear` in every mode (shrinks of
- * 1.1× to 9× including the box pre-shrink, enlargements, one axis shrinking while the other grows)
- * and for `lanczos3` shrinks (fitInside). The one known inexactness: when *both* axes grow, a few
- * pixels on rows whose input position falls exactly on a 1/4096 grid point can differ by one grey
- * level (libvips' vertical coordinate rounds differently there; about 0.05% of pixels on a
- * 90×90 → 224×224 noise enlargement, max difference 1).
+ *   axes when the aspect is kept, then its centre crop: offset ⌊(excess + 1) / 2⌋). Each axis that
+ *   shrinks is reduced, vertically first; if any axis grows, one `vips_affine` follows.
+ * - A reduce by f first box-averages by k = ⌊size / round(size / f) / 2⌋ when k ≥ 2 (the "gap" of
+ *   2; the box rounds the size up, repeats the edge pixel, and divides the SIMD way:
+ *   ((sum + ⌊k/2⌋) · ⌊2³² / 256k⌋) >> 24, which is not exact division for odd k). Then it convolves
+ *   with the kernel stretched by the residual factor r: 2·rint(r)+1 taps (a triangle for `linear`,
+ *   a 3-lobe windowed sinc for `lanczos3`), evaluated at positions quantised to 1/64 pixel,
+ *   normalised, scaled by 4096 and *truncated* (so the taps sum to a little under 4096), summed
+ *   with +2048 and shifted by 12, clamped to 0..255. Output o is centred on (o + ½)·r − ½ − e/2,
+ *   e being the excess of the rounded output size (size_out·r − size_in).
+ * - Enlarging is `vips_affine` with libvips' bilinear interpolator on both axes at once (the
+ *   non-growing one at scale 1): input position x/scale − ½, not pixel-centre aligned, so even an
+ *   axis at scale 1 is shifted half a pixel and averaged with its neighbour; 12-bit fractions,
+ *   weights (fy·fx) >> 12, (4096 − fy)·fx >> 12 and the complements, one rounding. The inverse
+ *   scale is libvips' (1 / (a·d)) · d, not 1 / a; the output size rounds half up.
+ * - libvips computes in regions and recomputes positions at each region's edge, accumulating the
+ *   factor in between, so where a position falls exactly on the 1/128 mask grid the region
+ *   layout decides the rounding: sharp's output is computed in full-width strips 16 rows high, or
+ *   in 128×128 tiles once a vertical box shrink is in the pipeline; a crop moves the edges too.
+ * Measured in test/resample.test.ts: byte-exact with sharp (Buffer.compare) for `linear` in every
+ * mode — shrinks from 1.1× to 13× (box pre-shrinks of 2, 3, 4 and up), enlargements, one axis
+ * shrinking while the other grows — on photos and on noise, at the pipeline's sizes and at random
+ * sizes, and for `lanczos3` shrinks (fitInside, the decode cap). Not covered: enlarging with
+ * `lanczos3` (libvips would use its bicubic interpolator; this uses the bilinear one).
  */
 export type Kernel = 'linear' | 'lanczos3';
 
