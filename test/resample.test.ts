@@ -56,8 +56,8 @@ function noise(width: number, height: number, seed: number): RgbImage {
 }
 
 // Shrinks (1.1× and 1.9× by the reduce alone; 2.5× and up with a box pre-shrink of 1, 2 and 4;
-// 6.4× with an odd box of 3) and enlargements, as factors on the target size.
-const FACTORS = [1.1, 1.9, 2.5, 4.3, 6.4, 9, 1 / 1.3, 1 / 2.5];
+// 6.4× with an odd box of 3, 13× with a box of 6) and enlargements, as factors on the target size.
+const FACTORS = [1.1, 1.9, 2.5, 4.3, 6.4, 9, 13, 1 / 1.3, 1 / 2.5];
 
 /** Every mode at every factor, plus squashes that shrink one axis while enlarging the other. */
 function cases(img: RgbImage): [number, number, ResizeMode][] {
