@@ -1,59 +1,461 @@
 import { cropPixels, resizedSize, type ResizeMode, type RgbImage } from './pixels.js';
 
 /**
- * A pure-TypeScript resize that reproduces what the server's sharp (libvips) pipeline does to a
- * photo, so the browser's device mode feeds the models the same pixels the server would.
- * Canvas scaling cannot be used for that: its filter is unspecified and differs between browsers.
+ * A pure-TypeScript resize that reproduces what the server's sharp pipeline (sharp 0.35, libvips
+ * 8.18 `vips_resize` with `vscale`, SIMD build) does to an RGB photo, byte for byte, so the
+ * browser's device mode feeds the models the same pixels the server would. Canvas scaling cannot
+ * be used for that: its filter is unspecified and differs between browsers.
  *
- * libvips resizes separably, rows then columns, with centre-aligned sampling (output pixel x
- * samples input position (x + 0.5)·f − 0.5 for a shrink factor f), the edge pixels repeated:
- * - shrinking (f > 1) convolves with the kernel stretched by f (an antialiasing filter; `linear`
- *   is a triangle of radius f), after first box-averaging by the integer part of f/2 when f ≥ 4
- *   (vips_resize's default "gap" of 2);
- * - enlarging (f < 1) interpolates the kernel at its own width: bilinear for `linear`.
- * Measured against sharp in test/resample.test.ts: a mean absolute difference of well under one
- * grey level, which leaves model outputs within a few thousandths.
+ * libvips' algorithm, as followed here (read from its source, each step confirmed against sharp):
+ * - sharp asks for scale 1/hshrink horizontally and 1/vshrink vertically (one factor for both
+ *   axes when the aspect is kept, then its centre crop: offset ⌊(excess + 1) / 2⌋). Each axis that
+ *   shrinks is reduced, vertically first; if any axis grows, one `vips_affine` follows.
+ * - A reduce by f first box-averages by k = ⌊size / round(size / f) / 2⌋ when k ≥ 2 (the "gap" of
+ *   2; the box rounds the size up, repeats the edge pixel, and divides the SIMD way:
+ *   ((sum + ⌊k/2⌋) · ⌊2³² / 256k⌋) >> 24, which is not exact division for odd k). Then it convolves
+ *   with the kernel stretched by the residual factor r: 2·rint(r)+1 taps (a triangle for `linear`,
+ *   a 3-lobe windowed sinc for `lanczos3`), evaluated at positions quantised to 1/64 pixel,
+ *   normalised, scaled by 4096 and *truncated* (so the taps sum to a little under 4096), summed
+ *   with +2048 and shifted by 12, clamped to 0..255. Output o is centred on (o + ½)·r − ½ − e/2,
+ *   e being the excess of the rounded output size (size_out·r − size_in).
+ * - Enlarging is `vips_affine` with libvips' bilinear interpolator on both axes at once (the
+ *   non-growing one at scale 1): input position x/scale − ½, not pixel-centre aligned, so even an
+ *   axis at scale 1 is shifted half a pixel and averaged with its neighbour; 12-bit fractions,
+ *   weights (fy·fx) >> 12, (4096 − fy)·fx >> 12 and the complements, one rounding. The inverse
+ *   scale is libvips' (1 / (a·d)) · d, not 1 / a; the output size rounds half up.
+ * - libvips computes in regions and recomputes positions at each region's edge, accumulating the
+ *   factor in between, so where a position falls exactly on the 1/128 mask grid the region
+ *   layout decides the rounding: sharp's output is computed in full-width strips 16 rows high, or
+ *   in 128×128 tiles once a vertical box shrink is in the pipeline; a crop moves the edges too.
+ * Measured in test/resample.test.ts: byte-exact with sharp (Buffer.compare) for `linear` in every
+ * mode — shrinks from 1.1× to 13× (box pre-shrinks of 2, 3, 4 and up), enlargements, one axis
+ * shrinking while the other grows — on photos and on noise, at the pipeline's sizes and at random
+ * sizes, and for `lanczos3` shrinks (fitInside, the decode cap). Not covered: enlarging with
+ * `lanczos3` (libvips would use its bicubic interpolator; this uses the bilinear one).
  */
 export type Kernel = 'linear' | 'lanczos3';
 
-const KERNELS: Record<Kernel, { radius: number; f: (x: number) => number }> = {
-  linear: { radius: 1, f: (x) => Math.max(0, 1 - Math.abs(x)) },
-  lanczos3: {
-    radius: 3,
-    f: (x) => {
-      if (x === 0) return 1;
-      if (Math.abs(x) >= 3) return 0;
-      const px = Math.PI * x;
-      return (3 * Math.sin(px) * Math.sin(px / 3)) / (px * px);
-    },
-  },
-};
+/** The height of the strips libvips computes a pipeline in (vips__fatstrip_height). */
+const STRIP = 16;
+/** The side of the tiles it computes in when a stage asks for small tiles (vips__tile_width). */
+const TILE = 128;
 
-/** Resample to exactly width×height (aspect not kept), as libvips `resize` with `vscale` does. */
-export function resample(img: RgbImage, width: number, height: number, kernel: Kernel = 'linear', shrink?: number): RgbImage {
-  // sharp passes libvips one exact scale for both axes when it keeps the aspect ratio; the output
-  // size is that scale's rounding, so the factor is not width / new width.
-  let fx = shrink ?? img.width / width;
-  let fy = shrink ?? img.height / height;
-  let cur = img;
-  // vips_resize's integer pre-shrink: a box average for the part of the shrink past 2× the gap;
-  // the residual factor stays exact (f / int), the box rounds its size up.
-  const ix = Math.max(1, Math.floor(fx / 2));
-  const iy = Math.max(1, Math.floor(fy / 2));
-  if (ix > 1 || iy > 1) {
-    cur = boxShrink(cur, ix, iy);
-    fx /= ix;
-    fy /= iy;
+/** C's rint(): round half to even. */
+function rint(x: number): number {
+  const r = Math.round(x);
+  return r - x === 0.5 && r % 2 !== 0 ? r - 1 : r;
+}
+
+/** The 65 integer masks (1/64-pixel positions) libvips precomputes for one reduce. */
+function makeMasks(kernel: Kernel, n: number, shrink: number): Int32Array {
+  const masks = new Int32Array(65 * n);
+  const c = new Float64Array(n);
+  const half = (n - 2) / 2;
+  for (let t = 0; t <= 64; t++) {
+    const x = Math.fround(t / 64);
+    let sum = 0;
+    for (let i = 0; i < n; i++) {
+      const xp = (i - half - x) / shrink;
+      let l: number;
+      if (kernel === 'linear') l = Math.max(0, 1 - Math.abs(xp));
+      else if (xp === 0) l = 1;
+      else if (xp < -3 || xp > 3) l = 0;
+      else l = (3 * Math.sin(Math.PI * xp) * Math.sin((Math.PI * xp) / 3)) / (Math.PI * Math.PI * xp * xp);
+      c[i] = l;
+      sum += l;
+    }
+    for (let i = 0; i < n; i++) masks[t * n + i] = Math.trunc((c[i]! / sum) * 4096);
   }
-  // Shrinking first (vertical, then horizontal), enlarging after, as vips_resize orders them.
-  // The box rounds its size up; the reduce is centred on the exact shrunk extent.
-  if (fy > 1) cur = pass(cur, height, fy, kernel, false, img.height / iy);
-  if (fx > 1) cur = pass(cur, width, fx, kernel, true, img.width / ix);
-  // Enlarging both axes is one vips_affine: a 2-D bilinear with a single rounding.
-  if (fx < 1 && fy < 1 && kernel === 'linear') return bilinear2d(cur, width, height, fx, fy);
-  if (fy < 1) cur = pass(cur, height, fy, kernel, false);
-  if (fx < 1) cur = pass(cur, width, fx, kernel, true);
-  return cur;
+  return masks;
+}
+
+/** Box-average by an integer factor along one axis (vips_shrinkh/v with ceil: edge pixel repeated). */
+function boxShrink(img: RgbImage, f: number, horizontal: boolean): RgbImage {
+  const { width: W, height: H, data: src } = img;
+  const ow = horizontal ? Math.ceil(W / f) : W;
+  const oh = horizontal ? H : Math.ceil(H / f);
+  const out = new Uint8Array(ow * oh * 3);
+  // libvips' SIMD path divides by multiplying: ((sum + ⌊f/2⌋) · ⌊2³² / (256·f)⌋) >> 24, which
+  // is not (sum + ⌊f/2⌋) / f for factors other than powers of two.
+  const half = f >> 1;
+  const mult = Math.floor(4294967296 / (256 * f)) / 16777216;
+  if (horizontal) {
+    for (let y = 0; y < H; y++) {
+      const row = y * W * 3;
+      let d = y * ow * 3;
+      for (let x = 0; x < ow; x++) {
+        let r = half;
+        let g = half;
+        let b = half;
+        for (let k = 0, sx = x * f; k < f; k++, sx++) {
+          const s = row + (sx < W ? sx : W - 1) * 3;
+          r += src[s]!;
+          g += src[s + 1]!;
+          b += src[s + 2]!;
+        }
+        out[d++] = Math.floor(r * mult);
+        out[d++] = Math.floor(g * mult);
+        out[d++] = Math.floor(b * mult);
+      }
+    }
+  } else {
+    const rowLen = W * 3;
+    const acc = new Int32Array(rowLen);
+    for (let y = 0; y < oh; y++) {
+      acc.fill(half);
+      for (let k = 0, sy = y * f; k < f; k++, sy++) {
+        const s = (sy < H ? sy : H - 1) * rowLen;
+        for (let i = 0; i < rowLen; i++) acc[i]! += src[s + i]!;
+      }
+      const d = y * rowLen;
+      for (let i = 0; i < rowLen; i++) out[d + i] = Math.floor(acc[i]! * mult);
+    }
+  }
+  return { data: out, width: ow, height: oh };
+}
+
+/** One vips_reduceh / vips_reducev by `shrink` (≥ 1) with vips_resize's gap of 2. */
+interface Reduce {
+  /** The integer box pre-shrink (1: none). */
+  box: number;
+  /** The output size along the axis. */
+  size: number;
+  /** The residual factor after the box, and the number of taps (0: the box was all of it). */
+  shrink: number;
+  n: number;
+  pad: number;
+  offset: number;
+  masks: Int32Array;
+}
+
+function planReduce(inSize: number, shrinkIn: number, kernel: Kernel): Reduce {
+  let shrink = shrinkIn;
+  const size = Math.floor(inSize / shrink + 0.5);
+  let extra = size * shrink - inSize;
+  const box = Math.max(1, Math.floor(inSize / size / 2));
+  if (box > 1) {
+    shrink /= box;
+    extra /= box;
+  }
+  if (shrink === 1) return { box, size, shrink, n: 0, pad: 0, offset: 0, masks: new Int32Array(0) };
+  const n = 2 * rint(kernel === 'linear' ? shrink : 3 * shrink) + 1;
+  return { box, size, shrink, n, pad: Math.ceil(n / 2) - 1, offset: (1 + extra) / 2 - 1, masks: makeMasks(kernel, n, shrink) };
+}
+
+/**
+ * The taps of outputs [from, to) for a region libvips starts at `start` (≤ from): the position is
+ * computed afresh there and accumulates the factor per output, as in vips_reduceh/v's generate.
+ */
+function taps(r: Reduce, inSize: number, from: number, to: number, start: number): { idx: Int32Array; wts: Int32Array } {
+  const { n, shrink, pad, masks } = r;
+  const idx = new Int32Array((to - from) * n);
+  const wts = new Int32Array((to - from) * n);
+  let P = (start + 0.5) * shrink - 0.5 - r.offset;
+  for (let o = start; o < to; o++, P += shrink) {
+    if (o < from) continue;
+    const ip = Math.trunc(P);
+    const t = ((Math.trunc(P * 128) & 127) + 1) >> 1;
+    const b = (o - from) * n;
+    for (let i = 0; i < n; i++) {
+      const j = ip + i - pad;
+      idx[b + i] = j < 0 ? 0 : j >= inSize ? inSize - 1 : j;
+      wts[b + i] = masks[t * n + i]!;
+    }
+  }
+  return { idx, wts };
+}
+
+/**
+ * Output rows [from, to) of a vertical reduce (box pre-shrink already applied to `img`), for a
+ * region libvips starts at `start`; only columns [c0, c1) are computed (the rest left zero).
+ */
+function reduceRows(img: RgbImage, r: Reduce, from: number, to: number, start: number, c0 = 0, c1 = img.width): RgbImage {
+  const { width: W, data: src } = img;
+  if (r.n === 0) return { data: src.subarray(from * W * 3, to * W * 3), width: W, height: to - from };
+  const { idx, wts } = taps(r, img.height, from, to, start);
+  const n = r.n;
+  const rowLen = W * 3;
+  const x0 = c0 * 3;
+  const x1 = c1 * 3;
+  const out = new Uint8Array((to - from) * rowLen);
+  if (n <= 7) {
+    // Up to seven taps (every linear reduce, as the box leaves a factor under 4): one pass per row.
+    const w = new Int32Array(7);
+    const p = new Int32Array(7);
+    for (let o = 0; o < to - from; o++) {
+      w.fill(0);
+      p.fill(0);
+      for (let i = 0; i < n; i++) {
+        w[i] = wts[o * n + i]!;
+        p[i] = idx[o * n + i]! * rowLen;
+      }
+      const [w0, w1, w2, w3, w4, w5, w6] = w as unknown as number[];
+      const [p0, p1, p2, p3, p4, p5, p6] = p as unknown as number[];
+      const d = o * rowLen;
+      if (n === 3) {
+        for (let x = x0; x < x1; x++) {
+          const v = (w0! * src[p0! + x]! + w1! * src[p1! + x]! + w2! * src[p2! + x]! + 2048) >> 12;
+          out[d + x] = v < 0 ? 0 : v > 255 ? 255 : v;
+        }
+      } else if (n === 5) {
+        for (let x = x0; x < x1; x++) {
+          const v = (w0! * src[p0! + x]! + w1! * src[p1! + x]! + w2! * src[p2! + x]! + w3! * src[p3! + x]! + w4! * src[p4! + x]! + 2048) >> 12;
+          out[d + x] = v < 0 ? 0 : v > 255 ? 255 : v;
+        }
+      } else {
+        for (let x = x0; x < x1; x++) {
+          const v =
+            (w0! * src[p0! + x]! +
+              w1! * src[p1! + x]! +
+              w2! * src[p2! + x]! +
+              w3! * src[p3! + x]! +
+              w4! * src[p4! + x]! +
+              w5! * src[p5! + x]! +
+              w6! * src[p6! + x]! +
+              2048) >>
+            12;
+          out[d + x] = v < 0 ? 0 : v > 255 ? 255 : v;
+        }
+      }
+    }
+    return { data: out, width: W, height: to - from };
+  }
+  const acc = new Int32Array(rowLen);
+  for (let o = 0, b0 = 0; o < to - from; o++, b0 += n) {
+    acc.fill(2048);
+    for (let i = 0; i < n; i++) {
+      const w = wts[b0 + i]!;
+      if (w === 0) continue;
+      const s = idx[b0 + i]! * rowLen;
+      for (let x = x0; x < x1; x++) acc[x]! += w * src[s + x]!;
+    }
+    const d = o * rowLen;
+    for (let x = x0; x < x1; x++) {
+      const v = acc[x]! >> 12;
+      out[d + x] = v < 0 ? 0 : v > 255 ? 255 : v;
+    }
+  }
+  return { data: out, width: W, height: to - from };
+}
+
+/** The input columns [first, last + 1) a horizontal reduce of outputs [from, to) reads. */
+function colsRead(r: Reduce | undefined, inSize: number, from: number, to: number): [number, number] {
+  if (!r || r.n === 0) return [from * (r?.box ?? 1), Math.min(inSize, to * (r?.box ?? 1))];
+  const { idx } = taps(r, Math.ceil(inSize / r.box), from, to, from);
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (const i of idx) {
+    lo = Math.min(lo, i);
+    hi = Math.max(hi, i);
+  }
+  return [lo * r.box, Math.min(inSize, (hi + 1) * r.box)];
+}
+
+/** Output columns [from, to) of a horizontal reduce (box pre-shrink already applied), every row; libvips' region starts at `from`. */
+function reduceCols(img: RgbImage, r: Reduce, from: number, to: number, tile = Infinity): RgbImage {
+  const { width: W, height: H, data: src } = img;
+  const ow = to - from;
+  if (r.n === 0) return cropPixels(img, { x: from, y: 0, width: ow, height: H });
+  const n = r.n;
+  const idx = new Int32Array(ow * n);
+  const wts = new Int32Array(ow * n);
+  for (let a = from; a < to; a += tile) {
+    const b = Math.min(to, a + tile);
+    const t = taps(r, W, a, b, a);
+    idx.set(t.idx, (a - from) * n);
+    wts.set(t.wts, (a - from) * n);
+  }
+  for (let i = 0; i < idx.length; i++) idx[i] = idx[i]! * 3;
+  const out = new Uint8Array(ow * H * 3);
+  let d = 0;
+  for (let y = 0; y < H; y++) {
+    const row = y * W * 3;
+    for (let o = 0, b0 = 0; o < ow; o++, b0 += n) {
+      let red = 2048;
+      let green = 2048;
+      let blue = 2048;
+      if (n === 5) {
+        // The common case (a linear reduce by 1.5 to 2.5 after the box): unrolled.
+        const s0 = row + idx[b0]!;
+        const s1 = row + idx[b0 + 1]!;
+        const s2 = row + idx[b0 + 2]!;
+        const s3 = row + idx[b0 + 3]!;
+        const s4 = row + idx[b0 + 4]!;
+        const w0 = wts[b0]!;
+        const w1 = wts[b0 + 1]!;
+        const w2 = wts[b0 + 2]!;
+        const w3 = wts[b0 + 3]!;
+        const w4 = wts[b0 + 4]!;
+        red += w0 * src[s0]! + w1 * src[s1]! + w2 * src[s2]! + w3 * src[s3]! + w4 * src[s4]!;
+        green += w0 * src[s0 + 1]! + w1 * src[s1 + 1]! + w2 * src[s2 + 1]! + w3 * src[s3 + 1]! + w4 * src[s4 + 1]!;
+        blue += w0 * src[s0 + 2]! + w1 * src[s1 + 2]! + w2 * src[s2 + 2]! + w3 * src[s3 + 2]! + w4 * src[s4 + 2]!;
+      } else {
+        for (let i = 0; i < n; i++) {
+          const w = wts[b0 + i]!;
+          const s = row + idx[b0 + i]!;
+          red += w * src[s]!;
+          green += w * src[s + 1]!;
+          blue += w * src[s + 2]!;
+        }
+      }
+      red >>= 12;
+      green >>= 12;
+      blue >>= 12;
+      out[d++] = red < 0 ? 0 : red > 255 ? 255 : red;
+      out[d++] = green < 0 ? 0 : green > 255 ? 255 : green;
+      out[d++] = blue < 0 ? 0 : blue > 255 ? 255 : blue;
+    }
+  }
+  return { data: out, width: ow, height: H };
+}
+
+/**
+ * vips_affine(hscale, 0, 0, vscale) with libvips' bilinear interpolator, as vips_resize enlarges,
+ * for the output area (left, top, width, height): input position x/scale − ½ in each axis (the
+ * column position computed afresh at each region's left edge, every `tile` columns from the
+ * area's, and accumulated per pixel; the row position computed per row), edges repeated, weights
+ * from the 12-bit fractions, one rounding.
+ * `src` holds rows [rowBase, rowBase + src.height) of an image `fullHeight` rows high.
+ */
+function affineBilinear(
+  src: RgbImage,
+  fullHeight: number,
+  rowBase: number,
+  hscale: number,
+  vscale: number,
+  area: Area,
+  out: Uint8Array,
+  outRow: number,
+  tile = Infinity,
+): void {
+  const { width: W, data } = src;
+  const H = fullHeight;
+  const { left, top, width: ow, height: oh } = area;
+  // vips__transform_calc_inverse: one reciprocal of the determinant, times the other diagonal.
+  const inv = 1 / (hscale * vscale);
+  const ia = inv * vscale;
+  const id = inv * hscale;
+  // Columns: libvips' coordinate is embedded one pixel in (bilinear's window) and truncated.
+  const x0 = new Int32Array(ow);
+  const x1 = new Int32Array(ow);
+  const fx = new Int32Array(ow);
+  let X = 0;
+  for (let x = 0; x < ow; x++, X += ia) {
+    if (x % tile === 0) X = ia * (left + x) - 0.5 + 1; // a region's left edge
+    const ix = Math.trunc(X);
+    fx[x] = Math.trunc((X - ix) * 4096);
+    const a = ix - 1;
+    x0[x] = (a < 0 ? 0 : a >= W ? W - 1 : a) * 3;
+    x1[x] = (a + 1 < 0 ? 0 : a + 1 >= W ? W - 1 : a + 1) * 3;
+  }
+  let d = outRow * ow * 3;
+  for (let y = top; y < top + oh; y++) {
+    const Y = id * y - 0.5 + 1;
+    const iy = Math.trunc(Y);
+    const fy = Math.trunc((Y - iy) * 4096);
+    const yd = 4096 - fy;
+    const a = iy - 1;
+    const r0 = ((a < 0 ? 0 : a >= H ? H - 1 : a) - rowBase) * W * 3;
+    const r1 = ((a + 1 < 0 ? 0 : a + 1 >= H ? H - 1 : a + 1) - rowBase) * W * 3;
+    for (let x = 0; x < ow; x++) {
+      const f = fx[x]!;
+      const c4 = (fy * f) >> 12;
+      const c2 = (yd * f) >> 12;
+      const c3 = fy - c4;
+      const c1 = yd - c2;
+      const p1 = r0 + x0[x]!;
+      const p2 = r0 + x1[x]!;
+      const p3 = r1 + x0[x]!;
+      const p4 = r1 + x1[x]!;
+      out[d++] = (c1 * data[p1]! + c2 * data[p2]! + c3 * data[p3]! + c4 * data[p4]! + 2048) >> 12;
+      out[d++] = (c1 * data[p1 + 1]! + c2 * data[p2 + 1]! + c3 * data[p3 + 1]! + c4 * data[p4 + 1]! + 2048) >> 12;
+      out[d++] = (c1 * data[p1 + 2]! + c2 * data[p2 + 2]! + c3 * data[p3 + 2]! + c4 * data[p4 + 2]! + 2048) >> 12;
+    }
+  }
+}
+
+interface Area {
+  left: number;
+  top: number;
+  width: number;
+  height: number;
+}
+
+/**
+ * sharp's resize by horizontal and vertical shrink factors (input size / output size), libvips
+ * `resize(1 / hshrink, { vscale: 1 / vshrink, kernel })`, then (optionally) sharp's extract of
+ * `crop` from its output. The output size is libvips' rounding. The crop matters for the result:
+ * libvips computes only the area asked for, and its positions restart at the area's edges.
+ */
+export function resizeByShrink(
+  img: RgbImage,
+  hshrink: number,
+  vshrink: number,
+  kernel: Kernel = 'linear',
+  crop?: (width: number, height: number) => Area,
+): RgbImage {
+  // sharp never shrinks an axis below one pixel.
+  const hscale = 1 / Math.min(hshrink, img.width);
+  const vscale = 1 / Math.min(vshrink, img.height);
+  const rv = vscale < 1 ? planReduce(img.height, 1 / vscale, kernel) : undefined;
+  const rh = hscale < 1 ? planReduce(img.width, 1 / hscale, kernel) : undefined;
+  const grows = hscale > 1 || vscale > 1;
+  const ah = hscale > 1 ? hscale : 1;
+  const av = vscale > 1 ? vscale : 1;
+  const outW = grows ? Math.round((rh ? rh.size : img.width) * ah) : rh ? rh.size : img.width;
+  const outH = grows ? Math.round((rv ? rv.size : img.height) * av) : rv ? rv.size : img.height;
+  const area = crop ? crop(outW, outH) : { left: 0, top: 0, width: outW, height: outH };
+  // libvips computes the pipeline in regions, and its positions restart at each region's edges:
+  // sharp's output strips (full width, 16 rows), or 128×128 tiles once a vertical box shrink is
+  // in the pipeline (vips_shrinkv asks for small tiles).
+  const tiled = rv !== undefined && rv.box > 1;
+  const rows = tiled ? TILE : STRIP;
+  let cur = img;
+  if (rv && rv.box > 1) cur = boxShrink(cur, rv.box, false);
+  if (!grows) {
+    // Reduces only: the vertical one in sharp's 16-row output strips (positions restart at each
+    // strip's top), the horizontal one from the area's left edge.
+    if (rv) {
+      const out = new Uint8Array(area.height * cur.width * 3);
+      const [c0, c1] = rh ? colsRead(rh, cur.width, area.left, area.left + area.width) : [area.left, area.left + area.width];
+      for (let t = area.top; t < area.top + area.height; t += rows) {
+        const end = Math.min(t + rows, area.top + area.height);
+        out.set(reduceRows(cur, rv, t, end, t, c0, c1).data, (t - area.top) * cur.width * 3);
+      }
+      cur = { data: out, width: cur.width, height: area.height };
+    } else if (area.top !== 0 || area.height !== cur.height) cur = cropPixels(cur, { x: 0, y: area.top, width: cur.width, height: area.height });
+    if (rh) {
+      if (rh.box > 1) cur = boxShrink(cur, rh.box, true);
+      return reduceCols(cur, rh, area.left, area.left + area.width, tiled ? TILE : Infinity);
+    }
+    return area.left !== 0 || area.width !== cur.width ? cropPixels(cur, { x: area.left, y: 0, width: area.width, height: cur.height }) : cur;
+  }
+  if (rh) {
+    if (rh.box > 1) cur = boxShrink(cur, rh.box, true);
+    cur = reduceCols(cur, rh, 0, rh.size);
+  }
+  const out = new Uint8Array(area.width * area.height * 3);
+  if (!rv) {
+    affineBilinear(cur, cur.height, 0, ah, av, area, out, 0);
+  } else {
+    // A vertical reduce under the affine (the vertical scale is then 1): each strip or tile of
+    // the output asks for reduced rows from one above its top, which libvips computes afresh.
+    const size = rv.size;
+    for (let t = area.top; t < area.top + area.height; t += rows) {
+      const end = Math.min(t + rows, area.top + area.height);
+      const from = Math.max(0, t - 1);
+      const to = Math.min(size, end + 1);
+      const reduced = reduceRows(cur, rv, from, to, from);
+      affineBilinear(reduced, size, from, ah, 1, { left: area.left, top: t, width: area.width, height: end - t }, out, t - area.top, tiled ? TILE : Infinity);
+    }
+  }
+  return { data: out, width: area.width, height: area.height };
+}
+
+/** Resample to exactly width×height (aspect not kept): sharp's fit 'fill'. */
+export function resample(img: RgbImage, width: number, height: number, kernel: Kernel = 'linear'): RgbImage {
+  if (img.width === width && img.height === height) return img;
+  return resizeByShrink(img, img.width / width, img.height / height, kernel);
 }
 
 /**
@@ -66,136 +468,20 @@ export function resizeLike(img: RgbImage, width: number, height: number, mode: R
   if (img.width === size.width && img.height === size.height) return img;
   if (mode === 'squash') return resample(img, size.width, size.height, kernel);
   const shrink = Math.min(img.width / size.width, img.height / size.height);
-  const rw = Math.round(img.width / shrink);
-  const rh = Math.round(img.height / shrink);
-  const scaled = shrink === 1 ? img : resample(img, rw, rh, kernel, shrink);
-  const left = Math.floor((scaled.width - size.width + 1) / 2);
-  const top = Math.floor((scaled.height - size.height + 1) / 2);
-  return cropPixels(scaled, { x: left, y: top, width: size.width, height: size.height });
+  const centre = (w: number, h: number): Area => ({
+    left: Math.floor((w - size.width + 1) / 2),
+    top: Math.floor((h - size.height + 1) / 2),
+    width: size.width,
+    height: size.height,
+  });
+  if (shrink === 1)
+    return cropPixels(img, { x: centre(img.width, img.height).left, y: centre(img.width, img.height).top, width: size.width, height: size.height });
+  return resizeByShrink(img, shrink, shrink, kernel, centre);
 }
 
-/** Scale so the longer side is at most maxSide, never enlarging (sharp's fit 'inside'). */
+/** Scale so the longer side is at most maxSide, never enlarging (sharp's fit 'inside', withoutEnlargement). */
 export function fitInside(img: RgbImage, maxSide: number, kernel: Kernel = 'lanczos3'): RgbImage {
   if (img.width <= maxSide && img.height <= maxSide) return img;
-  const shrink = Math.max(img.width, img.height) / maxSide;
-  return resample(img, Math.max(1, Math.round(img.width / shrink)), Math.max(1, Math.round(img.height / shrink)), kernel, shrink);
+  const shrink = Math.max(img.width / maxSide, img.height / maxSide);
+  return resizeByShrink(img, shrink, shrink, kernel);
 }
-
-/**
- * libvips' bilinear interpolator on 8-bit pixels, as vips_affine runs it: input position
- * X·f − 0.5 (the half-pixel input displacement vips_resize asks for), edges repeated, the four
- * weights in 12-bit fixed point summing to exactly 4096, one rounding (measured: 0.003 grey
- * levels mean difference from sharp on a 90→224 enlargement).
- */
-function bilinear2d(img: RgbImage, width: number, height: number, fx: number, fy: number): RgbImage {
-  const out = new Uint8Array(width * height * 3);
-  const src = img.data;
-  const SCALE = 4096;
-  const axis = (o: number, f: number, n: number) => {
-    const x = o * f - 0.5;
-    const i = Math.floor(x);
-    const t = x - i;
-    return { i0: Math.min(n - 1, Math.max(0, i)), i1: Math.min(n - 1, Math.max(0, i + 1)), t };
-  };
-  const xs = Array.from({ length: width }, (_, o) => axis(o, fx, img.width));
-  for (let y = 0; y < height; y++) {
-    const { i0: y0, i1: y1, t: ty } = axis(y, fy, img.height);
-    for (let x = 0; x < width; x++) {
-      const { i0: x0, i1: x1, t: tx } = xs[x]!;
-      const c1 = Math.round((1 - tx) * (1 - ty) * SCALE);
-      const c2 = Math.round(tx * (1 - ty) * SCALE);
-      const c3 = Math.round((1 - tx) * ty * SCALE);
-      const c4 = SCALE - c1 - c2 - c3; // the weights sum to exactly 1 in fixed point
-      const p1 = (y0 * img.width + x0) * 3;
-      const p2 = (y0 * img.width + x1) * 3;
-      const p3 = (y1 * img.width + x0) * 3;
-      const p4 = (y1 * img.width + x1) * 3;
-      const d = (y * width + x) * 3;
-      for (let c = 0; c < 3; c++)
-        out[d + c] = Math.min(255, Math.max(0, (c1 * src[p1 + c]! + c2 * src[p2 + c]! + c3 * src[p3 + c]! + c4 * src[p4 + c]! + SCALE / 2) >> 12));
-    }
-  }
-  return { data: out, width, height };
-}
-
-function boxShrink(img: RgbImage, fx: number, fy: number): RgbImage {
-  const width = Math.ceil(img.width / fx);
-  const height = Math.ceil(img.height / fy);
-  const out = new Uint8Array(width * height * 3);
-  for (let y = 0; y < height; y++) {
-    for (let x = 0; x < width; x++) {
-      for (let c = 0; c < 3; c++) {
-        let sum = 0;
-        let n = 0;
-        for (let dy = 0; dy < fy; dy++) {
-          const sy = Math.min(img.height - 1, y * fy + dy);
-          for (let dx = 0; dx < fx; dx++) {
-            const sx = Math.min(img.width - 1, x * fx + dx);
-            sum += img.data[(sy * img.width + sx) * 3 + c]!;
-            n++;
-          }
-        }
-        out[(y * width + x) * 3 + c] = Math.round(sum / n);
-      }
-    }
-  }
-  return { data: out, width, height };
-}
-
-/** One separable pass along x (horizontal) or y, to `size` samples. */
-function pass(img: RgbImage, size: number, factor: number, kernel: Kernel, horizontal: boolean, extent?: number): RgbImage {
-  const { radius, f } = KERNELS[kernel];
-  const inSize = horizontal ? img.width : img.height;
-  const span = extent ?? inSize;
-  const stretch = Math.max(1, factor);
-  const support = radius * stretch;
-  // Per output coordinate: the first input index and the normalised weights.
-  const starts = new Int32Array(size);
-  const taps = Math.ceil(support) * 2 + 1;
-  const weights = new Float32Array(size * taps);
-  for (let o = 0; o < size; o++) {
-    // Shrinking samples pixel centres; enlarging is vips_affine with its input displaced by half a pixel.
-    // When size × factor ≠ the input size (one scale for both axes, output rounded), the
-    // difference is split evenly between both ends.
-    const centre = factor > 1 ? (o + 0.5) * factor - 0.5 + (span - size * factor) / 2 : o * factor - 0.5;
-    const first = Math.floor(centre - support) + 1;
-    starts[o] = first;
-    let sum = 0;
-    for (let t = 0; t < taps; t++) {
-      const w = f((first + t - centre) / stretch);
-      weights[o * taps + t] = w;
-      sum += w;
-    }
-    for (let t = 0; t < taps; t++) weights[o * taps + t]! /= sum;
-  }
-  const outW = horizontal ? size : img.width;
-  const outH = horizontal ? img.height : size;
-  const out = new Uint8Array(outW * outH * 3);
-  const src = img.data;
-  const last = inSize - 1;
-  for (let y = 0; y < outH; y++) {
-    for (let x = 0; x < outW; x++) {
-      const o = horizontal ? x : y;
-      const first = starts[o]!;
-      let r = 0;
-      let g = 0;
-      let b = 0;
-      for (let t = 0; t < taps; t++) {
-        const w = weights[o * taps + t]!;
-        if (w === 0) continue;
-        const i = Math.min(last, Math.max(0, first + t));
-        const s = horizontal ? (y * img.width + i) * 3 : (i * img.width + x) * 3;
-        r += w * src[s]!;
-        g += w * src[s + 1]!;
-        b += w * src[s + 2]!;
-      }
-      const d = (y * outW + x) * 3;
-      out[d] = clamp255(r);
-      out[d + 1] = clamp255(g);
-      out[d + 2] = clamp255(b);
-    }
-  }
-  return { data: out, width: outW, height: outH };
-}
-
-const clamp255 = (v: number) => (v <= 0 ? 0 : v >= 255 ? 255 : Math.round(v));
