@@ -251,3 +251,28 @@ test('the device bundle builds for the browser with no Node-only module in it', 
   }
   assert.ok(code.length < 200_000, `bundle is ${code.length} bytes`);
 });
+
+// transform.resize, which every host step calls, takes the pure resize for small images, and for
+// larger ones while sharp has not been asked for (a cold command), sharp's own pipeline otherwise:
+// the same bytes on either path, before and after sharp is loaded.
+test("transform.resize gives sharp's bytes on either path, before and after sharp is loaded", async () => {
+  const { loadSharp } = await import('../src/runtime/sharp.js');
+  const cases: [string, number, number, ResizeMode][] = [
+    [photos[3]!, 224, 224, 'center-crop'], // an LFW face enlarged (small: always pure)
+    [photos[5]!, 224, 224, 'center-crop'], // a 640-px vehicle photo: pure before sharp is asked for, sharp after
+    [photos[5]!, 320, 213, 'squash'], // the letterbox's shrink
+    [photos[0]!, 336, 224, 'keep-aspect'],
+  ];
+  for (const round of ['before', 'after'] as const) {
+    if (round === 'after') await loadSharp();
+    for (const [file, w, h, mode] of cases) {
+      const img = await loadImage(file);
+      const size = resizedSize(img.width, img.height, w, h, mode);
+      const want = await viaSharp(img, (p) =>
+        p.resize(size.width, size.height, { fit: mode === 'squash' ? 'fill' : 'cover', position: 'centre', kernel: 'linear' }),
+      );
+      const diff = firstDiff(want, await resize(img, w, h, mode));
+      assert.equal(diff, undefined, `${path.basename(file)} → ${w}×${h} ${mode}, ${round} sharp is loaded: ${diff}`);
+    }
+  }
+});

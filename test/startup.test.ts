@@ -87,7 +87,7 @@ test('--help loads commander and no engine at all', async () => {
   );
 });
 
-test('predict loads none of TF.js, OpenCV.js, vega, esbuild, bullmq, fastify; sharp only for a photo it must scale', async () => {
+test('predict loads none of TF.js, OpenCV.js, vega, esbuild, bullmq, fastify; sharp only for an image the WebAssembly JPEG decoder does not take', async () => {
   // A plain JPEG already at the model's size: decoded by the WebAssembly libjpeg, fitted by a crop.
   const { packages, stdout, code } = await loaded([cli, 'predict', '--json', dog]);
   assert.equal(code, 0);
@@ -96,11 +96,21 @@ test('predict loads none of TF.js, OpenCV.js, vega, esbuild, bullmq, fastify; sh
   assert.ok(packages.has('@cornerstonejs/codec-libjpeg-turbo-8bit'), 'the JPEG decoder was used');
   assert.ok(!packages.has('sharp'), 'sharp was loaded for a photo that needs no scaling');
   assert.deepEqual(heavyIn(packages), []);
-  // A larger photo is scaled by sharp: loaded then, and only then.
-  const large = await loaded([cli, 'predict', '--json', sampleClassFolders(path.join(data, 'vehicles'), 1)[0]!.file]);
+  // A larger photo is scaled by the pure resize (sharp's bytes: test/resample.test.ts), without sharp.
+  const vehicle = sampleClassFolders(path.join(data, 'vehicles'), 1)[0]!.file;
+  const large = await loaded([cli, 'predict', '--json', vehicle]);
   assert.equal(large.code, 0);
-  assert.ok(large.packages.has('sharp'), 'sharp was used');
+  assert.ok(!large.packages.has('sharp'), 'sharp was loaded to scale a 640-px photo');
   assert.deepEqual(heavyIn(large.packages), []);
+  // The control: the same photo as a PNG is decoded by sharp, which is loaded then, and only then.
+  const { default: sharp } = await import('sharp');
+  const png = path.join(await mkdtemp(path.join(os.tmpdir(), 'imgclass-startup-')), 'vehicle.png');
+  await writeFile(png, await sharp(vehicle).png().toBuffer());
+  const control = await loaded([cli, 'predict', '--json', png]);
+  assert.equal(control.code, 0);
+  assert.ok(control.packages.has('sharp'), 'sharp was used');
+  assert.equal(JSON.parse(control.stdout).kind, JSON.parse(large.stdout).kind);
+  assert.deepEqual(heavyIn(control.packages), []);
 });
 
 test('a second predict starts from the caches: no converter (protobuf, the TFLite reader) is loaded', async () => {

@@ -12,6 +12,9 @@ import { requireCjs } from '../util/require-cjs.js';
  */
 let loading: Promise<typeof SharpFactory> | undefined;
 
+/** Whether sharp is loaded or on its way (a process that has not needed it yet has not paid for it). */
+export const sharpRequested = (): boolean => loading !== undefined;
+
 export function loadSharp(): Promise<typeof SharpFactory> {
   loading ??= new Promise((resolve) => resolve(requireCjs('sharp') as typeof SharpFactory));
   return loading;
