@@ -144,13 +144,15 @@ type Case = { name: string; cmd: string; args: string[]; cwd?: string; until?: R
 const node = process.execPath;
 const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
 const port = 39000 + (process.pid % 1000);
+/** The tree's command line as `imgclass` runs it (the package's bin): the bundle, or in a tree from before it, dist/cli/main.js. */
+const binOf = (tree: string) => path.join(tree, existsSync(path.join(tree, 'dist/bundle/main.js')) ? 'dist/bundle/main.js' : 'dist/cli/main.js');
 const treeCases = (tree: string, label: string): Case[] => [
-  { name: `${label} --help`, cmd: node, args: [path.join(tree, 'dist/cli/main.js'), '--help'] },
-  { name: `${label} predict`, cmd: node, args: [path.join(tree, 'dist/cli/main.js'), 'predict', '--json', photo] },
-  { name: `${label} predict large`, cmd: node, args: [path.join(tree, 'dist/cli/main.js'), 'predict', '--json', largePhoto] },
+  { name: `${label} --help`, cmd: node, args: [binOf(tree), '--help'] },
+  { name: `${label} predict`, cmd: node, args: [binOf(tree), 'predict', '--json', photo] },
+  { name: `${label} predict large`, cmd: node, args: [binOf(tree), 'predict', '--json', largePhoto] },
   { name: `${label} library`, cmd: node, args: [path.join(root, 'bench/startup-library.mjs'), path.join(tree, 'dist/index.js'), photo] },
   { name: `${label} npm start`, cmd: npm, args: ['start', '--silent', '--', '--port', String(port)], cwd: tree, until: /ready on/ },
-  { name: `${label} serve`, cmd: node, args: [path.join(tree, 'dist/cli/main.js'), 'serve', '--port', String(port)], cwd: tree, until: /ready on/ },
+  { name: `${label} serve`, cmd: node, args: [binOf(tree), 'serve', '--port', String(port)], cwd: tree, until: /ready on/ },
 ];
 // npm's own start: `npm start` of a package whose start script is `node -e 0`
 const emptyPackage = path.join(dir, 'empty-package');

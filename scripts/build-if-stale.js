@@ -1,10 +1,11 @@
 #!/usr/bin/env node
 /**
- * Compile src/ into dist/ (tsc) only when dist/ is missing or older than the sources: the newest
- * file under src/ (and tsconfig.json, package.json) against dist/cli/main.js. tsconfig.json's
- * noEmitOnError makes a failed build write nothing, so the next call tries again instead of
- * trusting half-compiled code. Used by scripts/start.js (`npm start`) and bench:startup; run
- * directly, it only builds.
+ * Build src/ into dist/ (`npm run build`: tsc, then the command line's bundle, bundle-cli.js)
+ * only when dist/ is missing or older than the sources: the newest file under src/ (and
+ * tsconfig.json, package.json, the bundler script) against dist/bundle/main.js. tsconfig.json's
+ * noEmitOnError makes a failed build write nothing, and the bundle is only replaced by a complete
+ * one, so the next call tries again instead of trusting half-built code. Used by scripts/start.js
+ * (`npm start`) and bench:startup; run directly, it only builds.
  */
 import { spawnSync } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
@@ -14,7 +15,7 @@ import process from 'node:process';
 import { fileURLToPath } from 'node:url';
 
 export const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-export const distMain = path.join(root, 'dist', 'cli', 'main.js');
+export const distMain = path.join(root, 'dist', 'bundle', 'main.js');
 
 /** The newest modification time of a file, or of any file below a directory. */
 function newest(p) {
@@ -32,8 +33,13 @@ function mtime(p) {
 }
 
 /** Builds when stale; returns whether it built. Exits the process when the build fails. */
-export function buildIfStale() {
-  const sources = Math.max(newest(path.join(root, 'src')), mtime(path.join(root, 'tsconfig.json')), mtime(path.join(root, 'package.json')));
+export async function buildIfStale() {
+  const sources = Math.max(
+    newest(path.join(root, 'src')),
+    mtime(path.join(root, 'tsconfig.json')),
+    mtime(path.join(root, 'package.json')),
+    mtime(path.join(root, 'scripts', 'bundle-cli.js')),
+  );
   if (mtime(distMain) >= sources) return false;
   process.stderr.write('imgclass: compiling (dist/ is missing or older than src/) …\n');
   const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
@@ -42,7 +48,10 @@ export function buildIfStale() {
     process.stderr.write('imgclass: the build failed (see above)\n');
     process.exit(r.status ?? 1);
   }
+  // the bundler (esbuild) is loaded only to build: a start that finds dist/ fresh never pays for it
+  const { bundleCli } = await import('./bundle-cli.js');
+  await bundleCli();
   return true;
 }
 
-if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) buildIfStale();
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) await buildIfStale();

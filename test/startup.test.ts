@@ -6,7 +6,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -182,4 +182,34 @@ test('serve --help and train --help parse without loading the server or TF.js', 
     assert.deepEqual(heavyIn(packages), [], command);
     assert.ok(![...sources].some((s) => /^src\/(server\/|training\/pipeline\.ts|batch\/(batch|worker)\.ts)/.test(s)), `${command}: ${[...sources].join(' ')}`);
   }
+});
+
+// `imgclass` (the package's bin) and `npm start` run the command line's bundle (scripts/bundle-cli.js:
+// tsc's output in a few chunks). It must answer as the sources do and keep every command's heavy
+// parts in chunks of their own, loaded only when that command runs.
+test('the built command line (dist/bundle) answers as the sources do, serves, and still loads only what a command uses', async () => {
+  const build = spawnSync(process.execPath, [path.join(root, 'scripts', 'build-if-stale.js')], { encoding: 'utf8' });
+  assert.equal(build.status, 0, build.stderr);
+  const bin = path.join(root, 'dist', 'bundle', 'main.js');
+  const help = await loaded([bin, '--help']);
+  assert.equal(help.code, 0);
+  assert.match(help.stdout, /predict/);
+  assert.deepEqual(
+    [...help.packages].filter((p) => p !== 'tsx'),
+    ['commander'],
+    'the recorder runs under tsx; the bundle loads commander alone',
+  );
+  const [fromBundle, fromSources] = await Promise.all([loaded([bin, 'predict', '--json', dog]), loaded([cli, 'predict', '--json', dog])]);
+  assert.equal(fromBundle.code, 0);
+  const { timings: _a, ...answer } = JSON.parse(fromBundle.stdout);
+  const { timings: _b, ...expected } = JSON.parse(fromSources.stdout);
+  assert.deepEqual(answer, expected);
+  assert.deepEqual(heavyIn(fromBundle.packages), []);
+  const served = await loaded([bin, 'serve', '--port', '0'], /ready on/);
+  assert.equal(served.code, 0);
+  assert.match(served.stdout, /ready on http:\/\/127\.0\.0\.1:\d+/);
+  assert.deepEqual(
+    heavyIn(served.packages).filter((p) => p !== 'fastify'),
+    [],
+  );
 });
