@@ -193,3 +193,25 @@ test('predict over more than MANY_FILES photos (the backbone readied for many on
     app.dispose();
   }
 });
+
+test('a bad first file, decoded while the models load, is reported in its turn like any other', async () => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'imgclass-cli-first-'));
+  const bad = path.join(dir, 'first.jpg');
+  await writeFile(bad, 'not a photo');
+  const dog = sampleClassFolders(path.join(data, 'imagewoof/val'), 1)[0]!.file;
+  const r = await run(['predict', '--json', bad, dog, bad]);
+  const lines = r.stdout
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
+  assert.deepEqual(
+    lines.map((l) => [l.file, l.kind]),
+    [
+      [bad, 'error'],
+      [dog, 'dog'],
+      [bad, 'error'],
+    ],
+  );
+  assert.equal(lines[0].code, 'NOT_AN_IMAGE');
+  assert.equal(r.code, 1);
+});

@@ -2,7 +2,7 @@ import { ImageClassificationPipeline, type ImageClassificationOptions } from '..
 import type { ImageInput } from '../data/image.js';
 import type { ImgclassError } from '../util/errors.js';
 import { filesFromArgs } from './path-args.js';
-import { forEachFile } from './each-file.js';
+import { decodeFirstAhead, forEachFile } from './each-file.js';
 import { bar } from './predict.js';
 import { resolveModelArgs } from './models.js';
 
@@ -22,12 +22,13 @@ export async function runClassify(paths: string[], o: ClassifyCliOptions): Promi
     process.stderr.write('no image files found\n');
     return 2;
   }
+  const input = decodeFirstAhead(files);
   const pipeline = await ImageClassificationPipeline.create(classifyPipelineOptions({ ...o, model: await resolveModelArgs(o.model) }));
   try {
     const failed = await forEachFile<Record<string, unknown>>(
       'classify',
       files,
-      (file) => classifyAnswer(pipeline, file),
+      async (file) => classifyAnswer(pipeline, file, await input(file)),
       classifyFailure,
       (line) => process.stdout.write(o.json ? JSON.stringify(line) + '\n' : formatHuman(line)),
       () => pipeline.warmUp(),

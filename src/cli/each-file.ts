@@ -1,3 +1,4 @@
+import { loadImage, type ImageInput } from '../data/image.js';
 import { describeError, isImgclassError, type ImgclassError } from '../util/errors.js';
 import { progress } from '../util/progress.js';
 
@@ -57,4 +58,23 @@ export async function forEachFile<Line>(
     bar.stop();
   }
   return failed;
+}
+
+/**
+ * Reads and decodes the first file now, while the models load on their worker threads (the main
+ * thread would only wait for them): a cold `predict` or `classify` of one photo starts its model
+ * passes sooner. `input(file)` hands that decode over once, and is the path itself for any other
+ * file. The decode uses the default limits, as the commands' apps do; a bad file fails here and is
+ * reported in its turn, as it would have been.
+ */
+export function decodeFirstAhead(files: string[]): (file: string) => Promise<ImageInput> {
+  const first = files[0];
+  let ahead = first === undefined ? undefined : loadImage(first);
+  ahead?.catch(() => undefined); // awaited in its turn; until then a failure is not unhandled
+  return async (file) => {
+    if (file !== first || !ahead) return file;
+    const decoded = ahead;
+    ahead = undefined;
+    return decoded;
+  };
 }

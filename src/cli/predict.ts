@@ -3,7 +3,7 @@ import type { ImageInput } from '../data/image.js';
 import type { ImgclassError } from '../util/errors.js';
 import { filesFromArgs } from './path-args.js';
 import type { Quality } from '../app/quality.js';
-import { forEachFile } from './each-file.js';
+import { decodeFirstAhead, forEachFile } from './each-file.js';
 import { nonDogModelHint, resolveModelArgs } from './models.js';
 
 export interface PredictCliOptions {
@@ -32,6 +32,7 @@ export async function runPredict(paths: string[], o: PredictCliOptions): Promise
     process.stderr.write('no image files found\n');
     return 2;
   }
+  const input = decodeFirstAhead(files);
   const models = await resolveModelArgs(o.model ?? []);
   const hint = await nonDogModelHint(models);
   if (hint) process.stderr.write(hint + '\n');
@@ -40,7 +41,7 @@ export async function runPredict(paths: string[], o: PredictCliOptions): Promise
     const failed = await forEachFile<PredictLine>(
       'predict',
       files,
-      (file) => predictAnswer(app, file),
+      async (file) => predictAnswer(app, file, await input(file)),
       predictFailure,
       (line) => process.stdout.write(o.json ? JSON.stringify(line) + '\n' : formatHuman(line)),
       async () => app.backbone.warmUp?.(),
