@@ -67,6 +67,12 @@ test('a backbone answers the same on one session of two threads and on two singl
       backbone.dispose();
     }
   }
+  // disposed while its sessions are on their way: they are released as they arrive, and warmUp settles
+  const gone = (await loadBackbone('mobilenet_v1_0.75_224', { threads: 2 })) as Backbone & { sessionCount: number };
+  const spreading = gone.warmUp!();
+  gone.dispose();
+  await spreading;
+  assert.equal(gone.sessionCount, 1, 'a disposed backbone took no new sessions');
   // one core: nothing to spread
   const single = (await loadBackbone('mobilenet_v1_0.75_224', { threads: 1 })) as Backbone & { sessionCount: number };
   await single.warmUp!();
