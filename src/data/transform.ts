@@ -34,9 +34,9 @@ export async function resize(img: RgbImage, width: number, height: number, mode:
  * that has not loaded it (its import: 70–150 ms of a cold `predict`), but it runs on this thread
  * and is slower than libvips on large shrinks. Measured warm on the 2-core machine: 90² → 224²
  * 0.65 ms against 2.0 ms for sharp, 298×224 → 320×240 1.0 against 2.8 ms, 640×427 → 224² 2.0
- * against 1.45 ms, 1024×768 → 224² 4.4 against 2.0 ms. So: small images always; larger ones up to
- * the plain JPEG decoder's 1024 px only while sharp has not been asked for (a server loads it once
- * ready and then shrinks large photos with it).
+ * against 1.45 ms, 1024×768 → 224² 4.4 against 2.0 ms. So: small images always; larger ones, up
+ * to 1024² pixels (the decode cap's longer side, squared), only while sharp has not been asked for
+ * (a server loads it once ready and then shrinks large photos with it).
  */
 function pureResizePays(img: RgbImage): boolean {
   const pixels = img.width * img.height;

@@ -28,8 +28,8 @@ export interface BackboneOptions {
   /** Default 'onnx'. 'tfjs' runs the TF.js layers model itself (tfjs-layers entries only). */
   engine?: Engine;
   /**
-   * Cores the passes use (default: the machine's cores, or $IMGCLASS_THREADS): that many
-   * single-threaded sessions side by side, each on its own worker thread (see OnnxBackbone).
+   * Cores the passes use (default: the machine's cores, or $IMGCLASS_THREADS): one session of that
+   * many threads, or after `warmUp` that many single-threaded sessions side by side (OnnxBackbone).
    */
   threads?: number;
 }
@@ -115,7 +115,8 @@ class OnnxBackbone implements Backbone {
    * against 7.3 ms on one session of two threads (MobileNet v1 0.75; MobileNet-EdgeTPU 6.4 against
    * 8.7 ms). It costs a second copy of the weights and a second session's start (~70 ms on a cold
    * `predict`), so it is done where many photos follow: `serve` and `worker` once ready (the dog
-   * app's `warmUp`), and feature extraction over a data set (docs/startup.md, "Fourth round").
+   * app's `warmUp`), `predict` and `classify` over many files (cli/each-file.ts), and feature
+   * extraction over a data set (docs/startup.md, "Fourth round").
    * Passes already sent finish on the session they went to; a failure keeps the one session.
    */
   warmUp(): Promise<void> {
@@ -181,10 +182,11 @@ class OnnxBackbone implements Backbone {
 
   /** One pass on the session with the fewest passes waiting. */
   private pass(feeds: Record<string, Feed>): Promise<OrtOutputs> {
-    const waiting = this.sessions.map((s) => this.busy.get(s)!.size);
+    const waiting = this.sessions.map((s) => this.busy.get(s)?.size ?? 0);
     const session = this.sessions[waiting.indexOf(Math.min(...waiting))]!;
     const run = session.run(feeds);
-    const pending = this.busy.get(session)!;
+    const pending = this.busy.get(session);
+    if (!pending) return run; // disposed: the session says so
     pending.add(run);
     const done = () => void pending.delete(run);
     run.then(done, done);
