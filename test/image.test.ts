@@ -1,7 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import sharp from 'sharp';
-import { decodeImage, sniffFormat } from '../src/data/image.js';
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { decodeImage, loadImage, readImageFile, sniffFormat } from '../src/data/image.js';
 import { isImgclassError } from '../src/util/errors.js';
 import { encode, gradient, hugePngHeader, PDF, SVG } from './fixtures.js';
 
@@ -95,4 +100,33 @@ test('an SVG renamed .jpg or with a BOM and whitespace is still an SVG', () => {
   const r = sniffFormat(sneaky);
   assert.equal(typeof r, 'object');
   assert.match((r as { rejected: string }).rejected, /SVG/);
+});
+
+test('reading a photo from a path: a FIFO, a directory, a missing file, one over the limit, and a large one', async () => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'imgclass-read-'));
+  try {
+    const fifo = path.join(dir, 'pipe.jpg');
+    execFileSync('mkfifo', [fifo]);
+    // opened without waiting for a writer, then refused: nothing hangs
+    await assert.rejects(readImageFile(fifo), (e) => isImgclassError(e) && e.code === 'NOT_AN_IMAGE');
+    await assert.rejects(readImageFile(dir), (e) => isImgclassError(e) && e.code === 'NOT_AN_IMAGE');
+    await assert.rejects(readImageFile(path.join(dir, 'missing.jpg')), (e) => isImgclassError(e) && e.code === 'FILE_NOT_FOUND');
+    await assert.rejects(readImageFile(path.join(dir, 'missing', 'x.jpg')), (e) => isImgclassError(e) && e.code === 'FILE_NOT_FOUND');
+    const small = path.join(dir, 'small.bin');
+    await writeFile(small, randomBytes(5000));
+    assert.deepEqual(await readImageFile(small), await readFile(small));
+    await assert.rejects(readImageFile(small, 4999), (e) => isImgclassError(e) && e.code === 'TOO_MANY_BYTES');
+    // over 4 MB: read through the thread pool, the same bytes
+    const large = path.join(dir, 'large.bin');
+    await writeFile(large, randomBytes(5_000_123));
+    assert.deepEqual(await readImageFile(large), await readFile(large));
+    // and a real photo decodes from its path as from its bytes
+    const jpeg = path.join(dir, 'photo.jpg');
+    await writeFile(jpeg, await encode('jpeg', 64, 48));
+    const [fromPath, fromBytes] = [await loadImage(jpeg), await decodeImage(await readFile(jpeg))];
+    assert.deepEqual([fromPath.width, fromPath.height], [64, 48]);
+    assert.ok(Buffer.from(fromPath.data).equals(Buffer.from(fromBytes.data)));
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 });

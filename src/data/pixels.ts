@@ -1,3 +1,5 @@
+import { takeBytes } from '../util/byte-pool.js';
+
 /**
  * Pixel arithmetic with no host dependency: the same module runs in Node (beside sharp) and in the
  * browser bundle (device mode), so geometry decisions such as where a crop starts cannot drift
@@ -73,7 +75,7 @@ export function modelCrop(img: RgbImage, p: { crop?: number }): RgbImage {
 /** Copy a rectangle out (clamped as `cropRect` says). */
 export function cropPixels(img: RgbImage, r: Rect): RgbImage {
   const { left, top, width, height } = cropRect(img, r);
-  const out = new Uint8Array(width * height * 3);
+  const out = takeBytes(width * height * 3);
   for (let y = 0; y < height; y++) {
     const s = ((top + y) * img.width + left) * 3;
     out.set(img.data.subarray(s, s + width * 3), y * width * 3);
@@ -89,7 +91,8 @@ export function packPixels(images: RgbImage[]): { data: Uint8Array; dims: [numbe
   const { width, height } = images[0]!;
   if (images.some((im) => im.width !== width || im.height !== height)) throw new Error('photos of different shapes cannot share a batch');
   const size = width * height * 3;
-  const data = new Uint8Array(images.length * size);
+  // sent to a worker session, which gives the buffer back for the next batch (util/byte-pool.ts)
+  const data = takeBytes(images.length * size);
   images.forEach((im, i) => data.set(im.data, i * size));
   return { data, dims: [images.length, height, width, 3] };
 }
@@ -102,9 +105,9 @@ export function packPixels(images: RgbImage[]): { data: Uint8Array; dims: [numbe
  */
 export function flipHorizontal(img: RgbImage): RgbImage {
   const { data, width, height } = img;
-  const out = new Uint8Array(data.length);
+  const out = takeBytes(data.length);
   if (width % 4 === 0 && data.byteOffset % 4 === 0 && LITTLE_ENDIAN)
-    flipWords(new Uint32Array(data.buffer, data.byteOffset, data.length / 4), new Uint32Array(out.buffer), width, height);
+    flipWords(new Uint32Array(data.buffer, data.byteOffset, data.length / 4), new Uint32Array(out.buffer, 0, data.length / 4), width, height);
   else flipBytes(data, out, width, height);
   return { data: out, width, height };
 }

@@ -1,4 +1,5 @@
 import type { RgbImage } from '../data/pixels.js';
+import { copyBytes } from '../util/byte-pool.js';
 
 /**
  * The letterbox feeds of a detector graph that letterboxes its own input (letterbox-graph.ts:
@@ -45,7 +46,7 @@ export async function letterboxFeeds(image: RgbImage, side: number, shrink: Resi
   const box = letterbox(image, side);
   const src = box.scale < 1 ? await shrink(image, box.width, box.height) : image;
   return {
-    pixels: src === image ? image.data.slice() : src.data,
+    pixels: src === image ? copyBytes(image.data) : src.data,
     dims: [1, src.height, src.width, 3],
     size: BigInt64Array.from([1n, 3n, BigInt(box.height), BigInt(box.width)]),
     pads: BigInt64Array.from([0n, 0n, 0n, 0n, 0n, 0n, BigInt(side - box.height), BigInt(side - box.width)]),

@@ -1,5 +1,6 @@
 import { flipHorizontal, type RgbImage } from '../data/pixels.js';
 import { meanVectors } from '../util/vectors.js';
+import { releaseBytes } from '../util/byte-pool.js';
 import type { BackboneOutput } from './probabilities.js';
 
 /**
@@ -13,7 +14,7 @@ import type { BackboneOutput } from './probabilities.js';
 export interface BackboneHost {
   /** Fit one image to the backbone's input (resize / crop per its preprocessing). */
   fit(image: RgbImage): Promise<RgbImage>;
-  /** The backbone on views already fitted: one output per view, in order. */
+  /** The backbone on views already fitted: one output per view, in order. The views are read during the call only. */
   run(views: RgbImage[]): Promise<BackboneOutput[]>;
 }
 
@@ -25,7 +26,10 @@ export function viewsOf(fitted: RgbImage[], flip: boolean): RgbImage[] {
 /** Backbone outputs per image, averaged over each image and its mirror image when flip is on. */
 export async function embedWith(host: BackboneHost, images: RgbImage[], flip: boolean): Promise<BackboneOutput[]> {
   const fitted = await Promise.all(images.map((im) => host.fit(im)));
-  const outs = await host.run(viewsOf(fitted, flip));
+  const views = viewsOf(fitted, flip);
+  const outs = await host.run(views);
+  // the views made here (fitted copies, mirror images) are read by nothing else: their bytes serve the next photo
+  for (const v of views) if (!images.includes(v)) releaseBytes(v.data);
   return flip ? images.map((_, i) => averageViews([outs[2 * i]!, outs[2 * i + 1]!])) : outs;
 }
 

@@ -1,6 +1,7 @@
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
 import type * as Ort from 'onnxruntime-node';
+import { reuseBytes } from '../util/byte-pool.js';
 
 /**
  * Worker threads that run onnxruntime sessions, so the event loop stays free while a photo is
@@ -11,7 +12,8 @@ import type * as Ort from 'onnxruntime-node';
  * at once load faster on one thread (docs/startup.md, "Third round").
  *
  * Messages: {open, sid, model, options} → {opened, sid, inputNames, outputNames} or {opened, sid,
- * error}; {run, id, sid, feeds} → {id, outputs} or {id, error}; {release, sid} → {released, sid};
+ * error}; {run, id, sid, feeds} → {id, outputs, reusable} or {id, error} (`reusable`: the inputs'
+ * large buffers, handed back for util/byte-pool.ts); {release, sid} → {released, sid};
  * {exit}. Tensors travel as plain {type, data, dims}, their buffers transferred (outputs copied out
  * of ORT's memory first, so they can be handed over). Plain CommonJS given as source, so it runs the
  * same from TypeScript sources (tsx) and from dist/.
@@ -44,13 +46,19 @@ parentPort.on('message', async (msg) => {
     for (const [k, t] of Object.entries(msg.feeds)) feeds[k] = new ort.Tensor(t.type, t.data, t.dims);
     const out = await sessions.get(msg.sid).run(feeds);
     const outputs = {};
-    const transfer = [];
+    // the inputs' large buffers go back too, to be filled again (util/byte-pool.ts)
+    const reusable = [];
+    for (const t of Object.values(msg.feeds)) {
+      const b = t.data.buffer;
+      if (b instanceof ArrayBuffer && b.byteLength >= 65536 && !reusable.includes(b)) reusable.push(b);
+    }
+    const transfer = [...reusable];
     for (const [k, t] of Object.entries(out)) {
       const data = t.data.slice();
       outputs[k] = { type: t.type, data, dims: t.dims };
       transfer.push(data.buffer);
     }
-    parentPort.postMessage({ id: msg.id, outputs }, transfer);
+    parentPort.postMessage({ id: msg.id, outputs, reusable }, transfer);
   } catch (e) {
     parentPort.postMessage({ id: msg.id, error: String(e && e.message || e) });
   }
@@ -70,7 +78,7 @@ export interface WireFeed {
 type Reply =
   | { opened: true; sid: number; error?: string; inputNames?: string[]; outputNames?: string[] }
   | { released: true; sid: number }
-  | { id: number; outputs?: WireOutputs; error?: string };
+  | { id: number; outputs?: WireOutputs; reusable?: ArrayBuffer[]; error?: string };
 
 interface Waiter<T> {
   resolve: (v: T) => void;
@@ -126,6 +134,7 @@ export class SessionThread {
     } else {
       const w = this.runs.get(m.id);
       this.runs.delete(m.id);
+      for (const b of m.reusable ?? []) reuseBytes(b);
       if (m.error !== undefined) w?.reject(new Error(`onnxruntime: ${m.error}`));
       else w?.resolve(m.outputs!);
     }
