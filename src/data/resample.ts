@@ -168,6 +168,11 @@ function taps(r: Reduce, inSize: number, from: number, to: number, start: number
 /**
  * Output rows [from, to) of a vertical reduce (box pre-shrink already applied to `img`), for a
  * region libvips starts at `start`; only columns [c0, c1) are computed (the rest left zero).
+ *
+ * The loops over a row are small functions of their own, one per tap count: optimising compilers
+ * compile a small function in about a millisecond, where this one with every variant inlined took
+ * V8 ~30 ms, and a variant first met after compiling threw the code away (a cold `predict` of a
+ * 640-px photo ran its first resize in the interpreter meanwhile: docs/startup.md, "Fifth round").
  */
 function reduceRows(img: RgbImage, r: Reduce, from: number, to: number, start: number, c0 = 0, c1 = img.width): RgbImage {
   const { width: W, data: src } = img;
@@ -178,64 +183,96 @@ function reduceRows(img: RgbImage, r: Reduce, from: number, to: number, start: n
   const x0 = c0 * 3;
   const x1 = c1 * 3;
   const out = new Uint8Array((to - from) * rowLen);
-  if (n <= 7) {
-    // Up to seven taps (every linear reduce, as the box leaves a factor under 4): one pass per row.
-    const w = new Int32Array(7);
-    const p = new Int32Array(7);
-    for (let o = 0; o < to - from; o++) {
-      w.fill(0);
-      p.fill(0);
-      for (let i = 0; i < n; i++) {
-        w[i] = wts[o * n + i]!;
-        p[i] = idx[o * n + i]! * rowLen;
-      }
-      const [w0, w1, w2, w3, w4, w5, w6] = w as unknown as number[];
-      const [p0, p1, p2, p3, p4, p5, p6] = p as unknown as number[];
-      const d = o * rowLen;
-      if (n === 3) {
-        for (let x = x0; x < x1; x++) {
-          const v = (w0! * src[p0! + x]! + w1! * src[p1! + x]! + w2! * src[p2! + x]! + 2048) >> 12;
-          out[d + x] = v < 0 ? 0 : v > 255 ? 255 : v;
-        }
-      } else if (n === 5) {
-        for (let x = x0; x < x1; x++) {
-          const v = (w0! * src[p0! + x]! + w1! * src[p1! + x]! + w2! * src[p2! + x]! + w3! * src[p3! + x]! + w4! * src[p4! + x]! + 2048) >> 12;
-          out[d + x] = v < 0 ? 0 : v > 255 ? 255 : v;
-        }
-      } else {
-        for (let x = x0; x < x1; x++) {
-          const v =
-            (w0! * src[p0! + x]! +
-              w1! * src[p1! + x]! +
-              w2! * src[p2! + x]! +
-              w3! * src[p3! + x]! +
-              w4! * src[p4! + x]! +
-              w5! * src[p5! + x]! +
-              w6! * src[p6! + x]! +
-              2048) >>
-            12;
-          out[d + x] = v < 0 ? 0 : v > 255 ? 255 : v;
-        }
-      }
-    }
-    return { data: out, width: W, height: to - from };
-  }
-  const acc = new Int32Array(rowLen);
-  for (let o = 0, b0 = 0; o < to - from; o++, b0 += n) {
-    acc.fill(2048);
-    for (let i = 0; i < n; i++) {
-      const w = wts[b0 + i]!;
-      if (w === 0) continue;
-      const s = idx[b0 + i]! * rowLen;
-      for (let x = x0; x < x1; x++) acc[x]! += w * src[s + x]!;
-    }
-    const d = o * rowLen;
-    for (let x = x0; x < x1; x++) {
-      const v = acc[x]! >> 12;
-      out[d + x] = v < 0 ? 0 : v > 255 ? 255 : v;
-    }
+  if (n === 3) for (let o = 0; o < to - from; o++) rowOf3(src, out, o * rowLen, idx, wts, o * 3, rowLen, x0, x1);
+  else if (n === 5) for (let o = 0; o < to - from; o++) rowOf5(src, out, o * rowLen, idx, wts, o * 5, rowLen, x0, x1);
+  else if (n === 7) for (let o = 0; o < to - from; o++) rowOf7(src, out, o * rowLen, idx, wts, o * 7, rowLen, x0, x1);
+  else {
+    const acc = new Int32Array(rowLen);
+    for (let o = 0; o < to - from; o++) rowOfN(src, out, o * rowLen, idx, wts, o * n, n, rowLen, x0, x1, acc);
   }
   return { data: out, width: W, height: to - from };
+}
+
+/** One output row of a 3-tap vertical reduce: columns [x0, x1) of the weighted input rows, +2048, >> 12, clamped. */
+function rowOf3(src: Uint8Array, out: Uint8Array, d: number, idx: Int32Array, wts: Int32Array, b: number, rowLen: number, x0: number, x1: number): void {
+  const p0 = idx[b]! * rowLen;
+  const p1 = idx[b + 1]! * rowLen;
+  const p2 = idx[b + 2]! * rowLen;
+  const w0 = wts[b]!;
+  const w1 = wts[b + 1]!;
+  const w2 = wts[b + 2]!;
+  for (let x = x0; x < x1; x++) {
+    const v = (w0 * src[p0 + x]! + w1 * src[p1 + x]! + w2 * src[p2 + x]! + 2048) >> 12;
+    out[d + x] = v < 0 ? 0 : v > 255 ? 255 : v;
+  }
+}
+
+/** The same with 5 taps (a linear reduce by 1.5–2.5 after the box). */
+function rowOf5(src: Uint8Array, out: Uint8Array, d: number, idx: Int32Array, wts: Int32Array, b: number, rowLen: number, x0: number, x1: number): void {
+  const p0 = idx[b]! * rowLen;
+  const p1 = idx[b + 1]! * rowLen;
+  const p2 = idx[b + 2]! * rowLen;
+  const p3 = idx[b + 3]! * rowLen;
+  const p4 = idx[b + 4]! * rowLen;
+  const w0 = wts[b]!;
+  const w1 = wts[b + 1]!;
+  const w2 = wts[b + 2]!;
+  const w3 = wts[b + 3]!;
+  const w4 = wts[b + 4]!;
+  for (let x = x0; x < x1; x++) {
+    const v = (w0 * src[p0 + x]! + w1 * src[p1 + x]! + w2 * src[p2 + x]! + w3 * src[p3 + x]! + w4 * src[p4 + x]! + 2048) >> 12;
+    out[d + x] = v < 0 ? 0 : v > 255 ? 255 : v;
+  }
+}
+
+/** The same with 7 taps (a linear reduce by 2.5–3.5: a 1024-px photo to 224). */
+function rowOf7(src: Uint8Array, out: Uint8Array, d: number, idx: Int32Array, wts: Int32Array, b: number, rowLen: number, x0: number, x1: number): void {
+  const p0 = idx[b]! * rowLen;
+  const p1 = idx[b + 1]! * rowLen;
+  const p2 = idx[b + 2]! * rowLen;
+  const p3 = idx[b + 3]! * rowLen;
+  const p4 = idx[b + 4]! * rowLen;
+  const p5 = idx[b + 5]! * rowLen;
+  const p6 = idx[b + 6]! * rowLen;
+  const w0 = wts[b]!;
+  const w1 = wts[b + 1]!;
+  const w2 = wts[b + 2]!;
+  const w3 = wts[b + 3]!;
+  const w4 = wts[b + 4]!;
+  const w5 = wts[b + 5]!;
+  const w6 = wts[b + 6]!;
+  for (let x = x0; x < x1; x++) {
+    const v =
+      (w0 * src[p0 + x]! + w1 * src[p1 + x]! + w2 * src[p2 + x]! + w3 * src[p3 + x]! + w4 * src[p4 + x]! + w5 * src[p5 + x]! + w6 * src[p6 + x]! + 2048) >> 12;
+    out[d + x] = v < 0 ? 0 : v > 255 ? 255 : v;
+  }
+}
+
+/** The same with any number of taps, summed tap by tap into `acc` (a row's worth of scratch). */
+function rowOfN(
+  src: Uint8Array,
+  out: Uint8Array,
+  d: number,
+  idx: Int32Array,
+  wts: Int32Array,
+  b: number,
+  n: number,
+  rowLen: number,
+  x0: number,
+  x1: number,
+  acc: Int32Array,
+): void {
+  acc.fill(2048);
+  for (let i = 0; i < n; i++) {
+    const w = wts[b + i]!;
+    if (w === 0) continue;
+    const s = idx[b + i]! * rowLen;
+    for (let x = x0; x < x1; x++) acc[x]! += w * src[s + x]!;
+  }
+  for (let x = x0; x < x1; x++) {
+    const v = acc[x]! >> 12;
+    out[d + x] = v < 0 ? 0 : v > 255 ? 255 : v;
+  }
 }
 
 /** The input columns [first, last + 1) a horizontal reduce of outputs [from, to) reads. */
@@ -267,46 +304,54 @@ function reduceCols(img: RgbImage, r: Reduce, from: number, to: number, tile = I
   }
   for (let i = 0; i < idx.length; i++) idx[i] = idx[i]! * 3;
   const out = new Uint8Array(ow * H * 3);
-  let d = 0;
-  for (let y = 0; y < H; y++) {
-    const row = y * W * 3;
-    for (let o = 0, b0 = 0; o < ow; o++, b0 += n) {
-      let red = 2048;
-      let green = 2048;
-      let blue = 2048;
-      if (n === 5) {
-        // The common case (a linear reduce by 1.5 to 2.5 after the box): unrolled.
-        const s0 = row + idx[b0]!;
-        const s1 = row + idx[b0 + 1]!;
-        const s2 = row + idx[b0 + 2]!;
-        const s3 = row + idx[b0 + 3]!;
-        const s4 = row + idx[b0 + 4]!;
-        const w0 = wts[b0]!;
-        const w1 = wts[b0 + 1]!;
-        const w2 = wts[b0 + 2]!;
-        const w3 = wts[b0 + 3]!;
-        const w4 = wts[b0 + 4]!;
-        red += w0 * src[s0]! + w1 * src[s1]! + w2 * src[s2]! + w3 * src[s3]! + w4 * src[s4]!;
-        green += w0 * src[s0 + 1]! + w1 * src[s1 + 1]! + w2 * src[s2 + 1]! + w3 * src[s3 + 1]! + w4 * src[s4 + 1]!;
-        blue += w0 * src[s0 + 2]! + w1 * src[s1 + 2]! + w2 * src[s2 + 2]! + w3 * src[s3 + 2]! + w4 * src[s4 + 2]!;
-      } else {
-        for (let i = 0; i < n; i++) {
-          const w = wts[b0 + i]!;
-          const s = row + idx[b0 + i]!;
-          red += w * src[s]!;
-          green += w * src[s + 1]!;
-          blue += w * src[s + 2]!;
-        }
-      }
-      red >>= 12;
-      green >>= 12;
-      blue >>= 12;
-      out[d++] = red < 0 ? 0 : red > 255 ? 255 : red;
-      out[d++] = green < 0 ? 0 : green > 255 ? 255 : green;
-      out[d++] = blue < 0 ? 0 : blue > 255 ? 255 : blue;
-    }
-  }
+  // one small function per row, as in reduceRows (the common 5-tap case unrolled)
+  if (n === 5) for (let y = 0; y < H; y++) colsOf5(src, y * W * 3, out, y * ow * 3, idx, wts, ow);
+  else for (let y = 0; y < H; y++) colsOfN(src, y * W * 3, out, y * ow * 3, idx, wts, ow, n);
   return { data: out, width: ow, height: H };
+}
+
+/** One row of a 5-tap horizontal reduce: `ow` RGB outputs from the input row at `row`, written at `d`. */
+function colsOf5(src: Uint8Array, row: number, out: Uint8Array, d: number, idx: Int32Array, wts: Int32Array, ow: number): void {
+  for (let o = 0, b0 = 0; o < ow; o++, b0 += 5) {
+    const s0 = row + idx[b0]!;
+    const s1 = row + idx[b0 + 1]!;
+    const s2 = row + idx[b0 + 2]!;
+    const s3 = row + idx[b0 + 3]!;
+    const s4 = row + idx[b0 + 4]!;
+    const w0 = wts[b0]!;
+    const w1 = wts[b0 + 1]!;
+    const w2 = wts[b0 + 2]!;
+    const w3 = wts[b0 + 3]!;
+    const w4 = wts[b0 + 4]!;
+    const red = (2048 + w0 * src[s0]! + w1 * src[s1]! + w2 * src[s2]! + w3 * src[s3]! + w4 * src[s4]!) >> 12;
+    const green = (2048 + w0 * src[s0 + 1]! + w1 * src[s1 + 1]! + w2 * src[s2 + 1]! + w3 * src[s3 + 1]! + w4 * src[s4 + 1]!) >> 12;
+    const blue = (2048 + w0 * src[s0 + 2]! + w1 * src[s1 + 2]! + w2 * src[s2 + 2]! + w3 * src[s3 + 2]! + w4 * src[s4 + 2]!) >> 12;
+    out[d++] = red < 0 ? 0 : red > 255 ? 255 : red;
+    out[d++] = green < 0 ? 0 : green > 255 ? 255 : green;
+    out[d++] = blue < 0 ? 0 : blue > 255 ? 255 : blue;
+  }
+}
+
+/** The same with any number of taps. */
+function colsOfN(src: Uint8Array, row: number, out: Uint8Array, d: number, idx: Int32Array, wts: Int32Array, ow: number, n: number): void {
+  for (let o = 0, b0 = 0; o < ow; o++, b0 += n) {
+    let red = 2048;
+    let green = 2048;
+    let blue = 2048;
+    for (let i = 0; i < n; i++) {
+      const w = wts[b0 + i]!;
+      const s = row + idx[b0 + i]!;
+      red += w * src[s]!;
+      green += w * src[s + 1]!;
+      blue += w * src[s + 2]!;
+    }
+    red >>= 12;
+    green >>= 12;
+    blue >>= 12;
+    out[d++] = red < 0 ? 0 : red > 255 ? 255 : red;
+    out[d++] = green < 0 ? 0 : green > 255 ? 255 : green;
+    out[d++] = blue < 0 ? 0 : blue > 255 ? 255 : blue;
+  }
 }
 
 /**
@@ -353,24 +398,41 @@ function affineBilinear(
     const Y = id * y - 0.5 + 1;
     const iy = Math.trunc(Y);
     const fy = Math.trunc((Y - iy) * 4096);
-    const yd = 4096 - fy;
     const a = iy - 1;
     const r0 = ((a < 0 ? 0 : a >= H ? H - 1 : a) - rowBase) * W * 3;
     const r1 = ((a + 1 < 0 ? 0 : a + 1 >= H ? H - 1 : a + 1) - rowBase) * W * 3;
-    for (let x = 0; x < ow; x++) {
-      const f = fx[x]!;
-      const c4 = (fy * f) >> 12;
-      const c2 = (yd * f) >> 12;
-      const c3 = fy - c4;
-      const c1 = yd - c2;
-      const p1 = r0 + x0[x]!;
-      const p2 = r0 + x1[x]!;
-      const p3 = r1 + x0[x]!;
-      const p4 = r1 + x1[x]!;
-      out[d++] = (c1 * data[p1]! + c2 * data[p2]! + c3 * data[p3]! + c4 * data[p4]! + 2048) >> 12;
-      out[d++] = (c1 * data[p1 + 1]! + c2 * data[p2 + 1]! + c3 * data[p3 + 1]! + c4 * data[p4 + 1]! + 2048) >> 12;
-      out[d++] = (c1 * data[p1 + 2]! + c2 * data[p2 + 2]! + c3 * data[p3 + 2]! + c4 * data[p4 + 2]! + 2048) >> 12;
-    }
+    affineRow(data, r0, r1, fy, x0, x1, fx, out, d, ow);
+    d += ow * 3;
+  }
+}
+
+/** One output row of affineBilinear from input rows r0 and r1 (a small function of its own, as reduceRows' rows are). */
+function affineRow(
+  data: Uint8Array,
+  r0: number,
+  r1: number,
+  fy: number,
+  x0: Int32Array,
+  x1: Int32Array,
+  fx: Int32Array,
+  out: Uint8Array,
+  d: number,
+  ow: number,
+): void {
+  const yd = 4096 - fy;
+  for (let x = 0; x < ow; x++) {
+    const f = fx[x]!;
+    const c4 = (fy * f) >> 12;
+    const c2 = (yd * f) >> 12;
+    const c3 = fy - c4;
+    const c1 = yd - c2;
+    const p1 = r0 + x0[x]!;
+    const p2 = r0 + x1[x]!;
+    const p3 = r1 + x0[x]!;
+    const p4 = r1 + x1[x]!;
+    out[d++] = (c1 * data[p1]! + c2 * data[p2]! + c3 * data[p3]! + c4 * data[p4]! + 2048) >> 12;
+    out[d++] = (c1 * data[p1 + 1]! + c2 * data[p2 + 1]! + c3 * data[p3 + 1]! + c4 * data[p4 + 1]! + 2048) >> 12;
+    out[d++] = (c1 * data[p1 + 2]! + c2 * data[p2 + 2]! + c3 * data[p3 + 2]! + c4 * data[p4 + 2]! + 2048) >> 12;
   }
 }
 
