@@ -4,7 +4,8 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import sharp, { type Sharp } from 'sharp';
 import { decodeImage, decodeWithSharp, DEFAULT_DECODE_LIMITS } from '../src/data/image.js';
-import { decodePlainJpeg, isPlainJpeg, readJpegHeader } from '../src/data/jpeg.js';
+import { decodePlainJpeg, isPlainJpeg, plainDecoder, readJpegHeader, type PlainDecoder } from '../src/data/jpeg.js';
+import { nativeJpeg } from '../src/data/jpeg-native.js';
 import { sampleClassFolders, sharedDataDir } from './shared.js';
 import { gradient } from './fixtures.js';
 
@@ -18,7 +19,15 @@ const photos = [
   .map((f) => f.file)
   .filter((f) => /\.jpe?g$/i.test(f));
 
-test("plain JPEGs: the WebAssembly libjpeg gives sharp's pixels byte for byte", async () => {
+/** Both of libjpeg-turbo's ways in (data/jpeg.ts): every test below runs on each. */
+const DECODERS: readonly PlainDecoder[] = ['native', 'wasm'];
+
+test('the native decoder is built and is the one used (npm install and npm test build it: scripts/build-native.js)', () => {
+  assert.ok(nativeJpeg(), 'build/native/jpeg-decode.node is missing or does not load: run `node scripts/build-native.js` and read its line');
+  assert.equal(plainDecoder(), 'native');
+});
+
+test("plain JPEGs: libjpeg-turbo, native and WebAssembly, gives sharp's pixels byte for byte", async () => {
   let plain = 0;
   for (const file of photos) {
     const bytes = new Uint8Array(readFileSync(file));
@@ -29,11 +38,13 @@ test("plain JPEGs: the WebAssembly libjpeg gives sharp's pixels byte for byte", 
     assert.equal(header.height, viaSharp.originalHeight, file);
     if (!isPlainJpeg(header, DEFAULT_DECODE_LIMITS.maxSide)) continue;
     plain++;
-    const fast = await decodePlainJpeg(bytes, header);
-    assert.ok(fast, `${file}: the plain decoder gave up on a good photo`);
-    assert.equal(fast.width, viaSharp.width);
-    assert.equal(fast.height, viaSharp.height);
-    assert.ok(Buffer.from(fast.data).equals(Buffer.from(viaSharp.data)), `${file}: pixels differ from sharp's`);
+    for (const via of DECODERS) {
+      const fast = await decodePlainJpeg(bytes, header, via);
+      assert.ok(fast, `${file}: the ${via} decoder gave up on a good photo`);
+      assert.equal(fast.width, viaSharp.width);
+      assert.equal(fast.height, viaSharp.height);
+      assert.ok(Buffer.from(fast.data).equals(Buffer.from(viaSharp.data)), `${file}: the ${via} decoder's pixels differ from sharp's`);
+    }
   }
   // The comparison means something only if most photos took the fast path.
   assert.ok(plain >= photos.length * 0.8, `only ${plain} of ${photos.length} photos were plain JPEGs`);
@@ -92,7 +103,7 @@ test('odd files libvips reads its own way go to sharp (found in review): two EXI
   assert.ok(Buffer.from((await decodeImage(icc)).data).equals(Buffer.from(want.data)));
 });
 
-test('a progressive JPEG that ends between scans decodes as sharp decodes it (libjpeg-turbo smooths the missing coefficients alike)', async () => {
+test('a progressive JPEG that ends between scans decodes as sharp decodes it (libjpeg-turbo 3 smooths the missing coefficients alike)', async () => {
   const photo = new Uint8Array(readFileSync(photos[0]!));
   const progressive = new Uint8Array(await sharp(photo).jpeg({ progressive: true }).toBuffer());
   const scans: number[] = [];
@@ -102,28 +113,43 @@ test('a progressive JPEG that ends between scans decodes as sharp decodes it (li
     const cut = new Uint8Array([...progressive.subarray(0, scans[k]), 0xff, 0xd9]);
     const header = readJpegHeader(cut)!;
     assert.ok(isPlainJpeg(header, DEFAULT_DECODE_LIMITS.maxSide), 'taken as plain: the comparison means something');
+    // the native decoder leaves these to the WebAssembly build: Debian's libjpeg-turbo 2.1 smooths
+    // the missing coefficients unlike sharp's 3.x
+    if (nativeJpeg()) assert.equal(await decodePlainJpeg(cut, header, 'native'), undefined, `the first ${k} scans: the native decoder kept it`);
     const fast = await decodePlainJpeg(cut, header);
     const want = await decodeWithSharp(cut, 'jpeg', DEFAULT_DECODE_LIMITS);
     assert.ok(fast && Buffer.from(fast.data).equals(Buffer.from(want.data)), `the first ${k} scans: pixels differ from sharp's`);
   }
 });
 
-test('a damaged plain JPEG goes to sharp, and the decoder recovers for the next photo', async () => {
-  const good = new Uint8Array(readFileSync(photos[0]!));
-  const header = readJpegHeader(good)!;
-  // Bytes flipped inside the entropy-coded data: libjpeg warns or fails, and either way gives up.
-  const damaged = good.map((b, i) => (i > good.length / 2 && i % 97 === 0 && i < good.length - 2 ? b ^ 0xff : b));
-  assert.equal(await decodePlainJpeg(damaged, header), undefined);
-  // A stream with no image after its header: libjpeg exits; the next decode gets a fresh instance.
-  const noImage = new Uint8Array([...good.subarray(0, 20), ...new Uint8Array(500).fill(7), 0xff, 0xd9]);
-  assert.equal(await decodePlainJpeg(noImage, header), undefined);
-  const again = await decodePlainJpeg(good, header);
-  assert.ok(again && again.width === header.width, 'the decoder works again after a failure');
-  // A view into a larger buffer (Node pools small reads) decodes from its own bytes only.
-  const padded = new Uint8Array(good.length + 64);
-  padded.set(good, 32);
-  const view = padded.subarray(32, 32 + good.length);
-  assert.ok(Buffer.from((await decodePlainJpeg(view, header))!.data).equals(Buffer.from(again.data)));
+for (const via of DECODERS)
+  test(`a damaged plain JPEG goes to sharp, and the ${via} decoder recovers for the next photo`, async () => {
+    const good = new Uint8Array(readFileSync(photos[0]!));
+    const header = readJpegHeader(good)!;
+    // Bytes flipped inside the entropy-coded data: libjpeg warns or fails, and either way gives up.
+    const damaged = good.map((b, i) => (i > good.length / 2 && i % 97 === 0 && i < good.length - 2 ? b ^ 0xff : b));
+    assert.equal(await decodePlainJpeg(damaged, header, via), undefined);
+    // Cut short in the middle of the scan: libjpeg warns (premature end) and fills in grey.
+    assert.equal(await decodePlainJpeg(good.subarray(0, Math.round(good.length * 0.6)), header, via), undefined);
+    // A stream with no image after its header: libjpeg exits; the next decode gets a fresh instance.
+    const noImage = new Uint8Array([...good.subarray(0, 20), ...new Uint8Array(500).fill(7), 0xff, 0xd9]);
+    assert.equal(await decodePlainJpeg(noImage, header, via), undefined);
+    // A header that lies about the size: the image is not the one the caller made room for.
+    assert.equal(await decodePlainJpeg(good, { ...header, width: header.width - 1 }, via), undefined);
+    const again = await decodePlainJpeg(good, header, via);
+    assert.ok(again && again.width === header.width, 'the decoder works again after a failure');
+    // A view into a larger buffer (Node pools small reads) decodes from its own bytes only.
+    const padded = new Uint8Array(good.length + 64);
+    padded.set(good, 32);
+    const view = padded.subarray(32, 32 + good.length);
+    assert.ok(Buffer.from((await decodePlainJpeg(view, header, via))!.data).equals(Buffer.from(again.data)));
+  });
+
+test('the native module refuses what is not two byte arrays', () => {
+  const native = nativeJpeg()!;
+  assert.throws(() => native.decode('not bytes' as unknown as Uint8Array, new Uint8Array(3)), TypeError);
+  assert.throws(() => native.decode(new Uint8Array(4), new Float32Array(3) as unknown as Uint8Array), TypeError);
+  assert.equal(native.decode(new Uint8Array(0), new Uint8Array(3)), false, 'no bytes: no image');
 });
 
 test("readJpegHeader refuses what is not a JPEG's structure", () => {

@@ -11,6 +11,7 @@ import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { sampleClassFolders, sharedDataDir } from './shared.js';
+import { nativeJpeg } from '../src/data/jpeg-native.js';
 
 const root = path.resolve(import.meta.dirname, '..');
 const cli = path.join(root, 'src', 'cli', 'main.ts');
@@ -87,13 +88,15 @@ test('--help loads commander and no engine at all', async () => {
   );
 });
 
-test('predict loads none of TF.js, OpenCV.js, vega, esbuild, bullmq, fastify; sharp only for an image the WebAssembly JPEG decoder does not take', async () => {
-  // A plain JPEG already at the model's size: decoded by the WebAssembly libjpeg, fitted by a crop.
+test('predict loads none of TF.js, OpenCV.js, vega, esbuild, bullmq, fastify; sharp only for an image libjpeg-turbo does not take', async () => {
+  // A plain JPEG already at the model's size: decoded by libjpeg-turbo (the native module where it
+  // is built, else WebAssembly), fitted by a crop.
   const { packages, stdout, code } = await loaded([cli, 'predict', '--json', dog]);
   assert.equal(code, 0);
   assert.equal(JSON.parse(stdout).kind, 'dog');
   // onnxruntime-node loads on the sessions' worker threads, which the recorder does not see (the library test checks the main thread)
-  assert.ok(packages.has('@cornerstonejs/codec-libjpeg-turbo-8bit'), 'the JPEG decoder was used');
+  const native = nativeJpeg() !== null;
+  assert.equal(packages.has('@cornerstonejs/codec-libjpeg-turbo-8bit'), !native, native ? 'the native decoder was not used' : 'the JPEG decoder was not used');
   assert.ok(!packages.has('sharp'), 'sharp was loaded for a photo that needs no scaling');
   assert.deepEqual(heavyIn(packages), []);
   // A larger photo is scaled by the pure resize (sharp's bytes: test/resample.test.ts), without sharp.

@@ -1,17 +1,19 @@
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
+import { nativeJpeg } from './jpeg-native.js';
 import type { RgbImage } from './pixels.js';
 
 /**
  * Plain JPEGs decoded without sharp. sharp's decode is libjpeg-turbo's, but every call also pays
  * libvips' pipeline set-up, a header read and a hop to libuv's thread pool: 2.3 ms for a
  * 298×224 Imagewoof photo, of which an 8×8 JPEG still costs 1.0–1.4 ms (docs/startup.md). Here
- * libjpeg-turbo itself (3.2, built to WebAssembly by @cornerstonejs/codec-libjpeg-turbo-8bit; sharp
- * links a libjpeg-turbo fork of 2024) runs on the calling thread: 0.9 ms for that photo, RGB out,
- * and byte for byte sharp's pixels on real photos and on progressive files cut short between
- * scans (test/jpeg.test.ts). Hand-made files with quantisation values no encoder writes can
- * decode a few levels apart (sharp's x86 SIMD and the portable C code round overflows apart);
- * both decoders accept them.
+ * libjpeg-turbo itself runs on the calling thread, RGB out: the system's, with its SIMD, through a
+ * small native module where one could be built at install (data/jpeg-native.ts: 0.45 ms for that
+ * photo), else version 3.2 built to WebAssembly by @cornerstonejs/codec-libjpeg-turbo-8bit (0.8–0.9
+ * ms; sharp links a libjpeg-turbo fork of 2024). Both give sharp's pixels byte for byte on real
+ * photos and on progressive files cut short between scans (test/jpeg.test.ts). Hand-made files with
+ * quantisation values no encoder writes can decode a few levels apart in WebAssembly (sharp's x86
+ * SIMD and the portable C code round overflows apart); every decoder accepts them.
  *
  * Only the JPEGs for which sharp's whole decode (data/image.ts) is libjpeg's output unchanged come
  * this way: 8-bit, three components, Huffman-coded, no EXIF rotation, no ICC profile to convert,
@@ -36,6 +38,8 @@ export interface JpegHeader {
   adobe: boolean;
   /** Baseline (SOF0), extended (SOF1) or progressive (SOF2) Huffman coding. */
   huffman: boolean;
+  /** Progressive (SOF2): a file cut short between scans is decoded from the scans it has. */
+  progressive: boolean;
 }
 
 const SOF_HUFFMAN = new Set([0xc0, 0xc1, 0xc2]);
@@ -67,6 +71,7 @@ export function readJpegHeader(b: Uint8Array): JpegHeader | undefined {
       h.width = (b[start + 3]! << 8) | b[start + 4]!;
       h.components = b[start + 5]!;
       h.huffman = SOF_HUFFMAN.has(marker);
+      h.progressive = marker === 0xc2;
     } else if (marker === 0xe1 && ascii(b, start, 6) === 'Exif\0\0') {
       // libvips reads the first EXIF block; two of them are too odd to second-guess: sharp decides
       if (exifSeen) return undefined;
@@ -162,11 +167,32 @@ function decoder(): Promise<JpegDecoder> {
   return decoding;
 }
 
+/** Which libjpeg-turbo decodes plain JPEGs: the native one where it was built (data/jpeg-native.ts), else the WebAssembly build. */
+export type PlainDecoder = 'native' | 'wasm';
+
 /**
  * Decodes a plain JPEG (`isPlainJpeg`) to RGB, exactly as libjpeg-turbo does; undefined when
- * libjpeg warned or failed, so that sharp decides (and words the error).
+ * libjpeg warned or failed, so that sharp decides (and words the error). The native decoder goes
+ * first where it is built; a file it declines goes to the WebAssembly build, which decodes the one
+ * kind it leaves on purpose (a progressive file cut short between scans, native/jpeg-decode.c) as
+ * sharp does. `via` picks one decoder (the tests compare both).
  */
-export async function decodePlainJpeg(b: Uint8Array, h: JpegHeader): Promise<RgbImage | undefined> {
+export async function decodePlainJpeg(b: Uint8Array, h: JpegHeader, via?: PlainDecoder): Promise<RgbImage | undefined> {
+  if (via === 'wasm' || (via === undefined && plainDecoder() === 'wasm')) return decodeWasm(b, h);
+  return decodeNative(b, h) ?? (via === undefined && h.progressive ? decodeWasm(b, h) : undefined);
+}
+
+/** The decoder `decodePlainJpeg` tries first. */
+export const plainDecoder = (): PlainDecoder => (nativeJpeg() ? 'native' : 'wasm');
+
+function decodeNative(b: Uint8Array, h: JpegHeader): RgbImage | undefined {
+  const native = nativeJpeg();
+  if (!native) throw new Error('the native JPEG decoder is not built here (scripts/build-native.js)');
+  const data = new Uint8Array(h.width * h.height * 3);
+  return native.decode(b, data) ? { data, width: h.width, height: h.height } : undefined;
+}
+
+async function decodeWasm(b: Uint8Array, h: JpegHeader): Promise<RgbImage | undefined> {
   if (unavailable) return undefined;
   let jpeg: JpegDecoder;
   try {
