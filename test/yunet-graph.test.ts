@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { loadImage } from '../src/data/image.js';
+import { resizeExactly } from '../src/data/transform.js';
 import { decodeYunet, YUNET_DEFAULTS, YUNET_SIZE, yunetFeeds } from '../src/detectors/face/yunet-decode.js';
 import { yunetWithPreprocessing } from '../src/detectors/face/yunet-graph.js';
 import { YunetFaceDetector } from '../src/detectors/face/yunet.js';
@@ -31,8 +32,8 @@ test("YuNet's in-graph letterbox is linear resampling at half-pixel centres, BGR
   try {
     for (const file of photos) {
       const image = await loadImage(file);
-      // the graph's own Resize, shrinking included (the detector below lets the host shrink first)
-      const x = await yunetFeeds(image, async (im) => im);
+      // as the detector below feeds it: a photo larger than the letterbox shrunk by the host first
+      const x = await yunetFeeds(image, resizeExactly);
       const { reference, width, where } = await checkGraphLetterbox({ probe, inputName: yunetInputName }, image, x, path.basename(file), YUNET_SIZE, 0);
       if (width < image.width) shrunk++;
 

@@ -6,12 +6,12 @@ import { withLetterbox } from './letterbox-graph.js';
 /**
  * YOLOX-nano with its letterbox as the first nodes of its own graph (letterbox-graph.ts), as YuNet
  * has: the decoded RGB pixels go in as they are, and the graph makes them planar BGR, resizes them
- * (linear, antialiased when shrinking, half-pixel centres) and pads them with grey 114 to 416² at
+ * (linear, half-pixel centres; a larger photo comes shrunk by the host) and pads them with grey 114 to 416² at
  * the bottom and right, YOLOX's own `preproc`. The server and the browser's device mode run these
  * very nodes, so their boxes agree; before, the server letterboxed with sharp, which the browser
  * host does not have.
  *
- * The file's opset goes from 11 to 18 (Resize's `antialias`). YOLOX's own operators (the Focus
+ * The file's opset goes from 11 to 18 (the letterbox's nodes are written at 18). YOLOX's own operators (the Focus
  * stem's Slice with its bounds as inputs, Conv, Sigmoid, Mul, Add, Concat, MaxPool, nearest
  * Resize with scales, Reshape, Transpose) mean the same there.
  */

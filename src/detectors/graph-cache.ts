@@ -7,7 +7,7 @@ import type { GraphCache } from '../runtime/session-cache.js';
  * Bump when letterbox-graph.ts (or yunet-graph.ts, coco-graph.ts) writes a different graph:
  * optimised graphs cached from the old one are then not used.
  */
-const DETECTOR_GRAPH_VERSION = 1;
+const DETECTOR_GRAPH_VERSION = 2; // 2: the letterbox's Resize without antialiasing (it only enlarges)
 
 /**
  * Where a detector's graph, letterbox included, is kept optimised (runtime/session-cache.ts): beside

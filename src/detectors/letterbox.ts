@@ -33,11 +33,12 @@ export type ResizeTo = (image: RgbImage, width: number, height: number) => Promi
 /**
  * What a host feeds a letterboxing graph for one image.
  *
- * The graph enlarges; a photo larger than its letterbox is shrunk by the host first (`shrink`).
- * Shrinking needs a filter as wide as the factor, and ORT's antialiased Resize with the Cast and
- * Transpose in front of it cost 16 ms on a 1024×768 photo (YuNet itself: 5–6 ms), where libvips
- * shrinks it in about 2 ms. Both are a triangle filter at half-pixel centres, so the pixels differ
- * by rounding only, and the graph's Resize then has nothing left to do.
+ * The graph only enlarges (its Resize has no antialiasing filter); a photo larger than its
+ * letterbox is shrunk by the host first (`shrink`), always: shrinking needs a filter as wide as the
+ * factor, and ORT's antialiased Resize with the Cast and Transpose in front of it cost 16 ms on a
+ * 1024×768 photo (YuNet itself: 5–6 ms), where libvips shrinks it in about 2 ms. Both are a
+ * triangle filter at half-pixel centres, so the pixels differ by rounding only, and the graph's
+ * Resize then has nothing left to do.
  */
 export async function letterboxFeeds(image: RgbImage, side: number, shrink: ResizeTo): Promise<LetterboxFeeds> {
   if (image.width < 1 || image.height < 1 || image.data.length !== image.width * image.height * 3) {

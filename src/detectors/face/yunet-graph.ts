@@ -11,7 +11,7 @@ import { YUNET_SIZE } from './yunet-decode.js';
  * in a fraction of a millisecond, and the browser's device mode runs these very nodes instead of
  * its own resampling.
  *
- * The file's opset goes from 11 to 18 (Resize's `antialias` is opset 18). YuNet's own operators
+ * The file's opset goes from 11 to 18 (the letterbox's nodes are written at 18). YuNet's own operators
  * (Conv, Relu, MaxPool, Resize with scales, Add, Transpose, Reshape, Sigmoid) mean the same there.
  */
 const YUNET_OPS = ['Conv', 'Relu', 'MaxPool', 'Resize', 'Add', 'Transpose', 'Reshape', 'Sigmoid'] as const;
