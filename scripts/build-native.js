@@ -1,11 +1,11 @@
 #!/usr/bin/env node
 /**
- * Builds the native JPEG decoder (native/jpeg-decode.c → build/native/jpeg-decode.node) with the
- * system's C compiler and libjpeg-turbo: `npm install` runs it (the package's `install` script),
+ * Builds the native pixel kernels (native/pixels.c → build/native/pixels.node: the JPEG decoder and
+ * the resize's inner loops) with the system's C compiler and libjpeg-turbo: `npm install` runs it (the package's `install` script),
  * and so does `npm test`'s first step once the system packages are there. It is an accelerator,
  * not a requirement: where there is no compiler, no jpeglib.h or no Node-API headers, it says so
- * in one line and exits 0, and plain JPEGs decode through the WebAssembly build instead
- * (src/data/jpeg-native.ts). Nothing is downloaded. IMGCLASS_NATIVE=0 skips it; $CC picks the
+ * in one line and exits 0, and plain JPEGs decode through the WebAssembly build and photos resize
+ * in TypeScript instead, with the same bytes (src/data/native-pixels.ts). Nothing is downloaded. IMGCLASS_NATIVE=0 skips it; $CC picks the
  * compiler. The module is written beside its final name, loaded once to prove it links, then
  * renamed into place, so a failed or interrupted build never leaves a broken one.
  */
@@ -17,8 +17,8 @@ import process from 'node:process';
 import { fileURLToPath } from 'node:url';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const source = path.join(root, 'native', 'jpeg-decode.c');
-const target = path.join(root, 'build', 'native', 'jpeg-decode.node');
+const source = path.join(root, 'native', 'pixels.c');
+const target = path.join(root, 'build', 'native', 'pixels.node');
 
 /** Node-API's headers: beside the node binary in every official build, nvm's and Debian's. */
 function nodeHeaders() {
@@ -29,7 +29,7 @@ function nodeHeaders() {
 /** Says why there is no native decoder, and leaves none behind: not even one built from an older source. */
 function skip(reason) {
   rmSync(target, { force: true });
-  process.stdout.write(`imgclass: native JPEG decoder not built (${reason}); plain JPEGs decode through WebAssembly instead\n`);
+  process.stdout.write(`imgclass: native pixel kernels not built (${reason}); JPEGs decode in WebAssembly and photos resize in TypeScript instead\n`);
   process.exit(0);
 }
 
@@ -40,7 +40,7 @@ if (!headers) skip("Node-API's headers (node_api.h) were not found beside node")
 const cc = process.env.CC || 'cc';
 const partial = target.replace(/\.node$/, `.${process.pid}.partial.node`); // require() loads only .node files as addons
 mkdirSync(path.dirname(target), { recursive: true });
-const args = ['-O2', '-shared', '-fPIC', `-I${headers}`, '-o', partial, source, '-ljpeg'];
+const args = ['-O3', '-shared', '-fPIC', `-I${headers}`, '-o', partial, source, '-ljpeg'];
 if (process.platform === 'darwin') args.push('-undefined', 'dynamic_lookup');
 const built = spawnSync(cc, args, { encoding: 'utf8' });
 if (built.error || built.status !== 0) {
@@ -52,10 +52,10 @@ if (built.error || built.status !== 0) {
 }
 try {
   const loaded = createRequire(import.meta.url)(partial);
-  if (typeof loaded.decode !== 'function') throw new Error('no decode function');
+  for (const fn of ['decode', 'reduceRows', 'reduceCols', 'affineRows']) if (typeof loaded[fn] !== 'function') throw new Error(`no ${fn} function`);
 } catch (e) {
   rmSync(partial, { force: true });
   skip(`the module does not load: ${e instanceof Error ? e.message.split('\n')[0] : e}`);
 }
 renameSync(partial, target);
-process.stdout.write(`imgclass: native JPEG decoder built (${path.relative(root, target)})\n`);
+process.stdout.write(`imgclass: native pixel kernels built (${path.relative(root, target)})\n`);

@@ -5,7 +5,7 @@ import path from 'node:path';
 import sharp, { type Sharp } from 'sharp';
 import { decodeImage, decodeWithSharp, DEFAULT_DECODE_LIMITS } from '../src/data/image.js';
 import { decodePlainJpeg, isPlainJpeg, plainDecoder, readJpegHeader, type PlainDecoder } from '../src/data/jpeg.js';
-import { nativeJpeg } from '../src/data/jpeg-native.js';
+import { nativePixels } from '../src/data/native-pixels.js';
 import { sampleClassFolders, sharedDataDir } from './shared.js';
 import { gradient } from './fixtures.js';
 
@@ -23,7 +23,7 @@ const photos = [
 const DECODERS: readonly PlainDecoder[] = ['native', 'wasm'];
 
 test('the native decoder is built and is the one used (npm install and npm test build it: scripts/build-native.js)', () => {
-  assert.ok(nativeJpeg(), 'build/native/jpeg-decode.node is missing or does not load: run `node scripts/build-native.js` and read its line');
+  assert.ok(nativePixels(), 'build/native/pixels.node is missing or does not load: run `node scripts/build-native.js` and read its line');
   assert.equal(plainDecoder(), 'native');
 });
 
@@ -115,7 +115,7 @@ test('a progressive JPEG that ends between scans decodes as sharp decodes it (li
     assert.ok(isPlainJpeg(header, DEFAULT_DECODE_LIMITS.maxSide), 'taken as plain: the comparison means something');
     // the native decoder leaves these to the WebAssembly build: Debian's libjpeg-turbo 2.1 smooths
     // the missing coefficients unlike sharp's 3.x
-    if (nativeJpeg()) assert.equal(await decodePlainJpeg(cut, header, 'native'), undefined, `the first ${k} scans: the native decoder kept it`);
+    if (nativePixels()) assert.equal(await decodePlainJpeg(cut, header, 'native'), undefined, `the first ${k} scans: the native decoder kept it`);
     const fast = await decodePlainJpeg(cut, header);
     const want = await decodeWithSharp(cut, 'jpeg', DEFAULT_DECODE_LIMITS);
     assert.ok(fast && Buffer.from(fast.data).equals(Buffer.from(want.data)), `the first ${k} scans: pixels differ from sharp's`);
@@ -146,7 +146,7 @@ for (const via of DECODERS)
   });
 
 test('the native module refuses what is not two byte arrays', () => {
-  const native = nativeJpeg()!;
+  const native = nativePixels()!;
   assert.throws(() => native.decode('not bytes' as unknown as Uint8Array, new Uint8Array(3)), TypeError);
   assert.throws(() => native.decode(new Uint8Array(4), new Float32Array(3) as unknown as Uint8Array), TypeError);
   assert.equal(native.decode(new Uint8Array(0), new Uint8Array(3)), false, 'no bytes: no image');

@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { loadImage } from '../src/data/image.js';
 import { cropPixels, cropRect, resizedSize, type ResizeMode } from '../src/data/pixels.js';
-import { fitInside, resample, resizeLike } from '../src/data/resample.js';
+import { fitInside, resample, resizeLike, useResampleKernels } from '../src/data/resample.js';
+import { nativePixels } from '../src/data/native-pixels.js';
 import { crop, cropRegion, resize } from '../src/data/transform.js';
 import { faceCropRect } from '../src/app/dog-pipeline.js';
 import { viewRegion } from '../src/app/views.js';
@@ -44,6 +45,31 @@ function firstDiff(want: RgbImage, got: RgbImage): string | undefined {
   return `${n} bytes differ (max ${max}), first at (${p % want.width}, ${Math.floor(p / want.width)}) channel ${first % 3}: sharp ${want.data[first]}, pure ${got.data[first]}`;
 }
 
+const native = nativePixels();
+
+/**
+ * `run` on the resize's TypeScript loops and on the native ones (data/native-pixels.ts, built by
+ * npm install and npm test): their bytes must be the same; the result. So every comparison with
+ * sharp below holds for both.
+ */
+function both(run: () => RgbImage, what: string): RgbImage {
+  assert.ok(native, 'build/native/pixels.node is missing or does not load: run `node scripts/build-native.js` and read its line');
+  useResampleKernels(null);
+  const typescript = run();
+  useResampleKernels(native);
+  assert.equal(firstDiff(typescript, run()), undefined, `${what}: the native loops against the TypeScript ones`);
+  return typescript;
+}
+
+/**
+ * sharp's own linear resize, as transform.resize calls it when it takes sharp's path: the reference
+ * the pure resize is compared with (transform.resize itself takes the pure path for small images).
+ */
+async function sharpResize(img: RgbImage, width: number, height: number, mode: ResizeMode = 'squash'): Promise<RgbImage> {
+  const size = resizedSize(img.width, img.height, width, height, mode);
+  return viaSharp(img, (p) => p.resize(size.width, size.height, { fit: mode === 'squash' ? 'fill' : 'cover', position: 'centre', kernel: 'linear' }));
+}
+
 /** Deterministic noise: every pixel independent, which exposes any rounding difference. */
 function noise(width: number, height: number, seed: number): RgbImage {
   const data = new Uint8Array(width * height * 3);
@@ -78,7 +104,14 @@ test('the pure resize gives sharp’s linear resize byte for byte on photos: eve
     const img = await loadImage(file);
     for (const [w, h, mode] of cases(img)) {
       const what = `${path.basename(file)} ${img.width}×${img.height} → ${mode} ${w}×${h}`;
-      assert.equal(firstDiff(await resize(img, w, h, mode), resizeLike(img, w, h, mode)), undefined, what);
+      assert.equal(
+        firstDiff(
+          await sharpResize(img, w, h, mode),
+          both(() => resizeLike(img, w, h, mode), what),
+        ),
+        undefined,
+        what,
+      );
       compared++;
     }
   }
@@ -95,7 +128,14 @@ test('the pure resize gives sharp’s linear resize byte for byte on noise (wher
   ] as const) {
     const img = noise(width, height, seed);
     for (const [w, h, mode] of [...cases(img), [224, 224, 'center-crop'] as const, [224, 224, 'squash'] as const, [320, 240, 'squash'] as const]) {
-      assert.equal(firstDiff(await resize(img, w, h, mode), resizeLike(img, w, h, mode)), undefined, `noise ${width}×${height} → ${mode} ${w}×${h}`);
+      assert.equal(
+        firstDiff(
+          await sharpResize(img, w, h, mode),
+          both(() => resizeLike(img, w, h, mode), `noise ${width}×${height} → ${mode} ${w}×${h}`),
+        ),
+        undefined,
+        `noise ${width}×${height} → ${mode} ${w}×${h}`,
+      );
       compared++;
     }
   }
@@ -120,7 +160,14 @@ test('the pure resize gives sharp’s byte for byte where libvips’ region edge
     [395, 2, 155, 314, 'keep-aspect'],
   ] as const) {
     const img = noise(width, height, width + height);
-    assert.equal(firstDiff(await resize(img, w, h, mode), resizeLike(img, w, h, mode)), undefined, `noise ${width}×${height} → ${mode} ${w}×${h}`);
+    assert.equal(
+      firstDiff(
+        await sharpResize(img, w, h, mode),
+        both(() => resizeLike(img, w, h, mode), `noise ${width}×${height} → ${mode} ${w}×${h}`),
+      ),
+      undefined,
+      `noise ${width}×${height} → ${mode} ${w}×${h}`,
+    );
   }
 });
 
@@ -131,7 +178,14 @@ test('the pure resize gives sharp’s byte for byte at random sizes and modes', 
   for (let k = 0; k < 60; k++) {
     const img = noise(rnd(k % 10 === 0 ? 8 : 600), rnd(k % 7 === 0 ? 8 : 600), k + 1);
     const [w, h, mode] = [rnd(k % 11 === 0 ? 4 : 400), rnd(k % 13 === 0 ? 4 : 400), modes[k % 3]!];
-    assert.equal(firstDiff(await resize(img, w, h, mode), resizeLike(img, w, h, mode)), undefined, `noise ${img.width}×${img.height} → ${mode} ${w}×${h}`);
+    assert.equal(
+      firstDiff(
+        await sharpResize(img, w, h, mode),
+        both(() => resizeLike(img, w, h, mode), `noise ${img.width}×${img.height} → ${mode} ${w}×${h}`),
+      ),
+      undefined,
+      `noise ${img.width}×${img.height} → ${mode} ${w}×${h}`,
+    );
   }
 });
 
@@ -141,22 +195,22 @@ test('the pure resize gives sharp’s byte for byte at the sizes the pipeline us
     const lb = Math.min(320 / img.width, 320 / img.height);
     const face = { x: img.width * 0.3, y: img.height * 0.2, width: img.width * 0.35, height: img.height * 0.4 };
     const cases: [string, Promise<RgbImage>, () => RgbImage][] = [
-      ['centre crop 224', resize(img, 224, 224, 'center-crop'), () => resizeLike(img, 224, 224, 'center-crop')],
+      ['centre crop 224', sharpResize(img, 224, 224, 'center-crop'), () => both(() => resizeLike(img, 224, 224, 'center-crop'), 'centre crop 224')],
       [
         'letterbox 320',
-        resize(img, Math.round(img.width * lb), Math.round(img.height * lb)),
-        () => resample(img, Math.round(img.width * lb), Math.round(img.height * lb)),
+        sharpResize(img, Math.round(img.width * lb), Math.round(img.height * lb)),
+        () => both(() => resample(img, Math.round(img.width * lb), Math.round(img.height * lb)), 'letterbox 320'),
       ],
-      ['keep-aspect 224', resize(img, 224, 224, 'keep-aspect'), () => resizeLike(img, 224, 224, 'keep-aspect')],
+      ['keep-aspect 224', sharpResize(img, 224, 224, 'keep-aspect'), () => both(() => resizeLike(img, 224, 224, 'keep-aspect'), 'keep-aspect 224')],
       [
         'face crop → 224',
-        crop(img, face.x, face.y, face.width, face.height).then((c) => resize(c, 224, 224, 'center-crop')),
-        () => resizeLike(cropPixels(img, face), 224, 224, 'center-crop'),
+        crop(img, face.x, face.y, face.width, face.height).then((c) => sharpResize(c, 224, 224, 'center-crop')),
+        () => both(() => resizeLike(cropPixels(img, face), 224, 224, 'center-crop'), 'face crop → 224'),
       ],
       [
         'shrink ×5',
-        resize(img, Math.round(img.width / 5), Math.round(img.height / 5)),
-        () => resample(img, Math.round(img.width / 5), Math.round(img.height / 5)),
+        sharpResize(img, Math.round(img.width / 5), Math.round(img.height / 5)),
+        () => both(() => resample(img, Math.round(img.width / 5), Math.round(img.height / 5)), 'shrink ×5'),
       ],
     ];
     for (const [what, server, device] of cases)
@@ -172,7 +226,14 @@ test("the decode cap (longer side ≤ maxSide, lanczos3) gives sharp's byte for 
     for (const maxSide of [1024, 333, 224, 100]) {
       if (Math.max(src.width, src.height) <= maxSide) continue;
       const want = await viaSharp(src, (p) => p.resize({ width: maxSide, height: maxSide, fit: 'inside', withoutEnlargement: true, kernel: 'lanczos3' }));
-      assert.equal(firstDiff(want, fitInside(src, maxSide)), undefined, `${src.width}×${src.height} inside ${maxSide}`);
+      assert.equal(
+        firstDiff(
+          want,
+          both(() => fitInside(src, maxSide), `${src.width}×${src.height} inside ${maxSide}`),
+        ),
+        undefined,
+        `${src.width}×${src.height} inside ${maxSide}`,
+      );
       compared++;
     }
   }
@@ -259,7 +320,7 @@ test("transform.resize gives sharp's bytes on either path, before and after shar
   const { loadSharp } = await import('../src/runtime/sharp.js');
   const cases: [string, number, number, ResizeMode][] = [
     [photos[3]!, 224, 224, 'center-crop'], // an LFW face enlarged (small: always pure)
-    [photos[5]!, 224, 224, 'center-crop'], // a 640-px vehicle photo: pure before sharp is asked for, sharp after
+    [photos[5]!, 224, 224, 'center-crop'], // a 640-px vehicle photo: pure before sharp is asked for; after, pure with the native loops, else sharp
     [photos[5]!, 320, 213, 'squash'], // the letterbox's shrink
     [photos[0]!, 336, 224, 'keep-aspect'],
   ];

@@ -11,7 +11,7 @@ import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { sampleClassFolders, sharedDataDir } from './shared.js';
-import { nativeJpeg } from '../src/data/jpeg-native.js';
+import { nativePixels } from '../src/data/native-pixels.js';
 
 const root = path.resolve(import.meta.dirname, '..');
 const cli = path.join(root, 'src', 'cli', 'main.ts');
@@ -95,7 +95,7 @@ test('predict loads none of TF.js, OpenCV.js, vega, esbuild, bullmq, fastify; sh
   assert.equal(code, 0);
   assert.equal(JSON.parse(stdout).kind, 'dog');
   // onnxruntime-node loads on the sessions' worker threads, which the recorder does not see (the library test checks the main thread)
-  const native = nativeJpeg() !== null;
+  const native = nativePixels() !== null;
   assert.equal(packages.has('@cornerstonejs/codec-libjpeg-turbo-8bit'), !native, native ? 'the native decoder was not used' : 'the JPEG decoder was not used');
   assert.ok(!packages.has('sharp'), 'sharp was loaded for a photo that needs no scaling');
   assert.deepEqual(heavyIn(packages), []);

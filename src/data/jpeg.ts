@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import { nativeJpeg } from './jpeg-native.js';
+import { nativePixels } from './native-pixels.js';
 import type { RgbImage } from './pixels.js';
 
 /**
@@ -8,7 +8,7 @@ import type { RgbImage } from './pixels.js';
  * libvips' pipeline set-up, a header read and a hop to libuv's thread pool: 2.3 ms for a
  * 298×224 Imagewoof photo, of which an 8×8 JPEG still costs 1.0–1.4 ms (docs/startup.md). Here
  * libjpeg-turbo itself runs on the calling thread, RGB out: the system's, with its SIMD, through a
- * small native module where one could be built at install (data/jpeg-native.ts: 0.45 ms for that
+ * small native module where one could be built at install (data/native-pixels.ts: 0.45 ms for that
  * photo), else version 3.2 built to WebAssembly by @cornerstonejs/codec-libjpeg-turbo-8bit (0.8–0.9
  * ms; sharp links a libjpeg-turbo fork of 2024). Both give sharp's pixels byte for byte on real
  * photos and on progressive files cut short between scans (test/jpeg.test.ts). Hand-made files with
@@ -167,14 +167,14 @@ function decoder(): Promise<JpegDecoder> {
   return decoding;
 }
 
-/** Which libjpeg-turbo decodes plain JPEGs: the native one where it was built (data/jpeg-native.ts), else the WebAssembly build. */
+/** Which libjpeg-turbo decodes plain JPEGs: the native one where it was built (data/native-pixels.ts), else the WebAssembly build. */
 export type PlainDecoder = 'native' | 'wasm';
 
 /**
  * Decodes a plain JPEG (`isPlainJpeg`) to RGB, exactly as libjpeg-turbo does; undefined when
  * libjpeg warned or failed, so that sharp decides (and words the error). The native decoder goes
  * first where it is built; a file it declines goes to the WebAssembly build, which decodes the one
- * kind it leaves on purpose (a progressive file cut short between scans, native/jpeg-decode.c) as
+ * kind it leaves on purpose (a progressive file cut short between scans, native/pixels.c) as
  * sharp does. `via` picks one decoder (the tests compare both).
  */
 export async function decodePlainJpeg(b: Uint8Array, h: JpegHeader, via?: PlainDecoder): Promise<RgbImage | undefined> {
@@ -183,10 +183,10 @@ export async function decodePlainJpeg(b: Uint8Array, h: JpegHeader, via?: PlainD
 }
 
 /** The decoder `decodePlainJpeg` tries first. */
-export const plainDecoder = (): PlainDecoder => (nativeJpeg() ? 'native' : 'wasm');
+export const plainDecoder = (): PlainDecoder => (nativePixels() ? 'native' : 'wasm');
 
 function decodeNative(b: Uint8Array, h: JpegHeader): RgbImage | undefined {
-  const native = nativeJpeg();
+  const native = nativePixels();
   if (!native) throw new Error('the native JPEG decoder is not built here (scripts/build-native.js)');
   const data = new Uint8Array(h.width * h.height * 3);
   return native.decode(b, data) ? { data, width: h.width, height: h.height } : undefined;

@@ -35,6 +35,39 @@ import { cropPixels, resizedSize, type ResizeMode, type RgbImage } from './pixel
  */
 export type Kernel = 'linear' | 'lanczos3';
 
+/**
+ * The inner loops, where a host has them in native code (Node: data/native-pixels.ts, the same
+ * integer arithmetic in C, the same bytes: test/resample.test.ts). This module plans the taps and
+ * weights either way; the browser runs the loops below.
+ */
+export interface ResampleKernels {
+  /** `rows` output rows of a vertical reduce: columns [x0, x1) of `rowLen` bytes, taps `idx` (input rows) and `wts`, `n` a row. */
+  reduceRows(src: Uint8Array, out: Uint8Array, idx: Int32Array, wts: Int32Array, n: number, rows: number, rowLen: number, x0: number, x1: number): void;
+  /** Every row's `ow` RGB outputs of a horizontal reduce: taps `idx` (byte offsets in a row of `inRowLen`) and `wts`, `n` an output. */
+  reduceCols(src: Uint8Array, out: Uint8Array, idx: Int32Array, wts: Int32Array, n: number, inRowLen: number, ow: number, height: number): void;
+  /** affineBilinear's rows: per output row the input rows' byte offsets and fraction, per column the same; written from byte `at`. */
+  affineRows(
+    src: Uint8Array,
+    out: Uint8Array,
+    r0: Int32Array,
+    r1: Int32Array,
+    fy: Int32Array,
+    x0: Int32Array,
+    x1: Int32Array,
+    fx: Int32Array,
+    ow: number,
+    oh: number,
+    at: number,
+  ): void;
+}
+
+let kernels: ResampleKernels | null = null;
+
+/** Runs the inner loops with `native` from now on (null: the TypeScript loops). */
+export function useResampleKernels(native: ResampleKernels | null): void {
+  kernels = native;
+}
+
 /** The height of the strips libvips computes a pipeline in (vips__fatstrip_height). */
 const STRIP = 16;
 /** The side of the tiles it computes in when a stage asks for small tiles (vips__tile_width). */
@@ -185,7 +218,8 @@ function reduceRows(img: RgbImage, r: Reduce, from: number, to: number, start: n
   const x0 = c0 * 3;
   const x1 = c1 * 3;
   const out = new Uint8Array((to - from) * rowLen);
-  if (n === 3) for (let o = 0; o < to - from; o++) rowOf3(src, out, o * rowLen, idx, wts, o * 3, rowLen, x0, x1);
+  if (kernels) kernels.reduceRows(src, out, idx, wts, n, to - from, rowLen, x0, x1);
+  else if (n === 3) for (let o = 0; o < to - from; o++) rowOf3(src, out, o * rowLen, idx, wts, o * 3, rowLen, x0, x1);
   else if (n === 5) for (let o = 0; o < to - from; o++) rowOf5(src, out, o * rowLen, idx, wts, o * 5, rowLen, x0, x1);
   else if (n === 7) for (let o = 0; o < to - from; o++) rowOf7(src, out, o * rowLen, idx, wts, o * 7, rowLen, x0, x1);
   else {
@@ -307,7 +341,8 @@ function reduceCols(img: RgbImage, r: Reduce, from: number, to: number, tile = I
   for (let i = 0; i < idx.length; i++) idx[i] = idx[i]! * 3;
   const out = new Uint8Array(ow * H * 3);
   // one small function per row, as in reduceRows (the common 5-tap case unrolled)
-  if (n === 5) for (let y = 0; y < H; y++) colsOf5(src, y * W * 3, out, y * ow * 3, idx, wts, ow);
+  if (kernels) kernels.reduceCols(src, out, idx, wts, n, W * 3, ow, H);
+  else if (n === 5) for (let y = 0; y < H; y++) colsOf5(src, y * W * 3, out, y * ow * 3, idx, wts, ow);
   else for (let y = 0; y < H; y++) colsOfN(src, y * W * 3, out, y * ow * 3, idx, wts, ow, n);
   return { data: out, width: ow, height: H };
 }
@@ -395,17 +430,21 @@ function affineBilinear(
     x0[x] = (a < 0 ? 0 : a >= W ? W - 1 : a) * 3;
     x1[x] = (a + 1 < 0 ? 0 : a + 1 >= W ? W - 1 : a + 1) * 3;
   }
-  let d = outRow * ow * 3;
-  for (let y = top; y < top + oh; y++) {
-    const Y = id * y - 0.5 + 1;
+  // Rows: the same, computed per row.
+  const r0 = new Int32Array(oh);
+  const r1 = new Int32Array(oh);
+  const fy = new Int32Array(oh);
+  for (let k = 0; k < oh; k++) {
+    const Y = id * (top + k) - 0.5 + 1;
     const iy = Math.trunc(Y);
-    const fy = Math.trunc((Y - iy) * 4096);
+    fy[k] = Math.trunc((Y - iy) * 4096);
     const a = iy - 1;
-    const r0 = ((a < 0 ? 0 : a >= H ? H - 1 : a) - rowBase) * W * 3;
-    const r1 = ((a + 1 < 0 ? 0 : a + 1 >= H ? H - 1 : a + 1) - rowBase) * W * 3;
-    affineRow(data, r0, r1, fy, x0, x1, fx, out, d, ow);
-    d += ow * 3;
+    r0[k] = ((a < 0 ? 0 : a >= H ? H - 1 : a) - rowBase) * W * 3;
+    r1[k] = ((a + 1 < 0 ? 0 : a + 1 >= H ? H - 1 : a + 1) - rowBase) * W * 3;
   }
+  const at = outRow * ow * 3;
+  if (kernels) kernels.affineRows(data, out, r0, r1, fy, x0, x1, fx, ow, oh, at);
+  else for (let k = 0; k < oh; k++) affineRow(data, r0[k]!, r1[k]!, fy[k]!, x0, x1, fx, out, at + k * ow * 3, ow);
 }
 
 /** One output row of affineBilinear from input rows r0 and r1 (a small function of its own, as reduceRows' rows are). */

@@ -1,7 +1,19 @@
 import type { Sharp } from 'sharp';
 import { loadSharp, sharpRequested } from '../runtime/sharp.js';
 import { cropPixels, resizedSize, type Rect, type ResizeMode, type RgbImage } from './pixels.js';
-import { resizeLike } from './resample.js';
+import { nativePixels } from './native-pixels.js';
+import { resizeLike as resizeLikeIn, useResampleKernels, type Kernel } from './resample.js';
+
+let kernelsChosen = false;
+
+/** The pure resize, its inner loops in C where they were built (data/native-pixels.ts, loaded on first use): the same bytes. */
+function resizeLike(img: RgbImage, width: number, height: number, mode: ResizeMode, kernel?: Kernel): RgbImage {
+  if (!kernelsChosen) {
+    useResampleKernels(nativePixels());
+    kernelsChosen = true;
+  }
+  return resizeLikeIn(img, width, height, mode, kernel);
+}
 
 // Pure pixel arithmetic lives in pixels.ts (shared with the browser); re-exported for callers.
 export { MAX_ASPECT, RESIZE_MODES, flipHorizontal, resizedSize, toGrey, type ResizeMode } from './pixels.js';
@@ -31,16 +43,18 @@ export async function resize(img: RgbImage, width: number, height: number, mode:
 /**
  * Whether the pure resize (resample.ts: sharp's bytes exactly, test/resample.test.ts) should run
  * instead of sharp. It costs no libvips set-up (~0.8 ms a call) and no sharp at all in a process
- * that has not loaded it (its import: 70–150 ms of a cold `predict`), but it runs on this thread
- * and is slower than libvips on large shrinks. Measured warm on the 2-core machine: 90² → 224²
- * 0.65 ms against 2.0 ms for sharp, 298×224 → 320×240 1.0 against 2.8 ms, 640×427 → 224² 2.0
- * against 1.45 ms, 1024×768 → 224² 4.4 against 2.0 ms. So: small images always; larger ones, up
- * to 1024² pixels (the decode cap's longer side, squared), only while sharp has not been asked for
- * (a server loads it once ready and then shrinks large photos with it).
+ * that has not loaded it (its import: 70–150 ms of a cold `predict`), but it runs on this thread.
+ * Measured warm on the 2-core machine, its loops in TypeScript: 90² → 224² 0.65 ms against 2.0 ms
+ * for sharp, 298×224 → 320×240 1.0 against 2.8 ms, 640×427 → 224² 2.0 against 1.45 ms, 1024×768
+ * → 224² 4.4 against 2.0 ms; with the native loops (data/native-pixels.ts) 640×427 → 224² 0.64 ms
+ * and 1024×683 → 224² 0.98 ms (docs/startup.md, sixth round). So: small images always; larger
+ * ones, up to 1024² pixels (the decode cap's longer side, squared), with the native loops, or while
+ * sharp has not been asked for (a server without them loads it once ready and then shrinks large
+ * photos with it).
  */
 function pureResizePays(img: RgbImage): boolean {
   const pixels = img.width * img.height;
-  return pixels <= PURE_RESIZE_PIXELS || (pixels <= 1024 * 1024 && !sharpRequested());
+  return pixels <= PURE_RESIZE_PIXELS || (pixels <= 1024 * 1024 && (nativePixels() !== null || !sharpRequested()));
 }
 
 /** Up to this many input pixels (400²) the pure resize beats sharp's even when sharp is loaded. */
