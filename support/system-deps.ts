@@ -2,7 +2,7 @@
  * `npm test`'s first step (the `pretest` script): the tests need what npm cannot install: Debian's
  * Chromium (the browser tests; playwright-core never downloads a browser), a font for its pages
  * (fonts-dejavu-core), redis-server (the batch tests start their own on a free port), and a C
- * compiler with libjpeg-turbo's headers (gcc, libjpeg-dev: the native JPEG decoder, built next).
+ * compiler with libjpeg-turbo's headers (gcc, libjpeg-dev: the native pixel kernels, built next).
  * When one is missing, this says what it installs and installs it with apt-get, through sudo when
  * not root; where it cannot (no apt-get, no sudo), it stops with a message that says what to do.
  * IMGCLASS_SKIP_SYSTEM_DEPS=1 skips the step (the tests that need a missing package then fail).
@@ -40,11 +40,11 @@ export const SYSTEM_PACKAGES: readonly SystemPackage[] = [
   { name: 'chromium', why: 'the browser tests', present: () => existsSync(CHROMIUM) },
   { name: 'fonts-dejavu-core', why: "the browser's text", present: () => existsSync('/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf') },
   { name: 'redis-server', why: 'the batch-job tests', present: () => onPath('redis-server') },
-  // the native JPEG decoder (scripts/build-native.js, which npm test runs next): a C compiler and libjpeg-turbo's headers
-  { name: 'gcc', why: 'building the native JPEG decoder', present: () => onPath(process.env.CC || 'cc') },
+  // the native pixel kernels (scripts/build-native.js, which npm test runs next): a C compiler and libjpeg-turbo's headers
+  { name: 'gcc', why: 'building the native pixel kernels', present: () => onPath(process.env.CC || 'cc') },
   {
     name: 'libjpeg-dev',
-    why: 'building the native JPEG decoder',
+    why: 'building the native pixel kernels',
     present: () => ['/usr/include', '/usr/local/include'].some((d) => existsSync(path.join(d, 'jpeglib.h'))),
   },
 ];
