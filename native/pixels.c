@@ -37,12 +37,24 @@ static void on_message(j_common_ptr cinfo, int level) {
   if (level < 0) ((struct failure *)cinfo->err)->warned = 1;
 }
 
-static int bytes_of(napi_env env, napi_value value, unsigned char **data, size_t *length) {
+/* A call's arguments: typed arrays of the expected types, then integers. */
+struct args {
+  napi_env env;
+  napi_value v[12];
+  size_t n;
+};
+
+static int get_array(struct args *a, size_t i, napi_typedarray_type want, void **data, size_t *length) {
   bool is_typed;
   napi_typedarray_type type;
-  if (napi_is_typedarray(env, value, &is_typed) != napi_ok || !is_typed) return 0;
-  if (napi_get_typedarray_info(env, value, &type, length, (void **)data, NULL, NULL) != napi_ok) return 0;
-  return type == napi_uint8_array;
+  if (i >= a->n || napi_is_typedarray(a->env, a->v[i], &is_typed) != napi_ok || !is_typed) return 0;
+  if (napi_get_typedarray_info(a->env, a->v[i], &type, length, data, NULL, NULL) != napi_ok) return 0;
+  return type == want;
+}
+
+/* An integer argument within 0..2^30 (sizes and offsets: their products cannot overflow). */
+static int get_int(struct args *a, size_t i, int64_t *out) {
+  return i < a->n && napi_get_value_int64(a->env, a->v[i], out) == napi_ok && *out >= 0 && *out <= (1 << 30);
 }
 
 /*
@@ -98,36 +110,17 @@ static int decode_into(const unsigned char *jpeg, size_t jpeg_length, unsigned c
 }
 
 static napi_value decode(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2], result;
+  struct args a = {env, {0}, 12};
+  napi_value result;
   unsigned char *jpeg, *out;
   size_t jpeg_length, out_length;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return NULL;
-  if (argc < 2 || !bytes_of(env, argv[0], &jpeg, &jpeg_length) || !bytes_of(env, argv[1], &out, &out_length)) {
+  napi_get_cb_info(env, info, &a.n, a.v, NULL, NULL);
+  if (!get_array(&a, 0, napi_uint8_array, (void **)&jpeg, &jpeg_length) || !get_array(&a, 1, napi_uint8_array, (void **)&out, &out_length)) {
     napi_throw_type_error(env, NULL, "decode(jpeg: Uint8Array, out: Uint8Array)");
     return NULL;
   }
   napi_get_boolean(env, jpeg_length > 0 && out_length > 0 && decode_into(jpeg, jpeg_length, out, out_length), &result);
   return result;
-}
-
-/* The arguments of a kernel: typed arrays of the expected types, then integers. */
-struct args {
-  napi_env env;
-  napi_value v[12];
-  size_t n;
-};
-
-static int get_array(struct args *a, size_t i, napi_typedarray_type want, void **data, size_t *length) {
-  bool is_typed;
-  napi_typedarray_type type;
-  if (i >= a->n || napi_is_typedarray(a->env, a->v[i], &is_typed) != napi_ok || !is_typed) return 0;
-  if (napi_get_typedarray_info(a->env, a->v[i], &type, length, data, NULL, NULL) != napi_ok) return 0;
-  return type == want;
-}
-
-static int get_int(struct args *a, size_t i, int64_t *out) {
-  return i < a->n && napi_get_value_int64(a->env, a->v[i], out) == napi_ok;
 }
 
 static napi_value fail(napi_env env, const char *message) {
@@ -177,7 +170,7 @@ static napi_value reduce_rows(napi_env env, napi_callback_info info) {
       !get_array(&a, 2, napi_int32_array, (void **)&idx, &idx_len) || !get_array(&a, 3, napi_int32_array, (void **)&wts, &wts_len) ||
       !get_int(&a, 4, &n) || !get_int(&a, 5, &rows) || !get_int(&a, 6, &row_len) || !get_int(&a, 7, &x0) || !get_int(&a, 8, &x1))
     return fail(env, "reduceRows(src, out, idx, wts, n, rows, rowLen, x0, x1)");
-  if (n < 1 || rows < 0 || row_len < 0 || x0 < 0 || x1 < x0 || x1 > row_len || (size_t)(n * rows) > idx_len || idx_len != wts_len ||
+  if (n < 1 || x1 < x0 || x1 > row_len || (size_t)(n * rows) > idx_len || idx_len != wts_len ||
       (size_t)(rows * row_len) > out_len)
     return fail(env, "reduceRows: sizes out of range");
   size_t input_rows = row_len ? src_len / (size_t)row_len : 0;
@@ -211,7 +204,7 @@ static napi_value reduce_cols(napi_env env, napi_callback_info info) {
       !get_array(&a, 2, napi_int32_array, (void **)&idx, &idx_len) || !get_array(&a, 3, napi_int32_array, (void **)&wts, &wts_len) ||
       !get_int(&a, 4, &n) || !get_int(&a, 5, &in_row) || !get_int(&a, 6, &ow) || !get_int(&a, 7, &height))
     return fail(env, "reduceCols(src, out, idx, wts, n, inRowLen, ow, height)");
-  if (n < 1 || in_row < 0 || ow < 0 || height < 0 || (size_t)(n * ow) > idx_len || idx_len != wts_len || (size_t)(ow * 3 * height) > out_len ||
+  if (n < 1 || (size_t)(n * ow) > idx_len || idx_len != wts_len || (size_t)(ow * 3 * height) > out_len ||
       (size_t)(in_row * height) > src_len)
     return fail(env, "reduceCols: sizes out of range");
   for (int64_t k = 0; k < n * ow; k++)
@@ -257,7 +250,7 @@ static napi_value affine_rows(napi_env env, napi_callback_info info) {
       !get_array(&a, 6, napi_int32_array, (void **)&c1, &c1_len) || !get_array(&a, 7, napi_int32_array, (void **)&fxs, &fx_len) ||
       !get_int(&a, 8, &ow) || !get_int(&a, 9, &oh) || !get_int(&a, 10, &at))
     return fail(env, "affineRows(src, out, r0, r1, fy, x0, x1, fx, ow, oh, at)");
-  if (ow < 0 || oh < 0 || at < 0 || (size_t)oh > r0_len || (size_t)oh > r1_len || (size_t)oh > fy_len || (size_t)ow > c0_len ||
+  if ((size_t)oh > r0_len || (size_t)oh > r1_len || (size_t)oh > fy_len || (size_t)ow > c0_len ||
       (size_t)ow > c1_len || (size_t)ow > fx_len || (size_t)(at + ow * oh * 3) > out_len)
     return fail(env, "affineRows: sizes out of range");
   int64_t max_col = 0;

@@ -337,3 +337,32 @@ test("transform.resize gives sharp's bytes on either path, before and after shar
     }
   }
 });
+
+test('the native loops check every tap and row against their arrays before reading a byte', () => {
+  assert.ok(native, 'build/native/pixels.node is missing or does not load');
+  const src = new Uint8Array(4 * 4 * 3);
+  const out = new Uint8Array(4 * 4 * 3);
+  const taps = (...v: number[]) => Int32Array.from(v);
+  // a vertical reduce: 2 output rows of 2 taps, input rows 0..3
+  native.reduceRows(src, out, taps(0, 1, 2, 3), taps(2048, 2048, 2048, 2048), 2, 2, 12, 0, 12);
+  assert.throws(() => native.reduceRows(src, out, taps(0, 1, 2, 4), taps(1, 1, 1, 1), 2, 2, 12, 0, 12), RangeError, 'input row 4 of 4');
+  assert.throws(() => native.reduceRows(src, out, taps(0, 1, 2, 3), taps(1, 1, 1, 1), 2, 2, 12, 0, 13), RangeError, 'a column past the row');
+  assert.throws(() => native.reduceRows(src, out, taps(0, 1), taps(1, 1), 2, 2, 12, 0, 12), RangeError, 'fewer taps than rows × n');
+  assert.throws(() => native.reduceRows(src, out, taps(0, 1, 2, 3), taps(1, 1, 1, 1), 2, -2, 12, 0, 12), RangeError, 'a negative count');
+  // a horizontal reduce: byte offsets within a 12-byte row
+  native.reduceCols(src, out, taps(0, 9), taps(4096, 0), 2, 12, 1, 4);
+  assert.throws(() => native.reduceCols(src, out, taps(0, 10), taps(1, 1), 2, 12, 1, 4), RangeError, 'a pixel past the row');
+  // the enlargement: row and column offsets in bytes
+  native.affineRows(src, out, taps(0, 36), taps(12, 36), taps(0, 0), taps(0, 9), taps(3, 9), taps(0, 0), 2, 2, 0);
+  assert.throws(
+    () => native.affineRows(src, out, taps(0, 48), taps(12, 36), taps(0, 0), taps(0, 9), taps(3, 9), taps(0, 0), 2, 2, 0),
+    RangeError,
+    'row 4 of 4',
+  );
+  assert.throws(
+    () => native.affineRows(src, out, taps(0, 36), taps(12, 36), taps(0, 0), taps(0, 9), taps(3, 9), taps(0, 0), 2, 2, 40),
+    RangeError,
+    'written past out',
+  );
+  assert.throws(() => native.reduceRows(src, new Float32Array(48) as unknown as Uint8Array, taps(0), taps(1), 1, 1, 12, 0, 12), RangeError, 'not bytes');
+});
