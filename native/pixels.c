@@ -123,6 +123,18 @@ static napi_value decode(napi_env env, napi_callback_info info) {
   return result;
 }
 
+/* A reduce's first four arguments: the input, the output, and the taps' indices and weights. */
+struct taps {
+  uint8_t *src, *out;
+  int32_t *idx, *wts;
+  size_t src_len, out_len, idx_len, wts_len;
+};
+
+static int get_taps(struct args *a, struct taps *t) {
+  return get_array(a, 0, napi_uint8_array, (void **)&t->src, &t->src_len) && get_array(a, 1, napi_uint8_array, (void **)&t->out, &t->out_len) &&
+         get_array(a, 2, napi_int32_array, (void **)&t->idx, &t->idx_len) && get_array(a, 3, napi_int32_array, (void **)&t->wts, &t->wts_len);
+}
+
 static napi_value fail(napi_env env, const char *message) {
   napi_throw_range_error(env, NULL, message);
   return NULL;
@@ -162,28 +174,24 @@ VECTOR_CLONES static void store_row(uint8_t *restrict d, const int32_t *restrict
 static napi_value reduce_rows(napi_env env, napi_callback_info info) {
   struct args a = {env, {0}, 12};
   napi_get_cb_info(env, info, &a.n, a.v, NULL, NULL);
-  uint8_t *src, *out;
-  int32_t *idx, *wts;
-  size_t src_len, out_len, idx_len, wts_len;
+  struct taps t;
   int64_t n, rows, row_len, x0, x1;
-  if (!get_array(&a, 0, napi_uint8_array, (void **)&src, &src_len) || !get_array(&a, 1, napi_uint8_array, (void **)&out, &out_len) ||
-      !get_array(&a, 2, napi_int32_array, (void **)&idx, &idx_len) || !get_array(&a, 3, napi_int32_array, (void **)&wts, &wts_len) ||
-      !get_int(&a, 4, &n) || !get_int(&a, 5, &rows) || !get_int(&a, 6, &row_len) || !get_int(&a, 7, &x0) || !get_int(&a, 8, &x1))
+  if (!get_taps(&a, &t) || !get_int(&a, 4, &n) || !get_int(&a, 5, &rows) || !get_int(&a, 6, &row_len) || !get_int(&a, 7, &x0) || !get_int(&a, 8, &x1))
     return fail(env, "reduceRows(src, out, idx, wts, n, rows, rowLen, x0, x1)");
-  if (n < 1 || x1 < x0 || x1 > row_len || (size_t)(n * rows) > idx_len || idx_len != wts_len ||
-      (size_t)(rows * row_len) > out_len)
+  if (n < 1 || x1 < x0 || x1 > row_len || (size_t)(n * rows) > t.idx_len || t.idx_len != t.wts_len ||
+      (size_t)(rows * row_len) > t.out_len)
     return fail(env, "reduceRows: sizes out of range");
-  size_t input_rows = row_len ? src_len / (size_t)row_len : 0;
+  size_t input_rows = row_len ? t.src_len / (size_t)row_len : 0;
   for (int64_t k = 0; k < n * rows; k++)
-    if (idx[k] < 0 || (size_t)idx[k] >= input_rows) return fail(env, "reduceRows: a tap outside the input");
+    if (t.idx[k] < 0 || (size_t)t.idx[k] >= input_rows) return fail(env, "reduceRows: a tap outside the input");
   int32_t *acc = malloc(sizeof(int32_t) * (size_t)(x1 - x0 + 1));
   if (!acc) return fail(env, "reduceRows: out of memory");
   for (int64_t o = 0; o < rows; o++) {
     const int width = (int)(x1 - x0);
     accumulate_start(acc, width);
     for (int64_t i = 0; i < n; i++)
-      if (wts[o * n + i] != 0) accumulate_row(acc, src + (size_t)idx[o * n + i] * (size_t)row_len + x0, wts[o * n + i], width);
-    store_row(out + o * row_len + x0, acc, width);
+      if (t.wts[o * n + i] != 0) accumulate_row(acc, t.src + (size_t)t.idx[o * n + i] * (size_t)row_len + x0, t.wts[o * n + i], width);
+    store_row(t.out + o * row_len + x0, acc, width);
   }
   free(acc);
   return NULL;
@@ -196,25 +204,21 @@ static napi_value reduce_rows(napi_env env, napi_callback_info info) {
 static napi_value reduce_cols(napi_env env, napi_callback_info info) {
   struct args a = {env, {0}, 12};
   napi_get_cb_info(env, info, &a.n, a.v, NULL, NULL);
-  uint8_t *src, *out;
-  int32_t *idx, *wts;
-  size_t src_len, out_len, idx_len, wts_len;
+  struct taps t;
   int64_t n, in_row, ow, height;
-  if (!get_array(&a, 0, napi_uint8_array, (void **)&src, &src_len) || !get_array(&a, 1, napi_uint8_array, (void **)&out, &out_len) ||
-      !get_array(&a, 2, napi_int32_array, (void **)&idx, &idx_len) || !get_array(&a, 3, napi_int32_array, (void **)&wts, &wts_len) ||
-      !get_int(&a, 4, &n) || !get_int(&a, 5, &in_row) || !get_int(&a, 6, &ow) || !get_int(&a, 7, &height))
+  if (!get_taps(&a, &t) || !get_int(&a, 4, &n) || !get_int(&a, 5, &in_row) || !get_int(&a, 6, &ow) || !get_int(&a, 7, &height))
     return fail(env, "reduceCols(src, out, idx, wts, n, inRowLen, ow, height)");
-  if (n < 1 || (size_t)(n * ow) > idx_len || idx_len != wts_len || (size_t)(ow * 3 * height) > out_len ||
-      (size_t)(in_row * height) > src_len)
+  if (n < 1 || (size_t)(n * ow) > t.idx_len || t.idx_len != t.wts_len || (size_t)(ow * 3 * height) > t.out_len ||
+      (size_t)(in_row * height) > t.src_len)
     return fail(env, "reduceCols: sizes out of range");
   for (int64_t k = 0; k < n * ow; k++)
-    if (idx[k] < 0 || idx[k] + 3 > in_row) return fail(env, "reduceCols: a tap outside the row");
+    if (t.idx[k] < 0 || t.idx[k] + 3 > in_row) return fail(env, "reduceCols: a tap outside the row");
   for (int64_t y = 0; y < height; y++) {
-    const uint8_t *row = src + y * in_row;
-    uint8_t *d = out + y * ow * 3;
+    const uint8_t *row = t.src + y * in_row;
+    uint8_t *d = t.out + y * ow * 3;
     for (int64_t o = 0; o < ow; o++) {
       int r = 2048, g = 2048, b = 2048;
-      const int32_t *ix = idx + o * n, *w = wts + o * n;
+      const int32_t *ix = t.idx + o * n, *w = t.wts + o * n;
       for (int64_t i = 0; i < n; i++) {
         const uint8_t *p = row + ix[i];
         r += w[i] * p[0];

@@ -70,6 +70,11 @@ async function sharpResize(img: RgbImage, width: number, height: number, mode: R
   return viaSharp(img, (p) => p.resize(size.width, size.height, { fit: mode === 'squash' ? 'fill' : 'cover', position: 'centre', kernel: 'linear' }));
 }
 
+/** The pure resize (both loops) against sharp's own resize, byte for byte. */
+async function assertSharpBytes(img: RgbImage, w: number, h: number, mode: ResizeMode, what: string): Promise<void> {
+  assert.equal(firstDiff(await sharpResize(img, w, h, mode), both(() => resizeLike(img, w, h, mode), what)), undefined, what);
+}
+
 /** Deterministic noise: every pixel independent, which exposes any rounding difference. */
 function noise(width: number, height: number, seed: number): RgbImage {
   const data = new Uint8Array(width * height * 3);
@@ -104,14 +109,7 @@ test('the pure resize gives sharp’s linear resize byte for byte on photos: eve
     const img = await loadImage(file);
     for (const [w, h, mode] of cases(img)) {
       const what = `${path.basename(file)} ${img.width}×${img.height} → ${mode} ${w}×${h}`;
-      assert.equal(
-        firstDiff(
-          await sharpResize(img, w, h, mode),
-          both(() => resizeLike(img, w, h, mode), what),
-        ),
-        undefined,
-        what,
-      );
+      await assertSharpBytes(img, w, h, mode, what);
       compared++;
     }
   }
@@ -128,14 +126,7 @@ test('the pure resize gives sharp’s linear resize byte for byte on noise (wher
   ] as const) {
     const img = noise(width, height, seed);
     for (const [w, h, mode] of [...cases(img), [224, 224, 'center-crop'] as const, [224, 224, 'squash'] as const, [320, 240, 'squash'] as const]) {
-      assert.equal(
-        firstDiff(
-          await sharpResize(img, w, h, mode),
-          both(() => resizeLike(img, w, h, mode), `noise ${width}×${height} → ${mode} ${w}×${h}`),
-        ),
-        undefined,
-        `noise ${width}×${height} → ${mode} ${w}×${h}`,
-      );
+      await assertSharpBytes(img, w, h, mode, `noise ${width}×${height} → ${mode} ${w}×${h}`);
       compared++;
     }
   }
@@ -160,14 +151,7 @@ test('the pure resize gives sharp’s byte for byte where libvips’ region edge
     [395, 2, 155, 314, 'keep-aspect'],
   ] as const) {
     const img = noise(width, height, width + height);
-    assert.equal(
-      firstDiff(
-        await sharpResize(img, w, h, mode),
-        both(() => resizeLike(img, w, h, mode), `noise ${width}×${height} → ${mode} ${w}×${h}`),
-      ),
-      undefined,
-      `noise ${width}×${height} → ${mode} ${w}×${h}`,
-    );
+    await assertSharpBytes(img, w, h, mode, `noise ${width}×${height} → ${mode} ${w}×${h}`);
   }
 });
 
@@ -178,14 +162,7 @@ test('the pure resize gives sharp’s byte for byte at random sizes and modes', 
   for (let k = 0; k < 60; k++) {
     const img = noise(rnd(k % 10 === 0 ? 8 : 600), rnd(k % 7 === 0 ? 8 : 600), k + 1);
     const [w, h, mode] = [rnd(k % 11 === 0 ? 4 : 400), rnd(k % 13 === 0 ? 4 : 400), modes[k % 3]!];
-    assert.equal(
-      firstDiff(
-        await sharpResize(img, w, h, mode),
-        both(() => resizeLike(img, w, h, mode), `noise ${img.width}×${img.height} → ${mode} ${w}×${h}`),
-      ),
-      undefined,
-      `noise ${img.width}×${img.height} → ${mode} ${w}×${h}`,
-    );
+    await assertSharpBytes(img, w, h, mode, `noise ${img.width}×${img.height} → ${mode} ${w}×${h}`);
   }
 });
 
