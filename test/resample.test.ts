@@ -72,7 +72,14 @@ async function sharpResize(img: RgbImage, width: number, height: number, mode: R
 
 /** The pure resize (both loops) against sharp's own resize, byte for byte. */
 async function assertSharpBytes(img: RgbImage, w: number, h: number, mode: ResizeMode, what: string): Promise<void> {
-  assert.equal(firstDiff(await sharpResize(img, w, h, mode), both(() => resizeLike(img, w, h, mode), what)), undefined, what);
+  assert.equal(
+    firstDiff(
+      await sharpResize(img, w, h, mode),
+      both(() => resizeLike(img, w, h, mode), what),
+    ),
+    undefined,
+    what,
+  );
 }
 
 /** Deterministic noise: every pixel independent, which exposes any rounding difference. */
