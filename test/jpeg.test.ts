@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import sharp, { type Sharp } from 'sharp';
@@ -25,6 +26,14 @@ const DECODERS: readonly PlainDecoder[] = ['native', 'wasm'];
 test('the native decoder is built and is the one used (npm install and npm test build it: scripts/build-native.js)', () => {
   assert.ok(nativePixels(), 'build/native/pixels.node is missing or does not load: run `node scripts/build-native.js` and read its line');
   assert.equal(plainDecoder(), 'native');
+});
+
+test('IMGCLASS_NATIVE=0 turns the native module off: plain JPEGs decode in WebAssembly', () => {
+  const code = "import('./src/data/jpeg.ts').then((m) => process.stdout.write(m.plainDecoder()))";
+  const run = (env: NodeJS.ProcessEnv) =>
+    execFileSync(process.execPath, ['--import', 'tsx', '-e', code], { env: { ...process.env, ...env }, encoding: 'utf8' });
+  assert.equal(run({ IMGCLASS_NATIVE: '0' }), 'wasm');
+  assert.equal(run({ IMGCLASS_NATIVE: '' }), 'native');
 });
 
 test("plain JPEGs: libjpeg-turbo, native and WebAssembly, gives sharp's pixels byte for byte", async () => {
