@@ -8,6 +8,7 @@
  * and training TF.js networks is the `imgclass/toolkit` entry (toolkit.ts), which loads TF.js.
  */
 export { createDogApp, DogApp, type DogAppOptions, type DogAppResult, type ResultKind, type FaceDetectorName } from './app/dog-app.js';
+export { NAME_ONE, type NamedBreeds } from './app/messages.js';
 export { dogPlan, PRESETS, QUALITIES, type DogPlan, type DogPlanOverrides, type Quality, type PresetSteps } from './app/quality.js';
 export { BACKBONE_TUNING, backboneTuning, type BackboneTuning, type BreedViewsTuning } from './app/tuning.js';
 export type { ImageInput } from './data/image.js';

@@ -42,6 +42,7 @@ test('the default backbone is tuned: the app runs on values chosen for it, and s
   assert.equal(app.plan.faces.dogVeto, own.faceDogVeto);
   assert.deepEqual(app.plan.breeds, own.breeds, "the default preset reads the backbone's breed views");
   assert.deepEqual(app.plan.objects, { personRule: own.personRule, dogBoxRescue: own.dogBoxRescue });
+  assert.deepEqual(app.plan.namedBreeds, own.namedBreeds);
 });
 
 test("a backbone nobody tuned runs on the fallback's values, flagged as untuned; options given still win", () => {
@@ -95,6 +96,25 @@ test('dog photos are called dogs, with the right breed most of the time', async 
     );
     assert.ok(r.dogProbability >= 0 && r.dogProbability <= 1);
   }
+  // The message names the fewest breeds whose probabilities reach the tuned mass: one when the app
+  // is sure, a few when it is not, and the right breed is among them more often than it is first
+  // (mass, at most max, none after the first below floor).
+  const { mass, max, floor } = app.plan.namedBreeds;
+  const namedIn = (r: DogAppResult) => r.breeds.filter((b) => r.message.includes(`${b.name} (`));
+  const sum = (bs: { probability: number }[]) => bs.reduce((a, b) => a + b.probability, 0);
+  let covered = 0;
+  const counts = results.map((r, i) => {
+    if (r.kind !== 'dog') return 0;
+    const names = namedIn(r);
+    const why = `${r.message} (${JSON.stringify(app.plan.namedBreeds)})`;
+    assert.ok(names.length >= 1 && names.length <= max && names.every((b, j) => b === r.breeds[j]), why);
+    assert.ok(names.length === 1 || (sum(names.slice(0, -1)) < mass && names.slice(1).every((b) => b.probability >= floor)), why);
+    if (names.length < max) assert.ok(sum(names) >= mass - 1e-3 || r.breeds[names.length]!.probability < floor, why);
+    if (names.some((b) => b.name.toLowerCase() === breedOf.get(dogs[i]!.label)!.toLowerCase())) covered++;
+    return names.length;
+  });
+  assert.ok(counts.some((n) => n === 1) && counts.some((n) => n > 1), `breeds named per dog: ${counts.join(',')}`);
+  assert.ok(covered > right, `the right breed among those named ${covered} times, first ${right} times`);
 });
 
 test('human faces are called human, with a resembling breed and face boxes inside the image', async () => {

@@ -15,6 +15,7 @@ import { getDefaultStore, type ModelStore } from '../models/store.js';
 import { registryEntry } from '../models/registry.js';
 import type { ClassInfo } from '../models/probabilities.js';
 import { DOG_APP_BACKBONE, type EnsembleMember } from './tuning.js';
+import type { NamedBreeds } from './messages.js';
 import { faceCropRect, round, runDogPipeline, type DogPipelineHost, type DogPipelineResult } from './dog-pipeline.js';
 
 export type { ResultKind } from './dog-pipeline.js';
@@ -52,6 +53,11 @@ export interface DogAppOptions {
    */
   minFaceArea?: number;
   topK?: number;
+  /**
+   * How many of a dog's breeds the message names: the fewest whose probabilities reach `mass`, at
+   * most `max` (app/messages.ts). Default: the backbone's tuning; `NAME_ONE` names the best only.
+   */
+  namedBreeds?: NamedBreeds;
   limits?: Partial<DecodeLimits>;
   store?: ModelStore;
   /** Inference engine (default 'onnx'; 'tfjs' is the old TF.js wasm path, kept for comparison). */

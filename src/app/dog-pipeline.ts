@@ -176,7 +176,7 @@ export async function runDogPipeline(host: DogPipelineHost, image: RgbImage, pla
   const personProbs = human ? probs[probs.length - 1] : undefined;
   const t5 = performance.now();
   return {
-    ...dogAnswer(kind, { dog: dogProbs, person: personProbs }, host.breeds.classes, plan.topK, faces, byMass.probability),
+    ...dogAnswer(kind, { dog: dogProbs, person: personProbs }, host.breeds.classes, plan, faces, byMass.probability),
     width: image.width,
     height: image.height,
     ...(others ? { ensemble: members!.map((m) => m.backbone) } : {}),
@@ -369,19 +369,21 @@ export function dogAnswer(
   kind: ResultKind,
   probs: { dog?: Float32Array | undefined; person?: Float32Array | undefined },
   classes: ClassInfo[],
-  k: number,
+  plan: Pick<DogPlan, 'topK' | 'namedBreeds'>,
   faces: FaceBox[],
   dogProbability: number,
 ) {
+  // the message may name up to namedBreeds.max breeds even when the answer lists fewer
+  const k = Math.max(plan.topK, plan.namedBreeds.max);
   const dogBreeds = probs.dog ? topK(probs.dog, classes, k) : undefined;
   const resemblance = probs.person ? topK(probs.person, classes, k) : undefined;
   const breeds = dogBreeds ?? resemblance ?? [];
   const humanBreeds = dogBreeds ? resemblance : undefined;
   return {
     kind,
-    message: composeMessage(kind, breeds, humanBreeds, faces.length),
-    breeds,
-    ...(humanBreeds ? { humanBreeds } : {}),
+    message: composeMessage(kind, breeds, humanBreeds, faces.length, plan.namedBreeds),
+    breeds: breeds.slice(0, plan.topK),
+    ...(humanBreeds ? { humanBreeds: humanBreeds.slice(0, plan.topK) } : {}),
     faces,
     dogProbability: round(dogProbability, 4),
   };

@@ -1,6 +1,7 @@
 import type { DogBoxRescue, DogDetectorOptions, DogRuleOptions } from '../detectors/imagenet-dog-rule.js';
 import type { PersonEvidenceOptions } from '../detectors/person.js';
 import type { Quality } from './preset-names.js';
+import type { NamedBreeds } from './messages.js';
 import { backboneTuning, type BreedViewsTuning } from './tuning.js';
 
 /**
@@ -70,6 +71,8 @@ export interface DogPlan {
   objects: { personRule: PersonEvidenceOptions; dogBoxRescue: DogBoxRescue } | null;
   /** The breed's views: the centre view alone when `confident` is 0 or it is at least that sure. */
   breeds: BreedViewsTuning;
+  /** How many of a dog's breeds the message names (app/messages.ts). */
+  namedBreeds: NamedBreeds;
   topK: number;
 }
 
@@ -81,6 +84,8 @@ export interface DogPlanOverrides {
   maxFaces?: number;
   minFaceArea?: number;
   topK?: number;
+  /** How many of a dog's breeds the message names; `NAME_ONE` names the best only. */
+  namedBreeds?: NamedBreeds;
   /** false: no ensemble step (6b) even where the backbone's tuning has one; the main backbone answers alone. */
   ensemble?: boolean;
 }
@@ -104,6 +109,7 @@ export function dogPlan(quality: Quality, backbone: string, o: DogPlanOverrides 
     dog: { ...t.dog, ...definedOnly(o.dog ?? {}) },
     objects: steps.objects ? { personRule: t.personRule, dogBoxRescue: t.dogBoxRescue } : null,
     breeds: steps.moreViews ? (o.ensemble === false ? withoutEnsemble(t.breeds) : t.breeds) : CENTRE_ONLY,
+    namedBreeds: o.namedBreeds ?? t.namedBreeds,
     topK: o.topK ?? DEFAULT_TOP_K,
   };
 }
