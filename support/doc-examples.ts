@@ -201,7 +201,7 @@ const MARK = '\u001e';
 
 /**
  * The working directory for a page's examples, made afresh: the photos the examples name
- * (`beagle.jpg`, `face.jpg`, `bus.jpg`, `vehicles/`, `imagewoof/`) and to the repository's `models/`.
+ * (`beagle.jpg`, `foxhound.jpg`, `face.jpg`, `bus.jpg`, `vehicles/`, `imagewoof/`) and to the repository's `models/`.
  */
 export async function prepareWorkdir(name: string): Promise<string> {
   const dir = path.join(repoRoot, 'test', 'out', 'examples', name);
@@ -210,6 +210,7 @@ export async function prepareWorkdir(name: string): Promise<string> {
   const data = sharedDataDir();
   const links: [string, string][] = [
     ['beagle.jpg', path.join(data, 'imagewoof/val/n02088364/ILSVRC2012_val_00010420.jpg')],
+    ['foxhound.jpg', path.join(data, 'imagewoof/val/n02089973/ILSVRC2012_val_00003671.jpg')],
     ['face.jpg', path.join(data, 'lfw/AJ_Cook/AJ_Cook_0001.jpg')],
     ['bus.jpg', path.join(data, 'vehicles/Bus/Image_1.jpg')],
     ['vehicles', path.join(data, 'vehicles')],
