@@ -55,7 +55,8 @@ export interface DogAppOptions {
   topK?: number;
   /**
    * How many of a dog's breeds the message names: the fewest whose probabilities reach `mass`, at
-   * most `max` (app/messages.ts). Default: the backbone's tuning; `NAME_ONE` names the best only.
+   * most `max`, none after the first below `floor` (app/messages.ts). Default: the backbone's
+   * tuning; `NAME_ONE` names the best only.
    */
   namedBreeds?: NamedBreeds;
   limits?: Partial<DecodeLimits>;
