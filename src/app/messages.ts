@@ -7,9 +7,10 @@ const best = (b: ClassProbability[]) => (b[0] ? named(b[0]) : 'no breed in parti
 
 /**
  * How many of a dog's top breeds the answer names: the fewest, best first, whose probabilities
- * add up to `mass`, at most `max`, and none after the first below `floor`. A sure answer names one breed; an unsure one names the few the
- * right breed is most likely among, so the words say what the numbers know (on the unseen photos
- * the first breed is right about three times in four, the first three more than nine in ten).
+ * add up to `mass`, at most `max`, and none after the first below `floor`. A sure answer names one
+ * breed; an unsure one names the few the right breed is most likely among, so the words say what
+ * the numbers know (on the unseen photos the first breed is right about three times in four, the
+ * first three more than nine in ten).
  * The values are the backbone's (app/tuning.ts), chosen on the tuning half by bench:breeds.
  */
 export interface NamedBreeds {
@@ -44,7 +45,8 @@ function dogBreedWords(breeds: ClassProbability[], rule: NamedBreeds): string {
   );
   if (k <= 1) return best(breeds);
   const others = breeds.slice(1, k).map(named);
-  return `${named(breeds[0]!)}, or perhaps ${others.slice(0, -1).join(', ')}${others.length > 1 ? ' or ' : ''}${others[others.length - 1]}`;
+  const last = others.pop()!;
+  return `${named(breeds[0]!)}, or perhaps ${others.length ? `${others.join(', ')} or ` : ''}${last}`;
 }
 
 /** What the app found in a photo. */
